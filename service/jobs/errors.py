@@ -1,0 +1,86 @@
+"""The exception tree of the jobs engine.
+
+Every error the engine raises derives from :class:`ServiceError` and also from the builtin
+that fits it, so callers may catch either (``except LookupError`` catches
+:class:`JobNotFound`).
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Root of every error raised by this project."""
+
+
+class JobNotFound(ServiceError, LookupError):
+    """Raised when a job id names no job in the store."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class InvalidTransition(ServiceError, ValueError):
+    """Raised when a state change is one the job state machine forbids.
+
+    Also raised by compare-and-set updates that find the job in another state than expected.
+    """
+
+
+class UnknownTask(ServiceError, LookupError):
+    """Raised when a task name is not in the registry."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown task {name!r}")
+        self.name = name
+
+
+class PayloadError(ServiceError, ValueError):
+    """Raised when task arguments (or a result) cannot be encoded or decoded.
+
+    ``fields`` maps a JSON path (``$.user_id``) to what is wrong with it.
+    """
+
+    def __init__(self, task: str, fields: dict[str, str]) -> None:
+        detail = "; ".join(f"{path}: {problem}" for path, problem in fields.items())
+        super().__init__(f"task {task!r}: {detail}")
+        self.task = task
+        self.fields = fields
+
+
+class StoreError(ServiceError, RuntimeError):
+    """Raised when the database fails; driver errors are translated into this family."""
+
+
+class StoreBusy(StoreError):
+    """Raised when the database stayed locked by another writer past the busy timeout."""
+
+
+class ConstraintViolation(StoreError, ValueError):
+    """Raised when a write breaks a database constraint (a unique index, a foreign key)."""
+
+
+class StoreUnavailable(StoreError):
+    """Raised when the database cannot be reached or written (read-only file, disk full)."""
+
+
+class JobOutcome(ServiceError):
+    """Base of the exceptions a task raises to choose its outcome instead of failing."""
+
+
+class Snooze(JobOutcome):
+    """Raise from a task to run it again after ``seconds``; the attempt is not counted."""
+
+    def __init__(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueError(f"snooze seconds must be >= 0, got {seconds!r}")
+        super().__init__(f"snoozed for {seconds} s")
+        self.seconds = float(seconds)
+
+
+class Cancel(JobOutcome):
+    """Raise from a task to cancel its job for good; it never runs again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,191 @@
+"""One task type's share of a worker: its claim loop and a child nursery of its running jobs."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import codec, log, outcomes
+from .errors import Cancel, PayloadError, Snooze, StoreError
+from .store import JobRow, SetStateIfRunning
+from .task import JobContext, Task, TaskOptions, task_options
+from .wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from .worker import TaskWorker
+
+SHUTDOWN = "shutdown"
+LEASE_LOST = "lease_lost"
+
+
+class TaskQueue:
+    """Claims jobs of one task type in batches sized to free slots and runs each in its nursery."""
+
+    def __init__(self, worker: TaskWorker, cls: type[Task]) -> None:
+        self.worker = worker
+        self.cls = cls
+        self.options: TaskOptions = task_options(cls)
+        self.name = self.options.name
+        self.wakeup = Wakeup()
+        self._slot_freed = Wakeup()
+        self._claim_scope = trio.CancelScope()
+        #: job id -> cancel scope of its attempt, for every job whose outcome is not yet recorded
+        self.in_flight: dict[int, trio.CancelScope] = {}
+        self._cancel_reasons: dict[int, str] = {}
+
+    @property
+    def free_slots(self) -> int:
+        return self.options.concurrency - len(self.in_flight)
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Claim until :meth:`stop_claiming`, then wait for the jobs in flight."""
+        async with trio.open_nursery() as jobs:
+            with self._claim_scope:
+                await self._claim_loop(jobs)
+
+    def stop_claiming(self) -> None:
+        self._claim_scope.cancel()
+
+    def cancel_jobs(self, reason: str) -> None:
+        for job_id in list(self.in_flight):
+            self.cancel_job(job_id, reason)
+
+    def cancel_job(self, job_id: int, reason: str) -> None:
+        """Cancel the attempt of ``job_id``, if it is still running here."""
+        scope = self.in_flight.get(job_id)
+        if scope is not None:
+            self._cancel_reasons.setdefault(job_id, reason)
+            scope.cancel()
+
+    async def _claim_loop(self, jobs: trio.Nursery) -> None:
+        config = self.worker.config
+        poll = config.poll_min
+        failures = 0
+        while True:
+            if self.free_slots <= 0:
+                self._slot_freed.clear()
+                if self.free_slots <= 0:
+                    await self._slot_freed.wait()
+                continue
+            self.wakeup.clear()
+            now = self.worker.clock.now()
+            try:
+                rows = await self.worker.store.job_claim(
+                    self.name, self.worker.owner, self.free_slots, now, now + config.lease_ttl
+                )
+            except StoreError as exc:
+                failures += 1
+                log.event(logging.WARNING, "queue.claim_failed", task=self.name, error=str(exc))
+                await trio.sleep(min(config.poll_max, config.poll_min * 2**failures))
+                continue
+            failures = 0
+            for row in rows:
+                self.in_flight[row.id] = trio.CancelScope()
+                jobs.start_soon(self._run_job, row, name=f"job {row.id} {self.name}")
+            if rows:
+                poll = config.poll_min
+                continue
+            if await self.wakeup.wait(poll):
+                poll = config.poll_min
+            else:
+                poll = min(poll * 2, config.poll_max)
+
+    # -- running one job --------------------------------------------------------------------
+
+    async def _run_job(self, row: JobRow) -> None:
+        worker = self.worker
+        scope = self.in_flight[row.id]
+        try:
+            outcome = await self._attempt(row, scope)
+            if outcome is None:
+                reason = self._cancel_reasons.get(row.id, LEASE_LOST)
+                if reason == SHUTDOWN:
+                    outcome = self._interrupted(row)
+                else:
+                    log.event(logging.WARNING, "job.lease_lost", id=row.id, task=self.name)
+                    return
+            matched = await worker.batcher.record(outcome)
+            self._log_outcome(row, outcome, matched)
+            if outcome.run_at is not None:
+                worker.note_run_at(self.name, outcome.run_at)
+        except BaseException:
+            # Cancelled from outside the worker (or worse): return the job, then propagate.
+            with trio.CancelScope(shield=True):
+                await worker.store.job_set_state_if_running_many([self._interrupted(row)])
+            raise
+        finally:
+            del self.in_flight[row.id]
+            self._cancel_reasons.pop(row.id, None)
+            self._slot_freed.set()
+
+    def _interrupted(self, row: JobRow) -> SetStateIfRunning:
+        grace = self.worker.config.shutdown_grace
+        return outcomes.interrupted(
+            row,
+            self.worker.owner,
+            self.worker.clock.now(),
+            f"interrupted by shutdown: still running after the {grace:g} s grace period",
+        )
+
+    async def _attempt(self, row: JobRow, scope: trio.CancelScope) -> SetStateIfRunning | None:
+        """Run the task once; the outcome to record, or None if our scope was cancelled."""
+        worker = self.worker
+        owner, clock, backoff = worker.owner, worker.clock, self.options.backoff
+        try:
+            task = codec.decode(row.args, self.cls, name=self.name)
+        except PayloadError as exc:
+            log.event(logging.ERROR, "job.undecodable", id=row.id, task=self.name, error=str(exc))
+            return outcomes.undecodable(row, owner, clock.now(), exc)
+        ctx = JobContext(
+            job_id=row.id,
+            task=self.name,
+            attempt=row.attempt,
+            max_attempts=row.max_attempts,
+            state=worker.state,
+        )
+        timeout = self.options.timeout
+        log.event(logging.INFO, "job.started", id=row.id, task=self.name, attempt=row.attempt)
+        started = trio.current_time()
+        outcome: SetStateIfRunning | None = None
+        with scope:
+            try:
+                limit = trio.move_on_after(timeout) if timeout else nullcontext()
+                with limit:
+                    result: Any = await task.run(ctx)
+                    outcome = outcomes.completed(row, owner, clock.now(), self._encode(result))
+                if outcome is None:
+                    outcome = outcomes.timed_out(row, owner, clock.now(), backoff, timeout or 0)
+            except Snooze as snooze:
+                outcome = outcomes.snoozed(row, owner, clock.now(), snooze)
+            except Cancel as cancel:
+                outcome = outcomes.cancelled(row, owner, clock.now(), cancel)
+            except Exception as exc:
+                outcome = outcomes.failed(row, owner, clock.now(), backoff, exc)
+        worker.observe_duration(self.name, trio.current_time() - started)
+        return outcome
+
+    def _encode(self, result: Any) -> str | None:
+        if result is None:
+            return None
+        return codec.encode(result, name=self.name)
+
+    def _log_outcome(self, row: JobRow, outcome: SetStateIfRunning, matched: bool | None) -> None:
+        if matched is None:
+            log.event(logging.ERROR, "job.outcome_unrecorded", id=row.id, task=self.name)
+            return
+        if not matched:
+            log.event(logging.WARNING, "job.outcome_dropped", id=row.id, task=self.name,
+                      reason="no longer running under this worker")
+            return
+        fields: dict[str, Any] = {"id": row.id, "task": self.name, "attempt": row.attempt}
+        if outcome.error is not None:
+            fields["error"] = outcome.error["message"]
+        if outcome.run_at is not None:
+            fields["run_at"] = round(outcome.run_at, 3)
+        level = logging.INFO if outcome.error is None else logging.WARNING
+        log.event(level, f"job.{outcome.state.value}", **fields)

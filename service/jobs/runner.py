@@ -1,0 +1,122 @@
+"""The one way blocking database calls are made from trio.
+
+:class:`ThreadRunner` (production) runs every call on one dedicated thread, so one connection is
+never used by two threads and transactions never interleave. A call, once submitted, always runs
+to completion: a trio cancellation is delivered after it returns, never in the middle of a
+statement. While a call is in flight under ``trio.testing.MockClock`` the clock's autojump is
+suspended, so virtual time does not leap while the database works.
+
+:class:`InlineRunner` (tests) runs calls directly on the trio thread: no threads at all.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import outcome
+import trio
+import trio.testing
+
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` where blocking is allowed; return its result or raise its error."""
+        ...
+
+    async def aclose(self) -> None:
+        ...
+
+
+class InlineRunner:
+    """Runs calls on the trio thread (blocking it). For deterministic tests on MockClock."""
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            return fn(*args)
+        finally:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], Callable[[outcome.Outcome[Any]], None]]
+
+
+class ThreadRunner:
+    """Runs calls one at a time on a dedicated daemon thread."""
+
+    def __init__(self, name: str = "service-db") -> None:
+        self._name = name
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._in_flight = 0
+        self._saved_threshold: float | None = None
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fn, args, deliver = item
+            result = outcome.capture(fn, *args)
+            del fn, args
+            try:
+                deliver(result)
+            except trio.RunFinishedError:
+                pass
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _hold_clock(self) -> None:
+        clock = trio.lowlevel.current_clock()
+        if isinstance(clock, trio.testing.MockClock):
+            if self._in_flight == 0:
+                self._saved_threshold = clock.autojump_threshold
+                clock.autojump_threshold = math.inf
+        self._in_flight += 1
+
+    def _release_clock(self) -> None:
+        self._in_flight -= 1
+        clock = trio.lowlevel.current_clock()
+        if self._in_flight == 0 and isinstance(clock, trio.testing.MockClock):
+            if self._saved_threshold is not None:
+                clock.autojump_threshold = self._saved_threshold
+            self._saved_threshold = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._start()
+        task = trio.lowlevel.current_task()
+        token = trio.lowlevel.current_trio_token()
+
+        def deliver(result: outcome.Outcome[Any]) -> None:
+            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+
+        self._hold_clock()
+        try:
+            self._queue.put((fn, args, deliver))
+            # Refusing the abort keeps the call atomic: cancellation lands after it returns.
+            result: T = await trio.lowlevel.wait_task_rescheduled(
+                lambda _raise_cancel: trio.lowlevel.Abort.FAILED
+            )
+            return result
+        finally:
+            self._release_clock()
+
+    async def aclose(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(thread.join)

@@ -1,0 +1,99 @@
+"""Opening a SQLite connection the way the engine needs it, and translating driver errors.
+
+Everything here is synchronous and runs on the runner's thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from ..errors import ConstraintViolation, StoreBusy, StoreError, StoreUnavailable
+from ..migrations import Migration, pending
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_S = 10.0
+CACHE_KIB = 128 * 1024
+MMAP_BYTES = 256 * 1024 * 1024
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with WAL and our pragmas."""
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if path != ":memory:" and str(mode).lower() != "wal":
+            raise StoreUnavailable(f"could not switch {path} to WAL (journal_mode is {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def translate(exc: sqlite3.Error) -> StoreError:
+    """The project's exception for a driver error."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConstraintViolation(text)
+    if "locked" in lowered or "busy" in lowered:
+        return StoreBusy(f"database is locked by another writer: {text}")
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
+        word in lowered
+        for word in ("readonly", "read-only", "disk", "full", "unable to open", "i/o", "malformed")
+    ):
+        return StoreUnavailable(text)
+    return StoreError(text)
+
+
+def guarded(fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn`` translating sqlite3 errors into the project's own."""
+    try:
+        return fn(*args)
+    except sqlite3.Error as exc:
+        raise translate(exc) from exc
+
+
+def in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """``BEGIN IMMEDIATE``; ``fn(conn, *args)``; ``COMMIT`` -- or ``ROLLBACK`` on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def migrate(conn: sqlite3.Connection, migrations: Iterable[Migration], now: float) -> list[str]:
+    """Apply pending steps (call inside a write transaction); the names of those applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " component TEXT NOT NULL, version INTEGER NOT NULL, description TEXT NOT NULL,"
+        " applied_at REAL NOT NULL, PRIMARY KEY (component, version))"
+    )
+    applied = {
+        (str(c), int(v)) for c, v in conn.execute("SELECT component, version FROM schema_migrations")
+    }
+    done = []
+    for step in pending(migrations, applied, "sqlite"):
+        for statement in step.statements["sqlite"]:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations (component, version, description, applied_at)"
+            " VALUES (?, ?, ?, ?)",
+            (step.component, step.version, step.description, now),
+        )
+        done.append(f"{step.component}:{step.version}")
+    return done

@@ -1,0 +1,285 @@
+"""The SQL of the SQLite backend, as synchronous functions of a connection.
+
+Each runs on the runner's thread. Functions that write expect to be called inside a transaction
+(see :func:`.connection.in_transaction`); every state change is a compare-and-set whose row count
+or RETURNING rows say whether it matched.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import ConstraintViolation, InvalidTransition, JobNotFound
+from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
+from ..store import InsertResult, JobFilter, JobInsert, JobRow, Rescued, SetStateIfRunning
+
+COLUMNS = (
+    "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
+    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result"
+)
+
+
+def _in(states: frozenset[JobState]) -> str:
+    return "(" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
+
+
+UNFINISHED_SQL = _in(UNFINISHED)
+
+
+def to_row(r: Sequence[Any]) -> JobRow:
+    return JobRow(
+        id=r[0],
+        task=r[1],
+        args=r[2],
+        state=JobState(r[3]),
+        priority=r[4],
+        attempt=r[5],
+        max_attempts=r[6],
+        run_at=r[7],
+        created_at=r[8],
+        attempted_at=r[9],
+        finished_at=r[10],
+        lease_owner=r[11],
+        lease_expires_at=r[12],
+        rescues=r[13],
+        unique_key=r[14],
+        errors=json.loads(r[15]),
+        result=r[16],
+    )
+
+
+_INSERT = (
+    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+    results = []
+    for job in jobs:
+        values = (
+            job.task,
+            job.args,
+            job.state.value,
+            job.priority,
+            job.max_attempts,
+            job.run_at,
+            job.created_at,
+            job.unique_key,
+        )
+        if job.unique_key is None:
+            cursor = conn.execute(_INSERT, values)
+            results.append(InsertResult(id=int(cursor.lastrowid or 0), inserted=True))
+            continue
+        row = conn.execute(_INSERT + " ON CONFLICT DO NOTHING RETURNING id", values).fetchone()
+        if row is not None:
+            results.append(InsertResult(id=row[0], inserted=True))
+            continue
+        existing = conn.execute(
+            f"SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND state IN {UNFINISHED_SQL}",
+            (job.task, job.unique_key),
+        ).fetchone()
+        if existing is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
+            raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted but no job holds it")
+        results.append(InsertResult(id=existing[0], inserted=False))
+    return results
+
+
+def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
+    row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise JobNotFound(job_id)
+    return to_row(row)
+
+
+def list_jobs(conn: sqlite3.Connection, where: JobFilter) -> list[JobRow]:
+    clauses, params = [], []
+    if where.state is not None:
+        clauses.append("state = ?")
+        params.append(where.state.value)
+    if where.task is not None:
+        clauses.append("task = ?")
+        params.append(where.task)
+    if where.before_id is not None:
+        clauses.append("id < ?")
+        params.append(where.before_id)
+    sql = f"SELECT {COLUMNS} FROM jobs"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(where.limit)
+    return [to_row(r) for r in conn.execute(sql, params)]
+
+
+def claim(
+    conn: sqlite3.Connection, task: str, owner: str, limit: int, now: float, expires: float
+) -> list[JobRow]:
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?,"
+        " lease_owner = ?, lease_expires_at = ?"
+        " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = ?"
+        "  ORDER BY priority, run_at, id LIMIT ?)"
+        f" RETURNING {COLUMNS}",
+        (now, owner, expires, task, limit),
+    ).fetchall()
+    jobs = [to_row(r) for r in rows]
+    jobs.sort(key=lambda j: (j.priority, j.run_at, j.id))
+    return jobs
+
+
+PROMOTE_BATCH = 5000
+
+
+def promote_due(conn: sqlite3.Connection, now: float) -> list[str]:
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'available'"
+        " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        "  AND run_at <= ? ORDER BY run_at LIMIT ?)"
+        " RETURNING task",
+        (now, PROMOTE_BATCH),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def next_run_at(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute(
+        "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')"
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def renew_leases(
+    conn: sqlite3.Connection, owner: str, job_ids: Sequence[int], expires: float
+) -> list[int]:
+    rows = conn.execute(
+        "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running' AND lease_owner = ?"
+        " AND id IN (SELECT value FROM json_each(?)) RETURNING id",
+        (expires, owner, json.dumps(list(job_ids))),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def rescue_expired(
+    conn: sqlite3.Connection, now: float, max_rescues: int, limit: int
+) -> list[Rescued]:
+    # SET expressions all read the row as it was before the update.
+    out_of_rescues = "rescues + 1 >= :max_rescues"
+    out_of_attempts = "attempt >= max_attempts"
+    rows = conn.execute(
+        "UPDATE jobs SET"
+        f" state = CASE WHEN {out_of_rescues} OR {out_of_attempts}"
+        "  THEN 'discarded' ELSE 'available' END,"
+        f" finished_at = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN :now ELSE NULL END,"
+        " errors = json_insert(errors, '$[#]', json_object("
+        "  'attempt', attempt, 'at', :now, 'kind', 'lease_expired', 'error', 'LeaseExpired',"
+        "  'message', 'lease of ' || coalesce(lease_owner, '?') || ' expired'"
+        "   || ' (its process stopped or stalled)' || CASE"
+        f"   WHEN {out_of_rescues} THEN '; discarded: lease expired '"
+        "     || (rescues + 1) || ' times, the job may be killing its process'"
+        f"   WHEN {out_of_attempts} THEN '; discarded: that was its last attempt'"
+        "   ELSE '; returned to the queue' END)),"
+        " rescues = rescues + 1, run_at = :now, lease_owner = NULL, lease_expires_at = NULL"
+        " WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < :now"
+        "  LIMIT :limit)"
+        " RETURNING id, task, state",
+        {"now": now, "max_rescues": max_rescues, "limit": limit},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
+
+
+_SET_STATE = (
+    "UPDATE jobs SET state = ?, run_at = coalesce(?, run_at), finished_at = ?,"
+    " attempt = attempt - ?,"
+    " errors = CASE WHEN ? IS NULL THEN errors ELSE json_insert(errors, '$[#]', json(?)) END,"
+    " result = ?, lease_owner = NULL, lease_expires_at = NULL"
+    " WHERE id = ? AND state = 'running' AND lease_owner = ?"
+)
+
+
+def set_state_if_running_many(
+    conn: sqlite3.Connection, outcomes: Sequence[SetStateIfRunning]
+) -> list[bool]:
+    matched = []
+    for o in outcomes:
+        error = None if o.error is None else json.dumps(o.error, separators=(",", ":"))
+        cursor = conn.execute(
+            _SET_STATE,
+            (
+                o.state.value,
+                o.run_at,
+                o.finished_at,
+                1 if o.refund_attempt else 0,
+                error,
+                error,
+                o.result,
+                o.id,
+                o.owner,
+            ),
+        )
+        matched.append(cursor.rowcount == 1)
+    return matched
+
+
+def _cas(conn: sqlite3.Connection, job_id: int, sql: str, params: Sequence[Any],
+         target: JobState) -> JobRow:
+    try:
+        row = conn.execute(sql, params).fetchone()
+    except sqlite3.IntegrityError as exc:
+        raise InvalidTransition(
+            f"job {job_id} cannot become {target}: another unfinished job holds its unique key"
+        ) from exc
+    if row is not None:
+        return to_row(row)
+    current = get(conn, job_id)
+    raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
+
+
+def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
+    return _cas(
+        conn,
+        job_id,
+        "UPDATE jobs SET state = 'available', run_at = ?, finished_at = NULL, result = NULL,"
+        " rescues = 0, max_attempts = max(max_attempts, attempt + 1)"
+        f" WHERE id = ? AND state IN {_in(RETRY_SOURCES)} RETURNING {COLUMNS}",
+        (now, job_id),
+        JobState.AVAILABLE,
+    )
+
+
+def cancel(conn: sqlite3.Connection, job_id: int, now: float, reason: str) -> JobRow:
+    error = json.dumps(
+        {"kind": "cancelled", "at": now, "error": "Cancelled", "message": reason},
+        separators=(",", ":"),
+    )
+    return _cas(
+        conn,
+        job_id,
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = NULL,"
+        " lease_expires_at = NULL, errors = json_insert(errors, '$[#]', json(?))"
+        f" WHERE id = ? AND state IN {_in(CANCEL_SOURCES)} RETURNING {COLUMNS}",
+        (now, error, job_id),
+        JobState.CANCELLED,
+    )
+
+
+def delete_finished(
+    conn: sqlite3.Connection, state: JobState, before: float, limit: int
+) -> int:
+    cursor = conn.execute(
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = ?"
+        " AND finished_at < ? LIMIT ?)",
+        (state.value, before, limit),
+    )
+    return cursor.rowcount
+
+
+def count_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], int]:
+    return {
+        (task, JobState(state)): count
+        for task, state, count in conn.execute(
+            "SELECT task, state, count(*) FROM jobs GROUP BY task, state"
+        )
+    }

@@ -1,0 +1,253 @@
+"""The SQLite :class:`~service.jobs.store.JobStore`: one file, one connection, one runner."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import trio
+
+from ..clock import Clock, SystemClock
+from ..errors import StoreError
+from ..migrations import Migration
+from ..push import Pusher
+from ..runner import Runner, ThreadRunner
+from ..states import FINISHED, JobState
+from ..store import (
+    InsertResult,
+    JobFilter,
+    JobInsert,
+    JobRow,
+    PushListener,
+    Rescued,
+    SetStateIfRunning,
+)
+from . import queries
+from .connection import connect, guarded, in_transaction, migrate
+from .schema import MIGRATIONS
+
+T = TypeVar("T")
+
+
+def _query(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def _execute(conn: sqlite3.Connection, sql: str) -> None:
+    conn.execute(sql)
+
+
+class SQLiteTransaction(Pusher):
+    """A ``BEGIN IMMEDIATE`` transaction on the store's connection; see ``SQLiteStore.transaction``."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self.clock = store.clock
+        self.pushed: list[JobInsert] = []
+        self.open = True
+
+    def _check_open(self) -> None:
+        if not self.open:
+            raise StoreError("this transaction is already committed or rolled back")
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement of the app's own SQL inside the transaction."""
+        self._check_open()
+        return await self._store._call(_query, sql, params)
+
+    async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        self._check_open()
+        results = await self._store._call(queries.insert_many, jobs)
+        self.pushed.extend(job for job, res in zip(jobs, results, strict=True) if res.inserted)
+        return results
+
+
+class SQLiteStore(Pusher):
+    """Jobs in one SQLite file.
+
+    ``migrations`` adds the application's own schema steps to the engine's, applied by
+    :meth:`open`. Use ``InlineRunner`` in MockClock tests; the default runner is a dedicated thread.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        runner: Runner | None = None,
+        migrations: Iterable[Migration] = (),
+    ) -> None:
+        self.path = os.fspath(path)
+        self.clock: Clock = clock or SystemClock()
+        self._runner: Runner = runner or ThreadRunner()
+        self._migrations = [*MIGRATIONS, *migrations]
+        self._conn: sqlite3.Connection | None = None
+        self._lock = trio.Lock()
+        self._listeners: list[PushListener] = []
+        self.applied_migrations: list[str] = []
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._conn is None:
+            raise StoreError("the store is not open")
+        return await self._runner.run(guarded, fn, self._conn, *args)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` in its own ``BEGIN IMMEDIATE`` transaction."""
+        async with self._lock:
+            return await self._call(in_transaction, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        async with self._lock:
+            return await self._call(fn, *args)
+
+    def _notify(self, inserted: Sequence[JobInsert]) -> None:
+        if not inserted or not self._listeners:
+            return
+        tasks = frozenset(job.task for job in inserted)
+        earliest = min(job.run_at for job in inserted)
+        for listener in self._listeners:
+            listener(tasks, earliest)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        self._conn = await self._runner.run(guarded, connect, self.path)
+        try:
+            self.applied_migrations = await self._write(
+                migrate, self._migrations, self.clock.now()
+            )
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        with trio.CancelScope(shield=True):
+            if conn is not None:
+                async with self._lock:
+                    await self._runner.run(conn.close)
+            await self._runner.aclose()
+
+    async def __aenter__(self) -> SQLiteStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def add_push_listener(self, listener: PushListener) -> None:
+        self._listeners.append(listener)
+
+    # -- app SQL ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
+        """One ``BEGIN IMMEDIATE`` transaction for app rows and pushed jobs together.
+
+        Commits when the block exits normally, rolls back on any exception (cancellation
+        included). Jobs pushed through it wake workers only after the commit.
+        """
+        async with self._lock:
+            await self._call(_execute, "BEGIN IMMEDIATE")
+            tx = SQLiteTransaction(self)
+            try:
+                yield tx
+            except BaseException:
+                tx.open = False
+                with trio.CancelScope(shield=True):
+                    await self._call(_rollback_if_open)
+                raise
+            tx.open = False
+            with trio.CancelScope(shield=True):
+                try:
+                    await self._call(_execute, "COMMIT")
+                except BaseException:
+                    await self._call(_rollback_if_open)
+                    raise
+        self._notify(tx.pushed)
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only statement of the app's own SQL outside any transaction."""
+        return await self._read(_query, sql, params)
+
+    # -- JobStore ---------------------------------------------------------------------------
+
+    async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        results = await self._write(queries.insert_many, jobs)
+        self._notify([job for job, res in zip(jobs, results, strict=True) if res.inserted])
+        return results
+
+    async def job_get(self, job_id: int) -> JobRow:
+        return await self._read(queries.get, job_id)
+
+    async def job_list(self, where: JobFilter) -> list[JobRow]:
+        return await self._read(queries.list_jobs, where)
+
+    async def job_claim(
+        self, task: str, owner: str, limit: int, now: float, lease_expires_at: float
+    ) -> list[JobRow]:
+        if limit <= 0:
+            return []
+        return await self._write(queries.claim, task, owner, limit, now, lease_expires_at)
+
+    async def job_promote_due(self, now: float) -> list[str]:
+        return await self._write(queries.promote_due, now)
+
+    async def job_next_run_at(self) -> float | None:
+        return await self._read(queries.next_run_at)
+
+    async def job_renew_leases(
+        self, owner: str, job_ids: Sequence[int], lease_expires_at: float
+    ) -> list[int]:
+        if not job_ids:
+            return []
+        return await self._write(queries.renew_leases, owner, job_ids, lease_expires_at)
+
+    async def job_rescue_expired(
+        self, now: float, max_rescues: int, limit: int = 1000
+    ) -> list[Rescued]:
+        return await self._write(queries.rescue_expired, now, max_rescues, limit)
+
+    async def job_set_state_if_running_many(
+        self, outcomes: Sequence[SetStateIfRunning]
+    ) -> list[bool]:
+        if not outcomes:
+            return []
+        return await self._write(queries.set_state_if_running_many, outcomes)
+
+    async def job_retry(self, job_id: int, now: float) -> JobRow:
+        row = await self._write(queries.retry, job_id, now)
+        self._notify_row(row)
+        return row
+
+    async def job_cancel(self, job_id: int, now: float, reason: str) -> JobRow:
+        return await self._write(queries.cancel, job_id, now, reason)
+
+    async def job_delete_finished(
+        self, state: JobState, finished_before: float, limit: int
+    ) -> int:
+        if state not in FINISHED:
+            raise ValueError(f"only finished jobs are pruned, not {state}")
+        return await self._write(queries.delete_finished, state, finished_before, limit)
+
+    async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
+        return await self._read(queries.count_by_state)
+
+    def _notify_row(self, row: JobRow) -> None:
+        for listener in self._listeners:
+            listener(frozenset([row.task]), row.run_at)
+
+
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
