@@ -85,7 +85,7 @@ def error_fields(exc: BaseException) -> dict[str, str]:
 
 
 def structure(data: Any, cls: type[T], *, name: str) -> T:
-    """Build ``cls`` from plain data or raise :class:`PayloadError` naming ``name`` and the field."""
+    """Build ``cls`` from plain data, or raise :class:`PayloadError` naming the field."""
     if not isinstance(data, dict) and attrs_like(cls):
         raise PayloadError(name, {"$": f"expected an object, got {type(data).__name__}"})
     try:

@@ -19,7 +19,7 @@ def _fraction(_inst: object, attr: attrs.Attribute[float], value: float) -> None
 
 @attrs.frozen(kw_only=True)
 class Backoff:
-    """Exponential backoff: attempt ``n`` failed -> wait ``base * factor**(n-1)``, capped at ``cap``.
+    """Exponential backoff: after failed attempt ``n`` wait ``base * factor**(n-1)``, up to ``cap``.
 
     ``jitter`` spreads each delay uniformly by up to that fraction either way, so a burst of
     failures does not retry in lockstep. ``Backoff(base=1, factor=2, cap=3600, jitter=0)`` waits

@@ -11,6 +11,7 @@ suspended, so virtual time does not leap while the database works.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -68,10 +69,8 @@ class ThreadRunner:
             fn, args, deliver = item
             result = outcome.capture(fn, *args)
             del fn, args
-            try:
+            with contextlib.suppress(trio.RunFinishedError):
                 deliver(result)
-            except trio.RunFinishedError:
-                pass
 
     def _start(self) -> None:
         if self._thread is None:
@@ -80,10 +79,9 @@ class ThreadRunner:
 
     def _hold_clock(self) -> None:
         clock = trio.lowlevel.current_clock()
-        if isinstance(clock, trio.testing.MockClock):
-            if self._in_flight == 0:
-                self._saved_threshold = clock.autojump_threshold
-                clock.autojump_threshold = math.inf
+        if isinstance(clock, trio.testing.MockClock) and self._in_flight == 0:
+            self._saved_threshold = clock.autojump_threshold
+            clock.autojump_threshold = math.inf
         self._in_flight += 1
 
     def _release_clock(self) -> None:

@@ -137,7 +137,7 @@ class JobStore(Protocol):
     async def job_claim(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float
     ) -> list[JobRow]:
-        """Move up to ``limit`` due ``available`` jobs of ``task`` to ``running`` in one statement."""
+        """Move up to ``limit`` ``available`` jobs of ``task`` to ``running``, in one statement."""
         ...
 
     async def job_promote_due(self, now: float) -> list[str]:
@@ -164,6 +164,12 @@ class JobStore(Protocol):
         self, now: float, max_rescues: int, limit: int = 1000
     ) -> list[Rescued]:
         """Return running jobs whose lease expired to ``available`` (or discard them)."""
+        ...
+
+    async def job_discard_unknown(
+        self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
+    ) -> list[Rescued]:
+        """Discard ``available`` jobs of tasks not in ``known``, due before ``available_before``."""
         ...
 
     async def job_set_state_if_running_many(

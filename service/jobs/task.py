@@ -102,7 +102,7 @@ class TaskRegistry:
 
     def register(self, cls: type[Task]) -> type[Task]:
         """Add a task class; a second class under the same name is an error."""
-        if not (isinstance(cls, type) and issubclass(cls, Task) and attrs.has(cls)):
+        if not (isinstance(cls, type) and issubclass(cls, Task) and "__attrs_attrs__" in vars(cls)):
             raise TypeError(f"{cls!r} is not an attrs class deriving from Task")
         name = task_options(cls).name
         existing = self._by_name.get(name)

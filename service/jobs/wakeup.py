@@ -17,9 +17,9 @@ class Wakeup:
         if self._event.is_set():
             self._event = trio.Event()
 
-    async def wait(self, timeout: float = float("inf")) -> bool:
-        """Wait for a ``set`` since the last ``clear``; False if ``timeout`` passed first."""
-        with trio.move_on_after(timeout):
+    async def wait(self, within: float = float("inf")) -> bool:
+        """Wait for a ``set`` since the last ``clear``; False if ``within`` s passed first."""
+        with trio.move_on_after(within):
             await self._event.wait()
             return True
         return False

@@ -29,7 +29,7 @@ from .clock import Clock
 from .errors import StoreError
 from .queue import LEASE_LOST, SHUTDOWN, TaskQueue
 from .states import JobState
-from .store import JobStore
+from .store import JobStore, Rescued
 from .task import Task, TaskRegistry
 from .wakeup import Wakeup
 
@@ -64,6 +64,10 @@ class WorkerConfig:
     poll_max: float = 1.0
     schedule_interval: float = 1.0
     shutdown_grace: float = 10.0
+    #: Discard available jobs of task types this worker does not know, once they have waited
+    #: ``unknown_task_grace`` s. Turn off when workers deliberately run different task sets.
+    discard_unknown_tasks: bool = True
+    unknown_task_grace: float = 60.0
     prune_interval: float = 60.0
     prune_batch: int = 1000
     retention: Retention = attrs.field(factory=Retention)
@@ -210,6 +214,8 @@ class TaskWorker:
             except StoreError as exc:
                 log.event(logging.WARNING, "worker.rescue_failed", error=str(exc))
                 rescued = []
+            if self.config.discard_unknown_tasks:
+                rescued += await self._discard_unknown()
             for job in rescued:
                 log.event(logging.WARNING, "job.rescued", id=job.id, task=job.task,
                           state=job.state.value)
@@ -217,6 +223,16 @@ class TaskWorker:
                 if queue is not None and job.state is JobState.AVAILABLE:
                     queue.wakeup.set()
             await trio.sleep(self.config.rescue_interval)
+
+    async def _discard_unknown(self) -> list[Rescued]:
+        now = self.clock.now()
+        try:
+            return await self.store.job_discard_unknown(
+                self.registry.names(), now - self.config.unknown_task_grace, now
+            )
+        except StoreError as exc:
+            log.event(logging.WARNING, "worker.discard_unknown_failed", error=str(exc))
+            return []
 
     async def _promote_scheduled(self) -> None:
         # Jobs due within a millisecond count as due: timestamps are floats.

@@ -84,7 +84,8 @@ def migrate(conn: sqlite3.Connection, migrations: Iterable[Migration], now: floa
         " applied_at REAL NOT NULL, PRIMARY KEY (component, version))"
     )
     applied = {
-        (str(c), int(v)) for c, v in conn.execute("SELECT component, version FROM schema_migrations")
+        (str(c), int(v))
+        for c, v in conn.execute("SELECT component, version FROM schema_migrations")
     }
     done = []
     for step in pending(migrations, applied, "sqlite"):

@@ -83,7 +83,7 @@ def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[Ins
             (job.task, job.unique_key),
         ).fetchone()
         if existing is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
-            raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted but no job holds it")
+            raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
         results.append(InsertResult(id=existing[0], inserted=False))
     return results
 
@@ -96,7 +96,8 @@ def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
 
 
 def list_jobs(conn: sqlite3.Connection, where: JobFilter) -> list[JobRow]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if where.state is not None:
         clauses.append("state = ?")
         params.append(where.state.value)
@@ -186,6 +187,23 @@ def rescue_expired(
         "  LIMIT :limit)"
         " RETURNING id, task, state",
         {"now": now, "max_rescues": max_rescues, "limit": limit},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
+
+
+def discard_unknown(
+    conn: sqlite3.Connection, known: Sequence[str], before: float, now: float, limit: int
+) -> list[Rescued]:
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'discarded', finished_at = :now,"
+        " errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', :now,"
+        "  'kind', 'payload', 'error', 'UnknownTask', 'message', 'task ' || quote(task)"
+        "  || ' is not registered with any worker that saw it')),"
+        " lease_owner = NULL, lease_expires_at = NULL"
+        " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND run_at < :before"
+        "  AND task NOT IN (SELECT value FROM json_each(:known)) LIMIT :limit)"
+        " RETURNING id, task, state",
+        {"now": now, "before": before, "known": json.dumps(list(known)), "limit": limit},
     ).fetchall()
     return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
 

@@ -41,7 +41,7 @@ def _execute(conn: sqlite3.Connection, sql: str) -> None:
 
 
 class SQLiteTransaction(Pusher):
-    """A ``BEGIN IMMEDIATE`` transaction on the store's connection; see ``SQLiteStore.transaction``."""
+    """A ``BEGIN IMMEDIATE`` transaction on the store's connection (``SQLiteStore.transaction``)."""
 
     def __init__(self, store: SQLiteStore) -> None:
         self._store = store
@@ -118,8 +118,8 @@ class SQLiteStore(Pusher):
     async def open(self) -> None:
         if self._conn is not None:
             return
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
+        if self.path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)  # noqa: ASYNC240
         self._conn = await self._runner.run(guarded, connect, self.path)
         try:
             self.applied_migrations = await self._write(
@@ -217,6 +217,11 @@ class SQLiteStore(Pusher):
         self, now: float, max_rescues: int, limit: int = 1000
     ) -> list[Rescued]:
         return await self._write(queries.rescue_expired, now, max_rescues, limit)
+
+    async def job_discard_unknown(
+        self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
+    ) -> list[Rescued]:
+        return await self._write(queries.discard_unknown, known, available_before, now, limit)
 
     async def job_set_state_if_running_many(
         self, outcomes: Sequence[SetStateIfRunning]
