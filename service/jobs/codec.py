@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import typing
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import cattrs
+from cattrs.cols import list_structure_factory
 from cattrs.preconf.json import make_converter
 
 from .errors import PayloadError
@@ -56,10 +60,37 @@ def _datetime(value: Any, _type: type) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
+def _finite_float(value: Any, _type: type) -> float:
+    number = _strict_float(value, _type)
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {number!r}")
+    return number
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _is_list(t: Any) -> bool:
+    return t is list or typing.get_origin(t) is list
+
+
+def _strict_list(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any], list[Any]]:
+    inner = list_structure_factory(t, conv)
+
+    def structure_list(value: Any, type_: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return inner(value, type_)
+
+    return structure_list
+
+
 def _build() -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=True)
     conv.register_structure_hook(int, _strict_int)
-    conv.register_structure_hook(float, _strict_float)
+    conv.register_structure_hook(float, _finite_float)
+    conv.register_structure_hook_factory(_is_list, _strict_list)
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook(uuid.UUID, _uuid)
@@ -101,7 +132,7 @@ def attrs_like(cls: type) -> bool:
 def decode(text: str, cls: type[T], *, name: str) -> T:
     """Parse JSON text into ``cls``; any problem is a :class:`PayloadError`."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, TypeError) as exc:
         raise PayloadError(name, {"$": f"not valid JSON: {exc}"}) from exc
     return structure(data, cls, name=name)

@@ -12,7 +12,7 @@ from . import codec
 from .clock import Clock, to_timestamp
 from .states import JobState
 from .store import InsertResult, JobInsert
-from .task import Task, task_options
+from .task import Task, check_priority, task_options
 
 
 @attrs.frozen(kw_only=True)
@@ -39,22 +39,23 @@ def build_insert(request: Push, now: float) -> JobInsert:
         raise ValueError("give delay or run_at, not both")
     run_at = now
     if request.delay is not None:
-        if not (isinstance(request.delay, int | float) and math.isfinite(request.delay)):
+        if isinstance(request.delay, bool) or not (
+            isinstance(request.delay, int | float) and math.isfinite(request.delay)
+        ):
             raise ValueError(f"delay must be a finite number of seconds, got {request.delay!r}")
         if request.delay < 0:
             raise ValueError(f"delay must be >= 0, got {request.delay!r}")
         run_at = now + request.delay
     elif request.run_at is not None:
-        run_at = (
-            to_timestamp(request.run_at)
-            if isinstance(request.run_at, dt.datetime)
-            else float(request.run_at)
-        )
+        if isinstance(request.run_at, dt.datetime):
+            run_at = to_timestamp(request.run_at)
+        elif isinstance(request.run_at, int | float) and not isinstance(request.run_at, bool):
+            run_at = float(request.run_at)
+        else:
+            raise ValueError(f"run_at must be a datetime or epoch seconds, got {request.run_at!r}")
         if not math.isfinite(run_at):
             raise ValueError(f"run_at must be finite, got {request.run_at!r}")
-    priority = options.priority if request.priority is None else request.priority
-    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 2**31:
-        raise ValueError(f"priority must be an integer within +-2**31, got {priority!r}")
+    priority = check_priority(options.priority if request.priority is None else request.priority)
     max_attempts = options.max_attempts if request.max_attempts is None else request.max_attempts
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ValueError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")

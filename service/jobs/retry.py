@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import attrs
@@ -35,17 +36,16 @@ class Backoff:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         if attempt < 1:
             raise ValueError(f"attempt is 1-based, got {attempt}")
-        # Compare exponents first: factor**attempt overflows float for large attempts.
-        raw = self.cap
-        if attempt - 1 < 1024:
-            try:
-                raw = min(self.cap, self.base * self.factor ** (attempt - 1))
-            except OverflowError:
-                raw = self.cap
+        # Compare in log space: factor**attempt overflows a float for large attempts.
+        exponent = (attempt - 1) * math.log(self.factor) + math.log(self.base)
+        if exponent >= math.log(self.cap):
+            raw = self.cap
+        else:
+            raw = min(self.cap, self.base * self.factor ** (attempt - 1))
         if self.jitter:
             spread = (rng or random).uniform(-self.jitter, self.jitter)
             raw = raw * (1 + spread)
-        return max(0.0, raw)
+        return min(self.cap, max(0.0, raw))
 
     def schedule(self, attempts: int) -> list[float]:
         """The delays after attempts 1..attempts, without jitter (for docs and tests)."""

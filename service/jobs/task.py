@@ -27,7 +27,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,99}$")
 
 
 def _valid_name(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
-    if not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValueError(
             f"task name {value!r} must be 1-100 chars of a-z, 0-9, _ . : - starting with a letter"
         )
@@ -41,6 +41,16 @@ def _at_least_one(_inst: object, attr: attrs.Attribute[int], value: int) -> None
 def _timeout(_inst: object, _attr: attrs.Attribute[float | None], value: float | None) -> None:
     if value is not None and not value > 0:
         raise ValueError(f"timeout must be > 0 seconds or None, got {value!r}")
+
+
+PRIORITY_LIMIT = 2**31 - 1  # fits a 32-bit INTEGER on every backend
+
+
+def check_priority(value: object) -> int:
+    """``value`` if it is a valid priority, else ``ValueError`` saying so."""
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > PRIORITY_LIMIT:
+        raise ValueError(f"priority must be an integer within +-{PRIORITY_LIMIT}, got {value!r}")
+    return value
 
 
 @attrs.frozen(kw_only=True)
@@ -59,7 +69,7 @@ class TaskOptions:
     max_attempts: int = attrs.field(default=20, validator=_at_least_one)
     backoff: Backoff = attrs.field(factory=Backoff)
     timeout: float | None = attrs.field(default=None, validator=_timeout)
-    priority: int = 0
+    priority: int = attrs.field(default=0, validator=lambda _i, _a, v: check_priority(v))
 
 
 @attrs.frozen(kw_only=True)
