@@ -7,8 +7,8 @@ import datetime as dt
 import attrs
 import pytest
 import trio
-from trio.testing import MockClock
 from conftest import EPOCH
+from trio.testing import MockClock
 from workers import running
 
 from service.jobs import (
@@ -16,8 +16,8 @@ from service.jobs import (
     Cancel,
     JobContext,
     JobState,
-    SQLiteStore,
     Snooze,
+    SQLiteStore,
     Task,
     TaskOptions,
     TaskWorker,
@@ -180,7 +180,7 @@ async def test_an_attempt_past_its_timeout_fails_saying_so(
         await wait_for_state(store, job_id, JobState.DISCARDED)
     job = await store.job_get(job_id)
     assert [t for t, _, _ in RUNS] == [0, 40]  # 30 s timeout, then 10 s backoff
-    assert [e["message"] for e in job.errors][0] == "timed out after 30 s"
+    assert job.errors[0]["message"] == "timed out after 30 s"
     assert job.errors[0]["kind"] == "timeout"
 
 

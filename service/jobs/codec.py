@@ -81,7 +81,8 @@ def _strict_list(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any], list[An
     def structure_list(value: Any, type_: Any) -> list[Any]:
         if not isinstance(value, list):
             raise TypeError(f"expected a list, got {type(value).__name__}")
-        return inner(value, type_)
+        result: list[Any] = inner(value, type_)
+        return result
 
     return structure_list
 
