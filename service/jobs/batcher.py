@@ -44,6 +44,8 @@ class OutcomeBatcher:
             else:
                 self._flushing = True
                 try:
+                    # Let the other tasks runnable now (jobs that finished together) join.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                     await self._flush()
                 finally:
                     self._flushing = False

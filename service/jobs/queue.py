@@ -34,6 +34,8 @@ class TaskQueue:
         self._claim_scope = trio.CancelScope()
         #: job id -> cancel scope of its attempt, for every job whose outcome is not yet recorded
         self.in_flight: dict[int, trio.CancelScope] = {}
+        #: jobs whose attempt ended and whose outcome is being written
+        self._recording = 0
         self._cancel_reasons: dict[int, str] = {}
 
     @property
@@ -67,10 +69,11 @@ class TaskQueue:
         poll = config.poll_min
         failures = 0
         while True:
-            if self.free_slots <= 0:
+            # Claim for every slot about to free at once: jobs that finished together are
+            # recorded in one batch, and waiting for it turns many one-job claims into one.
+            if self.free_slots <= 0 or self._recording:
                 self._slot_freed.clear()
-                if self.free_slots <= 0:
-                    await self._slot_freed.wait()
+                await self._slot_freed.wait()
                 continue
             self.wakeup.clear()
             now = self.worker.clock.now()
@@ -109,7 +112,11 @@ class TaskQueue:
                 else:
                     log.event(logging.WARNING, "job.lease_lost", id=row.id, task=self.name)
                     return
-            matched = await worker.batcher.record(outcome)
+            self._recording += 1
+            try:
+                matched = await worker.batcher.record(outcome)
+            finally:
+                self._recording -= 1
             self._log_outcome(row, outcome, matched)
             if outcome.run_at is not None:
                 worker.note_run_at(self.name, outcome.run_at)
