@@ -36,6 +36,7 @@ class TaskQueue:
         self.in_flight: dict[int, trio.CancelScope] = {}
         #: jobs whose attempt ended and whose outcome is being written
         self._recording = 0
+        self._durations: dict[int, float] = {}
         self._cancel_reasons: dict[int, str] = {}
 
     @property
@@ -118,6 +119,8 @@ class TaskQueue:
             finally:
                 self._recording -= 1
             self._log_outcome(row, outcome, matched)
+            if matched and worker.on_attempt is not None:
+                worker.on_attempt(self.name, self._durations.get(row.id, 0.0), outcome)
             if outcome.run_at is not None:
                 worker.note_run_at(self.name, outcome.run_at)
         except BaseException:
@@ -128,6 +131,7 @@ class TaskQueue:
         finally:
             del self.in_flight[row.id]
             self._cancel_reasons.pop(row.id, None)
+            self._durations.pop(row.id, None)
             self._slot_freed.set()
 
     def _interrupted(self, row: JobRow) -> SetStateIfRunning:
@@ -173,7 +177,7 @@ class TaskQueue:
                 outcome = outcomes.cancelled(row, owner, clock.now(), cancel)
             except Exception as exc:
                 outcome = outcomes.failed(row, owner, clock.now(), backoff, exc)
-        worker.observe_duration(self.name, trio.current_time() - started)
+        self._durations[row.id] = trio.current_time() - started
         return outcome
 
     def _encode(self, result: Any) -> str | None:

@@ -196,6 +196,14 @@ class JobStore(Protocol):
         """(task, state) -> number of jobs."""
         ...
 
+    async def queue_set_paused(self, task: str, paused: bool) -> None:
+        """Pause (no claims, in any process) or resume the jobs of ``task``."""
+        ...
+
+    async def queue_paused(self) -> set[str]:
+        """The task types whose queues are paused."""
+        ...
+
 
 class PushListener(Protocol):
     def __call__(self, tasks: frozenset[str], earliest_run_at: float) -> None:

@@ -16,8 +16,7 @@ import logging
 import os
 import secrets
 import socket
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -29,7 +28,7 @@ from .clock import Clock
 from .errors import StoreError
 from .queue import LEASE_LOST, SHUTDOWN, TaskQueue
 from .states import JobState
-from .store import JobStore, Rescued
+from .store import JobStore, Rescued, SetStateIfRunning
 from .task import Task, TaskRegistry
 from .wakeup import Wakeup
 
@@ -101,6 +100,7 @@ class TaskWorker:
         state: Any = None,
         config: WorkerConfig | None = None,
         owner: str | None = None,
+        on_attempt: Callable[[str, float, SetStateIfRunning], None] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry if isinstance(registry, TaskRegistry) else TaskRegistry(registry)
@@ -114,7 +114,8 @@ class TaskWorker:
         self._queues_done = trio.Event()
         self._stopped = trio.Event()
         self._shutting_down = False
-        self.durations: dict[str, list[float]] = defaultdict(list)
+        #: Called after each recorded attempt with (task, seconds, outcome): metrics hook.
+        self.on_attempt = on_attempt
         store.add_push_listener(self._on_push)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -175,12 +176,6 @@ class TaskWorker:
     def note_run_at(self, task: str, run_at: float) -> None:
         """A job of ours will want to run at ``run_at`` (retry, snooze, interruption)."""
         self._on_push(frozenset([task]), run_at)
-
-    def observe_duration(self, task: str, seconds: float) -> None:
-        samples = self.durations[task]
-        samples.append(seconds)
-        if len(samples) > 1000:
-            del samples[:500]
 
     # -- upkeep loops -----------------------------------------------------------------------
 

@@ -50,7 +50,8 @@ def translate(exc: sqlite3.Error) -> StoreError:
         return StoreBusy(f"database is locked by another writer: {text}")
     if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
         word in lowered
-        for word in ("readonly", "read-only", "disk", "full", "unable to open", "i/o", "malformed")
+        for word in ("readonly", "read-only", "disk i/o", "database or disk is full",
+                     "unable to open", "disk image is malformed")
     ):
         return StoreUnavailable(text)
     return StoreError(text)

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConstraintViolation, InvalidTransition, JobNotFound
+from ..errors import ConstraintViolation, InvalidTransition, JobNotFound, PayloadError
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
 from ..store import InsertResult, JobFilter, JobInsert, JobRow, Rescued, SetStateIfRunning
 
@@ -122,9 +122,10 @@ def claim(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?,"
         " lease_owner = ?, lease_expires_at = ?"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = ?"
+        "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = ? AND paused = 1)"
         "  ORDER BY priority, run_at, id LIMIT ?)"
         f" RETURNING {COLUMNS}",
-        (now, owner, expires, task, limit),
+        (now, owner, expires, task, task, limit),
     ).fetchall()
     jobs = [to_row(r) for r in rows]
     jobs.sort(key=lambda j: (j.priority, j.run_at, j.id))
@@ -222,7 +223,15 @@ def set_state_if_running_many(
 ) -> list[bool]:
     matched = []
     for o in outcomes:
-        error = None if o.error is None else json.dumps(o.error, separators=(",", ":"))
+        try:
+            error = (
+                None
+                if o.error is None
+                else json.dumps(o.error, separators=(",", ":"), allow_nan=False)
+            )
+        except ValueError as exc:
+            raise PayloadError(o.error.get("error", "?") if o.error else "?",
+                               {"$.error": f"cannot be stored as JSON: {exc}"}) from exc
         cursor = conn.execute(
             _SET_STATE,
             (
@@ -301,3 +310,16 @@ def count_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], int]:
             "SELECT task, state, count(*) FROM jobs GROUP BY task, state"
         )
     }
+
+
+def queue_set_paused(conn: sqlite3.Connection, task: str, paused: bool, now: float) -> None:
+    conn.execute(
+        "INSERT INTO job_queues (task, paused, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (task) DO UPDATE SET paused = excluded.paused,"
+        " updated_at = excluded.updated_at",
+        (task, 1 if paused else 0, now),
+    )
+
+
+def queue_paused(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT task FROM job_queues WHERE paused = 1")}

@@ -48,4 +48,16 @@ JOBS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1]
+JOBS_V2 = Migration(
+    component="jobs",
+    version=2,
+    description="pausable queues, one row per task type",
+    statements={
+        "sqlite": [
+            "CREATE TABLE job_queues (task TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0,"
+            " updated_at REAL NOT NULL)",
+        ]
+    },
+)
+
+MIGRATIONS = [JOBS_V1, JOBS_V2]

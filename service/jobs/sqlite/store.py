@@ -96,12 +96,21 @@ class SQLiteStore(Pusher):
             raise StoreError("the store is not open")
         return await self._runner.run(guarded, fn, self._conn, *args)
 
+    def _check_not_in_own_transaction(self) -> None:
+        if self._lock.statistics().owner is trio.lowlevel.current_task():
+            raise StoreError(
+                "this task has a store.transaction() open: use the transaction's own methods"
+                " (tx.execute, tx.push) inside it"
+            )
+
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(conn, *args)`` in its own ``BEGIN IMMEDIATE`` transaction."""
+        self._check_not_in_own_transaction()
         async with self._lock:
             return await self._call(in_transaction, fn, *args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        self._check_not_in_own_transaction()
         async with self._lock:
             return await self._call(fn, *args)
 
@@ -157,6 +166,7 @@ class SQLiteStore(Pusher):
         Commits when the block exits normally, rolls back on any exception (cancellation
         included). Jobs pushed through it wake workers only after the commit.
         """
+        self._check_not_in_own_transaction()
         async with self._lock:
             await self._call(_execute, "BEGIN IMMEDIATE")
             tx = SQLiteTransaction(self)
@@ -247,6 +257,18 @@ class SQLiteStore(Pusher):
 
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._read(queries.count_by_state)
+
+    async def queue_set_paused(self, task: str, paused: bool) -> None:
+        await self._write(queries.queue_set_paused, task, paused, self.clock.now())
+        if not paused:
+            self._notify_row_task(task)
+
+    async def queue_paused(self) -> set[str]:
+        return await self._read(queries.queue_paused)
+
+    def _notify_row_task(self, task: str) -> None:
+        for listener in self._listeners:
+            listener(frozenset([task]), self.clock.now())
 
     def _notify_row(self, row: JobRow) -> None:
         for listener in self._listeners:
