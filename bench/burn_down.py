@@ -1,25 +1,43 @@
 """Burn-down benchmark: push N no-op jobs, then drain them with a real TaskWorker.
 
     python bench/burn_down.py [--jobs 20000] [--concurrency 50]
+    python bench/burn_down.py --database-url postgresql://postgres@127.0.0.1:5432/test
 
-Everything runs on a fresh SQLite file with the production runner (one dedicated DB thread) and
-the system clock. The baseline, measured in the same run on the same disk, is plain synchronous
-sqlite3 doing the same two writes per job (insert; claim+complete) one transaction each, with no
-event loop: the ratio says what trio, the thread hop and the engine's bookkeeping cost.
+By default everything runs on a fresh SQLite file with the production runner (one dedicated DB
+thread) and the system clock. The baseline, measured in the same run on the same disk, is plain
+synchronous sqlite3 doing the same two writes per job (insert; claim+complete) one transaction
+each, with no event loop: the ratio says what trio, the thread hop and the engine's bookkeeping
+cost.
+
+With ``--database-url postgresql://...`` the engine runs on PostgresStore in a fresh schema
+(dropped afterwards), and the baseline is plain synchronous psycopg doing the same two writes per
+job, one transaction each, on one connection.
 """
 
 from __future__ import annotations
 
 import argparse
+import secrets
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
+import psycopg
 import trio
+from psycopg import sql
 
-from service.jobs import JobContext, JobState, SQLiteStore, Task, TaskOptions, TaskWorker
+from service.jobs import (
+    JobContext,
+    JobState,
+    PostgresStore,
+    SQLiteStore,
+    Task,
+    TaskOptions,
+    TaskWorker,
+)
 
 
 @attrs.define
@@ -43,10 +61,12 @@ class NoOp(Task):
             tally.done.set()
 
 
-async def measure_engine(path: Path, jobs: int, concurrency: int) -> dict[str, float]:
+async def measure_engine(
+    open_store: Callable[[], SQLiteStore | PostgresStore], jobs: int, concurrency: int
+) -> dict[str, float]:
     cls = attrs.evolve(NoOp.options, concurrency=concurrency)
     NoOp.options = cls  # type: ignore[misc]
-    async with SQLiteStore(path) as store:
+    async with open_store() as store:
         single = min(jobs, 2000)
         start = time.perf_counter()
         for n in range(single):
@@ -106,15 +126,72 @@ def measure_baseline(path: Path, jobs: int) -> dict[str, float]:
     return {"push_one": push, "burn_down": drain}
 
 
+def measure_baseline_postgres(url: str, schema: str, jobs: int) -> dict[str, float]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema)))
+        conn.execute(
+            "CREATE TABLE jobs (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, args TEXT,"
+            " state TEXT, run_at DOUBLE PRECISION)"
+        )
+        conn.execute("CREATE INDEX jobs_available ON jobs (run_at, id) WHERE state = 'available'")
+        start = time.perf_counter()
+        for n in range(jobs):
+            conn.execute(
+                "INSERT INTO jobs (args, state, run_at) VALUES (%s, 'available', %s)",
+                (f'{{"n":{n}}}', time.time()),
+            )
+        push = jobs / (time.perf_counter() - start)
+        start = time.perf_counter()
+        while True:
+            row = conn.execute(
+                "UPDATE jobs SET state = 'running' WHERE id IN (SELECT id FROM jobs"
+                " WHERE state = 'available' ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                " RETURNING id"
+            ).fetchone()
+            if row is None:
+                break
+            conn.execute("UPDATE jobs SET state = 'completed' WHERE id = %s", row)
+        drain = jobs / (time.perf_counter() - start)
+    return {"push_one": push, "burn_down": drain}
+
+
+def drop_schema(url: str, schema: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def run_postgres(url: str, jobs: int, concurrency: int) -> tuple[dict[str, float], ...]:
+    schema = f"bench_{secrets.token_hex(6)}"
+    try:
+        base = measure_baseline_postgres(url, schema + "_base", jobs)
+        ours = trio.run(measure_engine, lambda: PostgresStore(url, schema=schema), jobs,
+                        concurrency)
+    finally:
+        drop_schema(url, schema + "_base")
+        drop_schema(url, schema)
+    return base, ours
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--database-url", default=None,
+                        help="postgresql://... to run on PostgreSQL (default: a SQLite file)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        base = measure_baseline(Path(tmp) / "baseline.db", args.jobs)
-        ours = trio.run(measure_engine, Path(tmp) / "engine.db", args.jobs, args.concurrency)
-    print(f"jobs={args.jobs} concurrency={args.concurrency} sqlite={sqlite3.sqlite_version}")
+    if args.database_url is not None:
+        base, ours = run_postgres(args.database_url, args.jobs, args.concurrency)
+        with psycopg.connect(args.database_url) as conn:
+            version = conn.info.server_version
+        backend = f"postgresql={version // 10000}.{version % 10000}"
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            base = measure_baseline(Path(tmp) / "baseline.db", args.jobs)
+            ours = trio.run(measure_engine, lambda: SQLiteStore(Path(tmp) / "engine.db"),
+                            args.jobs, args.concurrency)
+        backend = f"sqlite={sqlite3.sqlite_version}"
+    print(f"jobs={args.jobs} concurrency={args.concurrency} {backend}")
     print(f"{'metric':<22}{'engine/s':>12}{'baseline/s':>12}{'ratio':>8}")
     for key, label in [("push_one", "push (1 per call)"), ("burn_down", "burn-down")]:
         print(f"{label:<22}{ours[key]:>12,.0f}{base[key]:>12,.0f}{ours[key] / base[key]:>8.2f}")

@@ -1,4 +1,4 @@
-"""Shared fixtures: real SQLite files under pytest's tmp_path."""
+"""Shared fixtures: real SQLite files under pytest's tmp_path, and a PostgreSQL schema per test."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from postgres.support import require_postgres, schema_store
 
-from service.jobs import InlineRunner, SQLiteStore, ThreadRunner, TrioClock
+from service.jobs import InlineRunner, PostgresStore, SQLiteStore, ThreadRunner, TrioClock
 
 #: Fixed start of virtual time in tests: 2027-01-15T08:00:00Z.
 EPOCH = 1_800_000_000.0
@@ -22,9 +23,29 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
         yield s
 
 
-@pytest.fixture(params=["sqlite-inline", "sqlite-thread"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    """Every JobStore backend the conformance suite runs against."""
-    runner = InlineRunner() if request.param == "sqlite-inline" else ThreadRunner()
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The test PostgreSQL server; skips (fails under CI=true) when it is unreachable."""
+    return require_postgres()
+
+
+@pytest.fixture(params=["sqlite-inline", "sqlite-thread", "postgresql"])
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Which backend; PostgreSQL's is skipped (failed under CI=true) if the server is away."""
+    if request.param == "postgresql":
+        require_postgres()
+    return str(request.param)
+
+
+@pytest.fixture
+async def backend(
+    backend_name: str, tmp_path: Path
+) -> AsyncIterator[SQLiteStore | PostgresStore]:
+    """Every JobStore backend the conformance suite runs against (PostgreSQL: a fresh schema)."""
+    if backend_name == "postgresql":
+        async with schema_store(clock=TrioClock(EPOCH)) as pg:
+            yield pg
+        return
+    runner = InlineRunner() if backend_name == "sqlite-inline" else ThreadRunner()
     async with SQLiteStore(tmp_path / "jobs.db", clock=TrioClock(EPOCH), runner=runner) as s:
         yield s

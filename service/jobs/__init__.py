@@ -16,6 +16,7 @@ from .errors import (
     UnknownTask,
 )
 from .migrations import Migration
+from .postgres import PostgresStore
 from .push import Push
 from .retry import Backoff
 from .runner import InlineRunner, Runner, ThreadRunner
@@ -41,6 +42,7 @@ __all__ = [
     "JobStore",
     "Migration",
     "PayloadError",
+    "PostgresStore",
     "Push",
     "Retention",
     "Runner",

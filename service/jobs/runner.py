@@ -15,7 +15,8 @@ import contextlib
 import math
 import queue
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
 import outcome
@@ -48,6 +49,43 @@ class InlineRunner:
         await trio.lowlevel.checkpoint()
 
 
+class _Hold:
+    """How many thread calls hold one MockClock's autojump off, and the threshold to restore."""
+
+    def __init__(self, saved: float) -> None:
+        self.saved = saved
+        self.count = 0
+
+
+_HOLDS: weakref.WeakKeyDictionary[trio.testing.MockClock, _Hold] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def autojump_suspended() -> Iterator[None]:
+    """Keep a ``MockClock``'s autojump off while the block (a call into a thread) runs.
+
+    Without it the clock leaps ahead while a task waits on a thread. Nested and concurrent holds
+    share one count per clock, so the threshold is restored when the last one ends, whichever
+    runner or store took it. With any other clock (production) it does nothing.
+    """
+    clock = trio.lowlevel.current_clock()
+    if not isinstance(clock, trio.testing.MockClock):
+        yield
+        return
+    hold = _HOLDS.get(clock)
+    if hold is None:
+        hold = _HOLDS[clock] = _Hold(clock.autojump_threshold)
+        clock.autojump_threshold = math.inf
+    hold.count += 1
+    try:
+        yield
+    finally:
+        hold.count -= 1
+        if hold.count == 0:
+            del _HOLDS[clock]
+            clock.autojump_threshold = hold.saved
+
+
 _Job = tuple[Callable[..., Any], tuple[Any, ...], Callable[[outcome.Outcome[Any]], None]]
 
 
@@ -58,8 +96,6 @@ class ThreadRunner:
         self._name = name
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._in_flight = 0
-        self._saved_threshold: float | None = None
 
     def _loop(self) -> None:
         while True:
@@ -77,21 +113,6 @@ class ThreadRunner:
             self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
             self._thread.start()
 
-    def _hold_clock(self) -> None:
-        clock = trio.lowlevel.current_clock()
-        if isinstance(clock, trio.testing.MockClock) and self._in_flight == 0:
-            self._saved_threshold = clock.autojump_threshold
-            clock.autojump_threshold = math.inf
-        self._in_flight += 1
-
-    def _release_clock(self) -> None:
-        self._in_flight -= 1
-        clock = trio.lowlevel.current_clock()
-        if self._in_flight == 0 and isinstance(clock, trio.testing.MockClock):
-            if self._saved_threshold is not None:
-                clock.autojump_threshold = self._saved_threshold
-            self._saved_threshold = None
-
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         await trio.lowlevel.checkpoint_if_cancelled()
         self._start()
@@ -101,16 +122,13 @@ class ThreadRunner:
         def deliver(result: outcome.Outcome[Any]) -> None:
             token.run_sync_soon(trio.lowlevel.reschedule, task, result)
 
-        self._hold_clock()
-        try:
+        with autojump_suspended():
             self._queue.put((fn, args, deliver))
             # Refusing the abort keeps the call atomic: cancellation lands after it returns.
             result: T = await trio.lowlevel.wait_task_rescheduled(
                 lambda _raise_cancel: trio.lowlevel.Abort.FAILED
             )
             return result
-        finally:
-            self._release_clock()
 
     async def aclose(self) -> None:
         thread, self._thread = self._thread, None
