@@ -1,0 +1,1 @@
+"""The application's own domain: users, uploads, email. Built on the jobs engine."""

@@ -1,0 +1,111 @@
+"""Outgoing email: SMTP when ``SERVICE_SMTP_URL`` is set, else ``.eml`` files in the mail dir.
+
+Exactly one mailer is used; a failed delivery raises, so the job that sends retries. Messages are
+real RFC 5322 documents built by :func:`build_welcome_email`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+import uuid
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Protocol
+
+import trio
+
+from ..settings import Settings
+from .smtp import SmtpMailer
+
+__all__ = ["FileMailer", "Mailer", "SmtpMailer", "build_welcome_email", "make_mailer"]
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+WELCOME_SUBJECT = "Welcome!"
+
+
+class Mailer(Protocol):
+    """Something that delivers email; raising means "not delivered" (the job retries)."""
+
+    async def send(self, message: EmailMessage, *, key: str) -> str:
+        """Deliver ``message``; ``key`` names it for idempotent retries. Where it went."""
+        ...
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+class FileMailer:
+    """Writes each message to ``<mail_dir>/<key>.eml``, atomically.
+
+    Sending the same key again replaces the file, so a retried send leaves one message.
+    The directory is created when missing.
+    """
+
+    def __init__(self, mail_dir: str | os.PathLike[str]) -> None:
+        self.mail_dir = Path(mail_dir)
+
+    def path_for(self, key: str) -> Path:
+        """Where the message with ``key`` is written; ``ValueError`` for an unsafe key."""
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"mail key {key!r} must be 1-200 of A-Z a-z 0-9 . _ - (no leading .)")
+        return self.mail_dir / f"{key}.eml"
+
+    async def send(self, message: EmailMessage, *, key: str) -> str:
+        """Write the message as RFC 5322 bytes (CRLF line ends); the file's path."""
+        path = self.path_for(key)
+        data = message.as_bytes(policy=policy.SMTP)
+        await trio.to_thread.run_sync(_write_atomically, path, data)
+        return str(path)
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    """SMTP when ``settings.smtp_url`` is set, else ``.eml`` files in ``settings.mail_dir``."""
+    if settings.smtp_url:
+        return SmtpMailer(settings.smtp_url)
+    return FileMailer(settings.mail_dir)
+
+
+def build_welcome_email(
+    *, user_id: uuid.UUID, name: str, email: str, mail_from: str, sent_at: float
+) -> EmailMessage:
+    """The welcome message for a new user.
+
+    ``Message-ID`` is derived from the user id, so every retry sends the same message and
+    receivers can deduplicate. Raises ``ValueError`` if ``name`` or ``email`` could inject a
+    header (they are checked at the API already).
+    """
+    for what, value in (("name", name), ("email", email), ("mail_from", mail_from)):
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"{what} must not contain line breaks")
+    message = EmailMessage(policy=policy.default)
+    message["From"] = mail_from
+    message["To"] = Address(display_name=name, addr_spec=email)
+    message["Subject"] = WELCOME_SUBJECT
+    message["Date"] = format_datetime(dt.datetime.fromtimestamp(sent_at, tz=dt.UTC))
+    message["Message-ID"] = f"<welcome-{user_id}@service>"
+    text = (
+        f"Hello {name},\n\n"
+        "welcome aboard! Your account is ready.\n\n"
+        f"You signed up with {email}.\n"
+    )
+    # Quoted-printable keeps the whole message 7-bit, so any SMTP server takes it.
+    message.set_content(text, cte="7bit" if text.isascii() else "quoted-printable")
+    return message

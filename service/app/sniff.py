@@ -1,0 +1,132 @@
+"""What a stored file is, judged from its bytes alone: size, SHA-256 and content type.
+
+:class:`FileSniffer` is fed the file in chunks (sans-IO); :func:`inspect_file` streams a file
+through it on the calling thread. The client's claimed content type is never consulted.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+import re
+
+import attrs
+
+CHUNK_BYTES = 1024 * 1024
+#: Text up to this size is parsed whole to tell JSON from plain text.
+JSON_SNIFF_MAX = 8 * 1024 * 1024
+#: How much of the start of a file the magic-number checks look at.
+HEAD_BYTES = 64
+
+OCTET_STREAM = "application/octet-stream"
+PLAIN_TEXT = "text/plain; charset=utf-8"
+JSON_TYPE = "application/json"
+
+_MAGIC: list[tuple[bytes, str]] = [
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"PK\x05\x06", "application/zip"),
+    (b"PK\x07\x08", "application/zip"),
+    (b"\x1f\x8b", "application/gzip"),
+]
+
+# Text may hold tab, line feed, form feed and carriage return, but no other control byte.
+_NOT_TEXT = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+@attrs.frozen(kw_only=True)
+class FileFacts:
+    """What the bytes say: their count, SHA-256 (hex) and sniffed content type."""
+
+    size: int
+    sha256: str
+    content_type: str
+
+
+def magic_type(head: bytes) -> str | None:
+    """The content type whose magic number starts ``head``, or None."""
+    for magic, content_type in _MAGIC:
+        if head.startswith(magic):
+            return content_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+class FileSniffer:
+    """Feed a file's bytes in order with :meth:`feed`; :meth:`facts` says what they are."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._head = bytearray()
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._is_text = True
+        self._text: bytearray | None = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        """Account for the next ``chunk`` of the file."""
+        self._hash.update(chunk)
+        self._size += len(chunk)
+        if len(self._head) < HEAD_BYTES:
+            self._head += chunk[: HEAD_BYTES - len(self._head)]
+        if self._is_text:
+            self._check_text(chunk)
+
+    def _check_text(self, chunk: bytes) -> None:
+        if _NOT_TEXT.search(chunk):
+            self._is_text = False
+        else:
+            try:
+                self._utf8.decode(chunk)
+            except UnicodeDecodeError:
+                self._is_text = False
+        if not self._is_text or (self._text is not None and
+                                 len(self._text) + len(chunk) > JSON_SNIFF_MAX):
+            self._text = None
+        elif self._text is not None:
+            self._text += chunk
+
+    def _text_type(self) -> str:
+        try:
+            self._utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return OCTET_STREAM
+        if self._text is None:
+            return PLAIN_TEXT
+        text = self._text.decode("utf-8-sig")
+        if text.lstrip()[:1] not in ("{", "["):
+            return PLAIN_TEXT
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError):
+            return PLAIN_TEXT
+        return JSON_TYPE
+
+    def facts(self) -> FileFacts:
+        """Size, digest and content type of everything fed so far (call once, at the end)."""
+        content_type = magic_type(bytes(self._head))
+        if content_type is None:
+            if self._size == 0 or not self._is_text:
+                content_type = OCTET_STREAM
+            else:
+                content_type = self._text_type()
+        return FileFacts(size=self._size, sha256=self._hash.hexdigest(), content_type=content_type)
+
+
+def inspect_file(path: str | os.PathLike[str], chunk_bytes: int = CHUNK_BYTES) -> FileFacts:
+    """Stream the file at ``path`` through a :class:`FileSniffer` (blocking: run in a thread).
+
+    Raises ``FileNotFoundError`` when there is no such file.
+    """
+    sniffer = FileSniffer()
+    with open(path, "rb") as file:
+        while chunk := file.read(chunk_bytes):
+            sniffer.feed(chunk)
+    return sniffer.facts()

@@ -1,0 +1,246 @@
+"""``python -m service``: run the service, one role of it, or an operator command.
+
+Every setting can be given as ``SERVICE_<NAME>`` in the environment or ``--<name>`` here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from . import logs
+from .jobs import (
+    InvalidTransition,
+    JobNotFound,
+    JobState,
+    PayloadError,
+    Push,
+    StoreError,
+    UnknownTask,
+)
+from .jobs.codec import structure as structure_payload
+from .jobs.push import build_insert
+from .jobs.store import JobFilter
+from .runtime import open_state, open_store, run_service
+from .settings import OPTIONS, Settings, SettingsError, load
+
+EPILOG = """commands:
+  (none) | run            HTTP API and TaskWorker in one process (the default)
+  web                     HTTP API only
+  worker                  TaskWorker only
+  migrate                 create or upgrade the database schema, then exit
+  jobs list               list jobs, newest first  [--state S] [--task T] [--limit N]
+  jobs show ID            one job as JSON, with its errors
+  jobs retry ID           run a finished or waiting job again now
+  jobs cancel ID          cancel an unfinished job  [--reason TEXT]
+  jobs push TASK          push a job  [--args JSON] [--delay S] [--priority P] [--unique-key K]
+  queues                  per task type: counts by state, concurrency, paused
+  queues pause TASK       stop claiming jobs of TASK (all processes)
+  queues resume TASK
+
+Any number of processes may share one database. SIGTERM/SIGINT drain and exit 0; a second
+signal exits at once. Invalid configuration exits 2 with a message naming the setting.
+"""
+
+
+class CommandError(Exception):
+    """A user-facing failure of an operator command (exit 1)."""
+
+
+def _settings_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("settings (each also read from SERVICE_<NAME>)")
+    for option in OPTIONS:
+        default = f" (default: {option.default})" if option.default is not None else ""
+        group.add_argument(option.flag, dest=f"setting_{option.name}", metavar=option.name.upper(),
+                           default=argparse.SUPPRESS, help=f"{option.help}{default} [{option.env}]")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _settings_parser()
+    parser = argparse.ArgumentParser(
+        prog="python -m service", parents=[common], epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A durable background-job service: HTTP API and TaskWorker in one process.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    for name, text in [("run", "HTTP API and TaskWorker (default)"), ("web", "HTTP API only"),
+                       ("worker", "TaskWorker only"), ("migrate", "create or upgrade the schema")]:
+        commands.add_parser(name, parents=[common], help=text)
+
+    jobs = commands.add_parser("jobs", parents=[common], help="inspect and act on jobs")
+    actions = jobs.add_subparsers(dest="action", metavar="action", required=True)
+    listing = actions.add_parser("list", parents=[common], help="list jobs, newest first")
+    listing.add_argument("--state", choices=[s.value for s in JobState])
+    listing.add_argument("--task")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--cursor", type=int, help="list jobs older than this id")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    for action in ("show", "retry", "cancel"):
+        sub = actions.add_parser(action, parents=[common], help=f"{action} one job")
+        sub.add_argument("id", type=int)
+        if action == "cancel":
+            sub.add_argument("--reason", default="cancelled by an operator")
+    push = actions.add_parser("push", parents=[common], help="push a job")
+    push.add_argument("task")
+    push.add_argument("--args", default="{}", help="task arguments as a JSON object")
+    push.add_argument("--delay", type=float)
+    push.add_argument("--priority", type=int)
+    push.add_argument("--unique-key")
+    push.add_argument("--max-attempts", type=int)
+
+    queues = commands.add_parser("queues", parents=[common], help="per task type status")
+    queue_actions = queues.add_subparsers(dest="action", metavar="action")
+    queue_actions.add_parser("list", parents=[common], help="the default")
+    for action in ("pause", "resume"):
+        sub = queue_actions.add_parser(action, parents=[common], help=f"{action} a queue")
+        sub.add_argument("task")
+    return parser
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=False))
+
+
+async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
+    from .http.job_views import job_json
+
+    async with open_state(settings) as state:
+        store = state.store
+        try:
+            if args.action == "list":
+                if not 1 <= args.limit <= 10_000:
+                    raise CommandError("--limit must be from 1 to 10000")
+                state_filter = JobState(args.state) if args.state else None
+                rows = await store.job_list(JobFilter(state=state_filter, task=args.task,
+                                                      limit=args.limit, before_id=args.cursor))
+                if args.json:
+                    for row in rows:
+                        print(json.dumps(job_json(row)))
+                    return
+                print(f"{'ID':>8}  {'TASK':<24} {'STATE':<10} {'ATTEMPT':>7}  RUN_AT")
+                for row in rows:
+                    view = job_json(row)
+                    print(f"{row.id:>8}  {row.task[:24]:<24} {row.state.value:<10} "
+                          f"{row.attempt:>3}/{row.max_attempts:<3}  {view['run_at']}")
+            elif args.action == "show":
+                _print_json(job_json(await store.job_get(args.id)))
+            elif args.action == "retry":
+                _print_json(job_json(await store.job_retry(args.id, store.clock.now())))
+            elif args.action == "cancel":
+                row = await store.job_cancel(args.id, store.clock.now(), args.reason)
+                _print_json(job_json(row))
+            elif args.action == "push":
+                await _push(state, args)
+        except JobNotFound as exc:
+            raise CommandError(str(exc)) from None
+        except InvalidTransition as exc:
+            raise CommandError(str(exc)) from None
+
+
+async def _push(state: Any, args: argparse.Namespace) -> None:
+    from .http.job_views import job_json
+
+    try:
+        cls = state.registry.get(args.task)
+        payload = json.loads(args.args)
+        task = structure_payload(payload, cls, name=args.task)
+        insert = build_insert(Push(task=task, delay=args.delay, priority=args.priority,
+                                   unique_key=args.unique_key, max_attempts=args.max_attempts),
+                              state.store.clock.now())
+    except UnknownTask:
+        raise CommandError(
+            f"unknown task {args.task!r}; known: {', '.join(state.registry.names())}"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"--args is not valid JSON: {exc}") from None
+    except (PayloadError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    [result] = await state.store.job_insert_many([insert])
+    _print_json(job_json(await state.store.job_get(result.id)))
+
+
+async def _queues(settings: Settings, args: argparse.Namespace) -> None:
+    async with open_state(settings) as state:
+        store = state.store
+        if args.action in ("pause", "resume"):
+            if args.task not in state.registry:
+                raise CommandError(f"no queue {args.task!r}: not a registered task")
+            await store.queue_set_paused(args.task, args.action == "pause")
+        counts = await store.job_count_by_state()
+        paused = await store.queue_paused()
+        names = sorted({*state.registry.names(), *(task for task, _ in counts)})
+        states = list(JobState)
+        header = " ".join(f"{s.value:>9}" for s in states)
+        print(f"{'TASK':<24} {'CONC':>4} {'PAUSED':<6} {header}")
+        for name in names:
+            registered = name in state.registry
+            conc = str(state.registry.get(name).options.concurrency) if registered else "-"
+            print(f"{name[:24]:<24} {conc:>4} {'yes' if name in paused else 'no':<6} "
+                  + " ".join(f"{counts.get((name, s), 0):>9}" for s in states))
+
+
+async def _migrate(settings: Settings) -> None:
+    async with open_store(settings) as store:
+        applied = store.applied_migrations
+        print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_")
+    }
+    try:
+        settings = load(overrides)
+    except SettingsError as exc:
+        print(f"python -m service: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level)
+    command = args.command or "run"
+    try:
+        if command in ("run", "web", "worker"):
+            roles = ("web", "worker") if command == "run" else (command,)
+            return trio.run(run_service, settings, roles)
+        if command == "migrate":
+            trio.run(_migrate, settings)
+        elif command == "jobs":
+            trio.run(_jobs, settings, args)
+        elif command == "queues":
+            trio.run(_queues, settings, args)
+    except SettingsError as exc:
+        print(f"python -m service: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"python -m service: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, StoreError) as exc:
+        print(f"python -m service: {exc}", file=sys.stderr)
+        return 1
+    except BaseExceptionGroup as group:
+        failure = _first_operational(group)
+        if failure is None:
+            raise
+        print(f"python -m service: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _first_operational(group: BaseExceptionGroup[Any]) -> BaseException | None:
+    """An OSError (address in use...) or StoreError inside ``group``: the one to report."""
+    matched, rest = group.split((OSError, StoreError))
+    if matched is None or rest is not None:
+        return None
+    found: BaseException = matched
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    return found

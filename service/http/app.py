@@ -1,0 +1,75 @@
+"""The quart-trio application: JSON API, HTML pages and operator endpoints."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, cast
+
+from quart import Response, current_app, g, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from ..jobs import StoreError
+from ..jobs.log import emit
+from ..state import AppState
+from .errors import (
+    ApiError,
+    handle_api_error,
+    handle_http_exception,
+    handle_store_error,
+    handle_unexpected,
+)
+
+logger = logging.getLogger("service.http")
+
+
+def app_state() -> AppState:
+    """The ``AppState`` of the app serving the current request."""
+    return cast(AppState, current_app.extensions["service"])
+
+
+def create_app(state: AppState) -> QuartTrio:
+    from . import jobs_api, ops, pages, uploads, users
+
+    app = QuartTrio("service", static_folder=None)
+    app.extensions["service"] = state
+    app.config["BODY_MAX_BYTES"] = state.settings.body_max_bytes
+    # Uploads stream past quart's own limit; our handlers enforce SERVICE_UPLOAD_MAX_BYTES.
+    app.config["MAX_CONTENT_LENGTH"] = None
+    app.config["JSON_SORT_KEYS"] = False
+    app.url_map.strict_slashes = False
+
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(StoreError, handle_store_error)
+    app.register_error_handler(Exception, handle_unexpected)
+
+    for module in (users, uploads, jobs_api, ops, pages):
+        app.register_blueprint(module.blueprint)
+
+    @app.before_request
+    async def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    async def _count(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics = state.metrics
+        metrics.http_requests.inc(method=request.method, route=route,
+                                  status=str(response.status_code))
+        started: Any = g.get("started")
+        seconds = 0.0 if started is None else time.perf_counter() - started
+        metrics.http_duration.observe(seconds, route=route)
+        emit(logger, logging.INFO, "http.request", method=request.method, path=request.path,
+             route=route, status=response.status_code, ms=round(seconds * 1000, 2))
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        has_body = bool(request.content_length) or "chunked" in request.headers.get(
+            "Transfer-Encoding", "").lower()
+        if response.status_code >= 400 and has_body:
+            # The body may be unread (an early error): tell the client this connection ends,
+            # rather than leave it to find out on its next request.
+            response.headers["Connection"] = "close"
+        return response
+
+    return app

@@ -1,0 +1,96 @@
+"""HTML for the pages: every value from a user is escaped (``Markup.format`` escapes its args)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from markupsafe import Markup
+
+from ..app.users import User, iso
+from ..app.validation import EMAIL_MAX, NAME_MAX
+
+_STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
+       padding: 0 1rem; color: #222; }
+h1 { font-size: 1.6rem; }
+table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
+th, td { text-align: left; padding: .4rem .6rem; border-bottom: 1px solid #ddd; }
+th { background: #f4f4f4; }
+form { display: grid; gap: .5rem; max-width: 24rem; padding: 1rem; background: #f8f8f8;
+       border: 1px solid #ddd; border-radius: 6px; }
+label { display: grid; gap: .2rem; font-weight: 600; }
+input { font: inherit; padding: .35rem; }
+button { font: inherit; padding: .4rem; cursor: pointer; }
+.error { color: #a00; font-weight: normal; }
+.notice { padding: .6rem; background: #fee; border: 1px solid #d99; border-radius: 6px; }
+.muted { color: #777; }
+"""
+
+
+def document(title: str, body: Markup) -> str:
+    """A complete HTML5 document."""
+    return str(Markup(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<title>{title}</title>\n<style>{style}</style>\n</head>\n<body>\n{body}\n</body>\n"
+        "</html>\n"
+    ).format(title=title, style=Markup(_STYLE), body=body))
+
+
+def _user_row(user: User) -> Markup:
+    sent = iso(user.welcome_email_sent_at)
+    not_yet = Markup('<span class="muted">not yet</span>')
+    welcome = Markup("yes, {}").format(sent) if sent else not_yet
+    return Markup("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>").format(
+        user.name, user.email, iso(user.created_at), welcome
+    )
+
+
+def _field(
+    label: str, name: str, kind: str, value: str, error: str | None, maxlength: int
+) -> Markup:
+    problem = Markup(' <span class="error">{}</span>').format(error) if error else Markup("")
+    return Markup(
+        '<label>{label}{problem}<input type="{kind}" name="{name}" value="{value}"'
+        ' maxlength="{maxlength}" required></label>'
+    ).format(label=label, problem=problem, kind=kind, name=name, value=value,
+             maxlength=maxlength)
+
+
+def users_page(
+    users: Iterable[User],
+    *,
+    values: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    notice: str | None = None,
+) -> str:
+    """The users list with the sign-up form; ``values`` refill it, ``errors`` explain it."""
+    values = values or {}
+    errors = errors or {}
+    rows = Markup("").join(_user_row(user) for user in users)
+    if not rows:
+        rows = Markup('<tr><td colspan="4" class="muted">No users yet.</td></tr>')
+    banner = Markup('<p class="notice" role="alert">{}</p>').format(notice) if notice else ""
+    body = Markup(
+        "<h1>Users</h1>\n{banner}\n"
+        '<form method="post" action="/users">\n{name}\n{email}\n'
+        "<button type=\"submit\">Create user</button>\n</form>\n"
+        "<table>\n<thead><tr><th>Name</th><th>Email</th><th>Created</th>"
+        "<th>Welcome email sent</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>"
+    ).format(
+        banner=banner,
+        name=_field("Name", "name", "text", values.get("name", ""), errors.get("name"),
+                    NAME_MAX),
+        email=_field("Email", "email", "email", values.get("email", ""),
+                     errors.get("email"), EMAIL_MAX),
+        rows=rows,
+    )
+    return document("Users", body)
+
+
+def error_page(status: int, message: str) -> str:
+    """A small page for an error answered to a browser."""
+    body = Markup('<h1>Error {}</h1>\n<p class="notice">{}</p>\n<p><a href="/users">Back to'
+                  " users</a></p>").format(status, message)
+    return document(f"Error {status}", body)
+

@@ -1,0 +1,70 @@
+"""Serving the quart-trio app with hypercorn inside our nursery.
+
+Carries the fix for a defect of hypercorn 0.18's trio server under quart-trio: a response to a
+``Connection: close`` (or HTTP/1.0) request was sent but the socket never closed, because the
+per-connection close step could be cancelled half-way (see shared field notes, hypercorn #106).
+We run that step shielded. The fix is pinned to the version it was made for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import hypercorn
+import hypercorn.trio
+import trio
+from hypercorn.config import Config
+from hypercorn.trio.tcp_server import TCPServer
+
+FIXED_HYPERCORN = "0.18.0"
+
+
+def _install_close_fix() -> None:
+    version = getattr(hypercorn, "__version__", None)
+    if version is None:
+        from importlib.metadata import version as dist_version
+
+        version = dist_version("hypercorn")
+    if version != FIXED_HYPERCORN:
+        raise RuntimeError(
+            f"hypercorn {version} is installed; the Connection: close fix in {__name__} was made"
+            f" for {FIXED_HYPERCORN}: check the defect and update the pin"
+        )
+    original: Callable[[TCPServer], Awaitable[None]] = TCPServer._close
+    if getattr(original, "_shielded", False):
+        return
+
+    async def shielded_close(self: TCPServer) -> None:
+        with trio.CancelScope(shield=True):
+            await original(self)
+
+    shielded_close._shielded = True  # type: ignore[attr-defined]
+    TCPServer._close = shielded_close  # type: ignore[method-assign]
+
+
+_install_close_fix()
+
+
+def hypercorn_config(bind: str, graceful_timeout: float) -> Config:
+    config = Config()
+    config.bind = [bind]
+    # An idle keep-alive client must not hold shutdown past the grace period.
+    config.graceful_timeout = graceful_timeout
+    config.keep_alive_timeout = 5
+    config.accesslog = None
+    config.errorlog = None
+    return config
+
+
+async def serve(
+    app: Any,
+    config: Config,
+    shutdown: trio.Event,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until ``shutdown`` is set; reports the bound addresses (``http://host:port``)."""
+    await hypercorn.trio.serve(
+        app, config, shutdown_trigger=shutdown.wait, task_status=task_status
+    )

@@ -1,0 +1,146 @@
+"""The root nursery: builds ``AppState``, starts the web server and the worker, owns signals.
+
+SIGINT or SIGTERM starts an orderly shutdown: the HTTP server stops accepting connections and
+lets requests in flight finish, the worker stops claiming and gives jobs in flight the grace
+period, unfinished jobs go back to the queue, and the process exits 0. A second signal cancels
+everything at once (jobs still go back to the queue) and the process exits 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+
+import trio
+
+from .app.mail import make_mailer
+from .app.schema import APP_MIGRATIONS
+from .jobs import PostgresStore, SQLiteStore, TaskWorker
+from .jobs.log import emit
+from .jobs.store import SetStateIfRunning
+from .jobs.watchdog import LoopWatchdog
+from .settings import Settings, SettingsError
+from .state import AppState
+from .tasks import REGISTRY
+
+logger = logging.getLogger("service")
+
+ROLES = ("web", "worker")
+
+
+def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
+    """The (unopened) store ``settings.database_url`` names: a SQLite file or PostgreSQL."""
+    path = settings.sqlite_path
+    if path is not None:
+        return SQLiteStore(path, migrations=APP_MIGRATIONS)
+    if settings.database_url.split(":", 1)[0].lower() in ("postgresql", "postgres"):
+        return PostgresStore(settings.database_url, migrations=APP_MIGRATIONS)
+    raise SettingsError(f"SERVICE_DATABASE_URL: unsupported database {settings.database_url!r}")
+
+
+@asynccontextmanager
+async def open_state(settings: Settings) -> AsyncIterator[AppState]:
+    """Connect (migrating the schema) and build the shared state; close on exit."""
+    async with open_store(settings) as store:
+        yield AppState(
+            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings)
+        )
+
+
+def make_worker(state: AppState) -> TaskWorker:
+    from .jobs import WorkerConfig
+
+    metrics = state.metrics
+
+    def on_attempt(task: str, seconds: float, outcome: SetStateIfRunning) -> None:
+        metrics.job_duration.observe(seconds, task=task)
+        metrics.job_outcomes.inc(task=task, state=outcome.state.value)
+        if outcome.error is not None and outcome.error.get("kind") in ("error", "timeout"):
+            metrics.job_failures.inc(task=task, kind=str(outcome.error["kind"]))
+
+    worker = TaskWorker(
+        state.store,
+        state.registry,
+        state=state,
+        config=WorkerConfig(shutdown_grace=state.settings.shutdown_grace),
+        on_attempt=on_attempt,
+    )
+    state.worker = worker
+    return worker
+
+
+class WebService:
+    """hypercorn serving the app, with the same lifecycle as the worker."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self._stop = trio.Event()
+        self._stopped = trio.Event()
+        self.addresses: list[str] = []
+
+    async def run(self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+                  ) -> None:
+        from .http.app import create_app
+        from .http.server import hypercorn_config, serve
+
+        settings = self.state.settings
+        config = hypercorn_config(settings.bind, settings.shutdown_grace)
+        try:
+            async with trio.open_nursery() as nursery:
+                self.addresses = await nursery.start(
+                    serve, create_app(self.state), config, self._stop
+                )
+                emit(logger, logging.INFO, "web.started", addresses=",".join(self.addresses))
+                task_status.started(self.addresses)
+        finally:
+            self._stopped.set()
+            emit(logger, logging.INFO, "web.stopped")
+
+    async def shutdown(self) -> None:
+        self._stop.set()
+        await self._stopped.wait()
+
+
+async def run_service(settings: Settings, roles: Collection[str] = ROLES) -> int:
+    """Run ``roles`` until a signal; the process exit code."""
+    forced = False
+    async with open_state(settings) as state:
+        if "web" in roles and not settings.admin_token:
+            emit(logger, logging.WARNING, "admin.closed",
+                 message="no SERVICE_ADMIN_TOKEN set: the operator API (/api/jobs, /api/queues,"
+                 " /metrics) answers 401; set SERVICE_ADMIN_TOKEN or --admin-token to open it")
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as root:
+                web = WebService(state) if "web" in roles else None
+                worker = make_worker(state) if "worker" in roles else None
+                if web is not None:
+                    await root.start(web.run)
+                if worker is not None:
+                    await root.start(worker.run)
+                    await root.start(LoopWatchdog().run)
+                emit(logger, logging.INFO, "service.ready", roles=",".join(roles),
+                     database=settings.database_url)
+
+                first = await signals.__anext__()
+                emit(logger, logging.INFO, "service.stopping", signal=signal.Signals(first).name,
+                     grace=settings.shutdown_grace)
+
+                async def watch_second() -> None:
+                    nonlocal forced
+                    second = await signals.__anext__()
+                    forced = True
+                    emit(logger, logging.WARNING, "service.forced_exit",
+                         signal=signal.Signals(second).name)
+                    root.cancel_scope.cancel()
+
+                root.start_soon(watch_second)
+                async with trio.open_nursery() as stopping:
+                    if web is not None:
+                        stopping.start_soon(web.shutdown)
+                    if worker is not None:
+                        stopping.start_soon(worker.shutdown)
+                root.cancel_scope.cancel()
+    emit(logger, logging.INFO, "service.stopped", forced=forced)
+    return 1 if forced else 0

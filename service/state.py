@@ -1,0 +1,25 @@
+"""``AppState``: what the HTTP app and the worker of one process share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .jobs import PostgresStore, SQLiteStore, TaskRegistry, TaskWorker
+from .metrics import Metrics
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .app.mail import Mailer
+
+
+@attrs.define(kw_only=True)
+class AppState:
+    settings: Settings
+    store: SQLiteStore | PostgresStore
+    registry: TaskRegistry
+    mailer: Mailer
+    metrics: Metrics = attrs.field(factory=Metrics)
+    #: The worker of this process, when it runs one (``python -m service`` or ``worker``).
+    worker: TaskWorker | None = None
