@@ -36,7 +36,9 @@ def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
     if path is not None:
         return SQLiteStore(path, migrations=APP_MIGRATIONS)
     if settings.database_url.split(":", 1)[0].lower() in ("postgresql", "postgres"):
-        return PostgresStore(settings.database_url, migrations=APP_MIGRATIONS)
+        return PostgresStore(
+            settings.database_url, migrations=APP_MIGRATIONS, max_size=settings.db_pool_size
+        )
     raise SettingsError(f"SERVICE_DATABASE_URL: unsupported database {settings.database_url!r}")
 
 

@@ -37,6 +37,7 @@ class Settings:
     upload_max_bytes: int
     body_max_bytes: int
     log_level: str
+    db_pool_size: int
 
     @property
     def host(self) -> str:
@@ -150,6 +151,12 @@ def _smtp_url(name: str, value: str) -> str | None:
     return value
 
 
+def _pool_size(name: str, value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 100:
+        raise SettingsError(f"{_env(name)}: expected an integer from 1 to 100, got {value!r}")
+    return int(value)
+
+
 def _log_level(name: str, value: str) -> str:
     level = value.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -184,6 +191,7 @@ OPTIONS = [
     Option("upload_max_bytes", "largest accepted upload (e.g. 64M)", "64M", _bytes),
     Option("body_max_bytes", "largest accepted JSON or form body (e.g. 1M)", "1M", _bytes),
     Option("log_level", "DEBUG, INFO, WARNING or ERROR", "INFO", _log_level),
+    Option("db_pool_size", "PostgreSQL connections per process", "8", _pool_size),
 ]
 
 
