@@ -71,7 +71,10 @@ async def test_workers_in_two_processes_share_one_queue_without_running_a_job_tw
         try:
             assert other.stdout is not None
             with trio.fail_after(30):
-                assert await other.stdout.receive_some() == b"ready\n"
+                said = b""
+                while not said.endswith(b"\n"):
+                    said += await other.stdout.receive_some()
+                assert said == b"ready\n"
                 async with running(TaskWorker(store, [AppendLine], state=str(out))):
                     assert await other.wait() == 0
         finally:

@@ -1,13 +1,15 @@
-"""Recording attempt outcomes, batched under load, with no background task.
+"""Recording attempt outcomes in batches, written by one flusher task per worker.
 
-The first caller to find no flush in progress becomes the flusher: it writes everything pending
-in one transaction, then whatever arrived meanwhile, until nothing is left. Writes are shielded
-from cancellation, so an outcome that started to be written is written.
+A finished attempt hands its outcome over with :meth:`OutcomeBatcher.submit` and its task ends
+at once; the flusher writes whatever has gathered in one transaction (jobs that finish together
+share one write) and then calls each outcome's callback with whether it applied. A write that
+keeps failing is given up after a few tries: the job's lease then lapses and it runs again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -19,55 +21,56 @@ from .store import JobStore, SetStateIfRunning
 BATCH_LIMIT = 500
 RETRY_DELAYS = (0.05, 0.5, 2.0)
 
+#: Called with True (applied), False (the job was no longer ours) or None (not written).
+Done = Callable[[bool | None], None]
+
 
 @attrs.define
 class _Pending:
     outcome: SetStateIfRunning
-    done: trio.Event = attrs.field(factory=trio.Event)
-    matched: bool | None = None  # None: could not be written
+    done: Done
 
 
 class OutcomeBatcher:
     def __init__(self, store: JobStore) -> None:
         self._store = store
         self._pending: list[_Pending] = []
-        self._flushing = False
+        self._work = trio.Event()
 
-    async def record(self, outcome: SetStateIfRunning) -> bool | None:
-        """Write ``outcome``; True if applied, False if the job was no longer ours,
-        None if the database kept failing (the lease then lapses and the job runs again)."""
-        item = _Pending(outcome)
-        self._pending.append(item)
-        with trio.CancelScope(shield=True):
-            if self._flushing:
-                await item.done.wait()
-            else:
-                self._flushing = True
-                try:
-                    # Let the other tasks runnable now (jobs that finished together) join.
-                    await trio.lowlevel.cancel_shielded_checkpoint()
-                    await self._flush()
-                finally:
-                    self._flushing = False
-        return item.matched
+    def submit(self, outcome: SetStateIfRunning, done: Done) -> None:
+        """Queue ``outcome`` for the next write; ``done`` is called once it is settled."""
+        self._pending.append(_Pending(outcome, done))
+        self._work.set()
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch = self._pending[:BATCH_LIMIT]
-            del self._pending[:BATCH_LIMIT]
-            results = await self._write([p.outcome for p in batch])
-            for index, item in enumerate(batch):
-                item.matched = None if results is None else results[index]
-                item.done.set()
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Write batches until cancelled; what is pending then is still written (shielded)."""
+        task_status.started()
+        try:
+            while True:
+                await self._work.wait()
+                self._work = trio.Event()
+                # Let the other jobs that finished in this same scheduling round join in.
+                await trio.lowlevel.checkpoint()
+                while self._pending:
+                    await self._flush_once()
+        finally:
+            with trio.CancelScope(shield=True):
+                while self._pending:
+                    await self._flush_once()
+
+    async def _flush_once(self) -> None:
+        batch = self._pending[:BATCH_LIMIT]
+        del self._pending[:BATCH_LIMIT]
+        results = await self._write([p.outcome for p in batch])
+        for index, item in enumerate(batch):
+            item.done(None if results is None else results[index])
 
     async def _write(self, outcomes: list[SetStateIfRunning]) -> list[bool] | None:
         for delay in (*RETRY_DELAYS, None):
             try:
                 return await self._store.job_set_state_if_running_many(outcomes)
             except StoreError as exc:
-                log.event(
-                    logging.WARNING, "job.record_failed", jobs=len(outcomes), error=str(exc)
-                )
+                log.event(logging.WARNING, "job.record_failed", jobs=len(outcomes), error=str(exc))
                 if delay is None:
                     return None
                 await trio.sleep(delay)

@@ -9,14 +9,14 @@ from typing import Any
 from .errors import Cancel, PayloadError, Snooze
 from .retry import Backoff
 from .states import JobState
-from .store import JobRow, SetStateIfRunning
+from .store import ClaimedJob, SetStateIfRunning
 
 MESSAGE_LIMIT = 2000
 TRACEBACK_LIMIT = 8000
 
 
 def _error(
-    row: JobRow, now: float, kind: str, error: str, message: str, tb: str | None = None
+    row: ClaimedJob, now: float, kind: str, error: str, message: str, tb: str | None = None
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "attempt": row.attempt,
@@ -30,14 +30,14 @@ def _error(
     return entry
 
 
-def completed(row: JobRow, owner: str, now: float, result: str | None) -> SetStateIfRunning:
+def completed(row: ClaimedJob, owner: str, now: float, result: str | None) -> SetStateIfRunning:
     return SetStateIfRunning(
         id=row.id, owner=owner, state=JobState.COMPLETED, finished_at=now, result=result
     )
 
 
 def _failed_attempt(
-    row: JobRow, owner: str, now: float, backoff: Backoff, error: dict[str, Any],
+    row: ClaimedJob, owner: str, now: float, backoff: Backoff, error: dict[str, Any],
     rng: random.Random | None,
 ) -> SetStateIfRunning:
     if row.attempt >= row.max_attempts:
@@ -55,7 +55,7 @@ def _failed_attempt(
 
 
 def failed(
-    row: JobRow, owner: str, now: float, backoff: Backoff, exc: BaseException,
+    row: ClaimedJob, owner: str, now: float, backoff: Backoff, exc: BaseException,
     rng: random.Random | None = None,
 ) -> SetStateIfRunning:
     """The task raised: retry after backoff, or discard when out of attempts."""
@@ -65,14 +65,14 @@ def failed(
 
 
 def timed_out(
-    row: JobRow, owner: str, now: float, backoff: Backoff, timeout: float,
+    row: ClaimedJob, owner: str, now: float, backoff: Backoff, timeout: float,
     rng: random.Random | None = None,
 ) -> SetStateIfRunning:
     error = _error(row, now, "timeout", "TimeoutError", f"timed out after {timeout:g} s")
     return _failed_attempt(row, owner, now, backoff, error, rng)
 
 
-def snoozed(row: JobRow, owner: str, now: float, snooze: Snooze) -> SetStateIfRunning:
+def snoozed(row: ClaimedJob, owner: str, now: float, snooze: Snooze) -> SetStateIfRunning:
     """Run again after the snooze; the attempt is given back."""
     return SetStateIfRunning(
         id=row.id,
@@ -83,14 +83,14 @@ def snoozed(row: JobRow, owner: str, now: float, snooze: Snooze) -> SetStateIfRu
     )
 
 
-def cancelled(row: JobRow, owner: str, now: float, cancel: Cancel) -> SetStateIfRunning:
+def cancelled(row: ClaimedJob, owner: str, now: float, cancel: Cancel) -> SetStateIfRunning:
     error = _error(row, now, "cancelled", "Cancel", cancel.reason)
     return SetStateIfRunning(
         id=row.id, owner=owner, state=JobState.CANCELLED, finished_at=now, error=error
     )
 
 
-def undecodable(row: JobRow, owner: str, now: float, exc: PayloadError) -> SetStateIfRunning:
+def undecodable(row: ClaimedJob, owner: str, now: float, exc: PayloadError) -> SetStateIfRunning:
     """The payload cannot become a task (unknown task, or a field that does not decode)."""
     error = _error(row, now, "payload", type(exc).__name__, str(exc))
     return SetStateIfRunning(
@@ -98,7 +98,7 @@ def undecodable(row: JobRow, owner: str, now: float, exc: PayloadError) -> SetSt
     )
 
 
-def interrupted(row: JobRow, owner: str, now: float, reason: str) -> SetStateIfRunning:
+def interrupted(row: ClaimedJob, owner: str, now: float, reason: str) -> SetStateIfRunning:
     """Shutdown stopped the attempt: back to the queue, attempt not counted, reason recorded."""
     error = _error(row, now, "interrupted", "Interrupted", reason)
     return SetStateIfRunning(

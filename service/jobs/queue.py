@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import codec, log, outcomes
 from .errors import Cancel, PayloadError, Snooze, StoreError
-from .store import JobRow, SetStateIfRunning
+from .store import ClaimedJob, SetStateIfRunning
 from .task import JobContext, Task, TaskOptions, task_options
 from .wakeup import Wakeup
 
@@ -41,15 +42,21 @@ class TaskQueue:
 
     @property
     def free_slots(self) -> int:
-        return self.options.concurrency - len(self.in_flight)
+        """Attempts that may start now: concurrency bounds attempts running, not outcomes
+        waiting to be written."""
+        return self.options.concurrency - (len(self.in_flight) - self._recording)
 
     # -- claiming ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Claim until :meth:`stop_claiming`, then wait for the jobs in flight."""
+        """Claim until :meth:`stop_claiming`; then wait for jobs in flight and their outcomes."""
         async with trio.open_nursery() as jobs:
             with self._claim_scope:
                 await self._claim_loop(jobs)
+        while self.in_flight:
+            self._slot_freed.clear()
+            if self.in_flight:
+                await self._slot_freed.wait()
 
     def stop_claiming(self) -> None:
         self._claim_scope.cancel()
@@ -70,9 +77,11 @@ class TaskQueue:
         poll = config.poll_min
         failures = 0
         while True:
-            # Claim for every slot about to free at once: jobs that finished together are
-            # recorded in one batch, and waiting for it turns many one-job claims into one.
-            if self.free_slots <= 0 or self._recording:
+            # While outcomes are being written, more slots are about to free: wait until half
+            # are free, so that many one-job claims become one, yet the next batch runs on
+            # trio while the database writes the last one's outcomes.
+            free = self.free_slots
+            if free <= 0 or (self._recording and free < max(1, self.options.concurrency // 2)):
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
@@ -101,40 +110,45 @@ class TaskQueue:
 
     # -- running one job --------------------------------------------------------------------
 
-    async def _run_job(self, row: JobRow) -> None:
-        worker = self.worker
+    async def _run_job(self, row: ClaimedJob) -> None:
         scope = self.in_flight[row.id]
         try:
             outcome = await self._attempt(row, scope)
-            if outcome is None:
-                reason = self._cancel_reasons.get(row.id, LEASE_LOST)
-                if reason == SHUTDOWN:
-                    outcome = self._interrupted(row)
-                else:
-                    log.event(logging.WARNING, "job.lease_lost", id=row.id, task=self.name)
-                    return
-            self._recording += 1
-            try:
-                matched = await worker.batcher.record(outcome)
-            finally:
-                self._recording -= 1
-            self._log_outcome(row, outcome, matched)
-            if matched and worker.on_attempt is not None:
-                worker.on_attempt(self.name, self._durations.get(row.id, 0.0), outcome)
-            if outcome.run_at is not None:
-                worker.note_run_at(self.name, outcome.run_at)
         except BaseException:
             # Cancelled from outside the worker (or worse): return the job, then propagate.
             with trio.CancelScope(shield=True):
-                await worker.store.job_set_state_if_running_many([self._interrupted(row)])
+                await self.worker.store.job_set_state_if_running_many([self._interrupted(row)])
+            self._release(row.id)
             raise
-        finally:
-            del self.in_flight[row.id]
-            self._cancel_reasons.pop(row.id, None)
-            self._durations.pop(row.id, None)
-            self._slot_freed.set()
+        if outcome is None:
+            reason = self._cancel_reasons.get(row.id, LEASE_LOST)
+            if reason != SHUTDOWN:
+                log.event(logging.WARNING, "job.lease_lost", id=row.id, task=self.name)
+                self._release(row.id)
+                return
+            outcome = self._interrupted(row)
+        self._recording += 1
+        self._slot_freed.set()
+        self.worker.batcher.submit(outcome, partial(self._recorded, row, outcome))
 
-    def _interrupted(self, row: JobRow) -> SetStateIfRunning:
+    def _recorded(self, row: ClaimedJob, outcome: SetStateIfRunning, matched: bool | None) -> None:
+        """The outcome of ``row`` was written (or given up on): free its slot."""
+        worker = self.worker
+        self._recording -= 1
+        self._log_outcome(row, outcome, matched)
+        if matched and worker.on_attempt is not None:
+            worker.on_attempt(self.name, self._durations.get(row.id, 0.0), outcome)
+        if matched and outcome.run_at is not None:
+            worker.note_run_at(self.name, outcome.run_at)
+        self._release(row.id)
+
+    def _release(self, job_id: int) -> None:
+        del self.in_flight[job_id]
+        self._cancel_reasons.pop(job_id, None)
+        self._durations.pop(job_id, None)
+        self._slot_freed.set()
+
+    def _interrupted(self, row: ClaimedJob) -> SetStateIfRunning:
         grace = self.worker.config.shutdown_grace
         return outcomes.interrupted(
             row,
@@ -143,7 +157,7 @@ class TaskQueue:
             f"interrupted by shutdown: still running after the {grace:g} s grace period",
         )
 
-    async def _attempt(self, row: JobRow, scope: trio.CancelScope) -> SetStateIfRunning | None:
+    async def _attempt(self, row: ClaimedJob, scope: trio.CancelScope) -> SetStateIfRunning | None:
         """Run the task once; the outcome to record, or None if our scope was cancelled."""
         worker = self.worker
         owner, clock, backoff = worker.owner, worker.clock, self.options.backoff
@@ -185,7 +199,9 @@ class TaskQueue:
             return None
         return codec.encode(result, name=self.name)
 
-    def _log_outcome(self, row: JobRow, outcome: SetStateIfRunning, matched: bool | None) -> None:
+    def _log_outcome(
+        self, row: ClaimedJob, outcome: SetStateIfRunning, matched: bool | None
+    ) -> None:
         if matched is None:
             log.event(logging.ERROR, "job.outcome_unrecorded", id=row.id, task=self.name)
             return

@@ -61,6 +61,22 @@ class JobRow:
 
 
 @attrs.frozen(kw_only=True)
+class ClaimedJob:
+    """What a claim hands a worker: enough to run the attempt and record its outcome.
+
+    The job is now ``running``, leased to the claimer until the lease expiry it passed.
+    """
+
+    id: int
+    task: str
+    args: str  # JSON text
+    priority: int
+    attempt: int  # this attempt's number, counted at the claim
+    max_attempts: int
+    run_at: float
+
+
+@attrs.frozen(kw_only=True)
 class SetStateIfRunning:
     """The outcome of one attempt, applied only if the job is still ``running`` under ``owner``.
 
@@ -136,8 +152,11 @@ class JobStore(Protocol):
 
     async def job_claim(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float
-    ) -> list[JobRow]:
-        """Move up to ``limit`` ``available`` jobs of ``task`` to ``running``, in one statement."""
+    ) -> list[ClaimedJob]:
+        """Move up to ``limit`` ``available`` jobs of ``task`` to ``running``, in one statement.
+
+        Returns them in claim order (priority, run_at, id).
+        """
         ...
 
     async def job_promote_due(self, now: float) -> list[str]:

@@ -130,6 +130,7 @@ class TaskWorker:
                 upkeep.start_soon(self._rescue_expired)
                 upkeep.start_soon(self._promote_scheduled)
                 upkeep.start_soon(self._prune)
+                await upkeep.start(self.batcher.run)
                 async with trio.open_nursery() as queues:
                     for queue in self.queues.values():
                         queues.start_soon(queue.run, name=f"queue {queue.name}")

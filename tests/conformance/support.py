@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import attrs
 
 from service.jobs import JobFilter, JobRow, JobState, JobStore, Push, Task, TaskOptions
-from service.jobs.store import SetStateIfRunning
+from service.jobs.store import ClaimedJob, SetStateIfRunning
 from service.jobs.task import task_options
 
 #: Seconds a claim's lease lasts in these tests.
@@ -82,14 +82,14 @@ async def claim(
     limit: int = 1,
     now: float | None = None,
     lease: float = LEASE,
-) -> list[JobRow]:
+) -> list[ClaimedJob]:
     at = backend.clock.now() if now is None else now
     return await backend.job_claim(task, owner, limit, at, at + lease)
 
 
 async def claim_id(
     backend: Backend, job_id: int, *, owner: str = "w1", now: float | None = None
-) -> JobRow:
+) -> ClaimedJob:
     """Claim ``job_id``, which must be the first available job of its task."""
     task = (await backend.job_get(job_id)).task
     [row] = await claim(backend, task, owner=owner, now=now)

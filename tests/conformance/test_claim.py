@@ -90,16 +90,19 @@ async def test_claimed_jobs_are_running_under_the_owners_lease(backend: Backend)
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now() + 5
 
-    [row] = await backend.job_claim(EMAIL, "worker-a", 1, now, now + LEASE)
+    [claimed] = await backend.job_claim(EMAIL, "worker-a", 1, now, now + LEASE)
+    row = await backend.job_get(job_id)
 
-    assert row.id == job_id
+    assert claimed.id == job_id and claimed.task == EMAIL
+    assert claimed.attempt == 1 and claimed.max_attempts == row.max_attempts
+    assert claimed.args == row.args and claimed.priority == row.priority
+    assert claimed.run_at == row.run_at
     assert row.state == JobState.RUNNING
     assert row.attempt == 1
     assert row.attempted_at == now
     assert row.lease_owner == "worker-a"
     assert row.lease_expires_at == now + LEASE
     assert row.finished_at is None
-    assert await backend.job_get(job_id) == row
 
 
 async def test_each_claim_counts_one_more_attempt(backend: Backend) -> None:
@@ -114,8 +117,9 @@ async def test_each_claim_counts_one_more_attempt(backend: Backend) -> None:
 
     assert second.id == job_id
     assert second.attempt == 2
-    assert second.lease_owner == "w2"
-    assert second.attempted_at == now + 1
+    row = await backend.job_get(job_id)
+    assert row.lease_owner == "w2"
+    assert row.attempted_at == now + 1
 
 
 async def test_claim_skips_jobs_in_every_state_but_available(backend: Backend) -> None:

@@ -137,9 +137,9 @@ async def test_errors_accumulate_in_order_across_attempts(backend: Backend) -> N
     errors = [failure(f"failure {n}", attempt=n) | {"at": now + n} for n in (1, 2, 3)]
 
     for n, error in enumerate(errors, start=1):
-        row = await claim_id(backend, job_id, now=now + n)
-        assert row.attempt == n
-        assert row.errors == errors[: n - 1]
+        claimed = await claim_id(backend, job_id, now=now + n)
+        assert claimed.attempt == n
+        assert (await backend.job_get(job_id)).errors == errors[: n - 1]
         if n < 3:
             assert await settle(backend, job_id, JobState.RETRYABLE, run_at=now, error=error)
             assert await backend.job_promote_due(now + n) != []

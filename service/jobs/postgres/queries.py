@@ -17,7 +17,7 @@ import psycopg
 
 from ..errors import InvalidTransition, JobNotFound, PayloadError
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
-from ..store import JobFilter, JobRow, Rescued, SetStateIfRunning
+from ..store import ClaimedJob, JobFilter, JobRow, Rescued, SetStateIfRunning
 from .connection import Conn
 from .notify import DUE, notify_tasks
 
@@ -115,7 +115,7 @@ def queue_paused(conn: Conn) -> set[str]:
 
 def claim(
     conn: Conn, task: str, owner: str, limit: int, now: float, expires: float
-) -> list[JobRow]:
+) -> list[ClaimedJob]:
     """Move up to ``limit`` available jobs of ``task`` to running, in one statement."""
     rows = conn.execute(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = %(now)s,"
@@ -123,10 +123,11 @@ def claim(
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
         "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = %(task)s AND paused)"
         "  ORDER BY priority, run_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-        f" RETURNING {COLUMNS}",
+        " RETURNING id, task, args, priority, attempt, max_attempts, run_at",
         {"now": now, "owner": owner, "expires": expires, "task": task, "limit": limit},
     ).fetchall()
-    jobs = [to_row(r) for r in rows]
+    jobs = [ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
+                       max_attempts=r[5], run_at=r[6]) for r in rows]
     jobs.sort(key=lambda j: (j.priority, j.run_at, j.id))
     return jobs
 

@@ -19,6 +19,7 @@ from ..migrations import Migration
 from ..push import Pusher
 from ..states import FINISHED, JobState
 from ..store import (
+    ClaimedJob,
     InsertResult,
     JobFilter,
     JobInsert,
@@ -226,7 +227,7 @@ class PostgresStore(Pusher):
 
     async def job_claim(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float
-    ) -> list[JobRow]:
+    ) -> list[ClaimedJob]:
         if limit <= 0:
             return []
         return await self._call(queries.claim, task, owner, limit, now, lease_expires_at)

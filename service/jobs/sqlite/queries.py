@@ -14,7 +14,15 @@ from typing import Any
 
 from ..errors import ConstraintViolation, InvalidTransition, JobNotFound, PayloadError
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
-from ..store import InsertResult, JobFilter, JobInsert, JobRow, Rescued, SetStateIfRunning
+from ..store import (
+    ClaimedJob,
+    InsertResult,
+    JobFilter,
+    JobInsert,
+    JobRow,
+    Rescued,
+    SetStateIfRunning,
+)
 
 COLUMNS = (
     "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
@@ -49,6 +57,18 @@ def to_row(r: Sequence[Any]) -> JobRow:
         errors=json.loads(r[15]),
         result=r[16],
     )
+
+
+CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at"
+
+
+def to_claimed(r: Sequence[Any]) -> ClaimedJob:
+    return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
+                      max_attempts=r[5], run_at=r[6])
+
+
+def _claim_order(r: Sequence[Any]) -> tuple[Any, ...]:
+    return (r[3], r[6], r[0])
 
 
 _INSERT = (
@@ -117,19 +137,18 @@ def list_jobs(conn: sqlite3.Connection, where: JobFilter) -> list[JobRow]:
 
 def claim(
     conn: sqlite3.Connection, task: str, owner: str, limit: int, now: float, expires: float
-) -> list[JobRow]:
+) -> list[ClaimedJob]:
     rows = conn.execute(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?,"
         " lease_owner = ?, lease_expires_at = ?"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = ?"
         "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = ? AND paused = 1)"
         "  ORDER BY priority, run_at, id LIMIT ?)"
-        f" RETURNING {COLUMNS}",
+        f" RETURNING {CLAIMED_COLUMNS}",
         (now, owner, expires, task, task, limit),
     ).fetchall()
-    jobs = [to_row(r) for r in rows]
-    jobs.sort(key=lambda j: (j.priority, j.run_at, j.id))
-    return jobs
+    rows.sort(key=_claim_order)
+    return [to_claimed(r) for r in rows]
 
 
 PROMOTE_BATCH = 5000
@@ -218,11 +237,42 @@ _SET_STATE = (
 )
 
 
+def _plain(o: SetStateIfRunning) -> bool:
+    """An outcome with nothing per-job to write but its state (a typical completion)."""
+    return o.error is None and o.result is None and not o.refund_attempt and o.run_at is None
+
+
+def _set_state_grouped(
+    conn: sqlite3.Connection, outcomes: Sequence[SetStateIfRunning]
+) -> set[int]:
+    """Plain outcomes sharing (state, owner): one statement per group."""
+    groups: dict[tuple[str, str], list[tuple[int, float | None]]] = {}
+    for o in outcomes:
+        groups.setdefault((o.state.value, o.owner), []).append((o.id, o.finished_at))
+    matched: set[int] = set()
+    for (state, owner), pairs in groups.items():
+        rows = conn.execute(
+            "UPDATE jobs SET state = ?, finished_at = done.finished_at, result = NULL,"
+            " lease_owner = NULL, lease_expires_at = NULL"
+            " FROM (SELECT value ->> 0 AS id, value ->> 1 AS finished_at FROM json_each(?)) AS done"
+            " WHERE jobs.id = done.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
+            " RETURNING jobs.id",
+            (state, json.dumps(pairs), owner),
+        ).fetchall()
+        matched.update(r[0] for r in rows)
+    return matched
+
+
 def set_state_if_running_many(
     conn: sqlite3.Connection, outcomes: Sequence[SetStateIfRunning]
 ) -> list[bool]:
+    plain = [o for o in outcomes if _plain(o)]
+    grouped = _set_state_grouped(conn, plain) if len(plain) > 1 else set()
     matched = []
     for o in outcomes:
+        if len(plain) > 1 and _plain(o):
+            matched.append(o.id in grouped)
+            continue
         try:
             error = (
                 None

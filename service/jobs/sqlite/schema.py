@@ -60,4 +60,17 @@ JOBS_V2 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2]
+JOBS_V3 = Migration(
+    component="jobs",
+    version=3,
+    description="drop jobs_lease_owner: lookups by owner always come with ids (primary key)",
+    statements={
+        "sqlite": [
+            # With it, the planner walked every running job of the owner and re-parsed the
+            # JSON id list for each one when recording a batch of outcomes.
+            "DROP INDEX IF EXISTS jobs_lease_owner",
+        ]
+    },
+)
+
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3]

@@ -12,11 +12,14 @@ import trio
 
 from ..clock import Clock, SystemClock
 from ..errors import StoreError
+from ..group_commit import GroupCommit
 from ..migrations import Migration
+from ..owner_lock import OwnerLock
 from ..push import Pusher
 from ..runner import Runner, ThreadRunner
 from ..states import FINISHED, JobState
 from ..store import (
+    ClaimedJob,
     InsertResult,
     JobFilter,
     JobInsert,
@@ -85,9 +88,10 @@ class SQLiteStore(Pusher):
         self._runner: Runner = runner or ThreadRunner()
         self._migrations = [*MIGRATIONS, *migrations]
         self._conn: sqlite3.Connection | None = None
-        self._lock = trio.Lock()
+        self._lock = OwnerLock()
         self._listeners: list[PushListener] = []
         self.applied_migrations: list[str] = []
+        self._inserts: GroupCommit[JobInsert, InsertResult] = GroupCommit(self._insert_group)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -97,7 +101,7 @@ class SQLiteStore(Pusher):
         return await self._runner.run(guarded, fn, self._conn, *args)
 
     def _check_not_in_own_transaction(self) -> None:
-        if self._lock.statistics().owner is trio.lowlevel.current_task():
+        if self._lock.owner is trio.lowlevel.current_task():
             raise StoreError(
                 "this task has a store.transaction() open: use the transaction's own methods"
                 " (tx.execute, tx.push) inside it"
@@ -193,9 +197,13 @@ class SQLiteStore(Pusher):
     # -- JobStore ---------------------------------------------------------------------------
 
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
-        results = await self._write(queries.insert_many, jobs)
+        self._check_not_in_own_transaction()
+        results = await self._inserts.run(jobs)
         self._notify([job for job, res in zip(jobs, results, strict=True) if res.inserted])
         return results
+
+    async def _insert_group(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        return await self._write(queries.insert_many, jobs)
 
     async def job_get(self, job_id: int) -> JobRow:
         return await self._read(queries.get, job_id)
@@ -205,7 +213,7 @@ class SQLiteStore(Pusher):
 
     async def job_claim(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float
-    ) -> list[JobRow]:
+    ) -> list[ClaimedJob]:
         if limit <= 0:
             return []
         return await self._write(queries.claim, task, owner, limit, now, lease_expires_at)
