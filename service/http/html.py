@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 
 from markupsafe import Markup
 
-from ..app.users import User, iso
+from ..app.users import User
 from ..app.validation import EMAIL_MAX, NAME_MAX
+from ..jobs.clock import to_datetime
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
@@ -37,12 +38,20 @@ def document(title: str, body: Markup) -> str:
     ).format(title=title, style=Markup(_STYLE), body=body))
 
 
+def _when(timestamp: float) -> Markup:
+    """A readable UTC time, with the exact ISO 8601 instant in a <time> element."""
+    moment = to_datetime(timestamp)
+    assert moment is not None
+    return Markup('<time datetime="{}">{}</time>').format(
+        moment.isoformat(), moment.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
 def _user_row(user: User) -> Markup:
-    sent = iso(user.welcome_email_sent_at)
     not_yet = Markup('<span class="muted">not yet</span>')
-    welcome = Markup("yes, {}").format(sent) if sent else not_yet
+    sent = user.welcome_email_sent_at
+    welcome = Markup("yes, {}").format(_when(sent)) if sent is not None else not_yet
     return Markup("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>").format(
-        user.name, user.email, iso(user.created_at), welcome
+        user.name, user.email, _when(user.created_at), welcome
     )
 
 
