@@ -16,45 +16,19 @@ from typing import Any
 import psycopg
 
 from ..errors import InvalidTransition, JobNotFound, PayloadError
+from ..rows import CLAIMED_COLUMNS, COLUMNS, claim_order, state_list, to_claimed
+from ..rows import to_row as row_from_columns
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
 from ..store import ClaimedJob, JobFilter, JobRow, Rescued, SetStateIfRunning
 from .connection import Conn
 from .notify import DUE, notify_tasks
 
-COLUMNS = (
-    "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
-    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result"
-)
-
-
-def _in(states: frozenset[JobState]) -> str:
-    return "(" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
-
-
-UNFINISHED_SQL = _in(UNFINISHED)
+UNFINISHED_SQL = state_list(UNFINISHED)
 
 
 def to_row(r: Sequence[Any]) -> JobRow:
-    """A :class:`JobRow` from a row of :data:`COLUMNS`."""
-    return JobRow(
-        id=r[0],
-        task=r[1],
-        args=r[2],
-        state=JobState(r[3]),
-        priority=r[4],
-        attempt=r[5],
-        max_attempts=r[6],
-        run_at=r[7],
-        created_at=r[8],
-        attempted_at=r[9],
-        finished_at=r[10],
-        lease_owner=r[11],
-        lease_expires_at=r[12],
-        rescues=r[13],
-        unique_key=r[14],
-        errors=r[15],
-        result=r[16],
-    )
+    """A :class:`JobRow` from a row of :data:`COLUMNS` (errors arrive decoded from jsonb)."""
+    return row_from_columns(r, r[15])
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -123,13 +97,10 @@ def claim(
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
         "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = %(task)s AND paused)"
         "  ORDER BY priority, run_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, task, args, priority, attempt, max_attempts, run_at",
+        f" RETURNING {CLAIMED_COLUMNS}",
         {"now": now, "owner": owner, "expires": expires, "task": task, "limit": limit},
     ).fetchall()
-    jobs = [ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
-                       max_attempts=r[5], run_at=r[6]) for r in rows]
-    jobs.sort(key=lambda j: (j.priority, j.run_at, j.id))
-    return jobs
+    return sorted((to_claimed(r) for r in rows), key=claim_order)
 
 
 PROMOTE_BATCH = 5000
@@ -295,7 +266,7 @@ def retry(conn: Conn, job_id: int, now: float, channel: str, origin: str) -> Job
             job_id,
             "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
             " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1)"
-            f" WHERE id = %s AND state IN {_in(RETRY_SOURCES)} RETURNING {COLUMNS}",
+            f" WHERE id = %s AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
             (now, job_id),
             JobState.AVAILABLE,
         )
@@ -314,7 +285,7 @@ def cancel(conn: Conn, job_id: int, now: float, reason: str) -> JobRow:
         job_id,
         "UPDATE jobs SET state = 'cancelled', finished_at = %s, lease_owner = NULL,"
         " lease_expires_at = NULL, errors = errors || jsonb_build_array(%s::jsonb)"
-        f" WHERE id = %s AND state IN {_in(CANCEL_SOURCES)} RETURNING {COLUMNS}",
+        f" WHERE id = %s AND state IN {state_list(CANCEL_SOURCES)} RETURNING {COLUMNS}",
         (now, error, job_id),
         JobState.CANCELLED,
     )

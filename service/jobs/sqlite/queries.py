@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConstraintViolation, InvalidTransition, JobNotFound, PayloadError
+from ..rows import CLAIMED_COLUMNS, COLUMNS, claim_order, state_list, to_claimed
+from ..rows import to_row as row_from_columns
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
 from ..store import (
     ClaimedJob,
@@ -24,51 +26,11 @@ from ..store import (
     SetStateIfRunning,
 )
 
-COLUMNS = (
-    "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
-    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result"
-)
-
-
-def _in(states: frozenset[JobState]) -> str:
-    return "(" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
-
-
-UNFINISHED_SQL = _in(UNFINISHED)
+UNFINISHED_SQL = state_list(UNFINISHED)
 
 
 def to_row(r: Sequence[Any]) -> JobRow:
-    return JobRow(
-        id=r[0],
-        task=r[1],
-        args=r[2],
-        state=JobState(r[3]),
-        priority=r[4],
-        attempt=r[5],
-        max_attempts=r[6],
-        run_at=r[7],
-        created_at=r[8],
-        attempted_at=r[9],
-        finished_at=r[10],
-        lease_owner=r[11],
-        lease_expires_at=r[12],
-        rescues=r[13],
-        unique_key=r[14],
-        errors=json.loads(r[15]),
-        result=r[16],
-    )
-
-
-CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at"
-
-
-def to_claimed(r: Sequence[Any]) -> ClaimedJob:
-    return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
-                      max_attempts=r[5], run_at=r[6])
-
-
-def _claim_order(r: Sequence[Any]) -> tuple[Any, ...]:
-    return (r[3], r[6], r[0])
+    return row_from_columns(r, json.loads(r[15]))
 
 
 _INSERT = (
@@ -138,7 +100,7 @@ def list_jobs(conn: sqlite3.Connection, where: JobFilter) -> list[JobRow]:
 def claim(
     conn: sqlite3.Connection, task: str, owner: str, limit: int, now: float, expires: float
 ) -> list[ClaimedJob]:
-    rows = conn.execute(
+    found = conn.execute(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?,"
         " lease_owner = ?, lease_expires_at = ?"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = ?"
@@ -147,8 +109,7 @@ def claim(
         f" RETURNING {CLAIMED_COLUMNS}",
         (now, owner, expires, task, task, limit),
     ).fetchall()
-    rows.sort(key=_claim_order)
-    return [to_claimed(r) for r in rows]
+    return sorted((to_claimed(r) for r in found), key=claim_order)
 
 
 PROMOTE_BATCH = 5000
@@ -320,7 +281,7 @@ def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
         job_id,
         "UPDATE jobs SET state = 'available', run_at = ?, finished_at = NULL, result = NULL,"
         " rescues = 0, max_attempts = max(max_attempts, attempt + 1)"
-        f" WHERE id = ? AND state IN {_in(RETRY_SOURCES)} RETURNING {COLUMNS}",
+        f" WHERE id = ? AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
         (now, job_id),
         JobState.AVAILABLE,
     )
@@ -336,7 +297,7 @@ def cancel(conn: sqlite3.Connection, job_id: int, now: float, reason: str) -> Jo
         job_id,
         "UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = NULL,"
         " lease_expires_at = NULL, errors = json_insert(errors, '$[#]', json(?))"
-        f" WHERE id = ? AND state IN {_in(CANCEL_SOURCES)} RETURNING {COLUMNS}",
+        f" WHERE id = ? AND state IN {state_list(CANCEL_SOURCES)} RETURNING {COLUMNS}",
         (now, error, job_id),
         JobState.CANCELLED,
     )
