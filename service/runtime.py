@@ -17,7 +17,7 @@ import trio
 
 from .app.mail import make_mailer
 from .app.schema import APP_MIGRATIONS
-from .jobs import PostgresStore, SQLiteStore, TaskWorker
+from .jobs import PostgresStore, SQLiteStore, TaskWorker, WorkerConfig
 from .jobs.log import emit
 from .jobs.store import SetStateIfRunning
 from .jobs.watchdog import LoopWatchdog
@@ -51,9 +51,19 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         )
 
 
-def make_worker(state: AppState) -> TaskWorker:
-    from .jobs import WorkerConfig
+def worker_config(settings: Settings) -> WorkerConfig:
+    """The TaskWorker's configuration from the settings (the rest keeps its defaults)."""
+    return WorkerConfig(
+        shutdown_grace=settings.shutdown_grace,
+        lease_ttl=settings.lease_ttl,
+        # Renewed three times per lease: two renewals may be missed before the lease lapses.
+        lease_renew_interval=settings.lease_ttl / 3,
+        rescue_interval=settings.rescue_interval,
+        max_rescues=settings.max_rescues,
+    )
 
+
+def make_worker(state: AppState) -> TaskWorker:
     metrics = state.metrics
 
     def on_attempt(task: str, seconds: float, outcome: SetStateIfRunning) -> None:
@@ -66,7 +76,7 @@ def make_worker(state: AppState) -> TaskWorker:
         state.store,
         state.registry,
         state=state,
-        config=WorkerConfig(shutdown_grace=state.settings.shutdown_grace),
+        config=worker_config(state.settings),
         on_attempt=on_attempt,
     )
     state.worker = worker

@@ -38,6 +38,9 @@ class Settings:
     body_max_bytes: int
     log_level: str
     db_pool_size: int
+    lease_ttl: float = 15.0
+    rescue_interval: float = 5.0
+    max_rescues: int = 5
 
     @property
     def host(self) -> str:
@@ -90,6 +93,13 @@ def _seconds(name: str, value: str) -> float:
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?)?\s*$", re.IGNORECASE)
+
+
+def _positive_seconds(name: str, value: str) -> float:
+    seconds = _seconds(name, value)
+    if seconds <= 0:
+        raise SettingsError(f"{_env(name)}: expected a positive number of seconds, got {value!r}")
+    return seconds
 
 
 def _bytes(name: str, value: str) -> int:
@@ -157,6 +167,12 @@ def _pool_size(name: str, value: str) -> int:
     return int(value)
 
 
+def _max_rescues(name: str, value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 1000:
+        raise SettingsError(f"{_env(name)}: expected an integer from 1 to 1000, got {value!r}")
+    return int(value)
+
+
 def _log_level(name: str, value: str) -> str:
     level = value.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -192,6 +208,13 @@ OPTIONS = [
     Option("body_max_bytes", "largest accepted JSON or form body (e.g. 1M)", "1M", _bytes),
     Option("log_level", "DEBUG, INFO, WARNING or ERROR", "INFO", _log_level),
     Option("db_pool_size", "PostgreSQL connections per process", "8", _pool_size),
+    Option("lease_ttl", "seconds a claimed job's lease lasts; renewed every third of it. The job"
+           " of a killed process runs again about this long after the kill", "15",
+           _positive_seconds),
+    Option("rescue_interval", "how often (seconds) jobs whose lease expired are returned to the"
+           " queue", "5", _positive_seconds),
+    Option("max_rescues", "lease expiries after which a job (that keeps killing its process) is"
+           " discarded", "5", _max_rescues),
 ]
 
 

@@ -80,9 +80,10 @@ class ServiceProcess:
 
 @asynccontextmanager
 async def service_process(
-    env: dict[str, str], *args: str, with_nap: bool = True
+    env: dict[str, str], *args: str, with_nap: bool = True, wait_ready: bool = True
 ) -> AsyncIterator[ServiceProcess]:
-    """Start the service; yields once it logged ``service.ready``; kills it if still running."""
+    """Start the service; yields once it logged ``service.ready`` (at once unless
+    ``wait_ready``); kills it if still running."""
     module = "support.run_service" if with_nap else "service"
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", module, *args], env=env, stderr=subprocess.PIPE,
@@ -92,7 +93,8 @@ async def service_process(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(service.read_logs)
         try:
-            await service.wait_for("service.ready")
+            if wait_ready:
+                await service.wait_for("service.ready")
             yield service
         finally:
             if process.returncode is None:

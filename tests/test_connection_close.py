@@ -1,7 +1,8 @@
-"""Regression: a ``Connection: close`` or HTTP/1.0 request gets its response and then EOF.
+"""Regression: the server closes connections when it should (fixes in service/http/server.py).
 
-hypercorn 0.18 under quart-trio used to leave such sockets open until the client gave up; the
-fix lives in service/http/server.py.
+hypercorn 0.18 under quart-trio used to leave a ``Connection: close`` or HTTP/1.0 socket open
+until the client gave up, and never closed an idle keep-alive connection: not after the
+keep-alive timeout, and not on shutdown, which then waited out the whole grace period.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from http_support import serve_app
+from http_support import make_settings, serve_app
+
+from service.runtime import WebService, open_state
 
 
 async def _read_until_eof(stream: trio.SocketStream) -> bytes:
@@ -38,3 +41,20 @@ async def test_the_server_closes_the_socket_after_answering(
             with trio.fail_after(1):
                 data = await _read_until_eof(stream)
         assert data.startswith(b"HTTP/1.1 200") and data.endswith(b'{"status":"ok"}\n')
+
+
+async def test_shutdown_closes_an_idle_keep_alive_connection_at_once(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, shutdown_grace="30")
+    async with open_state(settings) as state, trio.open_nursery() as nursery:
+        web = WebService(state)
+        [url] = await nursery.start(web.run)
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b'{"status":"ok"}\n'):
+                answer += await stream.receive_some(65536)
+            with trio.fail_after(2):  # not the 30 s grace
+                await web.shutdown()
+                assert await _read_until_eof(stream) == b""

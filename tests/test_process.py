@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from fault_support import query
 from process_support import run_cli, service_env, service_process
 
 
@@ -33,6 +34,8 @@ def test_help_documents_commands_and_settings(tmp_path: Path) -> None:
         ("SMTP_URL", "http://mail"),
         ("UPLOAD_MAX_BYTES", "huge"),
         ("LOG_LEVEL", "LOUD"),
+        ("LEASE_TTL", "0"),
+        ("MAX_RESCUES", "none"),
     ],
 )
 def test_invalid_configuration_exits_2_with_one_line_naming_the_setting(
@@ -110,6 +113,43 @@ async def test_after_a_restart_the_returned_job_completes(tmp_path: Path) -> Non
     assert (await _job(env, job_id))["state"] == "completed"
 
 
+async def test_sigterm_finishes_what_fits_in_the_grace_without_waiting_it_out(
+    tmp_path: Path,
+) -> None:
+    # An idle keep-alive client (a load balancer, here the admin client) must not hold the
+    # shutdown for the whole grace period; jobs not yet claimed stay untouched.
+    env = service_env(tmp_path, shutdown_grace="10")
+    markers = [tmp_path / f"nap{n}.txt" for n in range(8)]
+    async with service_process(env) as service, service.admin() as admin:
+        for marker in markers:  # concurrency 4: four run, four wait
+            response = await admin.post("/api/jobs", json={
+                "task": "nap", "args": {"seconds": 1.5, "marker": str(marker)}})
+            assert response.status_code == 201, response.text
+        with trio.fail_after(10):
+            while service.names().count("job.started") < 4:
+                await service.wait_for("job.started")
+                await trio.sleep(0.05)
+        service.signal(signal.SIGTERM)
+        started = trio.current_time()
+        with trio.fail_after(15):
+            code = await service.process.wait()
+        took = trio.current_time() - started
+    assert code == 0
+    assert took < 5, f"took {took:.1f} s: waited out the 10 s grace"
+    jobs = await query(env, "SELECT state, attempt, errors FROM jobs ORDER BY id")
+    assert sorted(state for state, _, _ in jobs) == ["available"] * 4 + ["completed"] * 4
+    assert all(attempt == 0 and errors == "[]" for state, attempt, errors in jobs
+               if state == "available"), jobs
+    async with service_process(env) as service:
+        with trio.fail_after(20):
+            while not all(marker.exists() for marker in markers):
+                await trio.sleep(0.05)
+        service.signal()
+        assert await service.process.wait() == 0
+    assert [marker.read_text() for marker in markers] == ["attempt 1\n"] * 8
+    assert await query(env, "SELECT DISTINCT state FROM jobs") == [("completed",)]
+
+
 async def test_a_second_signal_exits_at_once_and_still_returns_the_job(tmp_path: Path) -> None:
     env = service_env(tmp_path, shutdown_grace="60")
     async with service_process(env) as service:
@@ -158,7 +198,7 @@ def test_the_real_entry_point_runs(tmp_path: Path) -> None:
                             env=service_env(tmp_path), capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert "applied: app:1, jobs:1, jobs:2" in result.stdout
+    assert "applied: app:1, app:2, jobs:1, jobs:2" in result.stdout
     again = subprocess.run([sys.executable, "-m", "service", "migrate"],
                            env=service_env(tmp_path), capture_output=True, text=True,
                            timeout=60, check=False)

@@ -16,6 +16,7 @@ from service.jobs import (
     TaskWorker,
     WorkerConfig,
 )
+from service.jobs.store import REPEAT_RESCUE_SPREAD_S
 
 STARTED: list[tuple[float, int, int]] = []  # (time, seconds, attempt)
 FINISHED: list[tuple[float, int]] = []
@@ -188,6 +189,8 @@ async def test_a_job_that_keeps_killing_its_process_is_discarded_after_bounded_r
     job_id = await store.push(Work(seconds=1), max_attempts=10)
     for n in range(3):
         now = store.clock.now()
+        # A repeat rescue comes back after a short random pause.
+        await store.job_promote_due(now + REPEAT_RESCUE_SPREAD_S)
         claimed = await store.job_claim("work", f"doomed:{n}", 1, now, now + config.lease_ttl)
         assert [j.id for j in claimed] == [job_id]
         await trio.sleep(config.lease_ttl + 1)

@@ -3,6 +3,8 @@
 ``users``: one row per account; emails are unique ignoring case (``lower(email)``).
 ``uploads``: one row per stored file; ``filename`` is the client's name, sanitised and shown
 only, ``stored_name`` is the server-chosen file name inside the upload directory.
+``write_probe``: one row, rewritten by ``GET /readyz`` to learn whether the database takes writes
+(see :mod:`service.app.health`).
 Timestamps are seconds since the epoch, from the store's clock.
 """
 
@@ -64,6 +66,19 @@ APP_MIGRATIONS: list[Migration] = [
         version=1,
         description="users and uploads",
         statements={"sqlite": _SQLITE, "postgresql": _POSTGRESQL},
+    ),
+    Migration(
+        component="app",
+        version=2,
+        description="write probe for readiness",
+        statements={
+            "sqlite": ["CREATE TABLE write_probe ("
+                       " id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),"
+                       " probed_at REAL NOT NULL)"],
+            "postgresql": ["CREATE TABLE write_probe ("
+                           " id INTEGER PRIMARY KEY CHECK (id = 1),"
+                           " probed_at DOUBLE PRECISION NOT NULL)"],
+        },
     ),
 ]
 

@@ -20,6 +20,7 @@ from .errors import (
     handle_store_error,
     handle_unexpected,
 )
+from .health import StoreHealth
 
 logger = logging.getLogger("service.http")
 
@@ -34,6 +35,7 @@ def create_app(state: AppState) -> QuartTrio:
 
     app = QuartTrio("service", static_folder=None)
     app.extensions["service"] = state
+    app.extensions["store_health"] = StoreHealth()
     app.config["BODY_MAX_BYTES"] = state.settings.body_max_bytes
     # Uploads stream past quart's own limit; our handlers enforce SERVICE_UPLOAD_MAX_BYTES.
     app.config["MAX_CONTENT_LENGTH"] = None

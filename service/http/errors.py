@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..jobs.errors import ConstraintViolation, StoreError
 from ..jobs.log import emit
+from .health import store_health
 
 logger = logging.getLogger("service.http")
 
@@ -81,6 +82,7 @@ async def handle_store_error(error: StoreError) -> Response:
     emit(logger, logging.WARNING, "http.store_error", error=str(error))
     if isinstance(error, ConstraintViolation):
         return error_response(409, "conflict", "the request conflicts with stored data")
+    store_health().failed(str(error))  # readiness answers 503 too, for a while
     return error_response(503, "unavailable", f"the database is unavailable: {error}")
 
 

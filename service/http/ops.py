@@ -5,10 +5,12 @@ from __future__ import annotations
 import trio
 from quart import Blueprint, Response, jsonify
 
+from ..app.health import probe_write
 from ..jobs import StoreError
 from .app import app_state
 from .auth import admin_only
 from .errors import error_response
+from .health import store_health
 
 blueprint = Blueprint("ops", __name__)
 
@@ -23,13 +25,29 @@ async def healthz() -> Response:
 
 @blueprint.get("/readyz")
 async def readyz() -> Response:
-    """200 when the database answers within 2 s, else 503."""
+    """200 when the database answers within 2 s and takes writes, else 503 saying why.
+
+    See :mod:`service.http.health` for how writes are checked without writing on every call.
+    """
     state = app_state()
+    health = store_health()
     with trio.move_on_after(READY_TIMEOUT_S):
         try:
             await state.store.query("SELECT 1")
         except StoreError as exc:
+            health.failed(str(exc))
             return error_response(503, "unavailable", f"database unreachable: {exc}")
+        if health.probe_due():
+            try:
+                await probe_write(state.store)
+            except StoreError as exc:
+                health.failed(str(exc))
+                return error_response(503, "unavailable", f"the database refuses writes: {exc}")
+            health.probe_succeeded()
+        if health.failure is not None:
+            ago = health.failed_seconds_ago()
+            return error_response(503, "unavailable", f"a database write failed {ago:.1f} s ago:"
+                                  f" {health.failure}")
         return jsonify({"status": "ready"})
     return error_response(503, "unavailable", "database did not answer within 2 s")
 

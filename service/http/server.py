@@ -1,9 +1,17 @@
 """Serving the quart-trio app with hypercorn inside our nursery.
 
-Carries the fix for a defect of hypercorn 0.18's trio server under quart-trio: a response to a
-``Connection: close`` (or HTTP/1.0) request was sent but the socket never closed, because the
-per-connection close step could be cancelled half-way (see shared field notes, hypercorn #106).
-We run that step shielded. The fix is pinned to the version it was made for.
+Carries fixes for two defects of hypercorn 0.18's trio server under quart-trio, with one cause:
+quart-trio cancels its per-request nursery (on the ``http.disconnect`` hypercorn queues once the
+response is complete) while that request's task is still inside hypercorn's connection
+bookkeeping, so the bookkeeping is cancelled half-way:
+
+- a response to a ``Connection: close`` (or HTTP/1.0) request was sent but the socket never
+  closed (the close step was cancelled; see shared field notes, hypercorn #106);
+- a keep-alive connection that went idle never got its idle task (starting it was cancelled),
+  so idle connections were never closed: not after ``keep_alive_timeout``, and not at shutdown,
+  where each held SIGTERM for the whole grace period.
+
+We run both steps shielded. The fixes are pinned to the version they were made for.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import hypercorn
 import hypercorn.trio
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Event, Updated
 from hypercorn.trio.tcp_server import TCPServer
 
 FIXED_HYPERCORN = "0.18.0"
@@ -41,6 +50,19 @@ def _install_close_fix() -> None:
 
     shielded_close._shielded = True  # type: ignore[attr-defined]
     TCPServer._close = shielded_close  # type: ignore[method-assign]
+
+    original_send: Callable[[TCPServer, Event], Awaitable[None]] = TCPServer.protocol_send
+
+    async def protocol_send(self: TCPServer, event: Event) -> None:
+        if isinstance(event, Updated):
+            # Starting or stopping the idle task takes a lock and starts a task: quick, and it
+            # must happen even when the request task that reports it is being cancelled.
+            with trio.CancelScope(shield=True):
+                await original_send(self, event)
+            return
+        await original_send(self, event)
+
+    TCPServer.protocol_send = protocol_send  # type: ignore[method-assign]
 
 
 _install_close_fix()

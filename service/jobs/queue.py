@@ -98,6 +98,12 @@ class TaskQueue:
                 continue
             failures = 0
             for row in rows:
+                earlier = self.in_flight.get(row.id)
+                if earlier is not None:
+                    # Our own earlier attempt lost its lease (renewals failed) and the job was
+                    # rescued and claimed again: that attempt stops, this one takes its slot.
+                    earlier.cancel()
+                    self._cancel_reasons.pop(row.id, None)
                 self.in_flight[row.id] = trio.CancelScope()
                 jobs.start_soon(self._run_job, row, name=f"job {row.id} {self.name}")
             if rows:
@@ -118,20 +124,21 @@ class TaskQueue:
             # Cancelled from outside the worker (or worse): return the job, then propagate.
             with trio.CancelScope(shield=True):
                 await self.worker.store.job_set_state_if_running_many([self._interrupted(row)])
-            self._release(row.id)
+            self._release(row.id, scope)
             raise
         if outcome is None:
             reason = self._cancel_reasons.get(row.id, LEASE_LOST)
-            if reason != SHUTDOWN:
+            if reason != SHUTDOWN or self.in_flight.get(row.id) is not scope:
                 log.event(logging.WARNING, "job.lease_lost", id=row.id, task=self.name)
-                self._release(row.id)
+                self._release(row.id, scope)
                 return
             outcome = self._interrupted(row)
         self._recording += 1
         self._slot_freed.set()
-        self.worker.batcher.submit(outcome, partial(self._recorded, row, outcome))
+        self.worker.batcher.submit(outcome, partial(self._recorded, row, scope, outcome))
 
-    def _recorded(self, row: ClaimedJob, outcome: SetStateIfRunning, matched: bool | None) -> None:
+    def _recorded(self, row: ClaimedJob, scope: trio.CancelScope, outcome: SetStateIfRunning,
+                  matched: bool | None) -> None:
         """The outcome of ``row`` was written (or given up on): free its slot."""
         worker = self.worker
         self._recording -= 1
@@ -140,12 +147,15 @@ class TaskQueue:
             worker.on_attempt(self.name, self._durations.get(row.id, 0.0), outcome)
         if matched and outcome.run_at is not None:
             worker.note_run_at(self.name, outcome.run_at)
-        self._release(row.id)
+        self._release(row.id, scope)
 
-    def _release(self, job_id: int) -> None:
-        del self.in_flight[job_id]
-        self._cancel_reasons.pop(job_id, None)
-        self._durations.pop(job_id, None)
+    def _release(self, job_id: int, scope: trio.CancelScope) -> None:
+        """Free the slot of the attempt ``scope`` of ``job_id`` -- unless the job was claimed
+        again meanwhile and the slot is now that newer attempt's."""
+        if self.in_flight.get(job_id) is scope:
+            del self.in_flight[job_id]
+            self._cancel_reasons.pop(job_id, None)
+            self._durations.pop(job_id, None)
         self._slot_freed.set()
 
     def _interrupted(self, row: ClaimedJob) -> SetStateIfRunning:

@@ -94,11 +94,20 @@ class SetStateIfRunning:
     result: str | None = None
 
 
+#: A job rescued before (its lease expired in an earlier crash too) comes back ``retryable``
+#: after a random pause of up to ``rescues x REPEAT_RESCUE_SPREAD_S`` seconds (at most
+#: ``REPEAT_RESCUE_SPREAD_MAX_S``), not ``available`` at once: the jobs that died in one process
+#: then run apart, and a job that kills its process no longer takes the same bystanders down
+#: with it at every restart until they too are discarded. A first rescue is immediate.
+REPEAT_RESCUE_SPREAD_S = 1.0
+REPEAT_RESCUE_SPREAD_MAX_S = 10.0
+
+
 @attrs.frozen(kw_only=True)
 class Rescued:
     id: int
     task: str
-    state: JobState  # available again, or discarded
+    state: JobState  # available again, retryable after a pause (rescued before), or discarded
 
 
 @attrs.frozen(kw_only=True)

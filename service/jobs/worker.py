@@ -219,6 +219,8 @@ class TaskWorker:
                 queue = self.queues.get(job.task)
                 if queue is not None and job.state is JobState.AVAILABLE:
                     queue.wakeup.set()
+                elif job.state is JobState.RETRYABLE:  # rescued before: due after a pause
+                    self._schedule_wakeup.set()
             await trio.sleep(self.config.rescue_interval)
 
     async def _discard_unknown(self) -> list[Rescued]:

@@ -6,7 +6,7 @@ import trio
 import trio.testing
 
 from service.jobs import JobState
-from service.jobs.store import Rescued
+from service.jobs.store import REPEAT_RESCUE_SPREAD_S, Rescued
 
 from .support import (
     EMAIL,
@@ -149,12 +149,13 @@ async def test_a_job_whose_lease_keeps_expiring_is_discarded_after_max_rescues(
     states = []
     for n in range(3):
         t = now + n * 100
+        await backend.job_promote_due(t)  # a repeat rescue comes back after a short pause
         [row] = await claim(backend, REPORT, now=t)
         assert row.id == job_id
         [rescued] = await backend.job_rescue_expired(t + LEASE + 1, max_rescues=3)
         states.append(rescued.state)
 
-    assert states == [JobState.AVAILABLE, JobState.AVAILABLE, JobState.DISCARDED]
+    assert states == [JobState.AVAILABLE, JobState.RETRYABLE, JobState.DISCARDED]
     row = await backend.job_get(job_id)
     assert row.state == JobState.DISCARDED
     assert row.finished_at == now + 200 + LEASE + 1
@@ -163,6 +164,30 @@ async def test_a_job_whose_lease_keeps_expiring_is_discarded_after_max_rescues(
     assert [e["kind"] for e in row.errors] == ["lease_expired"] * 3
     assert "lease expired 3 times" in row.errors[-1]["message"]
     assert await claim(backend, REPORT, now=now + 1000) == []
+
+
+async def test_jobs_rescued_again_come_back_apart_after_a_short_random_pause(
+    backend: Backend,
+) -> None:
+    # Jobs that died together twice (one of them may be killing its process) must not be
+    # claimed together a third time: from the second rescue on each waits its own pause.
+    ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(8)])
+    now = backend.clock.now()
+    for n in range(2):
+        t = now + n * 100
+        claimed = await claim(backend, EMAIL, owner=f"doomed:{n}", limit=8, now=t)
+        assert sorted(job.id for job in claimed) == ids
+        rescued = await backend.job_rescue_expired(t + LEASE + 1, max_rescues=5)
+        assert {job.state for job in rescued} == (
+            {JobState.AVAILABLE} if n == 0 else {JobState.RETRYABLE})
+
+    at = now + 100 + LEASE + 1
+    rows = [await backend.job_get(job_id) for job_id in ids]
+    pauses = [row.run_at - at for row in rows]
+    assert all(0 <= pause <= REPEAT_RESCUE_SPREAD_S for pause in pauses), pauses
+    assert len(set(pauses)) == len(pauses), "each its own pause"
+    assert "random pause of up to 1" in rows[0].errors[-1]["message"]
+    assert await backend.job_promote_due(at + REPEAT_RESCUE_SPREAD_S) == [EMAIL] * 8
 
 
 async def test_a_job_rescued_on_its_last_attempt_is_discarded(backend: Backend) -> None:

@@ -1,4 +1,7 @@
-"""``python -m service`` with the test task ``nap`` registered beside the app's own tasks."""
+"""``python -m service`` with the test tasks registered beside the app's own tasks.
+
+``nap`` and ``hog`` (support.slow_task); ``append`` and ``kill_process`` (support.fault_tasks).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import sys
 from service.cli import main
 from service.tasks import REGISTRY
 
+from .fault_tasks import Append, KillProcess
 from .slow_task import Hog, Nap
 
-REGISTRY.register(Nap)
-REGISTRY.register(Hog)
+for task in (Nap, Hog, Append, KillProcess):
+    REGISTRY.register(task)
 sys.exit(main())

@@ -19,7 +19,15 @@ from ..errors import InvalidTransition, JobNotFound, PayloadError
 from ..rows import CLAIMED_COLUMNS, COLUMNS, claim_order, state_list, to_claimed
 from ..rows import to_row as row_from_columns
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
-from ..store import ClaimedJob, JobFilter, JobRow, Rescued, SetStateIfRunning
+from ..store import (
+    REPEAT_RESCUE_SPREAD_MAX_S,
+    REPEAT_RESCUE_SPREAD_S,
+    ClaimedJob,
+    JobFilter,
+    JobRow,
+    Rescued,
+    SetStateIfRunning,
+)
 from .connection import Conn
 from .notify import DUE, notify_tasks
 
@@ -133,10 +141,12 @@ def rescue_expired(conn: Conn, now: float, max_rescues: int, limit: int) -> list
     # SET expressions all read the row as it was before the update.
     out_of_rescues = "rescues + 1 >= %(max_rescues)s"
     out_of_attempts = "attempt >= max_attempts"
+    # Rescued before: back after a random pause (see REPEAT_RESCUE_SPREAD_S).
+    spread = "least(rescues * %(spread)s::float8, %(spread_max)s::float8)"
     rows = conn.execute(
         "UPDATE jobs SET"
-        f" state = CASE WHEN {out_of_rescues} OR {out_of_attempts}"
-        "  THEN 'discarded' ELSE 'available' END,"
+        f" state = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN 'discarded'"
+        "  WHEN rescues > 0 THEN 'retryable' ELSE 'available' END,"
         f" finished_at = CASE WHEN {out_of_rescues} OR {out_of_attempts}"
         "  THEN %(now)s ELSE NULL END,"
         " errors = errors || jsonb_build_array(jsonb_build_object("
@@ -147,12 +157,17 @@ def rescue_expired(conn: Conn, now: float, max_rescues: int, limit: int) -> list
         f"   WHEN {out_of_rescues} THEN '; discarded: lease expired '"
         "     || (rescues + 1) || ' times, the job may be killing its process'"
         f"   WHEN {out_of_attempts} THEN '; discarded: that was its last attempt'"
+        "   WHEN rescues > 0 THEN '; returned to the queue after a random pause of up to '"
+        f"     || {spread} || ' s, apart from the jobs it died with'"
         "   ELSE '; returned to the queue' END)),"
-        " rescues = rescues + 1, run_at = %(now)s, lease_owner = NULL, lease_expires_at = NULL"
+        " run_at = CASE WHEN rescues > 0"
+        f"  THEN %(now)s + random() * {spread} ELSE %(now)s END,"
+        " rescues = rescues + 1, lease_owner = NULL, lease_expires_at = NULL"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'running'"
         "  AND lease_expires_at < %(now)s LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
         " RETURNING id, task, state",
-        {"now": now, "max_rescues": max_rescues, "limit": limit},
+        {"now": now, "max_rescues": max_rescues, "limit": limit,
+         "spread": REPEAT_RESCUE_SPREAD_S, "spread_max": REPEAT_RESCUE_SPREAD_MAX_S},
     ).fetchall()
     return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
 

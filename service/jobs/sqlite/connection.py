@@ -5,6 +5,7 @@ Everything here is synchronous and runs on the runner's thread.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -41,8 +42,9 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 def translate(exc: sqlite3.Error) -> StoreError:
-    """The project's exception for a driver error."""
-    text = str(exc)
+    """The project's exception for a driver error (its message names SQLite's error code)."""
+    name = getattr(exc, "sqlite_errorname", None)
+    text = f"{exc} ({name})" if name else str(exc)
     lowered = text.lower()
     if isinstance(exc, sqlite3.IntegrityError):
         return ConstraintViolation(text)
@@ -66,15 +68,27 @@ def guarded(fn: Callable[..., T], *args: Any) -> T:
 
 
 def in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """``BEGIN IMMEDIATE``; ``fn(conn, *args)``; ``COMMIT`` -- or ``ROLLBACK`` on any error."""
+    """``BEGIN IMMEDIATE``; ``fn(conn, *args)``; ``COMMIT`` -- or ``ROLLBACK`` on any error.
+
+    On a full disk or an I/O error SQLite may already have rolled the transaction back by
+    itself; the error raised is then still the one that failed, not the ROLLBACK's "no
+    transaction is active".
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback_if_open(conn)
         raise
-    conn.execute("COMMIT")
     return result
+
+
+def rollback_if_open(conn: sqlite3.Connection) -> None:
+    """``ROLLBACK`` if a transaction is still open; a failure to do so is not the news."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def migrate(conn: sqlite3.Connection, migrations: Iterable[Migration], now: float) -> list[str]:

@@ -17,6 +17,8 @@ from ..rows import CLAIMED_COLUMNS, COLUMNS, claim_order, state_list, to_claimed
 from ..rows import to_row as row_from_columns
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
 from ..store import (
+    REPEAT_RESCUE_SPREAD_MAX_S,
+    REPEAT_RESCUE_SPREAD_S,
     ClaimedJob,
     InsertResult,
     JobFilter,
@@ -150,10 +152,12 @@ def rescue_expired(
     # SET expressions all read the row as it was before the update.
     out_of_rescues = "rescues + 1 >= :max_rescues"
     out_of_attempts = "attempt >= max_attempts"
+    # Rescued before: back after a random pause (see REPEAT_RESCUE_SPREAD_S).
+    spread = "min(rescues * :spread, :spread_max)"
     rows = conn.execute(
         "UPDATE jobs SET"
-        f" state = CASE WHEN {out_of_rescues} OR {out_of_attempts}"
-        "  THEN 'discarded' ELSE 'available' END,"
+        f" state = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN 'discarded'"
+        "  WHEN rescues > 0 THEN 'retryable' ELSE 'available' END,"
         f" finished_at = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN :now ELSE NULL END,"
         " errors = json_insert(errors, '$[#]', json_object("
         "  'attempt', attempt, 'at', :now, 'kind', 'lease_expired', 'error', 'LeaseExpired',"
@@ -162,12 +166,17 @@ def rescue_expired(
         f"   WHEN {out_of_rescues} THEN '; discarded: lease expired '"
         "     || (rescues + 1) || ' times, the job may be killing its process'"
         f"   WHEN {out_of_attempts} THEN '; discarded: that was its last attempt'"
+        "   WHEN rescues > 0 THEN '; returned to the queue after a random pause of up to '"
+        f"     || {spread} || ' s, apart from the jobs it died with'"
         "   ELSE '; returned to the queue' END)),"
-        " rescues = rescues + 1, run_at = :now, lease_owner = NULL, lease_expires_at = NULL"
+        " run_at = CASE WHEN rescues > 0"
+        f"  THEN :now + (random() & 1048575) / 1048576.0 * {spread} ELSE :now END,"
+        " rescues = rescues + 1, lease_owner = NULL, lease_expires_at = NULL"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < :now"
         "  LIMIT :limit)"
         " RETURNING id, task, state",
-        {"now": now, "max_rescues": max_rescues, "limit": limit},
+        {"now": now, "max_rescues": max_rescues, "limit": limit,
+         "spread": REPEAT_RESCUE_SPREAD_S, "spread_max": REPEAT_RESCUE_SPREAD_MAX_S},
     ).fetchall()
     return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
 
