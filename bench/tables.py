@@ -1,0 +1,92 @@
+"""Big SQLite job tables, built fast, in the engine's own schema.
+
+Pushing a million jobs through the engine would take minutes, so: open the file once through
+``SQLiteStore`` (its migrations create the schema and indexes), close it, bulk-insert the rows
+with plain ``sqlite3`` ``executemany`` in one transaction (``synchronous=OFF`` on that
+connection only), close, and let the scenario reopen it through ``SQLiteStore``. Rows are what
+the engine itself writes: pending jobs ``available`` (due) or ``scheduled`` (in the future),
+history ``completed`` within the last hour (inside the default one-day retention, so the
+worker's pruner leaves it alone). Each table is built once per suite run and copied for each
+measurement.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from service.jobs import codec
+
+from .ours import NoOp
+from .reference import create_engine_schema
+
+CHUNK = 50_000
+COLUMNS = ("task, args, state, priority, attempt, max_attempts, run_at, created_at,"
+           " attempted_at, finished_at")
+Row = tuple[str, str, str, int, int, int, float, float, float | None, float | None]
+
+
+def _args(n: int) -> str:
+    return f'{{"n":{n}}}'
+
+
+assert _args(7) == codec.encode(NoOp(n=7), name="bench.noop"), "the engine's payload format"
+
+
+def rows(history: int, due: int, scheduled: int, now: float, interleave: bool = True
+         ) -> Iterator[Row]:
+    """``history`` completed jobs, then ``due + scheduled`` pending ones: interleaved evenly
+    (the due jobs' rows spread over the whole file), or the due ones first, stored together."""
+    for n in range(history):
+        at = now - 3600 + n * 1e-4
+        yield ("bench.noop", _args(n), "completed", 0, 1, 20, at, at, at, at + 1e-3)
+    pending = due + scheduled
+    for k in range(pending):
+        n = history + k
+        # Interleaved: the due jobs are spread evenly (one in every pending/due rows).
+        spread = due and (k * due) // pending != ((k + 1) * due) // pending
+        if spread if interleave else k < due:
+            yield ("bench.noop", _args(n), "available", 0, 0, 20, now - 60, now - 60, None, None)
+        else:
+            run_at = now + 3600 + k * 1e-3
+            yield ("bench.noop", _args(n), "scheduled", 0, 0, 20, run_at, now, None, None)
+
+
+def build(path: Path, *, history: int = 0, due: int = 0, scheduled: int = 0,
+          interleave: bool = True) -> float:
+    """Create ``path`` with that many rows; the seconds the bulk insert took."""
+    create_engine_schema(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -262144")
+        start = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        source = rows(history, due, scheduled, time.time(), interleave)
+        placeholders = ", ".join("?" * 10)
+        while batch := [row for _, row in zip(range(CHUNK), source, strict=False)]:
+            conn.executemany(f"INSERT INTO jobs ({COLUMNS}) VALUES ({placeholders})", batch)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return time.perf_counter() - start
+    finally:
+        conn.close()
+
+
+def cached(workdir: Path, name: str, **counts: Any) -> Path:
+    """The table ``name`` under ``workdir``, built on first use."""
+    path = workdir / "tables" / f"{name}.db"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        build(path, **counts)
+    return path
+
+
+def copy(source: Path, target: Path) -> Path:
+    """A private copy of a built table (its WAL was checkpointed and truncated)."""
+    shutil.copyfile(source, target)
+    return target

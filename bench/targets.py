@@ -1,0 +1,104 @@
+"""The targets of issue 5, evaluated on the medians of one run of the suite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .common import Results
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: the best (by median) of some metrics, or one metric."""
+
+    keys: tuple[str, ...]
+
+    def pick(self, results: Results) -> tuple[str, float] | None:
+        found = [(key, m.median) for key in self.keys if (m := results.get(key)) is not None]
+        return max(found, key=lambda item: item[1]) if found else None
+
+
+def best(*keys: str) -> Side:
+    return Side(keys)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: Side
+    goal: float
+    #: None: ``measured`` itself is compared with ``goal``; else the ratio measured/baseline.
+    baseline: Side | None = None
+    at_most: bool = False  # the value must be <= goal (else >=)
+    info: bool = False  # a companion comparison (same goal, other durability), not the target
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: Target
+    measured: str
+    value: float | None
+    status: str  # "met", "missed" or "not measured"
+    gap: str
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+
+
+def evaluate(target: Target, results: Results, label: Callable[[str], str]) -> Verdict:
+    measured = target.measured.pick(results)
+    baseline = target.baseline.pick(results) if target.baseline is not None else None
+    if measured is None or (target.baseline is not None and baseline is None):
+        return Verdict(target, "", None, "not measured", "")
+    key, value = measured
+    text = f"{label(key)}: {_fmt(value)}"
+    if baseline is not None:
+        base_key, base_value = baseline
+        text += f" vs {label(base_key)}: {_fmt(base_value)}"
+        value = value / base_value
+    met = value <= target.goal if target.at_most else value >= target.goal
+    if met:
+        gap = "-"
+    elif target.at_most:
+        gap = f"{value / target.goal:.2f}x over the limit"
+    else:
+        gap = f"needs {target.goal / value:.2f}x more"
+    return Verdict(target, text, value, "met" if met else "missed", gap)
+
+
+OURS_SQLITE = tuple(f"burn.sqlite.c{c}" for c in (1, 10, 100))
+OURS_FULL = tuple(f"burn.sqlite_full.c{c}" for c in (1, 10, 100))
+OURS_PG = tuple(f"burn.pg.c{c}" for c in (1, 10, 100))
+HUEY_CONSUME = tuple(f"huey.consume.t{t}" for t in (1, 4, 10))
+
+def all_targets(sizes: tuple[int, ...]) -> tuple[Target, ...]:
+    """The issue's targets (and companions at other durability) for claim tables ``sizes``."""
+    small, big = sizes[0], sizes[-1]
+    return (
+        Target("SQLite burn-down >= 5x Huey (best of each)", best(*OURS_SQLITE), 5,
+               best(*HUEY_CONSUME)),
+        Target("  same at synchronous=FULL, Huey's durability", best(*OURS_FULL), 5,
+               best(*HUEY_CONSUME), info=True),
+        Target("single pushes >= 2x Huey (1 task vs 1 thread)", best("push.one.sqlite"), 2,
+               best("huey.enqueue.t1")),
+        Target("  same at synchronous=FULL", best("push.one.sqlite_full"), 2,
+               best("huey.enqueue.t1"), info=True),
+        Target("  10 concurrent tasks vs 10 threads", best("push.tasks10.sqlite"), 2,
+               best("huey.enqueue.t10"), info=True),
+        Target("push_many >= 50% of batched sqlite3 enqueue", best("push.many.sqlite"), 0.5,
+               best("ref.minimal.push_batched")),
+        Target("PostgreSQL burn-down >= 10x Procrastinate", best(*OURS_PG), 10,
+               best("procrastinate.work.c10")),
+        Target("in-process push->start p99 <= 5 ms (SQLite)", best("latency.sqlite.inproc.p99"), 5,
+               at_most=True),
+        Target(f"claim cost at {big:,} rows <= 1.5x at {small:,}", best(f"claim.store.{big}"), 1.5,
+               best(f"claim.store.{small}"), at_most=True),
+        Target("99%-scheduled table drains >= 80% of plain", best("drain.scheduled"), 0.8,
+               best("drain.plain")),
+        Target("worker RSS <= Huey's, idle", best("rss.ours.idle.rss"), 1.0,
+               best("rss.huey.idle.rss"), at_most=True),
+        Target(f"worker RSS <= Huey's, {big:,} pending", best("rss.ours.pending.rss"), 1.0,
+               best("rss.huey.pending.rss"), at_most=True),
+    )
