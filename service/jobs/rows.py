@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .states import JobState
-from .store import ClaimedJob, JobRow
+from .store import ClaimedJob, JobFilter, JobRow
 
 #: Every column of a job, in :class:`JobRow` order.
 COLUMNS = (
@@ -41,3 +41,20 @@ def to_claimed(r: Sequence[Any]) -> ClaimedJob:
 def claim_order(job: ClaimedJob) -> tuple[int, float, int]:
     """Claims hand jobs out by priority, then run_at, then id (RETURNING keeps no order)."""
     return (job.priority, job.run_at, job.id)
+
+
+def list_query(where: JobFilter, mark: str) -> tuple[str, list[Any]]:
+    """The SELECT for a listing, newest first, with ``mark`` as the driver's placeholder."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("state", where.state and where.state.value), ("task", where.task)):
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            params.append(value)
+    if where.before_id is not None:
+        clauses.append(f"id < {mark}")
+        params.append(where.before_id)
+    sql = f"SELECT {COLUMNS} FROM jobs"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    return sql + f" ORDER BY id DESC LIMIT {mark}", [*params, where.limit]

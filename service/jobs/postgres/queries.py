@@ -16,7 +16,14 @@ from typing import Any
 import psycopg
 
 from ..errors import InvalidTransition, JobNotFound, PayloadError
-from ..rows import CLAIMED_COLUMNS, COLUMNS, claim_order, state_list, to_claimed
+from ..rows import (
+    CLAIMED_COLUMNS,
+    COLUMNS,
+    claim_order,
+    list_query,
+    state_list,
+    to_claimed,
+)
 from ..rows import to_row as row_from_columns
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
 from ..store import (
@@ -51,22 +58,7 @@ def get(conn: Conn, job_id: int) -> JobRow:
 
 def list_jobs(conn: Conn, where: JobFilter) -> list[JobRow]:
     """Jobs matching ``where``, newest first."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if where.state is not None:
-        clauses.append("state = %s")
-        params.append(where.state.value)
-    if where.task is not None:
-        clauses.append("task = %s")
-        params.append(where.task)
-    if where.before_id is not None:
-        clauses.append("id < %s")
-        params.append(where.before_id)
-    sql = f"SELECT {COLUMNS} FROM jobs"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    sql += " ORDER BY id DESC LIMIT %s"
-    params.append(where.limit)
+    sql, params = list_query(where, "%s")
     return [to_row(r) for r in conn.execute(sql, params)]
 
 

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConstraintViolation, InvalidTransition, JobNotFound, PayloadError
-from ..rows import CLAIMED_COLUMNS, COLUMNS, claim_order, state_list, to_claimed
+from ..rows import (
+    CLAIMED_COLUMNS,
+    COLUMNS,
+    claim_order,
+    list_query,
+    state_list,
+    to_claimed,
+)
 from ..rows import to_row as row_from_columns
 from ..states import CANCEL_SOURCES, RETRY_SOURCES, UNFINISHED, JobState
 from ..store import (
@@ -80,22 +87,8 @@ def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
 
 
 def list_jobs(conn: sqlite3.Connection, where: JobFilter) -> list[JobRow]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if where.state is not None:
-        clauses.append("state = ?")
-        params.append(where.state.value)
-    if where.task is not None:
-        clauses.append("task = ?")
-        params.append(where.task)
-    if where.before_id is not None:
-        clauses.append("id < ?")
-        params.append(where.before_id)
-    sql = f"SELECT {COLUMNS} FROM jobs"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    sql += " ORDER BY id DESC LIMIT ?"
-    params.append(where.limit)
+    """Jobs matching ``where``, newest first."""
+    sql, params = list_query(where, "?")
     return [to_row(r) for r in conn.execute(sql, params)]
 
 
