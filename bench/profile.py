@@ -70,8 +70,20 @@ def _roles(lines: list[tuple[list[str], int]]) -> dict[str, str]:
     return roles
 
 
-def summarize(raw: str) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
-    """(samples, by thread role, self counts, inclusive counts of engine functions).
+def _package(function: str) -> str:
+    """``trio``, ``quart``, ``service.jobs``... from a function's ``name (file)``."""
+    where = function.rpartition("(")[2].rstrip(")")
+    parts = where.split("/")
+    if parts[0] == "service" and len(parts) > 2:
+        return f"service.{parts[1]}"
+    if where.startswith("<frozen") or len(parts) == 1:
+        return "python (stdlib)"
+    return parts[0] if parts[0] not in ("json", "logging", "asyncio") else "python (stdlib)"
+
+
+def summarize(raw: str) -> tuple[int, Counter[str], Counter[str], Counter[str], Counter[str]]:
+    """(samples, by thread role, self counts, inclusive counts of engine functions, self
+    counts by package).
 
     Samples taken while the process was still importing are counted under "startup" only.
     """
@@ -85,6 +97,7 @@ def summarize(raw: str) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
     roles: Counter[str] = Counter()
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     for frames, count in lines:
         total += count
         match = THREAD.match(frames[0])
@@ -97,15 +110,17 @@ def summarize(raw: str) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
         if not functions:
             continue
         leaf = functions[-1]
-        own[f"waiting: {leaf}" if leaf.startswith(WAITS) else leaf] += count
+        waiting = leaf.startswith(WAITS)
+        own[f"waiting: {leaf}" if waiting else leaf] += count
+        packages["waiting (the `waiting:` rows below)" if waiting else _package(leaf)] += count
         for name in set(functions):
             if "(service/" in name:
                 inclusive[name] += count
-    return total, roles, own, inclusive
+    return total, roles, own, inclusive, packages
 
 
 def render(title: str, raw: str) -> list[str]:
-    total, roles, own, inclusive = summarize(raw)
+    total, roles, own, inclusive, packages = summarize(raw)
     if not total:
         return [f"### {title}", "", "no samples", ""]
 
@@ -115,6 +130,7 @@ def render(title: str, raw: str) -> list[str]:
     return [f"### {title}", "", f"{total:,} samples (CPU only: py-spy leaves idle threads out;"
             " `waiting:` marks short waits it still caught).", "",
             *table(["thread", "share of samples"], share(roles)),
+            *table(["self time by package", "share"], share(packages)),
             *table(["self time: function (file)", "share"], share(own)),
             *table(["inclusive: engine function (file)", "share"], share(inclusive))]
 
