@@ -45,19 +45,22 @@ def _version(package: str) -> str | None:
 
 
 def engine_version(root: Path) -> str:
-    """The commit the suite ran on, and whether ``service/`` had uncommitted changes."""
+    """The commit the suite ran on, with the id of its ``service/`` tree (so two commits that
+    differ only outside the engine compare equal), and any uncommitted engine changes."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
                               check=False)
         return done.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown (not a git checkout)"
+    tree = git("rev-parse", "--short", "HEAD:service") or "?"
+    text = f"service/ tree {tree} (commit {commit})"
     dirty = git("diff", "HEAD", "--", "service")
     if dirty:
         digest = hashlib.sha1(dirty.encode()).hexdigest()[:8]
         files = len(git("diff", "HEAD", "--name-only", "--", "service").splitlines())
-        return f"{commit} + uncommitted changes to {files} file(s) of service/ (diff {digest})"
-    return commit
+        text += f" + uncommitted changes to {files} file(s) (diff {digest})"
+    return text
 
 
 def load() -> str:

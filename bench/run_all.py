@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "Run": f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {runs} run(s), N = {jobs:,}, "
                f"took {minutes:.1f} min",
         "Load average (1/5/15 min)": f"before {load_before}; after {machine.load()}",
-        "Engine (git)": engine if engine == (now := machine.engine_version(HERE.parent))
+        "Engine (git)": engine if _same_engine(engine, now := machine.engine_version(HERE.parent))
                         else f"at the start {engine}; at the end {now}",
         "Peers": ", ".join(sorted(peers)) or "none",
     }
@@ -114,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                  charts=charts, runs=runs)
     _log(f"wrote {args.out / 'RESULTS.md'} and {len(charts)} chart(s) in {minutes:.1f} min")
     return 0
+
+
+def _same_engine(before: str, after: str) -> bool:
+    """Same engine code: the same ``service/`` tree and uncommitted diff, whatever the commit."""
+    return before.split(" (commit ")[0] == after.split(" (commit ")[0] and (
+        before.partition(" + ")[2] == after.partition(" + ")[2])
 
 
 def _charts(results: Results, out: Path, ctx: Context) -> list[str]:
