@@ -32,7 +32,8 @@ def _error(
 
 def completed(row: ClaimedJob, owner: str, now: float, result: str | None) -> SetStateIfRunning:
     return SetStateIfRunning(
-        id=row.id, owner=owner, state=JobState.COMPLETED, finished_at=now, result=result
+        id=row.id, owner=owner, attempt=row.attempt, state=JobState.COMPLETED,
+        finished_at=now, result=result,
     )
 
 
@@ -43,11 +44,13 @@ def _failed_attempt(
     if row.attempt >= row.max_attempts:
         error["message"] += f" (attempt {row.attempt} of {row.max_attempts}: discarded)"
         return SetStateIfRunning(
-            id=row.id, owner=owner, state=JobState.DISCARDED, finished_at=now, error=error
+            id=row.id, owner=owner, attempt=row.attempt, state=JobState.DISCARDED,
+            finished_at=now, error=error,
         )
     return SetStateIfRunning(
         id=row.id,
         owner=owner,
+        attempt=row.attempt,
         state=JobState.RETRYABLE,
         run_at=now + backoff.delay(row.attempt, rng),
         error=error,
@@ -77,6 +80,7 @@ def snoozed(row: ClaimedJob, owner: str, now: float, snooze: Snooze) -> SetState
     return SetStateIfRunning(
         id=row.id,
         owner=owner,
+        attempt=row.attempt,
         state=JobState.SCHEDULED,
         run_at=now + snooze.seconds,
         refund_attempt=True,
@@ -86,7 +90,8 @@ def snoozed(row: ClaimedJob, owner: str, now: float, snooze: Snooze) -> SetState
 def cancelled(row: ClaimedJob, owner: str, now: float, cancel: Cancel) -> SetStateIfRunning:
     error = _error(row, now, "cancelled", "Cancel", cancel.reason)
     return SetStateIfRunning(
-        id=row.id, owner=owner, state=JobState.CANCELLED, finished_at=now, error=error
+        id=row.id, owner=owner, attempt=row.attempt, state=JobState.CANCELLED,
+        finished_at=now, error=error,
     )
 
 
@@ -94,7 +99,8 @@ def undecodable(row: ClaimedJob, owner: str, now: float, exc: PayloadError) -> S
     """The payload cannot become a task (unknown task, or a field that does not decode)."""
     error = _error(row, now, "payload", type(exc).__name__, str(exc))
     return SetStateIfRunning(
-        id=row.id, owner=owner, state=JobState.DISCARDED, finished_at=now, error=error
+        id=row.id, owner=owner, attempt=row.attempt, state=JobState.DISCARDED,
+        finished_at=now, error=error,
     )
 
 
@@ -104,6 +110,7 @@ def interrupted(row: ClaimedJob, owner: str, now: float, reason: str) -> SetStat
     return SetStateIfRunning(
         id=row.id,
         owner=owner,
+        attempt=row.attempt,
         state=JobState.AVAILABLE,
         run_at=now,
         refund_attempt=True,

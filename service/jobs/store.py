@@ -78,7 +78,8 @@ class ClaimedJob:
 
 @attrs.frozen(kw_only=True)
 class SetStateIfRunning:
-    """The outcome of one attempt, applied only if the job is still ``running`` under ``owner``.
+    """The outcome of one attempt, applied only if the job is still ``running`` under ``owner``
+    in that same ``attempt`` (a stale outcome never lands on a later attempt of the job).
 
     ``refund_attempt`` gives the attempt back (snooze, shutdown interruption).
     ``error`` is appended to the job's error list.
@@ -86,6 +87,7 @@ class SetStateIfRunning:
 
     id: int
     owner: str
+    attempt: int
     state: JobState
     run_at: float | None = None
     finished_at: float | None = None

@@ -103,18 +103,25 @@ async def settle(
     state: JobState,
     *,
     owner: str = "w1",
+    attempt: int | None = None,
     run_at: float | None = None,
     finished_at: float | None = None,
     refund_attempt: bool = False,
     error: dict[str, Any] | None = None,
     result: str | None = None,
 ) -> bool:
-    """Record the outcome of one attempt; whether the compare-and-set matched."""
+    """Record the outcome of one attempt; whether the compare-and-set matched.
+
+    ``attempt`` defaults to the job's current attempt (the one a claim would have handed out).
+    """
+    if attempt is None:
+        attempt = (await backend.job_get(job_id)).attempt
     [matched] = await backend.job_set_state_if_running_many(
         [
             SetStateIfRunning(
                 id=job_id,
                 owner=owner,
+                attempt=attempt,
                 state=state,
                 run_at=run_at,
                 finished_at=finished_at,

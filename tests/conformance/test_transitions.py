@@ -10,6 +10,7 @@ from service.jobs import JobState, ServiceError, StoreUnavailable
 from service.jobs.store import SetStateIfRunning
 
 from .support import (
+    LEASE,
     Backend,
     Email,
     claim,
@@ -18,6 +19,11 @@ from .support import (
     make_job,
     settle,
 )
+
+
+def first_attempt(job_id: int, owner: str, state: JobState, **change: float) -> SetStateIfRunning:
+    """The outcome of a job's first attempt."""
+    return SetStateIfRunning(id=job_id, owner=owner, attempt=1, state=state, **change)
 
 
 async def test_outcome_by_another_owner_does_not_match(backend: Backend) -> None:
@@ -46,7 +52,24 @@ async def test_outcome_for_a_job_that_is_not_running_does_not_match(
 async def test_outcome_for_a_missing_job_does_not_match(backend: Backend) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
 
-    assert not await settle(backend, job_id + 1000, JobState.COMPLETED)
+    assert not await settle(backend, job_id + 1000, JobState.COMPLETED, attempt=1)
+
+
+async def test_a_stale_outcome_does_not_land_on_a_later_attempt_by_the_same_owner(
+    backend: Backend,
+) -> None:
+    [job_id] = await backend.push_many([Email(to="someone@example.com")])
+    first = await claim_id(backend, job_id, owner="w1")
+    later = backend.clock.now() + LEASE + 1
+    assert [r.id for r in await backend.job_rescue_expired(later, max_rescues=5)] == [job_id]
+    second = await claim_id(backend, job_id, owner="w1", now=later)
+    assert (first.attempt, second.attempt) == (1, 2)
+
+    assert not await settle(backend, job_id, JobState.COMPLETED, attempt=1, finished_at=later)
+    row = await backend.job_get(job_id)
+    assert (row.state, row.attempt, row.lease_owner) == (JobState.RUNNING, 2, "w1")
+    assert await settle(backend, job_id, JobState.COMPLETED, attempt=2, finished_at=later)
+    assert (await backend.job_get(job_id)).state == JobState.COMPLETED
 
 
 async def test_an_outcome_applies_once(backend: Backend) -> None:
@@ -65,10 +88,10 @@ async def test_many_outcomes_return_one_flag_each_in_order(backend: Backend) -> 
 
     matched = await backend.job_set_state_if_running_many(
         [
-            SetStateIfRunning(id=ids[0], owner="w1", state=JobState.COMPLETED, finished_at=now),
-            SetStateIfRunning(id=ids[2], owner="w1", state=JobState.COMPLETED, finished_at=now),
-            SetStateIfRunning(id=ids[1], owner="w9", state=JobState.COMPLETED, finished_at=now),
-            SetStateIfRunning(id=ids[1], owner="w1", state=JobState.RETRYABLE, run_at=now + 9),
+            first_attempt(ids[0], "w1", JobState.COMPLETED, finished_at=now),
+            first_attempt(ids[2], "w1", JobState.COMPLETED, finished_at=now),
+            first_attempt(ids[1], "w9", JobState.COMPLETED, finished_at=now),
+            first_attempt(ids[1], "w1", JobState.RETRYABLE, run_at=now + 9),
         ]
     )
 
@@ -223,10 +246,11 @@ async def test_an_outcome_whose_error_is_not_json_is_refused_and_none_of_the_bat
     with pytest.raises(ValueError) as info:
         await backend.job_set_state_if_running_many(
             [
-                SetStateIfRunning(id=ids[0], owner="w1", state=JobState.COMPLETED, finished_at=now),
+                first_attempt(ids[0], "w1", JobState.COMPLETED, finished_at=now),
                 SetStateIfRunning(
                     id=ids[1],
                     owner="w1",
+                    attempt=1,
                     state=JobState.RETRYABLE,
                     run_at=now + 5,
                     error={"message": "bad number", "elapsed": float("nan")},

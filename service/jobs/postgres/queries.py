@@ -191,7 +191,8 @@ _SET_STATE = (
     " errors = CASE WHEN %(error)s::jsonb IS NULL THEN errors"
     "  ELSE errors || jsonb_build_array(%(error)s::jsonb) END,"
     " result = %(result)s::text, lease_owner = NULL, lease_expires_at = NULL"
-    " WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s RETURNING id"
+    " WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s"
+    " AND attempt = %(attempt)s::integer RETURNING id"
 )
 
 
@@ -210,7 +211,7 @@ def set_state_params(outcomes: Sequence[SetStateIfRunning]) -> list[dict[str, An
     return [
         {"state": o.state.value, "run_at": o.run_at, "finished_at": o.finished_at,
          "refund": 1 if o.refund_attempt else 0, "error": _error_json(o), "result": o.result,
-         "id": o.id, "owner": o.owner}
+         "id": o.id, "owner": o.owner, "attempt": o.attempt}
         for o in outcomes
     ]
 
@@ -221,13 +222,14 @@ _SET_STATE_MANY = (
     " errors = CASE WHEN o.error IS NULL THEN jobs.errors"
     "  ELSE jobs.errors || jsonb_build_array(o.error) END,"
     " result = o.result, lease_owner = NULL, lease_expires_at = NULL"
-    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::float8[],"
-    "  %s::integer[], %s::jsonb[], %s::text[])"
-    "  AS o(id, owner, state, run_at, finished_at, refund, error, result)"
+    " FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::text[], %s::float8[],"
+    "  %s::float8[], %s::integer[], %s::jsonb[], %s::text[])"
+    "  AS o(id, owner, attempt, state, run_at, finished_at, refund, error, result)"
     " WHERE jobs.id = o.id AND jobs.state = 'running' AND jobs.lease_owner = o.owner"
+    "  AND jobs.attempt = o.attempt"
     " RETURNING jobs.id"
 )
-_SET_STATE_KEYS = ("id", "owner", "state", "run_at", "finished_at", "refund", "error", "result")
+_SET_STATE_KEYS = ("id", "owner", "attempt", "state", "run_at", "finished_at", "refund", "error", "result")
 
 
 def set_state_if_running_many(conn: Conn, params: Sequence[dict[str, Any]]) -> list[bool]:

@@ -196,7 +196,7 @@ _SET_STATE = (
     " attempt = attempt - ?,"
     " errors = CASE WHEN ? IS NULL THEN errors ELSE json_insert(errors, '$[#]', json(?)) END,"
     " result = ?, lease_owner = NULL, lease_expires_at = NULL"
-    " WHERE id = ? AND state = 'running' AND lease_owner = ?"
+    " WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempt = ?"
 )
 
 
@@ -209,16 +209,18 @@ def _set_state_grouped(
     conn: sqlite3.Connection, outcomes: Sequence[SetStateIfRunning]
 ) -> set[int]:
     """Plain outcomes sharing (state, owner): one statement per group."""
-    groups: dict[tuple[str, str], list[tuple[int, float | None]]] = {}
+    groups: dict[tuple[str, str], list[tuple[int, int, float | None]]] = {}
     for o in outcomes:
-        groups.setdefault((o.state.value, o.owner), []).append((o.id, o.finished_at))
+        groups.setdefault((o.state.value, o.owner), []).append((o.id, o.attempt, o.finished_at))
     matched: set[int] = set()
     for (state, owner), pairs in groups.items():
         rows = conn.execute(
             "UPDATE jobs SET state = ?, finished_at = done.finished_at, result = NULL,"
             " lease_owner = NULL, lease_expires_at = NULL"
-            " FROM (SELECT value ->> 0 AS id, value ->> 1 AS finished_at FROM json_each(?)) AS done"
+            " FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS finished_at"
+            "  FROM json_each(?)) AS done"
             " WHERE jobs.id = done.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
+            "  AND jobs.attempt = done.attempt"
             " RETURNING jobs.id",
             (state, json.dumps(pairs), owner),
         ).fetchall()
@@ -257,6 +259,7 @@ def set_state_if_running_many(
                 o.result,
                 o.id,
                 o.owner,
+                o.attempt,
             ),
         )
         matched.append(cursor.rowcount == 1)
