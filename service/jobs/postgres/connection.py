@@ -77,6 +77,10 @@ def translate(exc: Exception) -> StoreError:
         return StoreBusy(text)
     if isinstance(exc, PoolTimeout):
         return StoreUnavailable(f"no database connection: {text}")
+    if isinstance(exc, pgerrors.ReadOnlySqlTransaction):
+        return StoreUnavailable(f"the database is read-only: {text}")
+    if isinstance(exc, pgerrors.InsufficientResources):  # disk full, out of memory, ...
+        return StoreUnavailable(text)
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return StoreUnavailable(text)
     return StoreError(text)
@@ -90,6 +94,15 @@ def is_disconnect(exc: BaseException, conn: psycopg.Connection[Any] | None) -> b
                   | pgerrors.LockNotAvailable):
         return False
     return isinstance(exc, PoolTimeout | psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """Whether ``exc`` says the session cannot write: a standby, or a primary made read-only.
+
+    Such a session stays read-only, so its connection is worth dropping: a new one may reach
+    the writable server (a failover, or ``target_session_attrs=read-write`` over several hosts).
+    """
+    return isinstance(exc, pgerrors.ReadOnlySqlTransaction)
 
 
 def guarded(fn: Callable[..., T], *args: Any) -> T:

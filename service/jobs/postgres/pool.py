@@ -13,7 +13,8 @@ Recovery without help: after a call saw the server go away (or the pool could no
 connection), the next call first opens a probe connection. While the server is down that fails
 at once with the real reason (``StoreUnavailable``); once it is back, the pool is told to
 ``check()`` its idle connections, dropping the dead ones and connecting anew. An idle pooled
-connection whose socket turned readable (the server said goodbye) is checked before use.
+connection whose socket turned readable (the server said goodbye) is checked before use. A
+connection whose session turned out read-only is closed, so the pool replaces it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from ..errors import StoreError, StoreUnavailable
 from ..runner import autojump_suspended
-from .connection import Conn, connect, is_disconnect, translate
+from .connection import Conn, connect, is_disconnect, is_read_only, translate
 
 T = TypeVar("T")
 
@@ -166,6 +167,8 @@ class PoolDriver:
         except psycopg.Error as exc:
             if is_disconnect(exc, conn):
                 self._suspect = True
+            elif is_read_only(exc):
+                conn.close()  # the pool drops it; the next one may reach a writable server
             raise translate(exc) from exc
         except StoreError:
             if conn.broken or conn.closed:

@@ -229,7 +229,9 @@ _SET_STATE_MANY = (
     "  AND jobs.attempt = o.attempt"
     " RETURNING jobs.id"
 )
-_SET_STATE_KEYS = ("id", "owner", "attempt", "state", "run_at", "finished_at", "refund", "error", "result")
+_SET_STATE_KEYS = (
+    "id", "owner", "attempt", "state", "run_at", "finished_at", "refund", "error", "result",
+)
 
 
 def set_state_if_running_many(conn: Conn, params: Sequence[dict[str, Any]]) -> list[bool]:
