@@ -31,7 +31,7 @@ def app_state() -> AppState:
 
 
 def create_app(state: AppState) -> QuartTrio:
-    from . import jobs_api, ops, pages, uploads, users
+    from . import job_pages, jobs_api, ops, pages, uploads, users
 
     app = QuartTrio("service", static_folder=None)
     app.extensions["service"] = state
@@ -47,7 +47,7 @@ def create_app(state: AppState) -> QuartTrio:
     app.register_error_handler(StoreError, handle_store_error)
     app.register_error_handler(Exception, handle_unexpected)
 
-    for module in (users, uploads, jobs_api, ops, pages):
+    for module in (users, uploads, jobs_api, ops, pages, job_pages):
         app.register_blueprint(module.blueprint)
 
     @app.before_request

@@ -25,6 +25,13 @@ button { font: inherit; padding: .4rem; cursor: pointer; }
 .error { color: #a00; font-weight: normal; }
 .notice { padding: .6rem; background: #fee; border: 1px solid #d99; border-radius: 6px; }
 .muted { color: #777; }
+pre { background: #f6f6f6; border: 1px solid #ddd; border-radius: 6px; padding: .6rem;
+      overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
+form.inline { display: inline-block; padding: 0; background: none; border: 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
+dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; }
+nav.states a { margin-right: .8rem; }
 """
 
 
@@ -38,7 +45,7 @@ def document(title: str, body: Markup) -> str:
     ).format(title=title, style=Markup(_STYLE), body=body))
 
 
-def _when(timestamp: float) -> Markup:
+def when(timestamp: float) -> Markup:
     """A readable UTC time, with the exact ISO 8601 instant in a <time> element."""
     moment = to_datetime(timestamp)
     assert moment is not None
@@ -49,15 +56,16 @@ def _when(timestamp: float) -> Markup:
 def _user_row(user: User) -> Markup:
     not_yet = Markup('<span class="muted">not yet</span>')
     sent = user.welcome_email_sent_at
-    welcome = Markup("yes, {}").format(_when(sent)) if sent is not None else not_yet
+    welcome = Markup("yes, {}").format(when(sent)) if sent is not None else not_yet
     return Markup("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>").format(
-        user.name, user.email, _when(user.created_at), welcome
+        user.name, user.email, when(user.created_at), welcome
     )
 
 
-def _field(
+def field(
     label: str, name: str, kind: str, value: str, error: str | None, maxlength: int
 ) -> Markup:
+    """A labelled, required ``<input>``; ``error`` (if any) is shown beside the label."""
     problem = Markup(' <span class="error">{}</span>').format(error) if error else Markup("")
     return Markup(
         '<label>{label}{problem}<input type="{kind}" name="{name}" value="{value}"'
@@ -88,9 +96,9 @@ def users_page(
         "<th>Welcome email sent</th></tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>"
     ).format(
         banner=banner,
-        name=_field("Name", "name", "text", values.get("name", ""), errors.get("name"),
+        name=field("Name", "name", "text", values.get("name", ""), errors.get("name"),
                     NAME_MAX),
-        email=_field("Email", "email", "email", values.get("email", ""),
+        email=field("Email", "email", "email", values.get("email", ""),
                      errors.get("email"), EMAIL_MAX),
         rows=rows,
     )

@@ -7,6 +7,14 @@ from typing import Any
 
 from ..jobs.clock import to_datetime
 from ..jobs.store import JobRow
+from .errors import ApiError
+
+
+def job_id_param(raw: str) -> int:
+    """A job id from a URL; 404 (as no such job) for anything but a positive integer."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise ApiError(404, "not_found", f"no job {raw!r}: job ids are positive integers")
+    return int(raw)
 
 
 def iso(timestamp: float | None) -> str | None:

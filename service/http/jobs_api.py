@@ -17,18 +17,12 @@ from .app import app_state
 from .auth import admin_only
 from .bodies import read_json, structure
 from .errors import ApiError
-from .job_views import job_json
+from .job_views import job_id_param, job_json
 
 blueprint = Blueprint("jobs_api", __name__)
 
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 500
-
-
-def _job_id(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise ApiError(404, "not_found", f"no job {raw!r}: job ids are positive integers")
-    return int(raw)
 
 
 def _int_param(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -71,7 +65,7 @@ async def list_jobs() -> Response:
 @admin_only
 async def get_job(raw_id: str) -> Response:
     try:
-        row = await app_state().store.job_get(_job_id(raw_id))
+        row = await app_state().store.job_get(job_id_param(raw_id))
     except JobNotFound:
         raise ApiError(404, "not_found", f"no job {raw_id}") from None
     return jsonify(job_json(row))
@@ -129,7 +123,7 @@ def _option_field(message: str) -> str:
 
 async def _transition(raw_id: str, action: str) -> Response:
     state = app_state()
-    job_id = _job_id(raw_id)
+    job_id = job_id_param(raw_id)
     now = state.store.clock.now()
     try:
         if action == "retry":
