@@ -80,11 +80,14 @@ class ServiceProcess:
 
 @asynccontextmanager
 async def service_process(
-    env: dict[str, str], *args: str, with_nap: bool = True, wait_ready: bool = True
+    env: dict[str, str], *args: str, with_nap: bool = True, wait_ready: bool = True,
+    module: str | None = None,
 ) -> AsyncIterator[ServiceProcess]:
-    """Start the service; yields once it logged ``service.ready`` (at once unless
-    ``wait_ready``); kills it if still running."""
-    module = "support.run_service" if with_nap else "service"
+    """Start the service (``python -m module``, by default the service with the test tasks);
+    yields once it logged ``service.ready`` (at once unless ``wait_ready``); kills it if still
+    running."""
+    if module is None:
+        module = "support.run_service" if with_nap else "service"
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", module, *args], env=env, stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

@@ -12,24 +12,11 @@ import httpx
 import pytest
 import trio
 from http_support import Served, serve_app
+from upload_support import BOUNDARY, PNG, multipart
 from waiting import eventually
 
 from service.jobs import JobFilter, JobState
 from service.runtime import make_worker
-
-BOUNDARY = "testBoundary7MA4YWxk"
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 40
-
-
-def multipart(filename: bytes, data: bytes, *, name: bytes = b"file",
-              content_type: bytes = b"text/plain", extra: bytes = b"") -> bytes:
-    return (
-        extra
-        + b"--" + BOUNDARY.encode() + b"\r\n"
-        + b'Content-Disposition: form-data; name="' + name + b'"; filename="' + filename
-        + b'"\r\nContent-Type: ' + content_type + b"\r\n\r\n"
-        + data + b"\r\n--" + BOUNDARY.encode() + b"--\r\n"
-    )
 
 
 def field(name: str, value: str) -> bytes:

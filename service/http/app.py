@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from ..jobs import StoreError
 from ..jobs.log import emit
 from ..state import AppState
+from .backpressure import install_backpressure
 from .errors import (
     ApiError,
     handle_api_error,
@@ -34,6 +35,7 @@ def create_app(state: AppState) -> QuartTrio:
     from . import job_pages, jobs_api, ops, pages, uploads, users
 
     app = QuartTrio("service", static_folder=None)
+    install_backpressure(app)  # quart would buffer a body its handler is slow to read
     app.extensions["service"] = state
     app.extensions["store_health"] = StoreHealth()
     app.config["BODY_MAX_BYTES"] = state.settings.body_max_bytes

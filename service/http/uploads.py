@@ -1,8 +1,10 @@
 """The uploads API: ``POST /api/uploads`` (multipart, field ``file``) and ``GET /api/uploads/<id>``.
 
 The body is streamed: parsed chunk by chunk as it arrives and written to the upload directory
-under a server-chosen name, with ``SERVICE_UPLOAD_MAX_BYTES`` enforced while it streams. Only a
-complete file is recorded; its row and its ``ProcessUpload`` job commit together.
+under a server-chosen name, with ``SERVICE_UPLOAD_MAX_BYTES`` enforced while it streams. It is
+read no faster than it is written (:mod:`.backpressure`), so memory stays flat however large the
+upload or slow the disk. Only a complete file is recorded; its row and its ``ProcessUpload`` job
+commit together.
 """
 
 from __future__ import annotations
