@@ -12,18 +12,22 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import trio
 
 from .app.mail import make_mailer
 from .app.schema import APP_MIGRATIONS
-from .jobs import PostgresStore, SQLiteStore, TaskWorker, WorkerConfig
+from .jobs import SQLiteStore, TaskWorker, WorkerConfig
 from .jobs.log import emit
 from .jobs.store import SetStateIfRunning
 from .jobs.watchdog import LoopWatchdog
 from .settings import Settings, SettingsError
 from .state import AppState
 from .tasks import REGISTRY
+
+if TYPE_CHECKING:
+    from .jobs import PostgresStore
 
 logger = logging.getLogger("service")
 
@@ -36,6 +40,8 @@ def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
     if path is not None:
         return SQLiteStore(path, migrations=APP_MIGRATIONS)
     if settings.database_url.split(":", 1)[0].lower() in ("postgresql", "postgres"):
+        from .jobs.postgres import PostgresStore  # psycopg is loaded only when it is used
+
         return PostgresStore(
             settings.database_url, migrations=APP_MIGRATIONS, max_size=settings.db_pool_size
         )

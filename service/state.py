@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .jobs import PostgresStore, SQLiteStore, TaskRegistry, TaskWorker
+from .jobs import SQLiteStore, TaskRegistry, TaskWorker
 from .metrics import Metrics
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .app.mail import Mailer
+    from .jobs import PostgresStore
 
 
 @attrs.define(kw_only=True)

@@ -64,11 +64,11 @@ def faulty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
     if result.returncode != 0:
         pytest.skip(f"chattr +i does not work here: {result.stderr.strip()}")
     run_command("chattr", "-i", str(probe))
-    fault = ImmutableFiles(db)
+    immutable = ImmutableFiles(db)
     try:
-        yield f"sqlite:///{db}", fault
+        yield f"sqlite:///{db}", immutable
     finally:
-        fault.clear()
+        immutable.clear()
 
 
 async def test_a_storage_fault_answers_503_keeps_the_process_up_and_heals_by_itself(

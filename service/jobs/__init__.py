@@ -1,4 +1,9 @@
-"""The jobs engine: tasks, the durable store, and the TaskWorker. Generic: knows no app domain."""
+"""The jobs engine: tasks, the durable store, and the TaskWorker. Generic: knows no app domain.
+
+``PostgresStore`` is imported on first use: a SQLite-only process never loads psycopg.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, SystemClock, TrioClock
 from .errors import (
@@ -16,7 +21,6 @@ from .errors import (
     UnknownTask,
 )
 from .migrations import Migration
-from .postgres import PostgresStore
 from .push import Push
 from .retry import Backoff
 from .runner import InlineRunner, Runner, ThreadRunner
@@ -25,6 +29,18 @@ from .states import JobState
 from .store import JobFilter, JobRow, JobStore, Transaction
 from .task import JobContext, Task, TaskOptions, TaskRegistry
 from .worker import Retention, TaskWorker, WorkerConfig
+
+if TYPE_CHECKING:
+    from .postgres import PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStore":
+        from .postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Backoff",

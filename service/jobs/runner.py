@@ -14,14 +14,17 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import outcome
 import trio
-import trio.testing
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 T = TypeVar("T")
 
@@ -57,7 +60,18 @@ class _Hold:
         self.count = 0
 
 
-_HOLDS: weakref.WeakKeyDictionary[trio.testing.MockClock, _Hold] = weakref.WeakKeyDictionary()
+_HOLDS: weakref.WeakKeyDictionary[MockClock, _Hold] = weakref.WeakKeyDictionary()
+
+
+def _mock_clock() -> MockClock | None:
+    """The running ``MockClock``, if any. A process that never imported ``trio.testing`` (every
+    production one) cannot be running one, and does not pay for importing it."""
+    testing = sys.modules.get("trio.testing")
+    clock = trio.lowlevel.current_clock()
+    if testing is None or not isinstance(clock, testing.MockClock):
+        return None
+    mock: MockClock = clock
+    return mock
 
 
 @contextlib.contextmanager
@@ -68,8 +82,8 @@ def autojump_suspended() -> Iterator[None]:
     share one count per clock, so the threshold is restored when the last one ends, whichever
     runner or store took it. With any other clock (production) it does nothing.
     """
-    clock = trio.lowlevel.current_clock()
-    if not isinstance(clock, trio.testing.MockClock):
+    clock = _mock_clock()
+    if clock is None:
         yield
         return
     hold = _HOLDS.get(clock)
