@@ -1,4 +1,4 @@
-"""The SQLite boundary: write transactions and the translation of driver errors."""
+"""The SQLite boundary: write transactions, waiting for other writers, translating errors."""
 
 from __future__ import annotations
 
@@ -7,9 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
+from conformance.support import Email
 
-from service.jobs import StoreUnavailable
-from service.jobs.sqlite.connection import connect, guarded, in_transaction
+from service.jobs import JobFilter, SQLiteStore, StoreUnavailable
+from service.jobs.sqlite.connection import (
+    BUSY,
+    BUSY_TIMEOUT_S,
+    connect,
+    guarded,
+    in_transaction,
+    try_transaction,
+)
 
 
 @pytest.fixture
@@ -43,3 +53,46 @@ def test_a_translated_error_names_sqlites_error_code(conn: sqlite3.Connection) -
     conn.execute("INSERT INTO t VALUES (1)")
     with pytest.raises(Exception, match=r"UNIQUE constraint failed: t\.x \(SQLITE_CONSTRAINT"):
         guarded(conn.execute, "INSERT INTO t VALUES (1)")
+
+
+def test_a_write_that_would_wait_for_another_writer_is_reported_busy_with_nothing_done(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    conn.execute("CREATE TABLE t (x)")
+    other = sqlite3.connect(str(tmp_path / "x.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert try_transaction(conn, lambda c: c.execute("INSERT INTO t VALUES (1)")) is BUSY
+        assert not conn.in_transaction
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert try_transaction(conn, lambda c: c.execute("INSERT INTO t VALUES (2)").rowcount) == 1
+    assert conn.execute("SELECT x FROM t").fetchall() == [(2,)]
+    assert conn.execute("PRAGMA busy_timeout").fetchone() == (int(BUSY_TIMEOUT_S * 1000),)
+
+
+async def test_a_push_while_another_process_writes_waits_off_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    # Pushes normally run on the event loop's thread (the store's thread is idle then); when
+    # another process holds the write lock the push must wait on the store's thread instead,
+    # leaving the event loop free, and land once the lock is released.
+    async with SQLiteStore(tmp_path / "jobs.db") as store:
+        other = sqlite3.connect(str(tmp_path / "jobs.db"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        pushed: list[int] = []
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def push() -> None:
+                    pushed.append(await store.push(Email(to="a@example.com")))
+
+                nursery.start_soon(push)
+                await trio.testing.wait_all_tasks_blocked()
+                assert pushed == [], "the push waits for the other writer"
+                other.execute("COMMIT")
+        finally:
+            other.close()
+        [job] = await store.job_list(JobFilter())
+        assert pushed == [job.id]

@@ -84,6 +84,32 @@ def in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -
     return result
 
 
+#: What :func:`try_transaction` returns when another connection holds the write lock.
+BUSY = object()
+_SQLITE_BUSY = 5
+
+
+def try_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T | object:
+    """:func:`in_transaction` that never waits: :data:`BUSY` at once if another connection
+    (another process) holds the write lock, with nothing done."""
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY:
+            return BUSY
+        raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    try:
+        result = fn(conn, *args)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback_if_open(conn)
+        raise
+    return result
+
+
 def rollback_if_open(conn: sqlite3.Connection) -> None:
     """``ROLLBACK`` if a transaction is still open; a failure to do so is not the news."""
     if conn.in_transaction:
