@@ -8,8 +8,10 @@ reported beside it. To show where a worker's memory goes, interpreters that only
 something (trio; the engine's own dependencies; trio.testing; psycopg; the engine; huey) are
 measured the same way, in the first run only.
 
-Ours: a TaskWorker with one no-op task type of 10 slots on SQLite; also, as a what-if, the same
-with Huey's 8 MiB page cache and no mmap (set through the store's public ``query``). Huey: its
+Ours: a TaskWorker with one no-op task type of 10 slots on SQLite (the engine's default 8 MiB
+page cache, as Huey's, no mmap); also, as a what-if, the same with a 128 MiB page cache and 256 MiB
+of mmap (``SERVICE_SQLITE_CACHE_BYTES`` / ``SERVICE_SQLITE_MMAP_BYTES``, set here through the
+store's public ``query``). Huey: its
 consumer with 10 thread workers on SqliteHuey. Procrastinate: its worker at concurrency 10
 (idle only: filling its table with a million jobs would take minutes). The 1M-job tables are
 built fast (see :mod:`bench.tables`; Huey's by :func:`bench.peers.huey_peer.fill`) and copied
@@ -26,7 +28,7 @@ import trio
 
 from service.jobs import TaskWorker
 
-from . import pg, tables
+from . import tables
 from .common import Context, Results
 from .ours import TrioTally, opened, task_class
 from .proc import Child, ChildFailed, run_child
@@ -103,11 +105,11 @@ def run(ctx: Context, results: Results) -> None:
                 {"modules": modules})
     big = ctx.sizes[-1]
     seconds = ctx.memory_seconds
-    for name, pragmas in (("idle", []), ("pending", []), ("pending_small_cache", SMALL_CACHE)):
+    for name, pragmas in (("idle", []), ("pending", []), ("pending_big_cache", BIG_CACHE)):
         counts = {} if name == "idle" else {"due": big}
         source = tables.cached(ctx.workdir, f"pending-{big}" if counts else "empty", **counts)
         path = tables.copy(source, ctx.scratch(f"memory-{name}.db"))
-        system = "ours (TaskWorker, 10 slots" + (", 8 MiB cache, no mmap)" if pragmas else ")")
+        system = "ours (TaskWorker, 10 slots" + (", 128 MiB cache + mmap)" if pragmas else ")")
         label = _label(system, name, big)
         _sample(results, ctx, f"rss.ours.{name}", label, "bench.memory:child_ours",
                 {"spec": {"backend": "sqlite", "path": str(path), "pragmas": pragmas},
@@ -121,8 +123,8 @@ def _label(system: str, name: str, big: int) -> str:
 
 
 #: What-if, set through the store's own ``query`` after opening (as ``synchronous=FULL`` is):
-#: Huey's page cache size (8 MiB) and no memory-mapped I/O, against the engine's 128 MiB + mmap.
-SMALL_CACHE = ["PRAGMA cache_size = -8000", "PRAGMA mmap_size = 0"]
+#: What a big page cache and memory-mapped I/O cost, against the engine's default 8 MiB, no mmap.
+BIG_CACHE = ["PRAGMA cache_size = -131072", "PRAGMA mmap_size = 268435456"]
 
 
 def _huey(ctx: Context, results: Results, big: int, seconds: float) -> None:
@@ -147,6 +149,8 @@ def _procrastinate(ctx: Context, results: Results, seconds: float) -> None:
     if (why := ctx.without("procrastinate")) is not None:
         results.skip("rss.procrastinate", why)
         return
+    from . import pg  # psycopg: only the parent and PostgreSQL children load it
+
     with pg.throwaway_database(ctx.pg_url) as url:
         _sample(results, ctx, "rss.procrastinate.idle",
                 "Procrastinate (worker, concurrency 10), idle",

@@ -21,14 +21,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 import trio
 
 from service.jobs import (
     JobContext,
-    PostgresStore,
     SQLiteStore,
     Task,
     TaskOptions,
@@ -37,7 +36,10 @@ from service.jobs import (
 
 from .common import Tally
 
-Store = SQLiteStore | PostgresStore
+if TYPE_CHECKING:
+    from service.jobs import PostgresStore
+
+Store: TypeAlias = "SQLiteStore | PostgresStore"
 SYNCHRONOUS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
 
 
@@ -82,6 +84,8 @@ def task_class(name: str, concurrency: int = 10) -> type[Task]:
 def make_store(spec: dict[str, Any]) -> Store:
     if spec["backend"] == "sqlite":
         return SQLiteStore(spec["path"])
+    from service.jobs import PostgresStore  # a SQLite child never loads psycopg, as in production
+
     return PostgresStore(spec["url"], schema=spec["schema"])
 
 

@@ -1,6 +1,6 @@
 """The plain ``sqlite3`` reference loop: the same writes as the engine, with nothing around them.
 
-Same pragmas (the engine's own ``connect``: WAL, ``synchronous=NORMAL``, 128 MiB cache, mmap),
+Same pragmas (the engine's own ``connect``: WAL, ``synchronous=NORMAL``, 8 MiB cache),
 same statement shapes (insert; claim by ``UPDATE ... WHERE id IN (SELECT ... LIMIT n)
 RETURNING``; complete by id, each write its own ``BEGIN IMMEDIATE`` transaction). No event loop,
 no thread hop, no payload encoding, no bookkeeping. Two tables:

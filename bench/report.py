@@ -166,7 +166,7 @@ def _claims(results: Results, sizes: Sequence[int]) -> list[str]:
 
 MEMORY = ("rss.import.python", "rss.import.trio", "rss.import.deps", "rss.import.trio_testing",
           "rss.import.psycopg", "rss.import.engine", "rss.import.huey",
-          "rss.ours.idle", "rss.ours.pending", "rss.ours.pending_small_cache", "rss.huey.idle",
+          "rss.ours.idle", "rss.ours.pending", "rss.ours.pending_big_cache", "rss.huey.idle",
           "rss.huey.pending",
           "rss.procrastinate.idle")
 

@@ -38,7 +38,9 @@ def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
     """The (unopened) store ``settings.database_url`` names: a SQLite file or PostgreSQL."""
     path = settings.sqlite_path
     if path is not None:
-        return SQLiteStore(path, migrations=APP_MIGRATIONS)
+        return SQLiteStore(path, migrations=APP_MIGRATIONS,
+                           cache_bytes=settings.sqlite_cache_bytes,
+                           mmap_bytes=settings.sqlite_mmap_bytes)
     if settings.database_url.split(":", 1)[0].lower() in ("postgresql", "postgres"):
         from .jobs.postgres import PostgresStore  # psycopg is loaded only when it is used
 

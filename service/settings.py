@@ -38,6 +38,8 @@ class Settings:
     body_max_bytes: int
     log_level: str
     db_pool_size: int
+    sqlite_cache_bytes: int = 8 * 1024**2
+    sqlite_mmap_bytes: int = 0
     lease_ttl: float = 15.0
     rescue_interval: float = 5.0
     max_rescues: int = 5
@@ -113,6 +115,10 @@ def _bytes(name: str, value: str) -> int:
     if size < 1:
         raise SettingsError(f"{_env(name)}: must be at least 1 byte")
     return size
+
+
+def _bytes_or_zero(name: str, value: str) -> int:
+    return 0 if value.strip() == "0" else _bytes(name, value)
 
 
 def split_bind(value: str) -> tuple[str, int]:
@@ -208,6 +214,10 @@ OPTIONS = [
     Option("body_max_bytes", "largest accepted JSON or form body (e.g. 1M)", "1M", _bytes),
     Option("log_level", "DEBUG, INFO, WARNING or ERROR", "INFO", _log_level),
     Option("db_pool_size", "PostgreSQL connections per process", "8", _pool_size),
+    Option("sqlite_cache_bytes", "SQLite page cache per process (e.g. 64M); claims stay fast"
+           " on big tables without a big cache", "8M", _bytes),
+    Option("sqlite_mmap_bytes", "SQLite memory-mapped I/O (e.g. 256M; 0 = off)", "0",
+           _bytes_or_zero),
     Option("lease_ttl", "seconds a claimed job's lease lasts; renewed every third of it. The job"
            " of a killed process runs again about this long after the kill", "15",
            _positive_seconds),

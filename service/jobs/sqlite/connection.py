@@ -16,11 +16,15 @@ from ..migrations import Migration, pending
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 10.0
-CACHE_KIB = 128 * 1024
-MMAP_BYTES = 256 * 1024 * 1024
+#: Page cache and memory-mapped I/O by default. Claims walk a partial index of due jobs only,
+#: so they stay as fast on a million-row table with this cache as with 128 MiB (bench/).
+CACHE_BYTES = 8 * 1024 * 1024
+MMAP_BYTES = 0
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(
+    path: str, cache_bytes: int = CACHE_BYTES, mmap_bytes: int = MMAP_BYTES
+) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with WAL and our pragmas."""
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -31,8 +35,8 @@ def connect(path: str) -> sqlite3.Connection:
         if path != ":memory:" and str(mode).lower() != "wal":
             raise StoreUnavailable(f"could not switch {path} to WAL (journal_mode is {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        conn.execute(f"PRAGMA cache_size = -{max(1, int(cache_bytes) // 1024)}")
+        conn.execute(f"PRAGMA mmap_size = {max(0, int(mmap_bytes))}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA temp_store = MEMORY")
     except BaseException:

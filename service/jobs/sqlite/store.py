@@ -29,7 +29,16 @@ from ..store import (
     SetStateIfRunning,
 )
 from . import queries
-from .connection import BUSY, connect, guarded, in_transaction, migrate, try_transaction
+from .connection import (
+    BUSY,
+    CACHE_BYTES,
+    MMAP_BYTES,
+    connect,
+    guarded,
+    in_transaction,
+    migrate,
+    try_transaction,
+)
 from .schema import MIGRATIONS
 
 T = TypeVar("T")
@@ -73,6 +82,7 @@ class SQLiteStore(Pusher):
 
     ``migrations`` adds the application's own schema steps to the engine's, applied by
     :meth:`open`. Use ``InlineRunner`` in MockClock tests; the default runner is a dedicated thread.
+    ``cache_bytes`` and ``mmap_bytes`` size SQLite's page cache and memory-mapped I/O.
     """
 
     def __init__(
@@ -82,8 +92,12 @@ class SQLiteStore(Pusher):
         clock: Clock | None = None,
         runner: Runner | None = None,
         migrations: Iterable[Migration] = (),
+        cache_bytes: int = CACHE_BYTES,
+        mmap_bytes: int = MMAP_BYTES,
     ) -> None:
         self.path = os.fspath(path)
+        self._cache_bytes = cache_bytes
+        self._mmap_bytes = mmap_bytes
         self.clock: Clock = clock or SystemClock()
         self._runner: Runner = runner or ThreadRunner()
         self._migrations = [*MIGRATIONS, *migrations]
@@ -154,7 +168,9 @@ class SQLiteStore(Pusher):
             return
         if self.path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)  # noqa: ASYNC240
-        self._conn = await self._runner.run(guarded, connect, self.path)
+        self._conn = await self._runner.run(
+            guarded, connect, self.path, self._cache_bytes, self._mmap_bytes
+        )
         try:
             self.applied_migrations = await self._write(
                 migrate, self._migrations, self.clock.now()
