@@ -139,9 +139,13 @@ def decode(text: str, cls: type[T], *, name: str) -> T:
     return structure(data, cls, name=name)
 
 
+#: One compact, strict encoder (``json.dumps`` with options builds a new one on every call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def encode(value: Any, *, name: str) -> str:
     """JSON text for an attrs instance or JSON-able value; :class:`PayloadError` if impossible."""
     try:
-        return json.dumps(converter.unstructure(value), separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(converter.unstructure(value))
     except (TypeError, ValueError) as exc:
         raise PayloadError(name, {"$": f"cannot be stored as JSON: {exc}"}) from exc

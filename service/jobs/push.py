@@ -32,6 +32,9 @@ class Push:
     max_attempts: int | None = None
 
 
+MAX_ATTEMPTS_LIMIT = 10_000
+
+
 def build_insert(request: Push, now: float) -> JobInsert:
     """The row for one push; ``ValueError`` naming the option if an option is invalid."""
     options = task_options(request.task)
@@ -59,8 +62,8 @@ def build_insert(request: Push, now: float) -> JobInsert:
     max_attempts = options.max_attempts if request.max_attempts is None else request.max_attempts
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
         raise ValueError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
-    if max_attempts > 10_000:
-        raise ValueError(f"max_attempts must be <= 10000, got {max_attempts!r}")
+    if max_attempts > MAX_ATTEMPTS_LIMIT:
+        raise ValueError(f"max_attempts must be <= {MAX_ATTEMPTS_LIMIT}, got {max_attempts!r}")
     key = request.unique_key
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
         raise ValueError("unique_key must be a string of 1 to 255 characters")
@@ -73,6 +76,24 @@ def build_insert(request: Push, now: float) -> JobInsert:
         run_at=run_at,
         created_at=now,
         unique_key=key,
+    )
+
+
+def _plain_insert(task: Task, now: float) -> JobInsert:
+    """``build_insert(Push(task=task), now)`` without the options to check: a due job with the
+    task type's own priority and attempts (checked when its ``TaskOptions`` were made)."""
+    options = task_options(task)
+    if options.max_attempts > MAX_ATTEMPTS_LIMIT:
+        return build_insert(Push(task=task), now)  # refused there, with the reason
+    return JobInsert(
+        task=options.name,
+        args=codec.encode(task, name=options.name),
+        state=JobState.AVAILABLE,
+        priority=options.priority,
+        max_attempts=options.max_attempts,
+        run_at=now,
+        created_at=now,
+        unique_key=None,
     )
 
 
@@ -110,7 +131,8 @@ class Pusher:
         """Store many jobs in one transaction; ids in the order given."""
         now = self.clock.now()
         rows = [
-            build_insert(r if isinstance(r, Push) else Push(task=r), now) for r in requests
+            build_insert(r, now) if isinstance(r, Push) else _plain_insert(r, now)
+            for r in requests
         ]
         if not rows:
             return []

@@ -133,3 +133,31 @@ async def test_a_unique_hit_does_not_wake_push_listeners(backend: Backend) -> No
     await backend.push(Email(to="a@example.com"), unique_key="k")
 
     assert listener.calls == []
+
+
+async def test_push_many_mixing_keyed_and_plain_jobs_gives_each_its_own_id(
+    backend: Backend,
+) -> None:
+    await backend.push(Email(to="x@example.com"))  # ids do not start at 1
+    held = await backend.push(Email(to="held@example.com"), unique_key="held")
+    plan: list[Email | Push] = []
+    for n in range(30):
+        to = f"u{n}@example.com"
+        if n % 7 == 3:
+            plan.append(Push(task=Email(to=to), unique_key=f"k{n}"))
+        elif n % 11 == 5:
+            plan.append(Push(task=Email(to=to), unique_key="held"))
+        else:
+            plan.append(Email(to=to))
+
+    ids = await backend.push_many(plan)
+
+    for item, job_id in zip(plan, ids, strict=True):
+        if isinstance(item, Push) and item.unique_key == "held":
+            assert job_id == held
+            continue
+        task = item.task if isinstance(item, Push) else item
+        assert isinstance(task, Email)
+        assert args_of(await backend.job_get(job_id))["to"] == task.to
+    assert len(set(ids)) == len([i for i in plan if not (isinstance(i, Push)
+                                                         and i.unique_key == "held")]) + 1

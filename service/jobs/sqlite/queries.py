@@ -48,34 +48,52 @@ _INSERT = (
 )
 
 
+def _values(job: JobInsert) -> tuple[Any, ...]:
+    return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
+            job.created_at, job.unique_key)
+
+
+def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+    """Jobs without a unique key, in one ``executemany``.
+
+    Their ids are consecutive and end at ``last_insert_rowid()``: AUTOINCREMENT gives each row
+    one more than the largest id ever used, and the write lock (``BEGIN IMMEDIATE``) keeps every
+    other writer out until the commit.
+    """
+    cursor = conn.executemany(_INSERT, [_values(job) for job in jobs])
+    if cursor.rowcount != len(jobs):
+        raise ConstraintViolation(f"inserted {cursor.rowcount} of {len(jobs)} jobs")
+    [(last,)] = conn.execute("SELECT last_insert_rowid()").fetchall()
+    first = int(last) - len(jobs) + 1
+    return [InsertResult(id=first + n, inserted=True) for n in range(len(jobs))]
+
+
+def _insert_unique(conn: sqlite3.Connection, job: JobInsert) -> InsertResult:
+    row = conn.execute(_INSERT + " ON CONFLICT DO NOTHING RETURNING id", _values(job)).fetchone()
+    if row is not None:
+        return InsertResult(id=row[0], inserted=True)
+    existing = conn.execute(
+        f"SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND state IN {UNFINISHED_SQL}",
+        (job.task, job.unique_key),
+    ).fetchone()
+    if existing is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
+        raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
+    return InsertResult(id=existing[0], inserted=False)
+
+
 def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
-    results = []
-    for job in jobs:
-        values = (
-            job.task,
-            job.args,
-            job.state.value,
-            job.priority,
-            job.max_attempts,
-            job.run_at,
-            job.created_at,
-            job.unique_key,
-        )
+    """Insert in order: runs of jobs without a unique key together, keyed jobs one by one."""
+    results: list[InsertResult] = []
+    start = 0
+    for end, job in enumerate(jobs):
         if job.unique_key is None:
-            cursor = conn.execute(_INSERT, values)
-            results.append(InsertResult(id=int(cursor.lastrowid or 0), inserted=True))
             continue
-        row = conn.execute(_INSERT + " ON CONFLICT DO NOTHING RETURNING id", values).fetchone()
-        if row is not None:
-            results.append(InsertResult(id=row[0], inserted=True))
-            continue
-        existing = conn.execute(
-            f"SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND state IN {UNFINISHED_SQL}",
-            (job.task, job.unique_key),
-        ).fetchone()
-        if existing is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
-            raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
-        results.append(InsertResult(id=existing[0], inserted=False))
+        if start < end:
+            results += _insert_plain(conn, jobs[start:end])
+        results.append(_insert_unique(conn, job))
+        start = end + 1
+    if start < len(jobs):
+        results += _insert_plain(conn, jobs[start:])
     return results
 
 
