@@ -14,7 +14,9 @@ only the same 10,000 due jobs.
   the plain one; jobs/s. A third table holds the same rows with the due jobs stored together
   (first 10,000 rows) instead of spread one per ~100 rows: the difference between the two
   99%-scheduled tables is what row locality costs (every due job on its own page means a page
-  written to the WAL per claim and per outcome), not the scheduled rows themselves.
+  written to the WAL per claim and per outcome), not the scheduled rows themselves. The same
+  drains as bare SQL (the engine's claim and outcome statements in a plain loop, no event loop)
+  show how much of that SQLite itself pays.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from typing import Any
 
 import trio
 
+from service.jobs import JobState
 from service.jobs.sqlite import queries
 from service.jobs.sqlite.connection import connect, in_transaction
+from service.jobs.store import SetStateIfRunning
 
 from . import tables
 from .common import Context, Results
@@ -76,6 +80,32 @@ def child_claims(args: dict[str, Any], ready: Callable[..., None]) -> dict[str, 
             "empty_us": empty * 1e6}
 
 
+def child_drain_sql(args: dict[str, Any], ready: Callable[..., None]) -> dict[str, Any]:
+    """The drain as bare SQL: the engine's own claim and outcome statements, 10 jobs per claim,
+    each write its own ``BEGIN IMMEDIATE`` transaction, no event loop -- what SQLite alone
+    makes of the table."""
+    conn = connect(args["path"])
+    done = 0
+    try:
+        start = time.perf_counter()
+        while True:
+            now = time.time()
+            claimed = in_transaction(conn, queries.claim, "bench.noop", "bench", 10, now,
+                                     now + 15)
+            if not claimed:
+                break
+            outcomes = [SetStateIfRunning(id=job.id, owner="bench", attempt=job.attempt,
+                                          state=JobState.COMPLETED, finished_at=now)
+                        for job in claimed]
+            assert all(in_transaction(conn, queries.set_state_if_running_many, outcomes))
+            done += len(claimed)
+        seconds = time.perf_counter() - start
+    finally:
+        conn.close()
+    assert done == args["jobs"], (done, args["jobs"])
+    return {"rate": done / seconds}
+
+
 def run(ctx: Context, results: Results) -> None:
     claims = min(CLAIMS, ctx.sizes[0] // 5)
     pending = 2 * claims + 500
@@ -113,3 +143,7 @@ def _scheduled(ctx: Context, results: Results) -> None:
                 "bench.burn:child_ours",
                 {"spec": {"backend": "sqlite", "path": str(path)}, "jobs": due,
                  "concurrency": 10})
+        path = tables.copy(source, ctx.scratch(f"drain-sql-{name}.db"))
+        measure(results, f"drain_sql.{name}",
+                f"bare SQL: drain {due:,} due jobs, {label}", "jobs/s",
+                "bench.claims:child_drain_sql", {"path": str(path), "jobs": due})
