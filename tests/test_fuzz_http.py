@@ -161,3 +161,43 @@ def test_an_oversized_json_body_is_413(client: httpx.Client) -> None:
                            headers={"Content-Type": "application/json"})
     check(response)
     assert response.status_code == 413
+
+
+HOSTILE = "<script>alert(1)</script>"
+hostile_text = st.text(max_size=30) | st.just(HOSTILE) | st.just('"><img src=x onerror=alert(1)>')
+
+
+def check_page(response: httpx.Response) -> None:
+    """A dashboard answer: never 5xx; pages are HTML that never echo markup unescaped."""
+    TRIED["requests"] += 1
+    assert response.status_code < 500, (response.status_code, response.text[:500])
+    if response.headers.get("content-type", "").startswith("text/html"):
+        assert "<script" not in response.text.lower(), response.text[:500]
+        assert "<img" not in response.text.lower(), response.text[:500]
+    elif response.status_code >= 400:
+        assert set(response.json()) == {"error"}
+
+
+@FUZZ
+@given(query=st.dictionaries(st.sampled_from(["state", "task", "limit", "before"]),
+                             hostile_text, max_size=4),
+       segment=hostile_text.map(lambda s: quote(s, safe="")))
+def test_dashboard_pages_never_fail_or_echo_markup(
+    client: httpx.Client, query: dict[str, str], segment: str
+) -> None:
+    check_page(client.get("/admin/jobs", params=query, headers=ADMIN))
+    check_page(client.get(f"/admin/jobs/{segment}", headers=ADMIN))
+
+
+@FUZZ
+@given(raw=raw_bodies | hostile_text.map(lambda s: f"token={quote(s)}&reason={quote(s)}".encode()),
+       path=st.sampled_from(["/admin/login", "/admin/logout", "/admin/jobs/1/retry",
+                             "/admin/jobs/1/cancel", "/admin/jobs/x/cancel"]),
+       origin=st.sampled_from([None, "http://evil.example", "null"]))
+def test_dashboard_forms_never_fail_or_echo_markup(
+    client: httpx.Client, raw: bytes, path: str, origin: str | None
+) -> None:
+    headers = {**ADMIN, "Content-Type": "application/x-www-form-urlencoded"}
+    if origin is not None:
+        headers["Origin"] = origin
+    check_page(client.post(path, content=raw, headers=headers))
