@@ -18,8 +18,12 @@ CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at"
 
 
 def state_list(states: frozenset[JobState]) -> str:
-    """``('a', 'b')``: an SQL list of state literals, for ``state IN ...``."""
-    return "(" + ", ".join(f"'{s.value}'" for s in sorted(states)) + ")"
+    """``('a', 'b')``: an SQL list of state literals, for ``state IN ...``, in declaration order.
+
+    The order matters on SQLite: it uses a partial index only when the query repeats the index's
+    ``state IN (...)`` term as written, and the indexes list states in declaration order.
+    """
+    return "(" + ", ".join(f"'{s.value}'" for s in JobState if s in states) + ")"
 
 
 def to_row(r: Sequence[Any], errors: list[dict[str, Any]]) -> JobRow:
