@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import trio
 import trio.testing
 from conformance.support import Email
 
-from service.jobs import JobFilter, SQLiteStore, StoreUnavailable
+from service.jobs import JobFilter, JobState, SQLiteStore, StoreUnavailable
 from service.jobs.sqlite.connection import (
     BUSY,
     BUSY_TIMEOUT_S,
@@ -96,3 +97,31 @@ async def test_a_push_while_another_process_writes_waits_off_the_event_loop(
             other.close()
         [job] = await store.job_list(JobFilter())
         assert pushed == [job.id]
+
+
+async def test_a_long_read_does_not_hold_up_pushes(tmp_path: Path) -> None:
+    # Counting or listing a big history walks the table; it runs on the store's second (read)
+    # connection, so pushes go on meanwhile. The read is held open here by a gate.
+    gate = threading.Event()
+
+    def slow_count(conn: sqlite3.Connection) -> int:
+        gate.wait(timeout=30)
+        return int(conn.execute("SELECT count(*) FROM jobs").fetchone()[0])
+
+    async with SQLiteStore(tmp_path / "jobs.db") as store:
+        await store.push(Email(to="before@example.com"))
+        counted: list[int] = []
+        async with trio.open_nursery() as nursery:
+
+            async def count() -> None:
+                counted.append(await store._long_read(slow_count))
+
+            nursery.start_soon(count)
+            await trio.testing.wait_all_tasks_blocked()
+            ids = [await store.push(Email(to=f"u{n}@example.com")) for n in range(20)]
+            assert (await store.job_get(ids[-1])).state == JobState.AVAILABLE
+            assert counted == [], "the read is still going"
+            gate.set()
+        assert len(ids) == 20
+        assert counted[0] in range(1, 22)
+        assert sum((await store.job_count_by_state()).values()) == 21

@@ -16,7 +16,7 @@ from ..group_commit import GroupCommit
 from ..migrations import Migration
 from ..owner_lock import OwnerLock
 from ..push import Pusher
-from ..runner import Runner, ThreadRunner
+from ..runner import InlineRunner, Runner, ThreadRunner
 from ..states import FINISHED, JobState
 from ..store import (
     ClaimedJob,
@@ -39,6 +39,7 @@ from .connection import (
     migrate,
     try_transaction,
 )
+from .reader import ReadConnection
 from .schema import MIGRATIONS
 
 T = TypeVar("T")
@@ -106,6 +107,7 @@ class SQLiteStore(Pusher):
         self._listeners: list[PushListener] = []
         self.applied_migrations: list[str] = []
         self._inserts: GroupCommit[JobInsert, InsertResult] = GroupCommit(self._insert_group)
+        self._reader: ReadConnection | None = None  # opened with the store, unless inline
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -148,6 +150,17 @@ class SQLiteStore(Pusher):
                 return cast(T, result)
             return await self._call(in_transaction, fn, *args)
 
+    async def _long_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read that may walk many rows: on the reader connection, off the write path.
+
+        With an ``InlineRunner`` (deterministic tests) it runs inline on the store's connection.
+        """
+        if self._reader is None:
+            return await self._read(fn, *args)
+        if self._conn is None:
+            raise StoreError("the store is not open")
+        return await self._reader.run(fn, *args)
+
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         self._check_not_in_own_transaction()
         async with self._lock:
@@ -171,6 +184,8 @@ class SQLiteStore(Pusher):
         self._conn = await self._runner.run(
             guarded, connect, self.path, self._cache_bytes, self._mmap_bytes
         )
+        if self.path != ":memory:" and not isinstance(self._runner, InlineRunner):
+            self._reader = ReadConnection(self.path)
         try:
             self.applied_migrations = await self._write(
                 migrate, self._migrations, self.clock.now()
@@ -187,6 +202,9 @@ class SQLiteStore(Pusher):
                 async with self._lock:
                     await self._runner.run(conn.close)
             await self._runner.aclose()
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                await reader.aclose()
 
     async def __aenter__(self) -> SQLiteStore:
         await self.open()
@@ -246,7 +264,7 @@ class SQLiteStore(Pusher):
         return await self._read(queries.get, job_id)
 
     async def job_list(self, where: JobFilter) -> list[JobRow]:
-        return await self._read(queries.list_jobs, where)
+        return await self._long_read(queries.list_jobs, where)
 
     async def job_claim(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float
@@ -301,7 +319,7 @@ class SQLiteStore(Pusher):
         return await self._write(queries.delete_finished, state, finished_before, limit)
 
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
-        return await self._read(queries.count_by_state)
+        return await self._long_read(queries.count_by_state)
 
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         await self._write(queries.queue_set_paused, task, paused, self.clock.now())
