@@ -13,6 +13,7 @@ import trio.testing
 from conformance.support import Email
 
 from service.jobs import JobFilter, JobState, SQLiteStore, StoreUnavailable
+from service.jobs.sqlite.checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS
 from service.jobs.sqlite.connection import (
     BUSY,
     BUSY_TIMEOUT_S,
@@ -125,3 +126,24 @@ async def test_a_long_read_does_not_hold_up_pushes(tmp_path: Path) -> None:
         assert len(ids) == 20
         assert counted[0] in range(1, 22)
         assert sum((await store.job_count_by_state()).values()) == 21
+
+
+async def test_the_write_ahead_log_is_checkpointed_off_the_event_loop(tmp_path: Path) -> None:
+    # SQLite's own automatic checkpoint (copy + fsync, milliseconds) would run inside a commit
+    # on the event loop's thread; the store's checkpointer thread does it instead, and the
+    # automatic one is only a distant backstop.
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path) as store:
+        [(backstop,)] = await store.query("PRAGMA wal_autocheckpoint")
+        assert backstop == BACKSTOP_PAGES
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        for _ in range(3):
+            await store.push_many([Email(to=f"u{n}@example.com") for n in range(CHECKPOINT_ROWS)])
+        with trio.fail_after(10):
+            while checkpointer.done < 2:
+                await trio.sleep(0.01)
+        assert checkpointer.last is not None
+        _busy, log, copied = checkpointer.last
+        assert copied > 0 and log > 0, "the log's pages were copied into the database"
+    assert checkpointer._thread is not None and not checkpointer._thread.is_alive()

@@ -29,6 +29,7 @@ from ..store import (
     SetStateIfRunning,
 )
 from . import queries
+from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
     BUSY,
     CACHE_BYTES,
@@ -108,6 +109,8 @@ class SQLiteStore(Pusher):
         self.applied_migrations: list[str] = []
         self._inserts: GroupCommit[JobInsert, InsertResult] = GroupCommit(self._insert_group)
         self._reader: ReadConnection | None = None  # opened with the store, unless inline
+        self._checkpointer: Checkpointer | None = None  # likewise
+        self._changes_checkpointed = 0
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -127,7 +130,18 @@ class SQLiteStore(Pusher):
         """``fn(conn, *args)`` in its own ``BEGIN IMMEDIATE`` transaction."""
         self._check_not_in_own_transaction()
         async with self._lock:
-            return await self._call(in_transaction, fn, *args)
+            result: T = await self._call(in_transaction, fn, *args)
+            self._wrote()
+            return result
+
+    def _wrote(self) -> None:
+        """After a commit: ask the checkpointer for a checkpoint every so many changed rows."""
+        if self._checkpointer is None or self._conn is None:
+            return
+        changes = self._conn.total_changes
+        if changes - self._changes_checkpointed >= CHECKPOINT_ROWS:
+            self._changes_checkpointed = changes
+            self._checkpointer.request()
 
     async def _short_write(self, fn: Callable[..., T], *args: Any) -> T:
         """:meth:`_write` for a write bounded to a few rows (a push, a claim, outcomes).
@@ -146,9 +160,10 @@ class SQLiteStore(Pusher):
                 result = guarded(try_transaction, self._conn, fn, *args)
             finally:
                 await trio.lowlevel.cancel_shielded_checkpoint()
-            if result is not BUSY:
-                return cast(T, result)
-            return await self._call(in_transaction, fn, *args)
+            if result is BUSY:
+                result = await self._call(in_transaction, fn, *args)
+            self._wrote()
+            return cast(T, result)
 
     async def _long_read(self, fn: Callable[..., T], *args: Any) -> T:
         """A read that may walk many rows: on the reader connection, off the write path.
@@ -186,6 +201,10 @@ class SQLiteStore(Pusher):
         )
         if self.path != ":memory:" and not isinstance(self._runner, InlineRunner):
             self._reader = ReadConnection(self.path)
+            await self._runner.run(guarded, _execute, self._conn,
+                                   f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+            self._checkpointer = Checkpointer(self.path)
+            self._checkpointer.start()
         try:
             self.applied_migrations = await self._write(
                 migrate, self._migrations, self.clock.now()
@@ -205,6 +224,9 @@ class SQLiteStore(Pusher):
             reader, self._reader = self._reader, None
             if reader is not None:
                 await reader.aclose()
+            checkpointer, self._checkpointer = self._checkpointer, None
+            if checkpointer is not None:
+                await trio.to_thread.run_sync(checkpointer.stop)
 
     async def __aenter__(self) -> SQLiteStore:
         await self.open()
@@ -243,6 +265,7 @@ class SQLiteStore(Pusher):
                 except BaseException:
                     await self._call(_rollback_if_open)
                     raise
+            self._wrote()
         self._notify(tx.pushed)
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
