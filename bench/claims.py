@@ -16,7 +16,9 @@ only the same 10,000 due jobs.
   99%-scheduled tables is what row locality costs (every due job on its own page means a page
   written to the WAL per claim and per outcome), not the scheduled rows themselves. The same
   drains as bare SQL (the engine's claim and outcome statements in a plain loop, no event loop)
-  show how much of that SQLite itself pays.
+  show how much of that SQLite itself pays, and a fourth table puts completed history where the
+  scheduled jobs were (same size, same spread): against it, what the scheduled jobs themselves
+  cost.
 """
 
 from __future__ import annotations
@@ -135,6 +137,8 @@ def _scheduled(ctx: Context, results: Results) -> None:
                       f"{total - due:,} scheduled, due rows spread among them"),
         "scheduled_together": ({"due": due, "scheduled": total - due, "interleave": False},
                                f"{total - due:,} scheduled, due rows stored together"),
+        "history_spread": ({"due": due, "scheduled": total - due, "finished_filler": True},
+                           f"{total - due:,} completed, due rows spread among them"),
     }
     for name, (counts, label) in cases.items():
         source = tables.cached(ctx.workdir, f"{name}-{total}", **counts)
@@ -142,7 +146,8 @@ def _scheduled(ctx: Context, results: Results) -> None:
         measure(results, f"drain.{name}", f"drain {due:,} due jobs, {label}", "jobs/s",
                 "bench.burn:child_ours",
                 {"spec": {"backend": "sqlite", "path": str(path)}, "jobs": due,
-                 "concurrency": 10})
+                 "concurrency": 10,
+                 "completed_before": total - due if counts.get("finished_filler") else 0})
         path = tables.copy(source, ctx.scratch(f"drain-sql-{name}.db"))
         measure(results, f"drain_sql.{name}",
                 f"bare SQL: drain {due:,} due jobs, {label}", "jobs/s",

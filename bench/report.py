@@ -161,10 +161,13 @@ def _claims(results: Results, sizes: Sequence[int]) -> list[str]:
              Row("ours, SQLite, concurrency 10", "drain.scheduled", NORMAL, "drain.plain"),
              Row("ours, SQLite, concurrency 10", "drain.scheduled_together", NORMAL,
                  "drain.plain"),
+             Row("ours, SQLite, concurrency 10", "drain.history_spread", NORMAL, "drain.plain"),
              Row("plain sqlite3, same statements", "drain_sql.plain", NORMAL),
              Row("plain sqlite3, same statements", "drain_sql.scheduled", NORMAL,
                  "drain_sql.plain"),
              Row("plain sqlite3, same statements", "drain_sql.scheduled_together", NORMAL,
+                 "drain_sql.plain"),
+             Row("plain sqlite3, same statements", "drain_sql.history_spread", NORMAL,
                  "drain_sql.plain")]
     return lines + throughput_table(results, drain)
 

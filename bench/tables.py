@@ -37,10 +37,12 @@ def _args(n: int) -> str:
 assert _args(7) == codec.encode(NoOp(n=7), name="bench.noop"), "the engine's payload format"
 
 
-def rows(history: int, due: int, scheduled: int, now: float, interleave: bool = True
-         ) -> Iterator[Row]:
+def rows(history: int, due: int, scheduled: int, now: float, interleave: bool = True,
+         finished_filler: bool = False) -> Iterator[Row]:
     """``history`` completed jobs, then ``due + scheduled`` pending ones: interleaved evenly
-    (the due jobs' rows spread over the whole file), or the due ones first, stored together."""
+    (the due jobs' rows spread over the whole file), or the due ones first, stored together.
+    ``finished_filler``: the ``scheduled`` rows are completed jobs instead (the same layout
+    with history where the future jobs were)."""
     for n in range(history):
         at = now - 3600 + n * 1e-4
         yield ("bench.noop", _args(n), "completed", 0, 1, 20, at, at, at, at + 1e-3)
@@ -51,13 +53,16 @@ def rows(history: int, due: int, scheduled: int, now: float, interleave: bool = 
         spread = due and (k * due) // pending != ((k + 1) * due) // pending
         if spread if interleave else k < due:
             yield ("bench.noop", _args(n), "available", 0, 0, 20, now - 60, now - 60, None, None)
+        elif finished_filler:
+            at = now - 3600 + k * 1e-4
+            yield ("bench.noop", _args(n), "completed", 0, 1, 20, at, at, at, at + 1e-3)
         else:
             run_at = now + 3600 + k * 1e-3
             yield ("bench.noop", _args(n), "scheduled", 0, 0, 20, run_at, now, None, None)
 
 
 def build(path: Path, *, history: int = 0, due: int = 0, scheduled: int = 0,
-          interleave: bool = True) -> float:
+          interleave: bool = True, finished_filler: bool = False) -> float:
     """Create ``path`` with that many rows; the seconds the bulk insert took."""
     create_engine_schema(path)
     conn = sqlite3.connect(path, isolation_level=None)
@@ -66,7 +71,7 @@ def build(path: Path, *, history: int = 0, due: int = 0, scheduled: int = 0,
         conn.execute("PRAGMA cache_size = -262144")
         start = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
-        source = rows(history, due, scheduled, time.time(), interleave)
+        source = rows(history, due, scheduled, time.time(), interleave, finished_filler)
         placeholders = ", ".join("?" * 10)
         while batch := [row for _, row in zip(range(CHUNK), source, strict=False)]:
             conn.executemany(f"INSERT INTO jobs ({COLUMNS}) VALUES ({placeholders})", batch)

@@ -102,6 +102,8 @@ def all_targets(sizes: tuple[int, ...]) -> tuple[Target, ...]:
                best("drain.plain")),
         Target("  same statements as bare SQL in plain sqlite3", best("drain_sql.scheduled"), 0.8,
                best("drain_sql.plain"), info=True),
+        Target("  against the same table with history instead of scheduled jobs",
+               best("drain.scheduled"), 0.8, best("drain.history_spread"), info=True),
         Target("worker RSS <= Huey's, idle", best("rss.ours.idle.rss"), 1.0,
                best("rss.huey.idle.rss"), at_most=True),
         Target(f"worker RSS <= Huey's, {big:,} pending", best("rss.ours.pending.rss"), 1.0,
