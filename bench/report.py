@@ -231,10 +231,14 @@ def _targets(results: Results, sizes: Sequence[int]) -> list[str]:
             value += "x"
         body.append([v.target.name, v.measured, value, status.upper() if not v.target.info
                      else status, v.gap])
+    why = [f"- **{v.target.name}** ({v.value:.2f}x): {v.target.why_missed}"
+           for v in verdicts
+           if v.status == "missed" and v.target.why_missed and v.value is not None]
     return ["## Targets (issue 5)", "",
             "Ratios are of medians measured in this run. Indented rows are companions (the same",
             "goal at another durability or concurrency), not targets.", "",
-            *table(["target", "measured (medians)", "value", "status", "gap"], body)]
+            *table(["target", "measured (medians)", "value", "status", "gap"], body),
+            *(["", "Where a target is missed, and why:", "", *why] if why else [])]
 
 
 def _method() -> list[str]:
