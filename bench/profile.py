@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from . import http_api, tables
+from . import claims, http_api, tables
 from .common import Context, Results
 from .ours import prefill
 from .proc import Child, ChildFailed
@@ -143,6 +143,10 @@ def _cases(ctx: Context) -> list[tuple[str, str, dict[str, Any], int | None]]:
     big = ctx.sizes[-1]
     pending = tables.copy(tables.cached(ctx.workdir, f"pending-{big}", due=big),
                           ctx.scratch("profile-pending.db"))
+    due = max(100, min(claims.SCHEDULED_DUE, big // 100))
+    scheduled = tables.copy(
+        tables.cached(ctx.workdir, f"scheduled-{big}", due=due, scheduled=big - due),
+        ctx.scratch("profile-scheduled.db"))
 
     cases: list[tuple[str, str, dict[str, Any], int | None]] = [
         ("SQLite burn-down, concurrency 10", "bench.burn:child_ours",
@@ -157,6 +161,10 @@ def _cases(ctx: Context) -> list[tuple[str, str, dict[str, Any], int | None]]:
          "bench.burn:child_ours",
          {"spec": {"backend": "sqlite", "path": str(pending)}, "jobs": ctx.jobs,
           "concurrency": 10, "drains_all": False}, None),
+        (f"SQLite drain of {due:,} due jobs spread among {big - due:,} scheduled, concurrency 10",
+         "bench.burn:child_ours",
+         {"spec": {"backend": "sqlite", "path": str(scheduled)}, "jobs": due,
+          "concurrency": 10}, None),
     ]
     return cases
 
