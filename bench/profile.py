@@ -164,7 +164,7 @@ def _cases(ctx: Context) -> list[tuple[str, str, dict[str, Any], int | None]]:
         (f"SQLite drain of {due:,} due jobs spread among {big - due:,} scheduled, concurrency 10",
          "bench.burn:child_ours",
          {"spec": {"backend": "sqlite", "path": str(scheduled)}, "jobs": due,
-          "concurrency": 10}, None),
+          "concurrency": 10, "drains_all": False}, None),
     ]
     return cases
 

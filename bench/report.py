@@ -238,7 +238,7 @@ def _targets(results: Results, sizes: Sequence[int]) -> list[str]:
             "Ratios are of medians measured in this run. Indented rows are companions (the same",
             "goal at another durability or concurrency), not targets.", "",
             *table(["target", "measured (medians)", "value", "status", "gap"], body),
-            *(["", "Where a target is missed, and why:", "", *why] if why else [])]
+            *(["", "Where a target is missed, and why:", "", *why, ""] if why else [])]
 
 
 def _method() -> list[str]:
