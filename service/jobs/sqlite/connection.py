@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -16,6 +17,9 @@ from ..migrations import Migration, pending
 T = TypeVar("T")
 
 BUSY_TIMEOUT_S = 10.0
+_SQLITE_BUSY = 5
+#: What :func:`try_transaction` returns when another connection holds the write lock.
+BUSY = object()
 #: Page cache and memory-mapped I/O by default. Claims walk a partial index of due jobs only,
 #: so they stay as fast on a million-row table with this cache as with 128 MiB (bench/).
 CACHE_BYTES = 8 * 1024 * 1024
@@ -31,7 +35,7 @@ def connect(
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _switch_to_wal(conn)
         if path != ":memory:" and str(mode).lower() != "wal":
             raise StoreUnavailable(f"could not switch {path} to WAL (journal_mode is {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -43,6 +47,26 @@ def connect(
         conn.close()
         raise
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> str:
+    """``PRAGMA journal_mode = WAL``; the journal mode it reports.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite asks for it without calling
+    the busy handler: when several processes open a brand-new file at once, one of them can get
+    "database is locked" straight away. So it is retried here, within the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)  # on the runner's thread, only while another process creates the file
+        pause = min(pause * 2, 0.1)
 
 
 def translate(exc: sqlite3.Error) -> StoreError:
@@ -86,11 +110,6 @@ def in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -
         rollback_if_open(conn)
         raise
     return result
-
-
-#: What :func:`try_transaction` returns when another connection holds the write lock.
-BUSY = object()
-_SQLITE_BUSY = 5
 
 
 def try_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T | object:
