@@ -103,6 +103,11 @@ def in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -
     transaction is active".
     """
     conn.execute("BEGIN IMMEDIATE")
+    return _commit_after(conn, fn, *args)
+
+
+def _commit_after(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """In an open transaction: ``fn(conn, *args)``, then ``COMMIT``; ``ROLLBACK`` on error."""
     try:
         result = fn(conn, *args)
         conn.execute("COMMIT")
@@ -124,13 +129,7 @@ def try_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
         raise
     finally:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    try:
-        result = fn(conn, *args)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback_if_open(conn)
-        raise
-    return result
+    return _commit_after(conn, fn, *args)
 
 
 def rollback_if_open(conn: sqlite3.Connection) -> None:
