@@ -12,7 +12,7 @@ import trio
 import trio.testing
 from conformance.support import Email
 
-from service.jobs import JobFilter, JobState, SQLiteStore, StoreUnavailable
+from service.jobs import JobFilter, JobState, SQLiteStore, StoreError, StoreUnavailable
 from service.jobs.sqlite.checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS
 from service.jobs.sqlite.connection import (
     BUSY,
@@ -147,3 +147,34 @@ async def test_the_write_ahead_log_is_checkpointed_off_the_event_loop(tmp_path: 
         _busy, log, copied = checkpointer.last
         assert copied > 0 and log > 0, "the log's pages were copied into the database"
     assert checkpointer._thread is not None and not checkpointer._thread.is_alive()
+
+
+async def test_an_open_cancelled_midway_leaves_a_store_that_opens_again(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "jobs.db")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.open)
+        await trio.testing.wait_all_tasks_blocked()  # opening: a call on the store's thread
+        nursery.cancel_scope.cancel()
+    async with store:
+        await store.push(Email(to="a@example.com"))
+        assert len(await store.job_list(JobFilter())) == 1
+
+
+async def test_long_reads_inside_the_tasks_own_transaction_are_refused(tmp_path: Path) -> None:
+    # They would run on the other connection and miss the transaction's own rows.
+    async with SQLiteStore(tmp_path / "jobs.db") as store, store.transaction() as tx:
+        await tx.push(Email(to="a@example.com"))
+        with pytest.raises(StoreError, match="transaction"):
+            await store.job_list(JobFilter())
+        with pytest.raises(StoreError, match="transaction"):
+            await store.job_count_by_state()
+
+
+async def test_the_read_connection_never_creates_a_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    async with SQLiteStore(path) as store:
+        for suffix in ("", "-wal", "-shm"):
+            await trio.Path(f"{path}{suffix}").unlink()
+        with pytest.raises(StoreError):
+            await store.job_count_by_state()
+        assert not await trio.Path(path).exists(), "no empty database appeared in its place"

@@ -22,7 +22,7 @@ from .auth import SESSION_COOKIE, admin_token, dashboard_admin, session_value, t
 from .errors import ApiError
 from .job_html import error_page, job_page, jobs_page, login_page
 from .job_views import job_id_param
-from .page_support import html_response, read_form
+from .page_support import FORM_TYPE, html_response, read_form
 
 blueprint = Blueprint("job_pages", __name__, url_prefix="/admin")
 
@@ -189,7 +189,7 @@ async def _transition(raw_id: str, action_name: str) -> Response:
         if action_name == "retry":
             await store.job_retry(job_id, store.clock.now())
         else:
-            form = await read_form() if request.content_length else {}
+            form = await read_form() if request.mimetype == FORM_TYPE else {}
             reason = form.get("reason", "").strip()[:500] or CANCEL_REASON
             await store.job_cancel(job_id, store.clock.now(), reason)
     except JobNotFound:

@@ -30,6 +30,13 @@ T = TypeVar("T")
 
 
 class Runner(Protocol):
+    """Where a store's blocking calls run, one at a time.
+
+    A runner never abandons a call: a cancellation is delivered only once the call has
+    returned. The SQLite store relies on it -- while it holds its lock, the runner is idle and
+    the connection is free to use on the event loop's thread.
+    """
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` where blocking is allowed; return its result or raise its error."""
         ...

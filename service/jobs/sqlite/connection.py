@@ -9,6 +9,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import ConstraintViolation, StoreBusy, StoreError, StoreUnavailable
@@ -27,11 +28,22 @@ MMAP_BYTES = 0
 
 
 def connect(
-    path: str, cache_bytes: int = CACHE_BYTES, mmap_bytes: int = MMAP_BYTES
+    path: str,
+    cache_bytes: int = CACHE_BYTES,
+    mmap_bytes: int = MMAP_BYTES,
+    wal_autocheckpoint: int | None = None,
+    *,
+    create: bool = True,
 ) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit) with WAL and our pragmas."""
+    """A connection in autocommit mode (transactions are explicit) with WAL and our pragmas.
+
+    ``wal_autocheckpoint``: pages of WAL after which a commit checkpoints (None: SQLite's 1,000).
+    ``create=False`` opens only an existing file (``path`` should then be absolute).
+    """
+    target = path if create or path == ":memory:" else Path(path).as_uri() + "?mode=rw"
     conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
+        uri=not create,
     )
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -43,6 +55,8 @@ def connect(
         conn.execute(f"PRAGMA mmap_size = {max(0, int(mmap_bytes))}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA temp_store = MEMORY")
+        if wal_autocheckpoint is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {int(wal_autocheckpoint)}")
     except BaseException:
         conn.close()
         raise
@@ -123,13 +137,23 @@ def try_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) 
     conn.execute("PRAGMA busy_timeout = 0")
     try:
         conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY:
+    except BaseException as exc:
+        _restore_busy_timeout(conn)
+        if isinstance(exc, sqlite3.OperationalError) and (
+            getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY
+        ):
             return BUSY
         raise
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    return _commit_after(conn, fn, *args)
+
+    def restored_then(c: sqlite3.Connection, *a: Any) -> T:
+        _restore_busy_timeout(c)  # inside the transaction: a failure here rolls it back
+        return fn(c, *a)
+
+    return _commit_after(conn, restored_then, *args)
+
+
+def _restore_busy_timeout(conn: sqlite3.Connection) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
 
 def rollback_if_open(conn: sqlite3.Connection) -> None:

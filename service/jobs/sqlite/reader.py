@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import trio
 
+from ..errors import StoreError
 from ..runner import autojump_suspended
 from .connection import connect, guarded
 
@@ -31,7 +32,7 @@ class ReadConnection:
         self._closed = False
 
     def _open(self) -> sqlite3.Connection:
-        conn = connect(self._path, READER_CACHE_BYTES)
+        conn = connect(self._path, READER_CACHE_BYTES, create=False)
         conn.execute("PRAGMA query_only = ON")
         return conn
 
@@ -44,7 +45,7 @@ class ReadConnection:
         """``fn(conn, *args)`` on the reader connection, in a worker thread."""
         async with self._lock:
             if self._closed:
-                raise RuntimeError("the reader is closed")
+                raise StoreError("the store is closed")
             with autojump_suspended():
                 return await trio.to_thread.run_sync(self._call, fn, *args,
                                                      abandon_on_cancel=False)
