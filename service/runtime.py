@@ -130,7 +130,8 @@ async def run_service(settings: Settings, roles: Collection[str] = ROLES) -> int
         if "web" in roles and not settings.admin_token:
             emit(logger, logging.WARNING, "admin.closed",
                  message="no SERVICE_ADMIN_TOKEN set: the operator API (/api/jobs, /api/queues,"
-                 " /metrics) answers 401; set SERVICE_ADMIN_TOKEN or --admin-token to open it")
+                 " /metrics) answers 401 and the /admin dashboard is closed; set"
+                 " SERVICE_ADMIN_TOKEN or --admin-token to open them")
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as root:
                 web = WebService(state) if "web" in roles else None
