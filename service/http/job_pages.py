@@ -21,7 +21,7 @@ from .app import app_state
 from .auth import SESSION_COOKIE, admin_token, dashboard_admin, session_value, token_matches
 from .errors import ApiError
 from .job_html import error_page, job_page, jobs_page, login_page
-from .job_views import job_id_param
+from .job_views import CANCEL_REASON, job_id_param
 from .page_support import FORM_TYPE, html_response, read_form
 
 blueprint = Blueprint("job_pages", __name__, url_prefix="/admin")
@@ -33,7 +33,6 @@ LIST_LIMIT_DEFAULT = 100
 #: Larger ``limit`` values are cut down to this.
 LIST_LIMIT_MAX = 200
 SESSION_MAX_AGE_S = 12 * 3600
-CANCEL_REASON = "cancelled by an operator"
 
 
 def _see_other(location: str) -> Response:

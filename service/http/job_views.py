@@ -9,6 +9,9 @@ from ..jobs.clock import to_datetime
 from ..jobs.store import JobRow
 from .errors import ApiError
 
+#: The reason recorded when an operator cancels a job without giving one.
+CANCEL_REASON = "cancelled by an operator"
+
 
 def job_id_param(raw: str) -> int:
     """A job id from a URL; 404 (as no such job) for anything but a positive integer."""

@@ -17,7 +17,7 @@ from .app import app_state
 from .auth import admin_only
 from .bodies import read_json, structure
 from .errors import ApiError
-from .job_views import job_id_param, job_json
+from .job_views import CANCEL_REASON, job_id_param, job_json
 
 blueprint = Blueprint("jobs_api", __name__)
 
@@ -129,7 +129,7 @@ async def _transition(raw_id: str, action: str) -> Response:
         if action == "retry":
             row = await state.store.job_retry(job_id, now)
         else:
-            reason = "cancelled by an operator"
+            reason = CANCEL_REASON
             if request.content_length:
                 payload = await read_json()
                 if isinstance(payload, dict) and isinstance(payload.get("reason"), str):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import PayloadError
 from .states import JobState
-from .store import ClaimedJob, JobFilter, JobRow
+from .store import ClaimedJob, JobFilter, JobRow, SetStateIfRunning
 
 #: Every column of a job, in :class:`JobRow` order.
 COLUMNS = (
@@ -15,6 +17,17 @@ COLUMNS = (
 )
 #: What a claim returns, in :class:`ClaimedJob` order.
 CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at"
+
+
+def error_json(outcome: SetStateIfRunning) -> str | None:
+    """The outcome's error entry as compact JSON; :class:`PayloadError` if it cannot be."""
+    if outcome.error is None:
+        return None
+    try:
+        return json.dumps(outcome.error, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        raise PayloadError(outcome.error.get("error", "?"),
+                           {"$.error": f"cannot be stored as JSON: {exc}"}) from exc
 
 
 def state_list(states: frozenset[JobState]) -> str:

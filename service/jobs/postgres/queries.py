@@ -15,11 +15,12 @@ from typing import Any
 
 import psycopg
 
-from ..errors import InvalidTransition, JobNotFound, PayloadError
+from ..errors import InvalidTransition, JobNotFound
 from ..rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
     claim_order,
+    error_json,
     list_query,
     state_list,
     to_claimed,
@@ -216,21 +217,11 @@ _SET_STATE = (
 )
 
 
-def _error_json(outcome: SetStateIfRunning) -> str | None:
-    if outcome.error is None:
-        return None
-    try:
-        return json.dumps(outcome.error, separators=(",", ":"), allow_nan=False)
-    except ValueError as exc:
-        raise PayloadError(outcome.error.get("error", "?"),
-                           {"$.error": f"cannot be stored as JSON: {exc}"}) from exc
-
-
 def set_state_params(outcomes: Sequence[SetStateIfRunning]) -> list[dict[str, Any]]:
     """Parameters of each outcome's compare-and-set; PayloadError before anything is sent."""
     return [
         {"state": o.state.value, "run_at": o.run_at, "finished_at": o.finished_at,
-         "refund": 1 if o.refund_attempt else 0, "error": _error_json(o), "result": o.result,
+         "refund": 1 if o.refund_attempt else 0, "error": error_json(o), "result": o.result,
          "id": o.id, "owner": o.owner, "attempt": o.attempt}
         for o in outcomes
     ]

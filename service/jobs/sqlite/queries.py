@@ -12,11 +12,12 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ConstraintViolation, InvalidTransition, JobNotFound, PayloadError
+from ..errors import ConstraintViolation, InvalidTransition, JobNotFound
 from ..rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
     claim_order,
+    error_json,
     list_query,
     state_list,
     to_claimed,
@@ -281,15 +282,7 @@ def set_state_if_running_many(
         if len(plain) > 1 and _plain(o):
             matched.append(o.id in grouped)
             continue
-        try:
-            error = (
-                None
-                if o.error is None
-                else json.dumps(o.error, separators=(",", ":"), allow_nan=False)
-            )
-        except ValueError as exc:
-            raise PayloadError(o.error.get("error", "?") if o.error else "?",
-                               {"$.error": f"cannot be stored as JSON: {exc}"}) from exc
+        error = error_json(o)
         cursor = conn.execute(
             _SET_STATE,
             (
