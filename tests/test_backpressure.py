@@ -1,4 +1,4 @@
-"""Request-body backpressure (``service.http.backpressure``) on a bare quart-trio app.
+"""Request-body backpressure (``service.http.plumbing.backpressure``) on a bare quart-trio app.
 
 The app is called as hypercorn calls it: request messages come through a queue of
 ``max_app_queue_size`` messages, and once the response is complete ``http.disconnect`` is put
@@ -17,7 +17,7 @@ from hypercorn.typing import ASGIReceiveEvent, ASGISendEvent, HTTPScope
 from quart import request
 from quart_trio import QuartTrio
 
-from service.http.backpressure import BODY_BUFFER_BYTES, install_backpressure
+from service.http.plumbing.backpressure import BODY_BUFFER_BYTES, install_backpressure
 
 CHUNK = 64 * 1024  # what hypercorn's trio server reads from a socket at a time
 QUEUE = Config().max_app_queue_size

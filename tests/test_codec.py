@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 import pytest
 
-from service.jobs import codec
-from service.jobs.errors import PayloadError, ServiceError
+from service.jobs import _codec as codec
+from service.jobs._errors import PayloadError, ServiceError
 
 NAME = "signup.welcome"
 

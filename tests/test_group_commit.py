@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from service.jobs.group_commit import GroupCommit
+from service.jobs._group_commit import GroupCommit
 
 
 class Recorder:

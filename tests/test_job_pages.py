@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 from http_support import ADMIN_TOKEN, Served, serve_app
 
-from service.http.auth import session_value
-from service.jobs import Backoff, JobState, outcomes
-from service.jobs.store import JobInsert
+from service.http.operator.auth import session_value
+from service.jobs import Backoff, JobState
+from service.jobs import _outcomes as outcomes
+from service.jobs._store import JobInsert
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(2)>"

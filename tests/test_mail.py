@@ -16,8 +16,8 @@ from http_support import serve_app
 from smtp_server import SmtpServer
 from waiting import eventually
 
-from service.app.mail import FileMailer, SmtpMailer, build_welcome_email, make_mailer
-from service.app.smtp import MailError, SmtpTarget
+from service.domain.mail import FileMailer, SmtpMailer, build_welcome_email, make_mailer
+from service.domain.smtp import MailError, SmtpTarget
 from service.jobs import JobFilter, JobState
 
 SENT_AT = 1_800_000_000.0

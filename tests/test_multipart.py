@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.http.multipart import (
+from service.http.plumbing.multipart import (
     Event,
     MultipartError,
     MultipartParser,

@@ -5,7 +5,7 @@ End to end (a full disk, a read-only file) it is exercised by tests/test_storage
 
 from __future__ import annotations
 
-from service.http.health import HOLD_S, PROBE_INTERVAL_S, StoreHealth
+from service.http.plumbing.health import HOLD_S, PROBE_INTERVAL_S, StoreHealth
 
 
 class Clock:

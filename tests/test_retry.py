@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.jobs.retry import Backoff
+from service.jobs._retry import Backoff
 
 
 def test_default_backoff_doubles_from_one_second() -> None:

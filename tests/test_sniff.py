@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service.app.sniff import FileSniffer, inspect_file
-from service.app.uploads import FILENAME_MAX, display_filename
+from service.domain.sniff import FileSniffer, inspect_file
+from service.domain.uploads import FILENAME_MAX, display_filename
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(50)
 

@@ -13,8 +13,8 @@ import trio.testing
 from conformance.support import Email
 
 from service.jobs import JobFilter, JobState, SQLiteStore, StoreError, StoreUnavailable
-from service.jobs.sqlite.checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS
-from service.jobs.sqlite.connection import (
+from service.jobs._sqlite.checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS
+from service.jobs._sqlite.connection import (
     BUSY,
     BUSY_TIMEOUT_S,
     connect,

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from service.jobs import JobState
-from service.jobs.sqlite import queries
-from service.jobs.sqlite.connection import connect, in_transaction, migrate
-from service.jobs.sqlite.schema import MIGRATIONS
-from service.jobs.store import JobInsert, SetStateIfRunning
+from service.jobs._sqlite import queries
+from service.jobs._sqlite.connection import connect, in_transaction, migrate
+from service.jobs._sqlite.schema import MIGRATIONS
+from service.jobs._store import JobInsert, SetStateIfRunning
 
 NOW = 1_800_000_000.0
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from service.jobs.errors import InvalidTransition, ServiceError
-from service.jobs.states import (
+from service.jobs._errors import InvalidTransition, ServiceError
+from service.jobs._states import (
     CANCEL_SOURCES,
     FINISHED,
     RETRY_SOURCES,

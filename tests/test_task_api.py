@@ -12,11 +12,11 @@ import pytest
 import trio
 import trio.testing
 
-from service.jobs.errors import Cancel, PayloadError, ServiceError, Snooze, UnknownTask
-from service.jobs.push import Push, build_insert
-from service.jobs.retry import Backoff
-from service.jobs.states import JobState
-from service.jobs.task import JobContext, Task, TaskOptions, TaskRegistry, task_options
+from service.jobs._errors import Cancel, PayloadError, ServiceError, Snooze, UnknownTask
+from service.jobs._push import Push, build_insert
+from service.jobs._retry import Backoff
+from service.jobs._states import JobState
+from service.jobs._task import JobContext, Task, TaskOptions, TaskRegistry, task_options
 from service.jobs.testing import run_task
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z

@@ -17,8 +17,8 @@ from http_support import Served, serve_app
 from waiting import eventually
 
 from service.jobs import JobFilter, StoreError
-from service.jobs.sqlite.store import SQLiteTransaction
-from service.jobs.store import InsertResult, JobInsert
+from service.jobs._sqlite.store import SQLiteTransaction
+from service.jobs._store import InsertResult, JobInsert
 from service.tasks import SendWelcomeEmail
 
 ADA = {"name": "Ada Lovelace", "email": "ada@example.com"}

@@ -16,7 +16,7 @@ from service.jobs import (
     TaskWorker,
     WorkerConfig,
 )
-from service.jobs.store import REPEAT_RESCUE_SPREAD_S
+from service.jobs._store import REPEAT_RESCUE_SPREAD_S
 
 STARTED: list[tuple[float, int, int]] = []  # (time, seconds, attempt)
 FINISHED: list[tuple[float, int]] = []

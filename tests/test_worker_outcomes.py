@@ -22,7 +22,7 @@ from service.jobs import (
     TaskOptions,
     TaskWorker,
 )
-from service.jobs.store import JobInsert
+from service.jobs._store import JobInsert
 
 RUNS: list[tuple[float, str, int]] = []
 

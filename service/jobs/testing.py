@@ -25,15 +25,15 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from . import codec
-from .clock import Clock, TrioClock
-from .errors import Cancel, Snooze
-from .runner import InlineRunner
-from .sqlite import SQLiteStore
-from .states import UNFINISHED, JobState
-from .store import JobFilter, JobStore
-from .task import JobContext, Task, TaskRegistry, task_options
-from .worker import TaskWorker, WorkerConfig
+from . import _codec as codec
+from ._clock import Clock, TrioClock
+from ._errors import Cancel, Snooze
+from ._runner import InlineRunner
+from ._sqlite import SQLiteStore
+from ._states import UNFINISHED, JobState
+from ._store import JobFilter, JobStore
+from ._task import JobContext, Task, TaskRegistry, task_options
+from ._worker import TaskWorker, WorkerConfig
 
 T = TypeVar("T", bound=Task)
 

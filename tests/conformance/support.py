@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import attrs
 
 from service.jobs import JobFilter, JobRow, JobState, JobStore, Push, Task, TaskOptions
-from service.jobs.store import ClaimedJob, SetStateIfRunning
-from service.jobs.task import task_options
+from service.jobs._store import ClaimedJob, SetStateIfRunning
+from service.jobs._task import task_options
 
 #: Seconds a claim's lease lasts in these tests.
 LEASE = 30.0

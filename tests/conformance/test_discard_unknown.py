@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio.testing
 
 from service.jobs import JobState
-from service.jobs.store import Rescued
+from service.jobs._store import Rescued
 
 from .support import EMAIL, REPORT, Backend, Email, Report, jobs_in_states
 

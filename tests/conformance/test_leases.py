@@ -6,7 +6,7 @@ import trio
 import trio.testing
 
 from service.jobs import JobState
-from service.jobs.store import REPEAT_RESCUE_SPREAD_S, Rescued
+from service.jobs._store import REPEAT_RESCUE_SPREAD_S, Rescued
 
 from .support import (
     EMAIL,

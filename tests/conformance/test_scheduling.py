@@ -6,7 +6,7 @@ import trio
 import trio.testing
 
 from service.jobs import JobState
-from service.jobs.states import WAITING
+from service.jobs._states import WAITING
 
 from .support import (
     EMAIL,

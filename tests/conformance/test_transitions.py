@@ -7,7 +7,7 @@ import json
 import pytest
 
 from service.jobs import JobState, ServiceError, StoreUnavailable
-from service.jobs.store import SetStateIfRunning
+from service.jobs._store import SetStateIfRunning
 
 from .support import (
     LEASE,

@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from service.jobs import JobState, Push
-from service.jobs.states import FINISHED, UNFINISHED
+from service.jobs._states import FINISHED, UNFINISHED
 
 from .support import (
     EMAIL,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from service import runtime, settings
-from service.app.schema import APP_MIGRATIONS
-from service.app.users import DuplicateEmail, create_user, get_user, list_users, mark_welcome_sent
+from service.domain.schema import APP_MIGRATIONS
+from service.domain.users import DuplicateEmail, get_user, list_users, mark_welcome_sent
+from service.flows.signup import create_user
 from service.jobs import JobState, PostgresStore
 
 from .support import URL, schema_store

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.jobs.postgres.notify import DUE, decode_payload, earliest_by_task, encode_payload
+from service.jobs._postgres.notify import DUE, decode_payload, earliest_by_task, encode_payload
 
 
 def test_a_payload_round_trips_a_run_at_exactly() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.jobs.postgres import to_psycopg
+from service.jobs._postgres import to_psycopg
 
 
 @pytest.mark.parametrize(
