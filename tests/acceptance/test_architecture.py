@@ -59,3 +59,15 @@ def test_the_domain_never_imports_the_tasks() -> None:
     graph = _graph()
     chain = graph.find_shortest_chain(importer="service.domain", imported="service.tasks")
     assert chain is None, " -> ".join(chain or ())
+
+
+def test_importing_the_engine_loads_no_web_framework_and_no_psycopg() -> None:
+    heavy = ("quart", "quart_trio", "hypercorn", "werkzeug", "psycopg", "psycopg_pool")
+    code = (
+        "import sys, service.jobs, service.jobs.testing\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
