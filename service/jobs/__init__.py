@@ -6,6 +6,7 @@
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, SystemClock, TrioClock
+from .config import Retention, WorkerConfig
 from .errors import (
     Cancel,
     ConstraintViolation,
@@ -28,7 +29,7 @@ from .sqlite import SQLiteStore
 from .states import JobState
 from .store import JobFilter, JobRow, JobStore, Transaction
 from .task import JobContext, Task, TaskOptions, TaskRegistry
-from .worker import Retention, TaskWorker, WorkerConfig
+from .worker import TaskWorker
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore

@@ -27,13 +27,14 @@ import trio
 
 from . import codec
 from .clock import Clock, TrioClock
+from .config import WorkerConfig
 from .errors import Cancel, Snooze
 from .runner import InlineRunner
 from .sqlite import SQLiteStore
 from .states import UNFINISHED, JobState
 from .store import JobFilter, JobStore
 from .task import JobContext, Task, TaskRegistry, task_options
-from .worker import TaskWorker, WorkerConfig
+from .worker import TaskWorker
 
 T = TypeVar("T", bound=Task)
 
