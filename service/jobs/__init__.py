@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._clock import Clock, SystemClock, TrioClock, to_datetime
 from ._codec import structure as structure_payload
+from ._config import Retention, WorkerConfig
 from ._errors import (
     Cancel,
     ConstraintViolation,
@@ -31,7 +32,7 @@ from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
 from ._store import JobFilter, JobRow, JobStore, SetStateIfRunning, Transaction
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._watchdog import LoopWatchdog
-from ._worker import Retention, TaskWorker, WorkerConfig
+from ._worker import TaskWorker
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore

@@ -3,44 +3,104 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import attrs
 import trio
 
 from . import _codec as codec
 from . import _log as log
 from . import _outcomes as outcomes
+from ._batcher import OutcomeBatcher
+from ._clock import Clock
+from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, Snooze, StoreError
-from ._store import ClaimedJob, SetStateIfRunning
+from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
 from ._wakeup import Wakeup
 
-if TYPE_CHECKING:
-    from ._worker import TaskWorker
 
-SHUTDOWN = "shutdown"
-LEASE_LOST = "lease_lost"
+@attrs.frozen
+class Shutdown:
+    """The worker is shutting down and the attempt outlived the grace period it was given."""
+
+    grace: float
+
+    def message(self) -> str:
+        return f"interrupted by shutdown: still running after the {self.grace:g} s grace period"
+
+
+@attrs.frozen
+class LeaseLost:
+    """The attempt's lease could not be renewed: the job may already run elsewhere."""
+
+
+LEASE_LOST = LeaseLost()
+
+#: Why the worker cancels an attempt.
+CancelReason = Shutdown | LeaseLost
+
+#: Recorded on a job whose attempt was cancelled by a scope around the worker (the runtime's
+#: forced exit on a second signal), not by the worker's own shutdown.
+CANCELLED_FROM_OUTSIDE = (
+    "interrupted by a forced shutdown: the worker was cancelled from outside, with no grace period"
+)
+
+
+@attrs.frozen(kw_only=True)
+class QueueContext:
+    """What a :class:`TaskQueue` uses of its worker, built and handed down by the worker."""
+
+    store: JobStore
+    owner: str
+    clock: Clock
+    config: WorkerConfig
+    batcher: OutcomeBatcher
+    #: Handed to each task as ``ctx.state``.
+    state: Any
+    #: Called after each recorded attempt with (task, seconds, outcome): metrics hook.
+    on_attempt: Callable[[str, float, SetStateIfRunning], None] | None
+    #: A job of this task will want to run at this time (retry, snooze, interruption).
+    note_run_at: Callable[[str, float], None]
+
+
+@attrs.define(eq=False)
+class Attempt:
+    """One run of one claimed job, from its claim until its outcome is written."""
+
+    row: ClaimedJob
+    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    #: Why the worker cancelled it (the first reason given wins); None while it was not.
+    cancel_reason: CancelReason | None = None
+    #: trio time at which the task started running, once it has.
+    started_at: float | None = None
+    #: Seconds the task ran, once it has returned (0 if it never ran).
+    duration: float = 0.0
+
+    def cancel(self, reason: CancelReason) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self.scope.cancel()
 
 
 class TaskQueue:
     """Claims jobs of one task type in batches sized to free slots and runs each in its nursery."""
 
-    def __init__(self, worker: TaskWorker, cls: type[Task]) -> None:
-        self.worker = worker
+    def __init__(self, context: QueueContext, cls: type[Task]) -> None:
+        self.context = context
         self.cls = cls
         self.options: TaskOptions = task_options(cls)
         self.name = self.options.name
         self.wakeup = Wakeup()
         self._slot_freed = Wakeup()
         self._claim_scope = trio.CancelScope()
-        #: job id -> cancel scope of its attempt, for every job whose outcome is not yet recorded
-        self.in_flight: dict[int, trio.CancelScope] = {}
+        #: job id -> its current attempt, for every job whose outcome is not yet recorded
+        self.in_flight: dict[int, Attempt] = {}
         #: jobs whose attempt ended and whose outcome is being written
         self._recording = 0
-        self._durations: dict[int, float] = {}
-        self._cancel_reasons: dict[int, str] = {}
 
     @property
     def free_slots(self) -> int:
@@ -63,19 +123,18 @@ class TaskQueue:
     def stop_claiming(self) -> None:
         self._claim_scope.cancel()
 
-    def cancel_jobs(self, reason: str) -> None:
+    def cancel_jobs(self, reason: CancelReason) -> None:
         for job_id in list(self.in_flight):
             self.cancel_job(job_id, reason)
 
-    def cancel_job(self, job_id: int, reason: str) -> None:
+    def cancel_job(self, job_id: int, reason: CancelReason) -> None:
         """Cancel the attempt of ``job_id``, if it is still running here."""
-        scope = self.in_flight.get(job_id)
-        if scope is not None:
-            self._cancel_reasons.setdefault(job_id, reason)
-            scope.cancel()
+        attempt = self.in_flight.get(job_id)
+        if attempt is not None:
+            attempt.cancel(reason)
 
     async def _claim_loop(self, jobs: trio.Nursery) -> None:
-        config = self.worker.config
+        context, config = self.context, self.context.config
         poll = config.poll_min
         failures = 0
         while True:
@@ -88,10 +147,10 @@ class TaskQueue:
                 await self._slot_freed.wait()
                 continue
             self.wakeup.clear()
-            now = self.worker.clock.now()
+            now = context.clock.now()
             try:
-                rows = await self.worker.store.job_claim(
-                    self.name, self.worker.owner, self.free_slots, now, now + config.lease_ttl
+                rows = await context.store.job_claim(
+                    self.name, context.owner, self.free_slots, now, now + config.lease_ttl
                 )
             except StoreError as exc:
                 failures += 1
@@ -104,10 +163,9 @@ class TaskQueue:
                 if earlier is not None:
                     # Our own earlier attempt lost its lease (renewals failed) and the job was
                     # rescued and claimed again: that attempt stops, this one takes its slot.
-                    earlier.cancel()
-                    self._cancel_reasons.pop(row.id, None)
-                self.in_flight[row.id] = trio.CancelScope()
-                jobs.start_soon(self._run_job, row, name=f"job {row.id} {self.name}")
+                    earlier.cancel(LEASE_LOST)
+                attempt = self.in_flight[row.id] = Attempt(row)
+                jobs.start_soon(self._run_job, attempt, name=f"job {row.id} {self.name}")
             if rows:
                 poll = config.poll_min
                 continue
@@ -118,61 +176,60 @@ class TaskQueue:
 
     # -- running one job --------------------------------------------------------------------
 
-    async def _run_job(self, row: ClaimedJob) -> None:
-        scope = self.in_flight[row.id]
+    async def _run_job(self, attempt: Attempt) -> None:
+        row = attempt.row
         try:
-            outcome = await self._attempt(row, scope)
-        except BaseException:
+            outcome = await self._attempt(attempt)
+        except BaseException as exc:
             # Cancelled from outside the worker (or worse): return the job, then propagate.
+            reason = (
+                CANCELLED_FROM_OUTSIDE
+                if isinstance(exc, trio.Cancelled)
+                else f"interrupted: the worker stopped on {type(exc).__qualname__}"
+            )
             with trio.CancelScope(shield=True):
-                await self.worker.store.job_set_state_if_running_many([self._interrupted(row)])
-            self._release(row.id, scope)
+                await self.context.store.job_set_state_if_running_many(
+                    [self._interrupted(row, reason)]
+                )
+            self._release(attempt)
             raise
         if outcome is None:
-            reason = self._cancel_reasons.get(row.id, LEASE_LOST)
-            if reason != SHUTDOWN or self.in_flight.get(row.id) is not scope:
+            cancel_reason = attempt.cancel_reason
+            if not isinstance(cancel_reason, Shutdown) or self.in_flight.get(row.id) is not attempt:
                 log.event(logging.WARNING, "job.lease_lost", id=row.id, task=self.name)
-                self._release(row.id, scope)
+                self._release(attempt)
                 return
-            outcome = self._interrupted(row)
+            outcome = self._interrupted(row, cancel_reason.message())
         self._recording += 1
         self._slot_freed.set()
-        self.worker.batcher.submit(outcome, partial(self._recorded, row, scope, outcome))
+        self.context.batcher.submit(outcome, partial(self._recorded, attempt, outcome))
 
-    def _recorded(self, row: ClaimedJob, scope: trio.CancelScope, outcome: SetStateIfRunning,
-                  matched: bool | None) -> None:
-        """The outcome of ``row`` was written (or given up on): free its slot."""
-        worker = self.worker
+    def _recorded(self, attempt: Attempt, outcome: SetStateIfRunning, matched: bool | None
+                  ) -> None:
+        """The outcome of ``attempt`` was written (or given up on): free its slot."""
+        context = self.context
         self._recording -= 1
-        self._log_outcome(row, outcome, matched)
-        if matched and worker.on_attempt is not None:
-            worker.on_attempt(self.name, self._durations.get(row.id, 0.0), outcome)
+        self._log_outcome(attempt.row, outcome, matched)
+        if matched and context.on_attempt is not None:
+            context.on_attempt(self.name, attempt.duration, outcome)
         if matched and outcome.run_at is not None:
-            worker.note_run_at(self.name, outcome.run_at)
-        self._release(row.id, scope)
+            context.note_run_at(self.name, outcome.run_at)
+        self._release(attempt)
 
-    def _release(self, job_id: int, scope: trio.CancelScope) -> None:
-        """Free the slot of the attempt ``scope`` of ``job_id`` -- unless the job was claimed
-        again meanwhile and the slot is now that newer attempt's."""
-        if self.in_flight.get(job_id) is scope:
-            del self.in_flight[job_id]
-            self._cancel_reasons.pop(job_id, None)
-            self._durations.pop(job_id, None)
+    def _release(self, attempt: Attempt) -> None:
+        """Free the slot of ``attempt`` -- unless its job was claimed again meanwhile and the
+        slot is now that newer attempt's."""
+        if self.in_flight.get(attempt.row.id) is attempt:
+            del self.in_flight[attempt.row.id]
         self._slot_freed.set()
 
-    def _interrupted(self, row: ClaimedJob) -> SetStateIfRunning:
-        grace = self.worker.config.shutdown_grace
-        return outcomes.interrupted(
-            row,
-            self.worker.owner,
-            self.worker.clock.now(),
-            f"interrupted by shutdown: still running after the {grace:g} s grace period",
-        )
+    def _interrupted(self, row: ClaimedJob, reason: str) -> SetStateIfRunning:
+        return outcomes.interrupted(row, self.context.owner, self.context.clock.now(), reason)
 
-    async def _attempt(self, row: ClaimedJob, scope: trio.CancelScope) -> SetStateIfRunning | None:
-        """Run the task once; the outcome to record, or None if our scope was cancelled."""
-        worker = self.worker
-        owner, clock, backoff = worker.owner, worker.clock, self.options.backoff
+    async def _attempt(self, attempt: Attempt) -> SetStateIfRunning | None:
+        """Run the task once; the outcome to record, or None if its scope was cancelled."""
+        row, context = attempt.row, self.context
+        owner, clock, backoff = context.owner, context.clock, self.options.backoff
         try:
             task = codec.decode(row.args, self.cls, name=self.name)
         except PayloadError as exc:
@@ -183,13 +240,13 @@ class TaskQueue:
             task=self.name,
             attempt=row.attempt,
             max_attempts=row.max_attempts,
-            state=worker.state,
+            state=context.state,
         )
         timeout = self.options.timeout
         log.event(logging.INFO, "job.started", id=row.id, task=self.name, attempt=row.attempt)
-        started = trio.current_time()
+        started = attempt.started_at = trio.current_time()
         outcome: SetStateIfRunning | None = None
-        with scope:
+        with attempt.scope:
             try:
                 limit = trio.move_on_after(timeout) if timeout else nullcontext()
                 with limit:
@@ -203,7 +260,7 @@ class TaskQueue:
                 outcome = outcomes.cancelled(row, owner, clock.now(), cancel)
             except Exception as exc:
                 outcome = outcomes.failed(row, owner, clock.now(), backoff, exc)
-        self._durations[row.id] = trio.current_time() - started
+        attempt.duration = trio.current_time() - started
         return outcome
 
     def _encode(self, result: Any) -> str | None:

@@ -27,13 +27,14 @@ import trio
 
 from . import _codec as codec
 from ._clock import Clock, TrioClock
+from ._config import WorkerConfig
 from ._errors import Cancel, Snooze
 from ._runner import InlineRunner
 from ._sqlite import SQLiteStore
 from ._states import UNFINISHED, JobState
 from ._store import JobFilter, JobStore
 from ._task import JobContext, Task, TaskRegistry, task_options
-from ._worker import TaskWorker, WorkerConfig
+from ._worker import TaskWorker
 
 T = TypeVar("T", bound=Task)
 

@@ -92,6 +92,7 @@ async def test_sigterm_drains_jobs_in_flight_and_returns_the_rest_to_the_queue(
     returned = await _job(env, long_id)
     assert returned["state"] == "available" and returned["attempt"] == 0
     assert returned["errors"][-1]["kind"] == "interrupted"  # type: ignore[index]
+    assert "after the 3 s grace period" in returned["errors"][-1]["message"]  # type: ignore[index]
     assert "service.stopped" in service.names()
 
 
@@ -163,6 +164,8 @@ async def test_a_second_signal_exits_at_once_and_still_returns_the_job(tmp_path:
     assert code == 1
     job = await _job(env, job_id)
     assert job["state"] == "available" and job["attempt"] == 0
+    message = job["errors"][-1]["message"]  # type: ignore[index]
+    assert message.startswith("interrupted by a forced shutdown"), message
 
 
 async def test_logs_are_one_json_object_per_line_including_job_events(tmp_path: Path) -> None:

@@ -126,6 +126,66 @@ async def test_cancelling_the_worker_from_outside_still_returns_its_jobs(
     assert job.state is JobState.AVAILABLE and job.attempt == 0
 
 
+async def test_shutdown_records_the_grace_it_was_given_not_the_configured_one(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    job_id = await store.push(Work(seconds=60))
+    worker = TaskWorker(store, [Work], config=WorkerConfig(shutdown_grace=10))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        await started(1)
+        t0 = trio.current_time()
+        await worker.shutdown(grace=3)
+        assert trio.current_time() - t0 == 3
+    [note] = (await store.job_get(job_id)).errors
+    assert note["kind"] == "interrupted"
+    assert note["message"] == (
+        "interrupted by shutdown: still running after the 3 s grace period"
+    )
+
+
+async def test_a_job_cancelled_from_outside_during_the_grace_records_a_forced_interruption(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    # The runtime's second signal: the worker is shutting down with a long grace when the scope
+    # around it is cancelled; the job never saw the worker's own shutdown cancel it.
+    job_id = await store.push(Work(seconds=600))
+    worker = TaskWorker(store, [Work])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        await started(1)
+        nursery.start_soon(worker.shutdown, 60.0)
+        await trio.sleep(1)
+        t0 = trio.current_time()
+        nursery.cancel_scope.cancel()
+    assert trio.current_time() == t0
+    assert [(t0, 600)] == CANCELLED
+    job = await store.job_get(job_id)
+    assert job.state is JobState.AVAILABLE and job.attempt == 0 and job.lease_owner is None
+    [note] = job.errors
+    assert note["kind"] == "interrupted"
+    assert note["message"] == (
+        "interrupted by a forced shutdown: the worker was cancelled from outside,"
+        " with no grace period"
+    )
+
+
+async def test_each_recorded_attempt_reports_its_own_duration(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    seen: list[tuple[str, float, JobState]] = []
+    for seconds in (5, 2):
+        await store.push(Work(seconds=seconds))
+    worker = TaskWorker(
+        store, [Work], on_attempt=lambda task, took, outcome: seen.append(
+            (task, took, outcome.state))
+    )
+    async with running(worker):
+        while len(seen) < 2:
+            await trio.sleep(1)
+    assert sorted(seen) == [("work", 2.0, JobState.COMPLETED), ("work", 5.0, JobState.COMPLETED)]
+
+
 async def test_the_job_of_a_dead_worker_runs_again_within_the_documented_bound(
     autojump_clock: MockClock, store: SQLiteStore
 ) -> None:
