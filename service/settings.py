@@ -293,10 +293,12 @@ def from_strings(raw: Mapping[str, str]) -> Settings:
         values["mail_dir"] = data_dir / "mail"
     if values["upload_dir"] is None:
         values["upload_dir"] = data_dir / "uploads"
-    return _structure(values)
+    return from_values(values)
 
 
-def _structure(values: Mapping[str, Any]) -> Settings:
+def from_values(values: Mapping[str, Any]) -> Settings:
+    """Settings from typed values, every field given, by the strict converter: ``"1"`` is not
+    an int and an unknown key is refused; :class:`SettingsError` names the setting."""
     try:
         return structure_payload(dict(values), Settings, name="settings")
     except PayloadError as exc:
@@ -307,7 +309,7 @@ def _structure(values: Mapping[str, Any]) -> Settings:
 
 
 def unknown_setting(env: str) -> str:
-    """``SERVICE_X: unknown setting[; did you mean SERVICE_Y?]``."""
+    """``<env>: unknown setting[; did you mean <the closest setting>?]``."""
     suggestion = closest(env.removeprefix(_PREFIX).upper(),
                          (known.removeprefix(_PREFIX) for known in _BY_ENV))
     hint = f"; did you mean {_PREFIX}{suggestion}?" if suggestion else ""
