@@ -257,7 +257,7 @@ def load(
     raw = from_environment(os.environ if environ is None else environ)
     for name, value in (overrides or {}).items():
         if name not in _BY_NAME:
-            raise SettingsError(unknown_setting(_env(name)))
+            raise SettingsError(_unknown_setting(_env(name)))
         if value is not None:
             raw[name] = value
     return from_strings(raw)
@@ -275,7 +275,7 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
             continue
         option = _BY_ENV.get(key)
         if option is None:
-            raise SettingsError(unknown_setting(key))
+            raise SettingsError(_unknown_setting(key))
         raw[option.name] = environ[key]
     return raw
 
@@ -308,15 +308,15 @@ def from_values(values: Mapping[str, Any]) -> Settings:
         raise SettingsError(f"{where}: {problem}") from None
 
 
-def unknown_setting(env: str) -> str:
+def _unknown_setting(env: str) -> str:
     """``<env>: unknown setting[; did you mean <the closest setting>?]``."""
-    suggestion = closest(env.removeprefix(_PREFIX).upper(),
+    suggestion = _closest(env.removeprefix(_PREFIX).upper(),
                          (known.removeprefix(_PREFIX) for known in _BY_ENV))
     hint = f"; did you mean {_PREFIX}{suggestion}?" if suggestion else ""
     return f"{env}: unknown setting{hint}"
 
 
-def closest(word: str, known: Iterable[str]) -> str | None:
+def _closest(word: str, known: Iterable[str]) -> str | None:
     """The known word most like ``word`` (difflib's ratio of at least 0.6), else None."""
     matches = difflib.get_close_matches(word, list(known), n=1)
     return matches[0] if matches else None
