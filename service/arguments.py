@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -54,7 +55,7 @@ def first_mistake(root: argparse.ArgumentParser, argv: Sequence[str]) -> str | N
         index += 1
         if word == "--":
             return None
-        if word.startswith("-") and word != "-" and not _is_number(word):
+        if word.startswith("-") and word != "-" and not _is_number(word):  # a flag
             flag, has_value, _ = word.partition("=")
             action = _flags(parser).get(flag)
             if action is None:
@@ -65,7 +66,7 @@ def first_mistake(root: argparse.ArgumentParser, argv: Sequence[str]) -> str | N
                 index += _values_taken(action, argv[index:])
             continue
         commands = _commands(parser)
-        if commands is not None:
+        if commands is not None:  # in this CLI a level's only positional is its command
             if word not in commands.choices:
                 kind = commands.metavar if isinstance(commands.metavar, str) else "command"
                 return _unknown(parser.prog, word, kind, list(commands.choices))
@@ -91,32 +92,39 @@ def _values_taken(action: argparse.Action, rest: Sequence[str]) -> int:
 def _unknown_flag(
     root: argparse.ArgumentParser, parser: argparse.ArgumentParser, flag: str
 ) -> str:
-    message = _unknown(parser.prog, flag, "flag", list(_flags(parser)))
-    if message.endswith("?"):
-        return message
+    suggestion = _closest(flag, list(_flags(parser)))
+    if suggestion is not None:
+        return f"{parser.prog}: error: {flag}: unknown flag; did you mean {suggestion}?"
     owners = [level.prog for level in _levels(root) if flag in _flags(level)]
     if owners:  # a flag of a command, given before the command
-        message += f"; it goes after {owners[0].removeprefix(root.prog).strip()!r}"
-    return message
+        where = owners[0].removeprefix(root.prog).strip()
+        return f"{parser.prog}: error: {flag}: unknown flag; it goes after {where!r}"
+    return f"{parser.prog}: error: {flag}: unknown flag"
 
 
 def _unknown(prog: str, word: str, kind: str, known: list[str]) -> str:
-    """``prog: error: word: unknown kind[; did you mean X?]``, compared without leading dashes
-    (so ``--stat`` is like ``--state``, not like every flag because of the ``--``)."""
+    suggestion = _closest(word, known)
+    hint = f"; did you mean {suggestion}?" if suggestion is not None else ""
+    return f"{prog}: error: {word}: unknown {kind}{hint}"
+
+
+def _closest(word: str, known: list[str]) -> str | None:
+    """The only known word that ``word`` begins, else the most similar one (difflib, ratio at
+    least 0.6), else None. Compared without leading dashes, so ``--stat`` is like ``--state``,
+    not like every flag because of the ``--``."""
     bare = {option.lstrip("-"): option for option in known}
     stem = word.lstrip("-")
     completions = [option for option in bare if stem and option.startswith(stem)]
     matches = completions if len(completions) == 1 else difflib.get_close_matches(stem, bare, n=1)
-    hint = f"; did you mean {bare[matches[0]]}?" if matches else ""
-    return f"{prog}: error: {word}: unknown {kind}{hint}"
+    return bare[matches[0]] if matches else None
+
+
+#: What argparse takes for a negative number (a positional or a value), not for a flag.
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
 def _is_number(word: str) -> bool:
-    try:
-        float(word)
-    except ValueError:
-        return False
-    return True
+    return _NEGATIVE_NUMBER.match(word) is not None
 
 
 # argparse keeps a parser's actions in ``_actions`` and has no public accessor; it has been
