@@ -14,6 +14,7 @@ from typing import Any
 import trio
 
 from . import logs
+from .arguments import Parser, UsageError, explain
 from .jobs import (
     InvalidTransition,
     JobFilter,
@@ -44,7 +45,8 @@ EPILOG = """commands:
   queues resume TASK
 
 Any number of processes may share one database. SIGTERM/SIGINT drain and exit 0; a second
-signal exits at once. Invalid configuration exits 2 with a message naming the setting.
+signal exits at once. Invalid configuration exits 2 with a message naming the setting; so does
+a SERVICE_* variable that is no setting, and a misspelt flag or command.
 """
 
 
@@ -52,8 +54,8 @@ class CommandError(Exception):
     """A user-facing failure of an operator command (exit 1)."""
 
 
-def _settings_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(add_help=False)
+def _settings_parser() -> Parser:
+    parser = Parser(add_help=False)
     group = parser.add_argument_group("settings (each also read from SERVICE_<NAME>)")
     for option in OPTIONS:
         default = f" (default: {option.default})" if option.default is not None else ""
@@ -63,8 +65,9 @@ def _settings_parser() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; a mistake raises :class:`UsageError` (``main`` reports it)."""
     common = _settings_parser()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m service", parents=[common], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="A durable background-job service: HTTP API and TaskWorker in one process.",
@@ -194,7 +197,12 @@ async def _migrate(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parser.parse_args(words)
+    except UsageError as exc:
+        print(explain(parser, words, exc), file=sys.stderr, end="")
+        return 2
     overrides = {
         key.removeprefix("setting_"): value
         for key, value in vars(args).items()

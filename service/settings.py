@@ -1,22 +1,28 @@
 """Configuration: environment variables, each with a matching CLI flag; validated at start.
 
 Every setting is named ``SERVICE_<NAME>`` in the environment and ``--<name>`` on the command
-line (the flag wins). An invalid value raises :class:`SettingsError` naming the setting.
+line (the flag wins). An invalid value raises :class:`SettingsError` naming the setting, and so
+does a ``SERVICE_*`` variable that names no setting (with the closest known name).
+
+Values arrive as strings and each is parsed on purpose by its option (sizes like ``64M``,
+seconds, URLs); the parsed values are then structured into :class:`Settings` by the project's one
+strict converter (unknown keys refused, no coercion), the same one that decodes task payloads.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
-from .jobs import ServiceError
+from .jobs import PayloadError, ServiceError, structure_payload
 
 
 class SettingsError(ServiceError, ValueError):
@@ -228,21 +234,57 @@ OPTIONS = [
 ]
 
 
+#: ``SERVICE_*`` variables that are not settings: the test suite reads them (the PostgreSQL server
+#: of its integration tests, whether it may restart it). A shell that exports them can still run
+#: the service.
+NOT_SETTINGS = frozenset({"SERVICE_TEST_DATABASE_URL", "SERVICE_TEST_PG_RESTART"})
+
+_PREFIX = "SERVICE_"
+_BY_ENV = {option.env: option for option in OPTIONS}
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+
 def load(
     overrides: Mapping[str, str | None] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Settings from ``environ`` (default: the process environment), then ``overrides``."""
-    environ = os.environ if environ is None else environ
-    overrides = overrides or {}
+    """Settings from ``environ`` (default: the process environment), then ``overrides``.
+
+    Raises :class:`SettingsError` for an invalid value, a ``SERVICE_*`` variable that names no
+    setting, or an override that names no setting.
+    """
+    raw = from_environment(os.environ if environ is None else environ)
+    for name, value in (overrides or {}).items():
+        if name not in _BY_NAME:
+            raise SettingsError(_unknown_setting(_env(name)))
+        if value is not None:
+            raw[name] = value
+    return from_strings(raw)
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``{setting name: text}`` of the ``SERVICE_*`` variables in ``environ``.
+
+    Raises :class:`SettingsError` naming the first (in sorted order) unknown ``SERVICE_*``
+    variable, so a misspelt one stops the process instead of being silently ignored.
+    """
+    raw: dict[str, str] = {}
+    for key in sorted(environ):
+        if not key.startswith(_PREFIX) or key in NOT_SETTINGS:
+            continue
+        option = _BY_ENV.get(key)
+        if option is None:
+            raise SettingsError(_unknown_setting(key))
+        raw[option.name] = environ[key]
+    return raw
+
+
+def from_strings(raw: Mapping[str, str]) -> Settings:
+    """Parse each setting's text (or its default) and structure the result into Settings."""
     values: dict[str, Any] = {}
     for option in OPTIONS:
-        raw = overrides.get(option.name)
-        if raw is None:
-            raw = environ.get(option.env)
-        if raw is None:
-            raw = option.default
-        values[option.name] = None if raw is None else option.parse(option.name, raw)
+        text = raw.get(option.name, option.default)
+        values[option.name] = None if text is None else option.parse(option.name, text)
     data_dir: Path = values["data_dir"]
     if values["database_url"] is None:
         values["database_url"] = f"sqlite:///{data_dir / 'service.db'}"
@@ -250,6 +292,30 @@ def load(
         values["mail_dir"] = data_dir / "mail"
     if values["upload_dir"] is None:
         values["upload_dir"] = data_dir / "uploads"
-    if values["shutdown_grace"] is None:
-        values["shutdown_grace"] = 10.0
-    return Settings(**values)
+    return from_values(values)
+
+
+def from_values(values: Mapping[str, Any]) -> Settings:
+    """Settings from typed values, every field given, by the strict converter: ``"1"`` is not
+    an int and an unknown key is refused; :class:`SettingsError` names the setting."""
+    try:
+        return structure_payload(dict(values), Settings, name="settings")
+    except PayloadError as exc:
+        path, problem = next(iter(exc.fields.items()))
+        name = path.removeprefix("$.")
+        where = _env(name) if name in _BY_NAME else "settings"
+        raise SettingsError(f"{where}: {problem}") from None
+
+
+def _unknown_setting(env: str) -> str:
+    """``<env>: unknown setting[; did you mean <the closest setting>?]``."""
+    suggestion = _closest(env.removeprefix(_PREFIX).upper(),
+                         (known.removeprefix(_PREFIX) for known in _BY_ENV))
+    hint = f"; did you mean {_PREFIX}{suggestion}?" if suggestion else ""
+    return f"{env}: unknown setting{hint}"
+
+
+def _closest(word: str, known: Iterable[str]) -> str | None:
+    """The known word most like ``word`` (difflib's ratio of at least 0.6), else None."""
+    matches = difflib.get_close_matches(word, list(known), n=1)
+    return matches[0] if matches else None
