@@ -18,7 +18,7 @@ import trio
 
 from .app.mail import make_mailer
 from .app.schema import APP_MIGRATIONS
-from .jobs import SQLiteStore, TaskWorker, WorkerConfig
+from .jobs import ErrorKind, SQLiteStore, TaskWorker, WorkerConfig
 from .jobs.log import emit
 from .jobs.store import SetStateIfRunning
 from .jobs.watchdog import LoopWatchdog
@@ -77,8 +77,9 @@ def make_worker(state: AppState) -> TaskWorker:
     def on_attempt(task: str, seconds: float, outcome: SetStateIfRunning) -> None:
         metrics.job_duration.observe(seconds, task=task)
         metrics.job_outcomes.inc(task=task, state=outcome.state.value)
-        if outcome.error is not None and outcome.error.get("kind") in ("error", "timeout"):
-            metrics.job_failures.inc(task=task, kind=str(outcome.error["kind"]))
+        error = outcome.error
+        if error is not None and error.kind in (ErrorKind.ERROR, ErrorKind.TIMEOUT):
+            metrics.job_failures.inc(task=task, kind=error.kind.value)
 
     worker = TaskWorker(
         state.store,

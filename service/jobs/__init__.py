@@ -5,6 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from .attempt_error import AttemptError, ErrorKind
 from .clock import Clock, SystemClock, TrioClock
 from .errors import (
     Cancel,
@@ -43,10 +44,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AttemptError",
     "Backoff",
     "Cancel",
     "Clock",
     "ConstraintViolation",
+    "ErrorKind",
     "InlineRunner",
     "InvalidTransition",
     "JobContext",
