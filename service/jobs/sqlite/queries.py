@@ -161,6 +161,12 @@ def renew_leases(
     return [r[0] for r in rows]
 
 
+def _json_real(expr: str) -> str:
+    """SQL for a REAL as an exact JSON number: ``json_object`` writes reals with 15 significant
+    digits, which loses the sub-millisecond part of a timestamp; 17 round-trip every double."""
+    return f"json(printf('%!.17g', {expr}))"
+
+
 def rescue_expired(
     conn: sqlite3.Connection, now: float, max_rescues: int, limit: int
 ) -> list[Rescued]:
@@ -176,11 +182,11 @@ def rescue_expired(
         f" finished_at = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN :now ELSE NULL END,"
         # Codes only: AttemptError renders the prose (attempt_error.RescueStep).
         " errors = json_insert(errors, '$[#]', json_object("
-        f"  'attempt', attempt, 'at', :now, 'kind', '{ErrorKind.LEASE_EXPIRED}',"
+        f"  'attempt', attempt, 'at', {_json_real(':now')}, 'kind', '{ErrorKind.LEASE_EXPIRED}',"
         "  'error', 'LeaseExpired', 'owner', lease_owner, 'rescues', rescues + 1,"
         f"  'step', {rescue_step(out_of_rescues, out_of_attempts)},"
         f"  'pause', CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN 0.0 ELSE {spread} END,"
-        "  'lease_expires_at', lease_expires_at)),"
+        f"  'lease_expires_at', {_json_real('lease_expires_at')})),"
         " run_at = CASE WHEN rescues > 0"
         f"  THEN :now + (random() & 1048575) / 1048576.0 * {spread} ELSE :now END,"
         " rescues = rescues + 1, lease_owner = NULL, lease_expires_at = NULL"
@@ -219,8 +225,9 @@ def discard_unknown(
     for task in unknown:
         rows = conn.execute(
             "UPDATE jobs SET state = 'discarded', finished_at = :now,"
-            " errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', :now,"
-            f"  'kind', '{ErrorKind.UNKNOWN_TASK}', 'error', 'UnknownTask', 'task', task)),"
+            " errors = json_insert(errors, '$[#]', json_object('attempt', attempt,"
+            f"  'at', {_json_real(':now')}, 'kind', '{ErrorKind.UNKNOWN_TASK}',"
+            "  'error', 'UnknownTask', 'task', task)),"
             " lease_owner = NULL, lease_expires_at = NULL"
             " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = :task"
             "  AND run_at < :before LIMIT :limit)"
