@@ -18,7 +18,15 @@ import trio
 
 from .domain.mail import make_mailer
 from .domain.schema import APP_MIGRATIONS
-from .jobs import LoopWatchdog, SetStateIfRunning, SQLiteStore, TaskWorker, WorkerConfig, emit
+from .jobs import (
+    ErrorKind,
+    LoopWatchdog,
+    SetStateIfRunning,
+    SQLiteStore,
+    TaskWorker,
+    WorkerConfig,
+    emit,
+)
 from .settings import Settings, SettingsError
 from .state import AppState
 from .tasks import REGISTRY
@@ -74,8 +82,9 @@ def make_worker(state: AppState) -> TaskWorker:
     def on_attempt(task: str, seconds: float, outcome: SetStateIfRunning) -> None:
         metrics.job_duration.observe(seconds, task=task)
         metrics.job_outcomes.inc(task=task, state=outcome.state.value)
-        if outcome.error is not None and outcome.error.get("kind") in ("error", "timeout"):
-            metrics.job_failures.inc(task=task, kind=str(outcome.error["kind"]))
+        error = outcome.error
+        if error is not None and error.kind in (ErrorKind.ERROR, ErrorKind.TIMEOUT):
+            metrics.job_failures.inc(task=task, kind=error.kind.value)
 
     worker = TaskWorker(
         state.store,

@@ -5,6 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from ._attempt_error import AttemptError, ErrorKind
 from ._clock import Clock, SystemClock, TrioClock, to_datetime
 from ._codec import structure as structure_payload
 from ._config import Retention, WorkerConfig
@@ -49,10 +50,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CANCEL_SOURCES",
     "RETRY_SOURCES",
+    "AttemptError",
     "Backoff",
     "Cancel",
     "Clock",
     "ConstraintViolation",
+    "ErrorKind",
     "InlineRunner",
     "InvalidTransition",
     "JobContext",

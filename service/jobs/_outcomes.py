@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 import traceback
-from typing import Any
 
+import attrs
+
+from ._attempt_error import AttemptError, ErrorKind
 from ._errors import Cancel, PayloadError, Snooze
 from ._retry import Backoff
 from ._states import JobState
@@ -16,18 +18,12 @@ TRACEBACK_LIMIT = 8000
 
 
 def _error(
-    row: ClaimedJob, now: float, kind: str, error: str, message: str, tb: str | None = None
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "attempt": row.attempt,
-        "at": now,
-        "kind": kind,
-        "error": error,
-        "message": message[:MESSAGE_LIMIT],
-    }
-    if tb:
-        entry["traceback"] = tb[-TRACEBACK_LIMIT:]
-    return entry
+    row: ClaimedJob, now: float, kind: ErrorKind, error: str, message: str, tb: str | None = None
+) -> AttemptError:
+    return AttemptError(
+        attempt=row.attempt, at=now, kind=kind, error=error, detail=message[:MESSAGE_LIMIT],
+        traceback=tb[-TRACEBACK_LIMIT:] if tb else None,
+    )
 
 
 def completed(row: ClaimedJob, owner: str, now: float, result: str | None) -> SetStateIfRunning:
@@ -38,11 +34,12 @@ def completed(row: ClaimedJob, owner: str, now: float, result: str | None) -> Se
 
 
 def _failed_attempt(
-    row: ClaimedJob, owner: str, now: float, backoff: Backoff, error: dict[str, Any],
+    row: ClaimedJob, owner: str, now: float, backoff: Backoff, error: AttemptError,
     rng: random.Random | None,
 ) -> SetStateIfRunning:
     if row.attempt >= row.max_attempts:
-        error["message"] += f" (attempt {row.attempt} of {row.max_attempts}: discarded)"
+        error = attrs.evolve(error, detail=f"{error.detail} (attempt {row.attempt} of"
+                                           f" {row.max_attempts}: discarded)")
         return SetStateIfRunning(
             id=row.id, owner=owner, attempt=row.attempt, state=JobState.DISCARDED,
             finished_at=now, error=error,
@@ -63,7 +60,7 @@ def failed(
 ) -> SetStateIfRunning:
     """The task raised: retry after backoff, or discard when out of attempts."""
     tb = "".join(traceback.format_exception(exc))
-    error = _error(row, now, "error", type(exc).__qualname__, str(exc) or repr(exc), tb)
+    error = _error(row, now, ErrorKind.ERROR, type(exc).__qualname__, str(exc) or repr(exc), tb)
     return _failed_attempt(row, owner, now, backoff, error, rng)
 
 
@@ -71,7 +68,7 @@ def timed_out(
     row: ClaimedJob, owner: str, now: float, backoff: Backoff, timeout: float,
     rng: random.Random | None = None,
 ) -> SetStateIfRunning:
-    error = _error(row, now, "timeout", "TimeoutError", f"timed out after {timeout:g} s")
+    error = _error(row, now, ErrorKind.TIMEOUT, "TimeoutError", f"timed out after {timeout:g} s")
     return _failed_attempt(row, owner, now, backoff, error, rng)
 
 
@@ -88,7 +85,7 @@ def snoozed(row: ClaimedJob, owner: str, now: float, snooze: Snooze) -> SetState
 
 
 def cancelled(row: ClaimedJob, owner: str, now: float, cancel: Cancel) -> SetStateIfRunning:
-    error = _error(row, now, "cancelled", "Cancel", cancel.reason)
+    error = _error(row, now, ErrorKind.CANCELLED, "Cancel", cancel.reason)
     return SetStateIfRunning(
         id=row.id, owner=owner, attempt=row.attempt, state=JobState.CANCELLED,
         finished_at=now, error=error,
@@ -97,7 +94,7 @@ def cancelled(row: ClaimedJob, owner: str, now: float, cancel: Cancel) -> SetSta
 
 def undecodable(row: ClaimedJob, owner: str, now: float, exc: PayloadError) -> SetStateIfRunning:
     """The payload cannot become a task (unknown task, or a field that does not decode)."""
-    error = _error(row, now, "payload", type(exc).__name__, str(exc))
+    error = _error(row, now, ErrorKind.PAYLOAD, type(exc).__name__, str(exc))
     return SetStateIfRunning(
         id=row.id, owner=owner, attempt=row.attempt, state=JobState.DISCARDED,
         finished_at=now, error=error,
@@ -106,7 +103,7 @@ def undecodable(row: ClaimedJob, owner: str, now: float, exc: PayloadError) -> S
 
 def interrupted(row: ClaimedJob, owner: str, now: float, reason: str) -> SetStateIfRunning:
     """Shutdown stopped the attempt: back to the queue, attempt not counted, reason recorded."""
-    error = _error(row, now, "interrupted", "Interrupted", reason)
+    error = _error(row, now, ErrorKind.INTERRUPTED, "Interrupted", reason)
     return SetStateIfRunning(
         id=row.id,
         owner=owner,

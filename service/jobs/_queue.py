@@ -280,7 +280,7 @@ class TaskQueue:
             return
         fields: dict[str, Any] = {"id": row.id, "task": self.name, "attempt": row.attempt}
         if outcome.error is not None:
-            fields["error"] = outcome.error["message"]
+            fields["error"] = outcome.error.message
         if outcome.run_at is not None:
             fields["run_at"] = round(outcome.run_at, 3)
         level = logging.INFO if outcome.error is None else logging.WARNING

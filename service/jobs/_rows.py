@@ -6,9 +6,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ._attempt_error import AttemptError, RescueStep, from_stored, to_stored
 from ._errors import PayloadError
 from ._states import JobState
-from ._store import ClaimedJob, JobFilter, JobRow, SetStateIfRunning
+from ._store import ClaimedJob, JobFilter, JobRow
 
 #: Every column of a job, in :class:`JobRow` order.
 COLUMNS = (
@@ -19,15 +20,34 @@ COLUMNS = (
 CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at"
 
 
-def error_json(outcome: SetStateIfRunning) -> str | None:
-    """The outcome's error entry as compact JSON; :class:`PayloadError` if it cannot be."""
-    if outcome.error is None:
+def error_json(error: AttemptError | None) -> str | None:
+    """An error entry as the compact JSON the backends store; :class:`PayloadError` if it
+    cannot be (a time that is not a finite number). The only encoder of entries written from
+    Python: outcomes, operator cancels."""
+    if error is None:
         return None
     try:
-        return json.dumps(outcome.error, separators=(",", ":"), allow_nan=False)
+        return json.dumps(to_stored(error), separators=(",", ":"), allow_nan=False)
     except ValueError as exc:
-        raise PayloadError(outcome.error.get("error", "?"),
+        raise PayloadError(error.error or "?",
                            {"$.error": f"cannot be stored as JSON: {exc}"}) from exc
+
+
+def errors_from_json(entries: object) -> list[AttemptError]:
+    """A stored ``errors`` array (decoded JSON) as typed entries; tolerant of older formats."""
+    if not isinstance(entries, list):
+        return [] if entries is None else [from_stored(entries)]
+    return [from_stored(entry) for entry in entries]
+
+
+def rescue_step(out_of_rescues: str, out_of_attempts: str) -> str:
+    """The SQL ``CASE`` giving a rescue's :class:`RescueStep` code, from the two SQL conditions
+    that discard the job (read on the row as it was before the rescue)."""
+    return (
+        f"CASE WHEN {out_of_rescues} THEN '{RescueStep.OUT_OF_RESCUES}'"
+        f" WHEN {out_of_attempts} THEN '{RescueStep.OUT_OF_ATTEMPTS}'"
+        f" WHEN rescues > 0 THEN '{RescueStep.PAUSED}' ELSE '{RescueStep.REQUEUED}' END"
+    )
 
 
 def state_list(states: frozenset[JobState]) -> str:
@@ -39,13 +59,14 @@ def state_list(states: frozenset[JobState]) -> str:
     return "(" + ", ".join(f"'{s.value}'" for s in JobState if s in states) + ")"
 
 
-def to_row(r: Sequence[Any], errors: list[dict[str, Any]]) -> JobRow:
-    """A :class:`JobRow` from a row of :data:`COLUMNS`; ``errors`` decoded by the backend."""
+def to_row(r: Sequence[Any], errors: object) -> JobRow:
+    """A :class:`JobRow` from a row of :data:`COLUMNS`; ``errors`` is the stored array as the
+    backend's driver decoded it from JSON, typed here."""
     return JobRow(
         id=r[0], task=r[1], args=r[2], state=JobState(r[3]), priority=r[4], attempt=r[5],
         max_attempts=r[6], run_at=r[7], created_at=r[8], attempted_at=r[9], finished_at=r[10],
         lease_owner=r[11], lease_expires_at=r[12], rescues=r[13], unique_key=r[14],
-        errors=errors, result=r[16],
+        errors=errors_from_json(errors), result=r[16],
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._attempt_error import AttemptError
 from ._clock import Clock
 from ._states import JobState
 
@@ -56,7 +57,7 @@ class JobRow:
     lease_expires_at: float | None
     rescues: int
     unique_key: str | None
-    errors: list[dict[str, Any]]
+    errors: list[AttemptError]  # oldest first
     result: str | None  # JSON text
 
 
@@ -92,7 +93,7 @@ class SetStateIfRunning:
     run_at: float | None = None
     finished_at: float | None = None
     refund_attempt: bool = False
-    error: dict[str, Any] | None = None
+    error: AttemptError | None = None
     result: str | None = None
 
 

@@ -72,7 +72,7 @@ async def test_shutdown_lets_short_jobs_finish_and_returns_long_ones_to_the_queu
     assert back.attempt == 0, "the interrupted attempt is not counted"
     assert back.lease_owner is None
     [note] = back.errors
-    assert note["kind"] == "interrupted" and "shutdown" in note["message"]
+    assert note.kind == "interrupted" and "shutdown" in note.message
 
 
 async def test_shutdown_returns_at_once_when_nothing_is_running(
@@ -203,8 +203,8 @@ async def test_the_job_of_a_dead_worker_runs_again_within_the_documented_bound(
     assert config.lease_ttl < rerun_after <= bound <= 30
     job = await store.job_get(job_id)
     assert job.rescues == 1 and job.attempt == 2
-    assert job.errors[0]["kind"] == "lease_expired"
-    assert "dead-host:1" in job.errors[0]["message"]
+    assert job.errors[0].kind == "lease_expired"
+    assert "dead-host:1" in job.errors[0].message
 
 
 async def test_leases_of_long_jobs_are_renewed_so_no_other_worker_rescues_them(
@@ -238,7 +238,7 @@ async def test_a_running_job_cancelled_by_an_operator_is_stopped_by_its_worker(
     assert stopped_after <= worker.config.lease_renew_interval
     job = await store.job_get(job_id)
     assert job.state is JobState.CANCELLED
-    assert job.errors[-1]["message"] == "no longer needed"
+    assert job.errors[-1].message == "no longer needed"
     assert FINISHED == []
 
 
@@ -257,4 +257,4 @@ async def test_a_job_that_keeps_killing_its_process_is_discarded_after_bounded_r
         await store.job_rescue_expired(store.clock.now(), config.max_rescues)
     job = await store.job_get(job_id)
     assert job.state is JobState.DISCARDED
-    assert "lease expired 3 times" in job.errors[-1]["message"]
+    assert "lease expired 3 times" in job.errors[-1].message

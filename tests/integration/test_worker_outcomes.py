@@ -110,11 +110,11 @@ async def test_failed_attempts_retry_on_the_backoff_schedule_then_discard(
     assert [(t, attempt) for t, _, attempt in RUNS] == [(0, 1), (2, 2), (8, 3), (26, 4)]
     job = await store.job_get(job_id)
     assert job.attempt == 4
-    assert [e["message"] for e in job.errors[:3]] == [
+    assert [e.message for e in job.errors[:3]] == [
         f"f failed on attempt {n}" for n in (1, 2, 3)
     ]
-    assert "attempt 4 of 4: discarded" in job.errors[3]["message"]
-    assert all("ValueError" in e["traceback"] for e in job.errors)
+    assert "attempt 4 of 4: discarded" in job.errors[3].message
+    assert all("ValueError" in e.traceback for e in job.errors)
     assert job.finished_at == EPOCH + 26
 
 
@@ -180,8 +180,8 @@ async def test_an_attempt_past_its_timeout_fails_saying_so(
         await wait_for_state(store, job_id, JobState.DISCARDED)
     job = await store.job_get(job_id)
     assert [t for t, _, _ in RUNS] == [0, 40]  # 30 s timeout, then 10 s backoff
-    assert job.errors[0]["message"] == "timed out after 30 s"
-    assert job.errors[0]["kind"] == "timeout"
+    assert job.errors[0].message == "timed out after 30 s"
+    assert job.errors[0].kind == "timeout"
 
 
 async def test_snooze_runs_again_later_without_using_an_attempt(
@@ -203,7 +203,7 @@ async def test_cancel_from_a_task_stops_its_job_for_good(
         await trio.sleep(300)
     job = await store.job_get(job_id)
     assert len(RUNS) == 1
-    assert job.errors[-1]["message"] == "the customer closed their account"
+    assert job.errors[-1].message == "the customer closed their account"
 
 
 async def test_a_payload_that_no_longer_decodes_is_discarded_and_work_goes_on(
@@ -219,9 +219,9 @@ async def test_a_payload_that_no_longer_decodes_is_discarded_and_work_goes_on(
         await wait_for_state(store, good, JobState.COMPLETED)
         await wait_for_state(store, bad.id, JobState.DISCARDED)
     job = await store.job_get(bad.id)
-    message = job.errors[0]["message"]
+    message = job.errors[0].message
     assert "sleepy" in message and "$.seconds" in message
-    assert job.errors[0]["kind"] == "payload"
+    assert job.errors[0].kind == "payload"
 
 
 async def test_jobs_of_tasks_this_worker_does_not_know_are_discarded_after_a_grace(
@@ -237,8 +237,8 @@ async def test_jobs_of_tasks_this_worker_does_not_know_are_discarded_after_a_gra
         assert (await store.job_get(orphan.id)).state is JobState.AVAILABLE
         await wait_for_state(store, orphan.id, JobState.DISCARDED)
     job = await store.job_get(orphan.id)
-    assert "renamed_long_ago" in job.errors[0]["message"]
-    assert "not registered" in job.errors[0]["message"]
+    assert "renamed_long_ago" in job.errors[0].message
+    assert "not registered" in job.errors[0].message
 
 
 async def test_priority_orders_claims(

@@ -14,7 +14,17 @@ from typing import Any, Protocol
 
 import attrs
 
-from service.jobs import JobFilter, JobRow, JobState, JobStore, Push, Task, TaskOptions
+from service.jobs import (
+    AttemptError,
+    ErrorKind,
+    JobFilter,
+    JobRow,
+    JobState,
+    JobStore,
+    Push,
+    Task,
+    TaskOptions,
+)
 from service.jobs._store import ClaimedJob, SetStateIfRunning
 from service.jobs._task import task_options
 
@@ -107,7 +117,7 @@ async def settle(
     run_at: float | None = None,
     finished_at: float | None = None,
     refund_attempt: bool = False,
-    error: dict[str, Any] | None = None,
+    error: AttemptError | None = None,
     result: str | None = None,
 ) -> bool:
     """Record the outcome of one attempt; whether the compare-and-set matched.
@@ -134,8 +144,9 @@ async def settle(
     return matched
 
 
-def failure(message: str, attempt: int = 1) -> dict[str, Any]:
-    return {"attempt": attempt, "kind": "exception", "error": "ValueError", "message": message}
+def failure(message: str, attempt: int = 1, at: float | None = None) -> AttemptError:
+    return AttemptError(attempt=attempt, at=at, kind=ErrorKind.ERROR, error="ValueError",
+                        detail=message)
 
 
 async def make_job(

@@ -25,7 +25,8 @@ import pytest
 import trio
 from psycopg import sql
 
-from service.jobs import JobState
+from service.jobs import AttemptError, JobState
+from service.jobs._rows import errors_from_json
 from service.runtime import open_store
 from service.settings import load
 
@@ -40,22 +41,22 @@ async def query(
         return await store.query(sql, params)
 
 
-def errors_of(raw: Any) -> list[dict[str, Any]]:
-    """A job's ``errors`` column as a list (text on SQLite, decoded jsonb on PostgreSQL)."""
+def errors_of(raw: Any) -> list[AttemptError]:
+    """A job's ``errors`` column as typed entries (text on SQLite, decoded jsonb on PostgreSQL)."""
     value = json.loads(raw) if isinstance(raw, str) else raw
-    return list(value or [])
+    return errors_from_json(value or [])
 
 
 _OWNER = re.compile(r"lease of (\S+) expired")
 
 
-def rescued_pids(errors: list[dict[str, Any]]) -> list[int]:
+def rescued_pids(errors: list[AttemptError]) -> list[int]:
     """The pid of the owner named by each lease-expiry error (owner is ``host:pid:token``)."""
     pids = []
     for entry in errors:
-        if entry.get("kind") != "lease_expired":
+        if entry.kind != "lease_expired":
             continue
-        match = _OWNER.search(str(entry.get("message", "")))
+        match = _OWNER.search(entry.message)
         assert match is not None, entry
         pids.append(int(match.group(1).rsplit(":", 2)[1]))
     return pids

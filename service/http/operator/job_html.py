@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from ...jobs import CANCEL_SOURCES, RETRY_SOURCES, JobRow, JobState
+from ...jobs import CANCEL_SOURCES, RETRY_SOURCES, AttemptError, JobRow, JobState
 from ..plumbing.html import document, field, when
 
 #: Characters of the last error shown in the listing.
@@ -88,7 +87,7 @@ def jobs_url(**params: object) -> str:
 def _last_error(row: JobRow) -> str:
     if not row.errors:
         return ""
-    message = str(row.errors[-1].get("message", ""))
+    message = row.errors[-1].message
     return message if len(message) <= EXCERPT else message[: EXCERPT - 1] + "\u2026"
 
 
@@ -159,21 +158,18 @@ def _facts(row: JobRow) -> Markup:
     return Markup('<dl class="facts">{}</dl>').format(items)
 
 
-def _error_entry(entry: Mapping[str, Any]) -> Markup:
-    at = entry.get("at")
-    moment = when(float(at)) if isinstance(at, int | float) else _text(at)
-    trace = entry.get("traceback")
+def _error_entry(entry: AttemptError) -> Markup:
+    moment = _time(entry.at)
     details = Markup("")
-    if trace:
+    if entry.traceback:
         details = Markup("<details><summary>Traceback</summary><pre>{}</pre></details>").format(
-            str(trace))
-    attempt = entry.get("attempt")
+            entry.traceback)
+    attempt = entry.attempt
     return Markup(
         "<li><p>{attempt}{at}: <strong>{kind}</strong> {error}</p>"
         "<pre>{message}</pre>{details}</li>"
     ).format(attempt=f"Attempt {attempt}, " if attempt is not None else "", at=moment,
-             kind=_text(entry.get("kind")),
-             error=_text(entry.get("error")), message=str(entry.get("message", "")),
+             kind=entry.kind.value, error=_text(entry.error), message=entry.message,
              details=details)
 
 

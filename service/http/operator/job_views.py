@@ -35,11 +35,14 @@ def _json(text: str | None) -> Any:
 
 def job_json(row: JobRow) -> dict[str, Any]:
     """The public shape of a job (``GET /api/jobs/{id}``)."""
-    errors = []
+    errors: list[dict[str, Any]] = []
     for entry in row.errors:
-        item = dict(entry)
-        if isinstance(item.get("at"), int | float):
-            item["at"] = iso(float(item["at"]))
+        item: dict[str, Any] = {} if entry.attempt is None else {"attempt": entry.attempt}
+        if entry.at is not None:
+            item["at"] = iso(entry.at)
+        item |= {"kind": entry.kind.value, "error": entry.error, "message": entry.message}
+        if entry.traceback is not None:
+            item["traceback"] = entry.traceback
         errors.append(item)
     return {
         "id": row.id,

@@ -9,12 +9,12 @@ workers on many hosts never wait on one another's rows, and the lock re-checks t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
+from .._attempt_error import ErrorKind, operator_cancelled
 from .._errors import InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
@@ -22,6 +22,7 @@ from .._rows import (
     claim_order,
     error_json,
     list_query,
+    rescue_step,
     state_list,
     to_claimed,
 )
@@ -142,17 +143,14 @@ def rescue_expired(conn: Conn, now: float, max_rescues: int, limit: int) -> list
         "  WHEN rescues > 0 THEN 'retryable' ELSE 'available' END,"
         f" finished_at = CASE WHEN {out_of_rescues} OR {out_of_attempts}"
         "  THEN %(now)s ELSE NULL END,"
+        # Codes only: AttemptError renders the prose (attempt_error.RescueStep).
         " errors = errors || jsonb_build_array(jsonb_build_object("
-        "  'attempt', attempt, 'at', %(now)s::float8, 'kind', 'lease_expired',"
-        "  'error', 'LeaseExpired',"
-        "  'message', 'lease of ' || coalesce(lease_owner, '?') || ' expired'"
-        "   || ' (its process stopped or stalled)' || CASE"
-        f"   WHEN {out_of_rescues} THEN '; discarded: lease expired '"
-        "     || (rescues + 1) || ' times, the job may be killing its process'"
-        f"   WHEN {out_of_attempts} THEN '; discarded: that was its last attempt'"
-        "   WHEN rescues > 0 THEN '; returned to the queue after a random pause of up to '"
-        f"     || {spread} || ' s, apart from the jobs it died with'"
-        "   ELSE '; returned to the queue' END)),"
+        f"  'attempt', attempt, 'at', %(now)s::float8, 'kind', '{ErrorKind.LEASE_EXPIRED}',"
+        "  'error', 'LeaseExpired', 'owner', lease_owner, 'rescues', rescues + 1,"
+        f"  'step', {rescue_step(out_of_rescues, out_of_attempts)},"
+        f"  'pause', CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN 0.0::float8"
+        f"   ELSE {spread} END,"
+        "  'lease_expires_at', lease_expires_at)),"
         " run_at = CASE WHEN rescues > 0"
         f"  THEN %(now)s + random() * {spread} ELSE %(now)s END,"
         " rescues = rescues + 1, lease_owner = NULL, lease_expires_at = NULL"
@@ -192,9 +190,8 @@ def discard_unknown(
     rows = conn.execute(
         "UPDATE jobs SET state = 'discarded', finished_at = %(now)s,"
         " errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt,"
-        "  'at', %(now)s::float8, 'kind', 'payload', 'error', 'UnknownTask',"
-        "  'message', 'task ' || quote_literal(task)"
-        "  || ' is not registered with any worker that saw it')),"
+        f"  'at', %(now)s::float8, 'kind', '{ErrorKind.UNKNOWN_TASK}', 'error', 'UnknownTask',"
+        "  'task', task)),"
         " lease_owner = NULL, lease_expires_at = NULL"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND run_at < %(before)s"
         "  AND task = ANY(%(unknown)s::text[]) LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
@@ -221,7 +218,7 @@ def set_state_params(outcomes: Sequence[SetStateIfRunning]) -> list[dict[str, An
     """Parameters of each outcome's compare-and-set; PayloadError before anything is sent."""
     return [
         {"state": o.state.value, "run_at": o.run_at, "finished_at": o.finished_at,
-         "refund": 1 if o.refund_attempt else 0, "error": error_json(o), "result": o.result,
+         "refund": 1 if o.refund_attempt else 0, "error": error_json(o.error), "result": o.result,
          "id": o.id, "owner": o.owner, "attempt": o.attempt}
         for o in outcomes
     ]
@@ -298,10 +295,7 @@ def retry(conn: Conn, job_id: int, now: float, channel: str, origin: str) -> Job
 
 def cancel(conn: Conn, job_id: int, now: float, reason: str) -> JobRow:
     """Operator cancel of an unfinished job, recording ``reason``."""
-    error = json.dumps(
-        {"kind": "cancelled", "at": now, "error": "Cancelled", "message": reason},
-        separators=(",", ":"),
-    )
+    error = error_json(operator_cancelled(now, reason))
     return _cas(
         conn,
         job_id,

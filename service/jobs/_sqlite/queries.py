@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from .._attempt_error import ErrorKind, operator_cancelled
 from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
@@ -19,6 +20,7 @@ from .._rows import (
     claim_order,
     error_json,
     list_query,
+    rescue_step,
     state_list,
     to_claimed,
 )
@@ -159,6 +161,12 @@ def renew_leases(
     return [r[0] for r in rows]
 
 
+def _json_real(expr: str) -> str:
+    """SQL for a REAL as an exact JSON number: ``json_object`` writes reals with 15 significant
+    digits, which loses the sub-millisecond part of a timestamp; 17 round-trip every double."""
+    return f"json(printf('%!.17g', {expr}))"
+
+
 def rescue_expired(
     conn: sqlite3.Connection, now: float, max_rescues: int, limit: int
 ) -> list[Rescued]:
@@ -172,16 +180,13 @@ def rescue_expired(
         f" state = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN 'discarded'"
         "  WHEN rescues > 0 THEN 'retryable' ELSE 'available' END,"
         f" finished_at = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN :now ELSE NULL END,"
+        # Codes only: AttemptError renders the prose (attempt_error.RescueStep).
         " errors = json_insert(errors, '$[#]', json_object("
-        "  'attempt', attempt, 'at', :now, 'kind', 'lease_expired', 'error', 'LeaseExpired',"
-        "  'message', 'lease of ' || coalesce(lease_owner, '?') || ' expired'"
-        "   || ' (its process stopped or stalled)' || CASE"
-        f"   WHEN {out_of_rescues} THEN '; discarded: lease expired '"
-        "     || (rescues + 1) || ' times, the job may be killing its process'"
-        f"   WHEN {out_of_attempts} THEN '; discarded: that was its last attempt'"
-        "   WHEN rescues > 0 THEN '; returned to the queue after a random pause of up to '"
-        f"     || {spread} || ' s, apart from the jobs it died with'"
-        "   ELSE '; returned to the queue' END)),"
+        f"  'attempt', attempt, 'at', {_json_real(':now')}, 'kind', '{ErrorKind.LEASE_EXPIRED}',"
+        "  'error', 'LeaseExpired', 'owner', lease_owner, 'rescues', rescues + 1,"
+        f"  'step', {rescue_step(out_of_rescues, out_of_attempts)},"
+        f"  'pause', CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN 0.0 ELSE {spread} END,"
+        f"  'lease_expires_at', {_json_real('lease_expires_at')})),"
         " run_at = CASE WHEN rescues > 0"
         f"  THEN :now + (random() & 1048575) / 1048576.0 * {spread} ELSE :now END,"
         " rescues = rescues + 1, lease_owner = NULL, lease_expires_at = NULL"
@@ -220,9 +225,9 @@ def discard_unknown(
     for task in unknown:
         rows = conn.execute(
             "UPDATE jobs SET state = 'discarded', finished_at = :now,"
-            " errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', :now,"
-            "  'kind', 'payload', 'error', 'UnknownTask', 'message', 'task ' || quote(task)"
-            "  || ' is not registered with any worker that saw it')),"
+            " errors = json_insert(errors, '$[#]', json_object('attempt', attempt,"
+            f"  'at', {_json_real(':now')}, 'kind', '{ErrorKind.UNKNOWN_TASK}',"
+            "  'error', 'UnknownTask', 'task', task)),"
             " lease_owner = NULL, lease_expires_at = NULL"
             " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = :task"
             "  AND run_at < :before LIMIT :limit)"
@@ -282,7 +287,7 @@ def set_state_if_running_many(
         if len(plain) > 1 and _plain(o):
             matched.append(o.id in grouped)
             continue
-        error = error_json(o)
+        error = error_json(o.error)
         cursor = conn.execute(
             _SET_STATE,
             (
@@ -329,10 +334,7 @@ def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
 
 
 def cancel(conn: sqlite3.Connection, job_id: int, now: float, reason: str) -> JobRow:
-    error = json.dumps(
-        {"kind": "cancelled", "at": now, "error": "Cancelled", "message": reason},
-        separators=(",", ":"),
-    )
+    error = error_json(operator_cancelled(now, reason))
     return _cas(
         conn,
         job_id,

@@ -87,7 +87,7 @@ async def test_jobs_of_a_killed_worker_run_in_the_others_after_its_lease_expires
         assert row.state == JobState.COMPLETED
         assert row.rescues == 1
         assert row.attempt == 2
-        assert row.errors[0]["kind"] == "lease_expired"
+        assert row.errors[0].kind == "lease_expired"
 
 
 async def test_one_unique_key_pushed_from_two_processes_at_once_makes_one_job() -> None:

@@ -23,7 +23,7 @@ async def test_available_jobs_of_unknown_tasks_past_the_grace_are_discarded(
     row = await backend.job_get(old_unknown)
     assert row.state == JobState.DISCARDED
     assert row.finished_at == now
-    assert REPORT in row.errors[-1]["message"]
+    assert REPORT in row.errors[-1].message
     assert (await backend.job_get(fresh_unknown)).state == JobState.AVAILABLE
     assert (await backend.job_get(known)).state == JobState.AVAILABLE
 

@@ -71,8 +71,8 @@ async def test_rescue_returns_expired_running_jobs_to_available(backend: Backend
     assert row.rescues == 1
     assert row.attempt == 1
     [error] = row.errors
-    assert error["kind"] == "lease_expired"
-    assert error["attempt"] == 1
+    assert error.kind == "lease_expired"
+    assert error.attempt == 1
     [again] = await claim(backend, owner="w2", now=now + LEASE + 2)
     assert again.id == job_id
     assert again.attempt == 2
@@ -160,8 +160,8 @@ async def test_a_job_whose_lease_keeps_expiring_is_discarded_after_max_rescues(
     assert row.finished_at == now + 200 + LEASE + 1
     assert row.lease_owner is None
     assert row.rescues == 3
-    assert [e["kind"] for e in row.errors] == ["lease_expired"] * 3
-    assert "lease expired 3 times" in row.errors[-1]["message"]
+    assert [e.kind for e in row.errors] == ["lease_expired"] * 3
+    assert "lease expired 3 times" in row.errors[-1].message
     assert await claim(backend, REPORT, now=now + 1000) == []
 
 
@@ -185,7 +185,7 @@ async def test_jobs_rescued_again_come_back_apart_after_a_short_random_pause(
     pauses = [row.run_at - at for row in rows]
     assert all(0 <= pause <= REPEAT_RESCUE_SPREAD_S for pause in pauses), pauses
     assert len(set(pauses)) == len(pauses), "each its own pause"
-    assert "random pause of up to 1" in rows[0].errors[-1]["message"]
+    assert "random pause of up to 1" in rows[0].errors[-1].message
     assert await backend.job_promote_due(at + REPEAT_RESCUE_SPREAD_S) == [EMAIL] * 8
 
 
@@ -200,8 +200,8 @@ async def test_a_job_rescued_on_its_last_attempt_is_discarded(backend: Backend) 
     row = await backend.job_get(job_id)
     assert row.state == JobState.DISCARDED
     assert row.finished_at == now + LEASE + 1
-    assert row.errors[-1]["kind"] == "lease_expired"
-    assert "last attempt" in row.errors[-1]["message"]
+    assert row.errors[-1].kind == "lease_expired"
+    assert "last attempt" in row.errors[-1].message
 
 
 async def test_a_job_with_attempts_left_survives_a_rescue(backend: Backend) -> None:

@@ -152,8 +152,8 @@ async def test_cancel_stops_an_unfinished_job_and_records_the_reason(
     assert row.lease_owner is None
     assert row.lease_expires_at is None
     assert row.errors[:-1] == errors_before
-    assert row.errors[-1]["kind"] == "cancelled"
-    assert row.errors[-1]["message"] == "customer closed the account"
+    assert row.errors[-1].kind == "cancelled"
+    assert row.errors[-1].message == "customer closed the account"
     assert await backend.job_get(job_id) == row
     assert await claim(backend, limit=10, now=now) == []
 

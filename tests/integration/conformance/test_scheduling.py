@@ -42,7 +42,7 @@ async def test_promote_due_makes_due_scheduled_and_retryable_jobs_available(
     row = await backend.job_get(retryable)
     assert row.state == JobState.AVAILABLE
     assert row.attempt == 1, "promotion does not touch the attempt count"
-    assert row.errors[-1]["message"] == "boom"
+    assert row.errors[-1].message == "boom"
     assert (await backend.job_get(future_scheduled)).state == JobState.SCHEDULED
     assert (await backend.job_get(future_retryable)).state == JobState.RETRYABLE
 

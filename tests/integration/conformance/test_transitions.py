@@ -16,7 +16,7 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import JobState, ServiceError, StoreUnavailable
+from service.jobs import AttemptError, ErrorKind, JobState, ServiceError, StoreUnavailable
 from service.jobs._store import SetStateIfRunning
 
 
@@ -156,7 +156,7 @@ async def test_an_outcome_without_run_at_keeps_the_run_at(backend: Backend) -> N
 async def test_errors_accumulate_in_order_across_attempts(backend: Backend) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now()
-    errors = [failure(f"failure {n}", attempt=n) | {"at": now + n} for n in (1, 2, 3)]
+    errors = [failure(f"failure {n}", attempt=n, at=now + n) for n in (1, 2, 3)]
 
     for n, error in enumerate(errors, start=1):
         claimed = await claim_id(backend, job_id, now=now + n)
@@ -205,7 +205,8 @@ async def test_a_snooze_refunds_the_attempt(backend: Backend) -> None:
 async def test_an_interrupted_attempt_is_refunded_and_claimable_again(backend: Backend) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     now = backend.clock.now()
-    interruption = {"attempt": 1, "kind": "shutdown", "message": "worker shutting down"}
+    interruption = AttemptError(attempt=1, at=now, kind=ErrorKind.INTERRUPTED,
+                                error="Interrupted", detail="worker shutting down")
 
     assert await settle(
         backend, job_id, JobState.AVAILABLE, run_at=now, refund_attempt=True, error=interruption
@@ -252,7 +253,8 @@ async def test_an_outcome_whose_error_is_not_json_is_refused_and_none_of_the_bat
                     attempt=1,
                     state=JobState.RETRYABLE,
                     run_at=now + 5,
-                    error={"message": "bad number", "elapsed": float("nan")},
+                    error=AttemptError(attempt=1, at=float("nan"), kind=ErrorKind.ERROR,
+                                       error="ValueError", detail="bad number"),
                 ),
             ]
         )
