@@ -27,6 +27,12 @@ class Retention:
 
 @attrs.frozen(kw_only=True)
 class WorkerConfig:
+    """How a :class:`TaskWorker` paces itself: leases, rescues, polls, shutdown and retention.
+
+    The defaults suit production. Tests on ``MockClock`` use ``testing.DRAIN_CONFIG`` (or one
+    like it), whose rare safety-net polls keep virtual hours cheap in real time.
+    """
+
     lease_ttl: float = 15.0
     #: How often leases are renewed (must be well under ``lease_ttl``).
     lease_renew_interval: float = 5.0

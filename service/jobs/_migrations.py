@@ -15,6 +15,13 @@ import attrs
 
 @attrs.frozen(kw_only=True)
 class Migration:
+    """One versioned schema step of a component, with its statements for each backend.
+
+    Use it for your app's own tables: pass ``migrations=[...]`` to the store (or
+    ``open_store``), and :meth:`open` applies the steps not yet applied, once, across processes.
+    ``statements`` maps ``"sqlite"`` and ``"postgresql"`` to the statements of that dialect.
+    """
+
     component: str
     version: int
     description: str

@@ -11,6 +11,8 @@ from ._errors import InvalidTransition
 
 
 class JobState(enum.StrEnum):
+    """Where a job is in its life; the allowed moves between states are the table below."""
+
     SCHEDULED = "scheduled"
     AVAILABLE = "available"
     RUNNING = "running"

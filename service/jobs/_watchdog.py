@@ -17,6 +17,13 @@ from . import _log as log
 
 
 class LoopWatchdog:
+    """Warns in the log while the event loop is blocked for longer than ``threshold`` seconds.
+
+    Start it beside a worker (``await nursery.start(LoopWatchdog().run)``) in any process whose
+    tasks might call blocking code: a stuck loop also stops lease renewals, so the warning names
+    the cause before the leases lapse.
+    """
+
     def __init__(self, *, interval: float = 0.25, threshold: float = 2.0) -> None:
         self.interval = interval
         self.threshold = threshold
