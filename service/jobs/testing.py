@@ -85,6 +85,8 @@ AUTOJUMP_THRESHOLD_LIMIT = 0.1
 #: Real seconds every task must have been blocked on a clock that never moves by itself before
 #: ``drain`` or ``run_task`` gives up with :class:`VirtualTimeRequired`.
 STALL_SECONDS = 0.25
+#: A job due within this many seconds is due (timestamps are floats), as in the worker.
+_DUE_WITHIN = 1e-3
 
 
 class VirtualTimeRequired(ServiceError, RuntimeError):
@@ -277,7 +279,7 @@ async def _until_drained(
         if not (counts[JobState.AVAILABLE] or counts[JobState.RUNNING]):
             next_at = await store.job_next_run_at()
             ahead = None if next_at is None else next_at - store.clock.now()
-            if ahead is not None and ahead > 0:
+            if ahead is not None and ahead > _DUE_WITHIN:
                 if not clock_autojumps():
                     raise VirtualTimeRequired(
                         f"drain: the next job is due in {ahead:g} s and {_describe_clock()}, "
