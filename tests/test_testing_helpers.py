@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
@@ -19,12 +20,15 @@ from service.jobs import (
     JobState,
     JobStore,
     Snooze,
+    SQLiteStore,
     Task,
     TaskOptions,
     TaskWorker,
+    ThreadRunner,
     TrioClock,
     testing,
 )
+from service.jobs.runner import autojump_suspended
 from service.jobs.testing import (
     TEST_CONFIG,
     VirtualTimeRequired,
@@ -333,3 +337,25 @@ async def test_store_time_is_the_timestamp_the_store_writes_at_a_trio_time(
         assert done.finished_at == pytest.approx(store_time(store, at), abs=1e-6)
         # the store read its clock first when it opened, at trio time 0
         assert done.finished_at == pytest.approx(EPOCH + 65, abs=1e-6)
+
+
+async def test_a_thread_call_in_flight_does_not_make_the_clock_look_frozen(
+    autojump_clock: MockClock,
+) -> None:
+    # The thread runner turns autojump off while its call runs; the clock still autojumps.
+    with autojump_suspended():
+        assert autojump_clock.autojump_threshold == math.inf
+        assert testing.clock_autojumps()
+    assert testing.clock_autojumps()
+
+
+async def test_drain_on_a_thread_runner_store_goes_through_virtual_time(
+    autojump_clock: MockClock, tmp_path: Path
+) -> None:
+    SENT.clear()
+    async with SQLiteStore(
+        tmp_path / "jobs.db", clock=TrioClock(EPOCH), runner=ThreadRunner()
+    ) as store:
+        await store.push(SendReminder(email="ada@example.com"), delay=60)
+        assert (await drain(store, [SendReminder])).completed == 1
+    assert SENT == [(60 + 3600 + 7200, "ada@example.com")]
