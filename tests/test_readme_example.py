@@ -21,7 +21,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-ROOT = Path(__file__).parent.parent
+ROOT = next(p for p in Path(__file__).parents if (p / "pyproject.toml").exists())
 README = ROOT / "README.md"
 MARKER = "<!-- example: own-app -->"
 BLOCK = re.compile(re.escape(MARKER) + r"\n```python\n(.*?)\n```", re.DOTALL)

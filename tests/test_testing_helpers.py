@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
@@ -28,7 +29,6 @@ from service.jobs import (
     TrioClock,
     testing,
 )
-from service.jobs.runner import autojump_suspended
 from service.jobs.testing import (
     TEST_CONFIG,
     VirtualTimeRequired,
@@ -343,9 +343,16 @@ async def test_a_thread_call_in_flight_does_not_make_the_clock_look_frozen(
     autojump_clock: MockClock,
 ) -> None:
     # The thread runner turns autojump off while its call runs; the clock still autojumps.
-    with autojump_suspended():
-        assert autojump_clock.autojump_threshold == math.inf
-        assert testing.clock_autojumps()
+    runner = ThreadRunner()
+    release = threading.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(runner.run, release.wait)
+        await wait_all_tasks_blocked()
+        held = autojump_clock.autojump_threshold
+        autojumps_while_held = testing.clock_autojumps()
+        release.set()
+    await runner.aclose()
+    assert held == math.inf and autojumps_while_held
     assert testing.clock_autojumps()
 
 
