@@ -21,16 +21,16 @@ clock.
 
 **Timestamps.** ``sqlite_test_store`` gives the store a :class:`TrioClock`: every timestamp the
 store writes (``run_at``, ``created_at``, ``finished_at``; the app's own ``store.clock.now()``)
-is the clock's start -- the wall-clock time of its first reading, or a fixed one with
-``clock=TrioClock(1_800_000_000.0)`` -- plus the trio time elapsed since that first reading. So a
+is the clock's start -- the wall-clock time of its first reading, when the store opens, or a
+fixed one with ``clock=TrioClock(1_800_000_000.0)`` -- plus the trio time elapsed since. So a
 job pushed with ``delay=60`` has ``run_at == store.clock.now() + 60`` and runs once
 ``trio.current_time()`` has moved 60 s on; :func:`store_time` turns a ``trio.current_time()``
 reading into the store's timestamp for it.
 
 **A worker of your own.** ``TaskWorker(store, [MyTask], config=TEST_CONFIG)`` runs inside your
 test's nursery like the real one, but its safety-net polls and upkeep run about once a virtual
-hour instead of every second (the default :class:`WorkerConfig` costs about a second of real time
-per virtual hour under MockClock). Pushes through the same store object wake it at once either
+hour instead of every second (the default :class:`WorkerConfig` costs a second or more of real
+time per virtual hour under MockClock). Pushes through the same store object wake it at once either
 way. ``drain`` uses :data:`DRAIN_CONFIG`, the same but leaving other task types' jobs alone.
 """
 
