@@ -31,9 +31,9 @@ from typing import Any
 import trio
 
 from service.jobs import JobState
-from service.jobs.sqlite import queries
-from service.jobs.sqlite.connection import connect, in_transaction
-from service.jobs.store import SetStateIfRunning
+from service.jobs._sqlite import queries
+from service.jobs._sqlite.connection import connect, in_transaction
+from service.jobs._store import SetStateIfRunning
 
 from . import tables
 from .common import Context, Results

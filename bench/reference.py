@@ -26,7 +26,7 @@ from typing import Any
 import trio
 
 from service.jobs import SQLiteStore
-from service.jobs.sqlite.connection import connect
+from service.jobs._sqlite.connection import connect
 
 from .common import Context, Results, chunks, rate, stopwatch
 from .proc import ChildFailed, run_child

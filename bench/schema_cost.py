@@ -1,7 +1,7 @@
 """Diagnostic: what each part of the engine's SQLite schema costs the batched ceiling.
 
 The reference loop (:mod:`bench.reference`, 1,000 jobs per transaction, no engine code) runs
-on the engine's own schema statements (read from ``service.jobs.sqlite.schema``) with one part
+on the engine's own schema statements (read from ``service.jobs._sqlite.schema``) with one part
 taken away at a time: AUTOINCREMENT, the CHECK on ``state``, each index but the one claims need,
 then all of them at once. 100,000 jobs per variant, measured once after the runs, beside the
 minimal table. Not a scenario: an explanation.
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from service.jobs.sqlite.connection import connect
-from service.jobs.sqlite.schema import MIGRATIONS
+from service.jobs._sqlite.connection import connect
+from service.jobs._sqlite.schema import MIGRATIONS
 
 from .common import Context, Results
 from .proc import measure

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from service.jobs import codec
+from service.jobs import _codec as codec
 
 from .ours import NoOp
 from .reference import create_engine_schema

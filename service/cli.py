@@ -16,16 +16,16 @@ import trio
 from . import logs
 from .jobs import (
     InvalidTransition,
+    JobFilter,
     JobNotFound,
     JobState,
     PayloadError,
     Push,
     StoreError,
     UnknownTask,
+    structure_payload,
 )
-from .jobs.codec import structure as structure_payload
-from .jobs.push import build_insert
-from .jobs.store import JobFilter
+from .jobs._push import build_insert
 from .runtime import open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
 
@@ -109,7 +109,7 @@ def _print_json(value: Any) -> None:
 
 
 async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
-    from .http.job_views import job_json
+    from .http.operator.job_views import job_json
 
     async with open_state(settings) as state:
         store = state.store
@@ -145,7 +145,7 @@ async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _push(state: Any, args: argparse.Namespace) -> None:
-    from .http.job_views import job_json
+    from .http.operator.job_views import job_json
 
     try:
         cls = state.registry.get(args.task)

@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from .jobs.log import emit
+from .jobs import emit
 
 __all__ = ["JsonFormatter", "emit", "setup"]
 

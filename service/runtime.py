@@ -16,12 +16,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .app.mail import make_mailer
-from .app.schema import APP_MIGRATIONS
-from .jobs import SQLiteStore, TaskWorker, WorkerConfig
-from .jobs.log import emit
-from .jobs.store import SetStateIfRunning
-from .jobs.watchdog import LoopWatchdog
+from .domain.mail import make_mailer
+from .domain.schema import APP_MIGRATIONS
+from .jobs import LoopWatchdog, SetStateIfRunning, SQLiteStore, TaskWorker, WorkerConfig, emit
 from .settings import Settings, SettingsError
 from .state import AppState
 from .tasks import REGISTRY
@@ -42,7 +39,7 @@ def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
                            cache_bytes=settings.sqlite_cache_bytes,
                            mmap_bytes=settings.sqlite_mmap_bytes)
     if settings.database_url.split(":", 1)[0].lower() in ("postgresql", "postgres"):
-        from .jobs.postgres import PostgresStore  # psycopg is loaded only when it is used
+        from .jobs._postgres import PostgresStore  # psycopg is loaded only when it is used
 
         return PostgresStore(
             settings.database_url, migrations=APP_MIGRATIONS, max_size=settings.db_pool_size
@@ -103,7 +100,7 @@ class WebService:
     async def run(self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
                   ) -> None:
         from .http.app import create_app
-        from .http.server import hypercorn_config, serve
+        from .http.plumbing.server import hypercorn_config, serve
 
         settings = self.state.settings
         config = hypercorn_config(settings.bind, settings.shutdown_grace)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .jobs.errors import ServiceError
+from .jobs import ServiceError
 
 
 class SettingsError(ServiceError, ValueError):

@@ -11,7 +11,7 @@ from .metrics import Metrics
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .app.mail import Mailer
+    from .domain.mail import Mailer
     from .jobs import PostgresStore
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from postgres.support import require_postgres, schema_store
+from support.postgres import require_postgres, schema_store
 
 from service.jobs import InlineRunner, PostgresStore, SQLiteStore, ThreadRunner, TrioClock
 

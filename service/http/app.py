@@ -4,39 +4,34 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
-from quart import Response, current_app, g, request
+from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from ..jobs import StoreError
-from ..jobs.log import emit
+from ..jobs import StoreError, emit
 from ..state import AppState
-from .backpressure import install_backpressure
-from .errors import (
+from .operator import job_pages, jobs_api, ops
+from .plumbing.backpressure import install_backpressure
+from .plumbing.errors import (
     ApiError,
     handle_api_error,
     handle_http_exception,
     handle_store_error,
     handle_unexpected,
 )
-from .health import StoreHealth
+from .plumbing.health import StoreHealth
+from .plumbing.request_state import STATE_KEY
+from .user import pages, uploads, users
 
 logger = logging.getLogger("service.http")
 
 
-def app_state() -> AppState:
-    """The ``AppState`` of the app serving the current request."""
-    return cast(AppState, current_app.extensions["service"])
-
-
 def create_app(state: AppState) -> QuartTrio:
-    from . import job_pages, jobs_api, ops, pages, uploads, users
-
     app = QuartTrio("service", static_folder=None)
     install_backpressure(app)  # quart would buffer a body its handler is slow to read
-    app.extensions["service"] = state
+    app.extensions[STATE_KEY] = state
     app.extensions["store_health"] = StoreHealth()
     app.config["BODY_MAX_BYTES"] = state.settings.body_max_bytes
     # Uploads stream past quart's own limit; our handlers enforce SERVICE_UPLOAD_MAX_BYTES.

@@ -5,8 +5,9 @@
 
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, SystemClock, TrioClock
-from .errors import (
+from ._clock import Clock, SystemClock, TrioClock, to_datetime
+from ._codec import structure as structure_payload
+from ._errors import (
     Cancel,
     ConstraintViolation,
     InvalidTransition,
@@ -20,29 +21,33 @@ from .errors import (
     StoreUnavailable,
     UnknownTask,
 )
-from .migrations import Migration
-from .push import Push
-from .retry import Backoff
-from .runner import InlineRunner, Runner, ThreadRunner
-from .sqlite import SQLiteStore
-from .states import JobState
-from .store import JobFilter, JobRow, JobStore, Transaction
-from .task import JobContext, Task, TaskOptions, TaskRegistry
-from .worker import Retention, TaskWorker, WorkerConfig
+from ._log import emit
+from ._migrations import Migration
+from ._push import Push
+from ._retry import Backoff
+from ._runner import InlineRunner, Runner, ThreadRunner
+from ._sqlite import SQLiteStore
+from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
+from ._store import JobFilter, JobRow, JobStore, SetStateIfRunning, Transaction
+from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._watchdog import LoopWatchdog
+from ._worker import Retention, TaskWorker, WorkerConfig
 
 if TYPE_CHECKING:
-    from .postgres import PostgresStore
+    from ._postgres import PostgresStore
 
 
 def __getattr__(name: str) -> Any:
     if name == "PostgresStore":
-        from .postgres import PostgresStore
+        from ._postgres import PostgresStore
 
         return PostgresStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    "CANCEL_SOURCES",
+    "RETRY_SOURCES",
     "Backoff",
     "Cancel",
     "Clock",
@@ -56,6 +61,7 @@ __all__ = [
     "JobRow",
     "JobState",
     "JobStore",
+    "LoopWatchdog",
     "Migration",
     "PayloadError",
     "PostgresStore",
@@ -64,6 +70,7 @@ __all__ = [
     "Runner",
     "SQLiteStore",
     "ServiceError",
+    "SetStateIfRunning",
     "Snooze",
     "StoreBusy",
     "StoreError",
@@ -78,4 +85,7 @@ __all__ = [
     "TrioClock",
     "UnknownTask",
     "WorkerConfig",
+    "emit",
+    "structure_payload",
+    "to_datetime",
 ]

@@ -48,17 +48,17 @@ import outcome
 import trio
 from trio.testing import MockClock, wait_all_tasks_blocked
 
-from . import codec
-from .clock import Clock, TrioClock
-from .errors import Cancel, ServiceError, Snooze
-from .outcomes import timeout_message
-from .runner import InlineRunner, autojump_threshold, thread_call_in_flight
-from .sqlite import SQLiteStore
-from .states import UNFINISHED, JobState
-from .store import JobFilter, JobStore, SetStateIfRunning
-from .task import JobContext, Task, TaskRegistry, task_options
-from .wakeup import Wakeup
-from .worker import TaskWorker, WorkerConfig
+from . import _codec as codec
+from ._clock import Clock, TrioClock
+from ._errors import Cancel, ServiceError, Snooze
+from ._outcomes import timeout_message
+from ._runner import InlineRunner, autojump_threshold, thread_call_in_flight
+from ._sqlite import SQLiteStore
+from ._states import UNFINISHED, JobState
+from ._store import JobFilter, JobStore, SetStateIfRunning
+from ._task import JobContext, Task, TaskRegistry, task_options
+from ._wakeup import Wakeup
+from ._worker import TaskWorker, WorkerConfig
 
 T = TypeVar("T", bound=Task)
 R = TypeVar("R")

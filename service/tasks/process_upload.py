@@ -7,8 +7,8 @@ import uuid
 import attrs
 import trio
 
-from ..app.sniff import inspect_file
-from ..app.uploads import get_upload, mark_failed, mark_processed
+from ..domain.sniff import inspect_file
+from ..domain.uploads import get_upload, mark_failed, mark_processed
 from ..jobs import Cancel, JobContext, Task, TaskOptions
 from ..state import AppState
 

@@ -6,8 +6,8 @@ import uuid
 
 import attrs
 
-from ..app.mail import build_welcome_email
-from ..app.users import get_user, mark_welcome_sent
+from ..domain.mail import build_welcome_email
+from ..domain.users import get_user, mark_welcome_sent
 from ..jobs import Cancel, JobContext, Task, TaskOptions
 from ..state import AppState
 

@@ -11,8 +11,8 @@ import sys
 
 import trio
 
-from service.app.storage import UploadWriter
 from service.cli import main
+from service.domain.storage import UploadWriter
 
 STALL_SECONDS = float(os.environ.get("STALL_UPLOAD_WRITE_SECONDS", "2"))
 _write = UploadWriter.write

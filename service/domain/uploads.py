@@ -1,0 +1,135 @@
+"""The uploads repository: rows of the ``uploads`` table, and the client's file name for display.
+
+A stored file lives at ``<upload_dir>/<stored_name>``; ``stored_name`` is chosen by the server
+(a UUID's hex) and never derived from what the client sent. Recording an upload together with
+its ``ProcessUpload`` job is a flow above the domain: :func:`service.flows.uploads.create_upload`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from typing import Any
+
+import attrs
+
+from .db import AppStore, AppTransaction
+from .sniff import FileFacts
+
+FILENAME_MAX = 255
+#: Shown when the client sent no usable file name.
+DEFAULT_FILENAME = "upload"
+
+_COLUMNS = (
+    "id, filename, stored_name, status, size, sha256, content_type, error, created_at,"
+    " processed_at"
+)
+# Control, format (e.g. bidi overrides), surrogate and line/paragraph separator characters.
+_UNPRINTABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+@attrs.frozen(kw_only=True)
+class Upload:
+    """An upload as stored. ``size``, ``sha256`` and ``content_type`` are set once processed."""
+
+    id: uuid.UUID
+    filename: str
+    stored_name: str
+    status: str
+    size: int | None
+    sha256: str | None
+    content_type: str | None
+    error: str | None
+    created_at: float
+    processed_at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's view of the upload."""
+        return {
+            "id": str(self.id),
+            "filename": self.filename,
+            "status": self.status,
+            "size": self.size,
+            "sha256": self.sha256,
+            "content_type": self.content_type,
+            "error": self.error,
+        }
+
+
+def display_filename(raw: str | None) -> str:
+    """The client's file name made safe to show: basename only, no control characters.
+
+    Both ``/`` and ``\\`` count as separators; ``.`` and ``..`` are no name; the result is at
+    most :data:`FILENAME_MAX` characters, or :data:`DEFAULT_FILENAME` if nothing is left.
+    It is for display only: files are never stored under it.
+    """
+    text = "".join(
+        ch for ch in (raw or "") if unicodedata.category(ch) not in _UNPRINTABLE
+    )
+    base = text.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if base in ("", ".", ".."):
+        return DEFAULT_FILENAME
+    return base[:FILENAME_MAX]
+
+
+def _upload(row: tuple[Any, ...]) -> Upload:
+    (id_, filename, stored_name, status, size, sha256, content_type, error, created_at,
+     processed_at) = row
+    return Upload(
+        id=uuid.UUID(id_), filename=filename, stored_name=stored_name, status=status,
+        size=size, sha256=sha256, content_type=content_type, error=error,
+        created_at=float(created_at),
+        processed_at=None if processed_at is None else float(processed_at),
+    )
+
+
+def new_upload(
+    store: AppStore, *, upload_id: uuid.UUID, filename: str, stored_name: str
+) -> Upload:
+    """A ``pending`` upload not yet recorded, stamped with the store's current time."""
+    return Upload(
+        id=upload_id, filename=filename, stored_name=stored_name, status="pending", size=None,
+        sha256=None, content_type=None, error=None, created_at=store.clock.now(),
+        processed_at=None,
+    )
+
+
+async def insert_upload(tx: AppTransaction, upload: Upload) -> None:
+    """Record ``upload`` as ``pending`` inside the open transaction ``tx``."""
+    await tx.execute(
+        "INSERT INTO uploads (id, filename, stored_name, status, created_at)"
+        " VALUES (?, ?, ?, 'pending', ?)",
+        (str(upload.id), upload.filename, upload.stored_name, upload.created_at),
+    )
+
+
+async def get_upload(store: AppStore, upload_id: uuid.UUID) -> Upload | None:
+    """The upload with ``upload_id``, or None."""
+    rows = await store.query(f"SELECT {_COLUMNS} FROM uploads WHERE id = ?", (str(upload_id),))
+    return _upload(rows[0]) if rows else None
+
+
+async def mark_processed(
+    store: AppStore, upload_id: uuid.UUID, facts: FileFacts, processed_at: float
+) -> bool:
+    """Store what the bytes are and set ``processed``; False unless the upload was pending."""
+    async with store.transaction() as tx:
+        rows = await tx.execute(
+            "UPDATE uploads SET status = 'processed', size = ?, sha256 = ?, content_type = ?,"
+            " error = NULL, processed_at = ? WHERE id = ? AND status = 'pending' RETURNING id",
+            (facts.size, facts.sha256, facts.content_type, processed_at, str(upload_id)),
+        )
+    return bool(rows)
+
+
+async def mark_failed(
+    store: AppStore, upload_id: uuid.UUID, error: str, processed_at: float
+) -> bool:
+    """Set ``failed`` with ``error``; False unless the upload was pending."""
+    async with store.transaction() as tx:
+        rows = await tx.execute(
+            "UPDATE uploads SET status = 'failed', error = ?, processed_at = ?"
+            " WHERE id = ? AND status = 'pending' RETURNING id",
+            (error, processed_at, str(upload_id)),
+        )
+    return bool(rows)

@@ -1,0 +1,85 @@
+"""Operator authentication: the bearer token, and the dashboard's session cookie derived from it.
+
+The JSON operator API takes only ``Authorization: Bearer <SERVICE_ADMIN_TOKEN>``. The HTML
+dashboard (``/admin``) also takes the ``service_admin`` cookie that ``POST /admin/login`` sets:
+an HMAC-SHA256 of a fixed label keyed by the token, so the cookie never holds the token, needs no
+server-side session, and stops working when the token changes. Every comparison is constant-time.
+No token configured means both stay closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from quart import request
+
+from ..plumbing.errors import ApiError
+from ..plumbing.request_state import app_state
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: The dashboard's session cookie (scoped to ``Path=/admin``).
+SESSION_COOKIE = "service_admin"
+_SESSION_LABEL = b"service admin dashboard session v1"
+
+
+def admin_token() -> str | None:
+    """The configured ``SERVICE_ADMIN_TOKEN``; None when unset (operator routes closed)."""
+    return app_state().settings.admin_token or None
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def token_matches(given: str) -> bool:
+    """Whether ``given`` is the configured token (constant-time); always False when unset."""
+    expected = admin_token()
+    return expected is not None and _same(given, expected)
+
+
+def _bearer_matches(expected: str) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and _same(token.strip(), expected)
+
+
+def session_value(token: str) -> str:
+    """The session cookie's value for ``token``: HMAC-SHA256 of a fixed label, as hex."""
+    return hmac.new(token.encode(), _SESSION_LABEL, hashlib.sha256).hexdigest()
+
+
+def dashboard_admin() -> bool:
+    """Whether the request carries the bearer token or a valid session cookie."""
+    expected = admin_token()
+    if expected is None:
+        return False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is not None and _same(cookie, session_value(expected)):
+        return True
+    return _bearer_matches(expected)
+
+
+def check_admin() -> None:
+    """401 unless the request carries ``Authorization: Bearer <SERVICE_ADMIN_TOKEN>``."""
+    expected = admin_token()
+    if expected is None:
+        raise ApiError(401, "unauthorized",
+                       "the operator API is closed: no SERVICE_ADMIN_TOKEN is configured")
+    if not _bearer_matches(expected):
+        raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+
+
+def admin_only(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Guard a JSON operator route with :func:`check_admin`."""
+
+    @wraps(handler)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        check_admin()
+        return await handler(*args, **kwargs)
+
+    return guarded

@@ -1,0 +1,205 @@
+"""HTML for the operator dashboard (``/admin``); every stored value is escaped by ``Markup.format``.
+
+Payloads, results, task names, unique keys and error messages are user data: none of them is
+ever wrapped in ``Markup`` directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+
+from ...jobs import CANCEL_SOURCES, RETRY_SOURCES, JobRow, JobState
+from ..plumbing.html import document, field, when
+
+#: Characters of the last error shown in the listing.
+EXCERPT = 120
+TOKEN_MAX = 1000
+
+_NONE = Markup('<span class="muted">-</span>')
+
+
+def _time(timestamp: float | None) -> Markup:
+    return _NONE if timestamp is None else when(timestamp)
+
+
+def _text(value: object) -> Markup | str:
+    return _NONE if value is None or value == "" else str(value)
+
+
+def pretty_json(text: str | None) -> str:
+    """Stored JSON text indented for reading; text that is not JSON comes back as it is."""
+    if text is None:
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return text
+
+
+def _admin(title: str, body: Markup) -> str:
+    header = Markup(
+        '<nav><a href="/admin/jobs">Jobs</a> '
+        '<form class="inline" method="post" action="/admin/logout">'
+        '<button type="submit">Log out</button></form></nav>\n{}'
+    ).format(body)
+    return document(title, header)
+
+
+def _notice(notice: str | None) -> Markup:
+    return Markup('<p class="notice" role="alert">{}</p>').format(notice) if notice else Markup("")
+
+
+def login_page(*, closed: bool, error: str | None = None) -> str:
+    """The token form; when ``closed`` (no token configured) an explanation instead."""
+    if closed:
+        body = Markup(
+            "<h1>Operator dashboard</h1>\n<p class=\"notice\" role=\"alert\">The dashboard is"
+            " closed: no admin token is configured. Set <code>SERVICE_ADMIN_TOKEN</code> (or"
+            " <code>--admin-token</code>) and restart the service to open it.</p>"
+        )
+        return document("Dashboard closed", body)
+    body = Markup(
+        "<h1>Operator dashboard</h1>\n{notice}\n"
+        '<form method="post" action="/admin/login">\n{token}\n'
+        '<button type="submit">Log in</button>\n</form>'
+    ).format(notice=_notice(error),
+             token=field("Admin token", "token", "password", "", None, TOKEN_MAX))
+    return document("Log in", body)
+
+
+def error_page(status: int, message: str) -> str:
+    """An error answered to a dashboard page or form."""
+    body = Markup('<h1>Error {}</h1>\n<p class="notice">{}</p>\n'
+                  '<p><a href="/admin/jobs">Back to jobs</a></p>').format(status, message)
+    return document(f"Error {status}", body)
+
+
+def jobs_url(**params: object) -> str:
+    """``/admin/jobs`` with the given query parameters (None values left out)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return "/admin/jobs" + (f"?{query}" if query else "")
+
+
+def _last_error(row: JobRow) -> str:
+    if not row.errors:
+        return ""
+    message = str(row.errors[-1].get("message", ""))
+    return message if len(message) <= EXCERPT else message[: EXCERPT - 1] + "\u2026"
+
+
+def _job_row(row: JobRow) -> Markup:
+    return Markup(
+        '<tr><td><a href="/admin/jobs/{id}">{id}</a></td><td>{task}</td><td>{state}</td>'
+        "<td>{attempt}/{max}</td><td>{run_at}</td><td>{created}</td><td>{error}</td></tr>"
+    ).format(id=row.id, task=row.task, state=row.state.value, attempt=row.attempt,
+             max=row.max_attempts, run_at=when(row.run_at), created=when(row.created_at),
+             error=_last_error(row))
+
+
+def _state_links(counts: Mapping[JobState, int], task: str | None) -> Markup:
+    links = Markup(" ").join(
+        Markup('<a href="{}">{}: {}</a>').format(jobs_url(state=s.value, task=task), s.value,
+                                                counts.get(s, 0))
+        for s in JobState
+    )
+    return Markup('<nav class="states">{}</nav>').format(links)
+
+
+def _filter_form(state: JobState | None, task: str | None, limit: int) -> Markup:
+    options = Markup("").join(
+        Markup('<option value="{v}"{sel}>{label}</option>').format(
+            v=v, label=v or "any state",
+            sel=Markup(" selected") if v == (state.value if state else "") else "")
+        for v in ["", *(s.value for s in JobState)]
+    )
+    return Markup(
+        '<form method="get" action="/admin/jobs"><label>State <select name="state">{options}'
+        '</select></label><label>Task <input type="text" name="task" value="{task}"'
+        ' maxlength="100"></label><label>Limit <input type="number" name="limit" min="1"'
+        ' value="{limit}"></label><button type="submit">Filter</button></form>'
+    ).format(options=options, task=task or "", limit=limit)
+
+
+def jobs_page(
+    rows: Iterable[JobRow], *, counts: Mapping[JobState, int], state: JobState | None,
+    task: str | None, limit: int, older: int | None,
+) -> str:
+    """The job listing, newest first; ``older`` is the cursor of the next page, if any."""
+    body_rows = Markup("").join(_job_row(row) for row in rows)
+    if not body_rows:
+        body_rows = Markup('<tr><td colspan="7" class="muted">No jobs match.</td></tr>')
+    more = Markup("")
+    if older is not None:
+        more = Markup('<p><a href="{}">Older jobs</a></p>').format(
+            jobs_url(state=state.value if state else None, task=task, limit=limit, before=older))
+    body = Markup(
+        "<h1>Jobs</h1>\n{links}\n{form}\n<table>\n<thead><tr><th>Id</th><th>Task</th>"
+        "<th>State</th><th>Attempt</th><th>Run at</th><th>Created</th><th>Last error</th>"
+        "</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n{more}"
+    ).format(links=_state_links(counts, task), form=_filter_form(state, task, limit),
+             rows=body_rows, more=more)
+    return _admin("Jobs", body)
+
+
+def _facts(row: JobRow) -> Markup:
+    facts: list[tuple[str, Markup | str]] = [
+        ("Task", row.task), ("State", row.state.value),
+        ("Attempt", f"{row.attempt} of {row.max_attempts}"), ("Priority", str(row.priority)),
+        ("Run at", when(row.run_at)), ("Created", when(row.created_at)),
+        ("Attempted", _time(row.attempted_at)), ("Finished", _time(row.finished_at)),
+        ("Unique key", _text(row.unique_key)), ("Rescues", str(row.rescues)),
+        ("Lease owner", _text(row.lease_owner)), ("Lease expires", _time(row.lease_expires_at)),
+    ]
+    items = Markup("").join(Markup("<dt>{}</dt><dd>{}</dd>").format(k, v) for k, v in facts)
+    return Markup('<dl class="facts">{}</dl>').format(items)
+
+
+def _error_entry(entry: Mapping[str, Any]) -> Markup:
+    at = entry.get("at")
+    moment = when(float(at)) if isinstance(at, int | float) else _text(at)
+    trace = entry.get("traceback")
+    details = Markup("")
+    if trace:
+        details = Markup("<details><summary>Traceback</summary><pre>{}</pre></details>").format(
+            str(trace))
+    attempt = entry.get("attempt")
+    return Markup(
+        "<li><p>{attempt}{at}: <strong>{kind}</strong> {error}</p>"
+        "<pre>{message}</pre>{details}</li>"
+    ).format(attempt=f"Attempt {attempt}, " if attempt is not None else "", at=moment,
+             kind=_text(entry.get("kind")),
+             error=_text(entry.get("error")), message=str(entry.get("message", "")),
+             details=details)
+
+
+def _actions(row: JobRow) -> Markup:
+    forms = []
+    if row.state in RETRY_SOURCES:
+        forms.append(Markup(
+            '<form class="inline" method="post" action="/admin/jobs/{}/retry">'
+            '<button type="submit">Retry now</button></form>').format(row.id))
+    if row.state in CANCEL_SOURCES:
+        forms.append(Markup(
+            '<form class="inline" method="post" action="/admin/jobs/{}/cancel">'
+            '<input type="text" name="reason" maxlength="500" placeholder="reason (optional)"'
+            ' aria-label="Reason"> <button type="submit">Cancel job</button></form>'
+        ).format(row.id))
+    return Markup('<div class="actions">{}</div>').format(Markup(" ").join(forms))
+
+
+def job_page(row: JobRow, *, notice: str | None = None) -> str:
+    """One job: facts, payload, result and every recorded error, with Retry / Cancel forms."""
+    errors = Markup("").join(_error_entry(entry) for entry in row.errors)
+    result = (Markup("<pre>{}</pre>").format(pretty_json(row.result)) if row.result is not None
+              else Markup('<p class="muted">No result.</p>'))
+    body = Markup(
+        "<h1>Job {id}</h1>\n{notice}\n{facts}\n{actions}\n<h2>Payload</h2>\n<pre>{args}</pre>\n"
+        "<h2>Result</h2>\n{result}\n<h2>Errors ({count})</h2>\n<ol>{errors}</ol>"
+    ).format(id=row.id, notice=_notice(notice), facts=_facts(row), actions=_actions(row),
+             args=pretty_json(row.args), result=result, count=len(row.errors), errors=errors)
+    return _admin(f"Job {row.id}", body)

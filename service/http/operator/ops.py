@@ -1,0 +1,63 @@
+"""Health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import trio
+from quart import Blueprint, Response, jsonify
+
+from ...domain.health import probe_write
+from ...jobs import StoreError
+from ..plumbing.errors import error_response
+from ..plumbing.health import store_health
+from ..plumbing.request_state import app_state
+from .auth import admin_only
+
+blueprint = Blueprint("ops", __name__)
+
+READY_TIMEOUT_S = 2.0
+
+
+@blueprint.get("/healthz")
+async def healthz() -> Response:
+    """The process is up and serving (no database check, no token)."""
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/readyz")
+async def readyz() -> Response:
+    """200 when the database answers within 2 s and takes writes, else 503 saying why.
+
+    See :mod:`service.http.health` for how writes are checked without writing on every call.
+    """
+    state = app_state()
+    health = store_health()
+    with trio.move_on_after(READY_TIMEOUT_S):
+        try:
+            await state.store.query("SELECT 1")
+        except StoreError as exc:
+            health.failed(str(exc))
+            return error_response(503, "unavailable", f"database unreachable: {exc}")
+        if health.probe_due():
+            try:
+                await probe_write(state.store)
+            except StoreError as exc:
+                health.failed(str(exc))
+                return error_response(503, "unavailable", f"the database refuses writes: {exc}")
+            health.probe_succeeded()
+        if health.failure is not None:
+            ago = health.failed_seconds_ago()
+            return error_response(503, "unavailable", f"a database write failed {ago:.1f} s ago:"
+                                  f" {health.failure}")
+        return jsonify({"status": "ready"})
+    return error_response(503, "unavailable", "database did not answer within 2 s")
+
+
+@blueprint.get("/metrics")
+@admin_only
+async def metrics() -> Response:
+    state = app_state()
+    counts = await state.store.job_count_by_state()
+    state.metrics.jobs.values.clear()
+    for (task, job_state), count in counts.items():
+        state.metrics.jobs.set(count, task=task, state=job_state.value)
+    return Response(state.metrics.expose(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,91 @@
+"""Every HTTP error is JSON: ``{"error": {"code", "message", "fields"?}}`` with the right status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ...jobs import ConstraintViolation, StoreError, emit
+from .health import store_health
+
+logger = logging.getLogger("service.http")
+
+
+class ApiError(Exception):
+    """Raise from a handler to answer ``status`` with a JSON error body."""
+
+    def __init__(
+        self, status: int, code: str, message: str, fields: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+
+def error_response(
+    status: int, code: str, message: str, fields: dict[str, str] | None = None
+) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    409: "conflict",
+    411: "length_required",
+    413: "too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    431: "headers_too_large",
+    503: "unavailable",
+}
+
+
+async def handle_api_error(error: ApiError) -> Response:
+    return error_response(error.status, error.code, error.message, error.fields)
+
+
+async def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    message = error.description or error.name
+    if status == 404:
+        message = "no such route"
+    elif status == 405:
+        message = "method not allowed on this route"
+    response = error_response(status, _CODES.get(status, "error"), message)
+    if status == 405 and error.get_headers():
+        for key, value in error.get_headers():
+            if key.lower() == "allow":
+                response.headers["Allow"] = value
+    return response
+
+
+async def handle_store_error(error: StoreError) -> Response:
+    emit(logger, logging.WARNING, "http.store_error", error=str(error))
+    if isinstance(error, ConstraintViolation):
+        return error_response(409, "conflict", "the request conflicts with stored data")
+    store_health().failed(str(error))  # readiness answers 503 too, for a while
+    return error_response(503, "unavailable", f"the database is unavailable: {error}")
+
+
+async def handle_unexpected(error: Exception) -> Response:
+    logger.error("http.unhandled_error", exc_info=error,
+                 extra={"event": "http.unhandled_error", "fields": {"error": repr(error)}})
+    return error_response(500, "internal", "internal error; it has been logged")

@@ -1,0 +1,149 @@
+"""The uploads API: ``POST /api/uploads`` (multipart, field ``file``) and ``GET /api/uploads/<id>``.
+
+The body is streamed: parsed chunk by chunk as it arrives and written to the upload directory
+under a server-chosen name, with ``SERVICE_UPLOAD_MAX_BYTES`` enforced while it streams. It is
+read no faster than it is written (:mod:`.backpressure`), so memory stays flat however large the
+upload or slow the disk. Only a complete file is recorded; its row and its ``ProcessUpload`` job
+commit together.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import trio
+from quart import Blueprint, Response, jsonify, request
+
+from ...domain.storage import TooLarge, UploadWriter
+from ...domain.uploads import Upload, display_filename, get_upload
+from ...flows.uploads import create_upload
+from ..plumbing.errors import ApiError
+from ..plumbing.multipart import (
+    MultipartError,
+    MultipartParser,
+    PartData,
+    PartEnd,
+    PartStart,
+    boundary_from_content_type,
+)
+from ..plumbing.request_state import app_state
+from .users import parse_uuid
+
+blueprint = Blueprint("uploads", __name__)
+
+FIELD = "file"
+#: Room for the multipart framing and small fields beside the file itself.
+FORM_OVERHEAD_BYTES = 64 * 1024
+#: After an error, how much more of the body is read and dropped so the client sees the answer.
+DRAIN_MAX_BYTES = 16 * 1024 * 1024
+DRAIN_MAX_SECONDS = 5.0
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"the upload is larger than the limit of {limit} bytes",
+                    {FIELD: f"must be at most {limit} bytes"})
+
+
+def _boundary() -> bytes:
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type",
+                       f"send the upload as multipart/form-data with a field named {FIELD!r}",
+                       {FIELD: "required, in a multipart/form-data body"})
+    try:
+        return boundary_from_content_type(request.headers.get("Content-Type"))
+    except MultipartError as exc:
+        raise ApiError(422, "invalid", f"invalid multipart Content-Type: {exc}",
+                       {FIELD: "could not be read: bad multipart boundary"}) from None
+
+
+async def _receive_file(parser: MultipartParser, writer: UploadWriter, body_limit: int) -> str:
+    """Stream the body, writing the ``file`` part; the client's file name for it."""
+    filename: str | None = None
+    in_file = False
+    received = 0
+    async for chunk in request.body:
+        received += len(chunk)
+        if received > body_limit:
+            raise TooLarge(writer.max_bytes)
+        for event in parser.feed(chunk):
+            if isinstance(event, PartStart):
+                in_file = event.name == FIELD
+                if in_file and filename is not None:
+                    raise ApiError(422, "invalid", f"more than one {FIELD!r} part",
+                                   {FIELD: "send exactly one file"})
+                if in_file:
+                    filename = event.filename or ""
+            elif isinstance(event, PartData):
+                if in_file:
+                    await writer.write(event.data)
+            elif isinstance(event, PartEnd):
+                in_file = False
+    parser.close()
+    if filename is None:
+        raise ApiError(422, "invalid", f"the form has no {FIELD!r} field",
+                       {FIELD: "required: the file to upload"})
+    return filename
+
+
+@blueprint.post("/api/uploads")
+async def post_upload() -> tuple[Response, int, dict[str, str]]:
+    """Store the ``file`` part and queue its processing: 202 with the pending upload."""
+    try:
+        upload = await _store_upload()
+    except ApiError:
+        await _discard_rest_of_body()
+        raise
+    body = {"id": str(upload.id), "filename": upload.filename, "status": upload.status}
+    return jsonify(body), 202, {"Location": f"/api/uploads/{upload.id}"}
+
+
+async def _store_upload() -> Upload:
+    state = app_state()
+    limit = state.settings.upload_max_bytes
+    parser = MultipartParser(_boundary())
+    body_limit = limit + FORM_OVERHEAD_BYTES
+    if request.content_length is not None and request.content_length > body_limit:
+        raise _too_large(limit)
+    upload_id = uuid.uuid4()
+    try:
+        async with UploadWriter(state.settings.upload_dir, upload_id.hex,
+                                max_bytes=limit) as writer:
+            filename = await _receive_file(parser, writer, body_limit)
+            await writer.commit()
+            return await create_upload(
+                state.store, upload_id=upload_id, filename=display_filename(filename),
+                stored_name=upload_id.hex,
+            )
+    except TooLarge:
+        raise _too_large(limit) from None
+    except MultipartError as exc:
+        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from None
+
+
+async def _discard_rest_of_body() -> None:
+    """Read and drop what the client still sends (within a budget) before an error answer.
+
+    A client still writing its body when the server answers and closes may see a reset instead
+    of the answer; draining a bounded amount lets ordinary clients read the error.
+    """
+    declared = request.content_length
+    if declared is not None and declared > DRAIN_MAX_BYTES + FORM_OVERHEAD_BYTES + (
+        app_state().settings.upload_max_bytes
+    ):
+        return
+    drained = 0
+    with trio.move_on_after(DRAIN_MAX_SECONDS):
+        async for chunk in request.body:
+            drained += len(chunk)
+            if drained > DRAIN_MAX_BYTES:
+                return
+
+
+@blueprint.get("/api/uploads/<upload_id>")
+async def get_upload_by_id(upload_id: str) -> Response:
+    """The upload and, once processed, what its bytes are; 404 if unknown or not a UUID."""
+    uid = parse_uuid(upload_id, "upload")
+    upload = await get_upload(app_state().store, uid)
+    if upload is None:
+        raise ApiError(404, "not_found", f"no upload {uid}")
+    return jsonify(upload.to_json())

@@ -1,0 +1,123 @@
+"""From what an attempt did to the state change that records it. Pure: no trio, no database."""
+
+from __future__ import annotations
+
+import random
+import traceback
+from typing import Any
+
+from ._errors import Cancel, PayloadError, Snooze
+from ._retry import Backoff
+from ._states import JobState
+from ._store import ClaimedJob, SetStateIfRunning
+
+MESSAGE_LIMIT = 2000
+TRACEBACK_LIMIT = 8000
+
+
+def _error(
+    row: ClaimedJob, now: float, kind: str, error: str, message: str, tb: str | None = None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "attempt": row.attempt,
+        "at": now,
+        "kind": kind,
+        "error": error,
+        "message": message[:MESSAGE_LIMIT],
+    }
+    if tb:
+        entry["traceback"] = tb[-TRACEBACK_LIMIT:]
+    return entry
+
+
+def completed(row: ClaimedJob, owner: str, now: float, result: str | None) -> SetStateIfRunning:
+    return SetStateIfRunning(
+        id=row.id, owner=owner, attempt=row.attempt, state=JobState.COMPLETED,
+        finished_at=now, result=result,
+    )
+
+
+def _failed_attempt(
+    row: ClaimedJob, owner: str, now: float, backoff: Backoff, error: dict[str, Any],
+    rng: random.Random | None,
+) -> SetStateIfRunning:
+    if row.attempt >= row.max_attempts:
+        error["message"] += f" (attempt {row.attempt} of {row.max_attempts}: discarded)"
+        return SetStateIfRunning(
+            id=row.id, owner=owner, attempt=row.attempt, state=JobState.DISCARDED,
+            finished_at=now, error=error,
+        )
+    return SetStateIfRunning(
+        id=row.id,
+        owner=owner,
+        attempt=row.attempt,
+        state=JobState.RETRYABLE,
+        run_at=now + backoff.delay(row.attempt, rng),
+        error=error,
+    )
+
+
+def failed(
+    row: ClaimedJob, owner: str, now: float, backoff: Backoff, exc: BaseException,
+    rng: random.Random | None = None,
+) -> SetStateIfRunning:
+    """The task raised: retry after backoff, or discard when out of attempts."""
+    tb = "".join(traceback.format_exception(exc))
+    error = _error(row, now, "error", type(exc).__qualname__, str(exc) or repr(exc), tb)
+    return _failed_attempt(row, owner, now, backoff, error, rng)
+
+
+def timeout_message(timeout: float) -> str:
+    """What an attempt that ran past its task's ``timeout`` records (and ``run_task`` reports)."""
+    return f"timed out after {timeout:g} s"
+
+
+def timed_out(
+    row: ClaimedJob, owner: str, now: float, backoff: Backoff, timeout: float,
+    rng: random.Random | None = None,
+) -> SetStateIfRunning:
+    error = _error(row, now, "timeout", "TimeoutError", timeout_message(timeout))
+    return _failed_attempt(row, owner, now, backoff, error, rng)
+
+
+def snoozed(row: ClaimedJob, owner: str, now: float, snooze: Snooze) -> SetStateIfRunning:
+    """Run again after the snooze; the attempt is given back."""
+    return SetStateIfRunning(
+        id=row.id,
+        owner=owner,
+        attempt=row.attempt,
+        state=JobState.SCHEDULED,
+        run_at=now + snooze.seconds,
+        refund_attempt=True,
+    )
+
+
+def cancelled(row: ClaimedJob, owner: str, now: float, cancel: Cancel) -> SetStateIfRunning:
+    error = _error(row, now, "cancelled", "Cancel", cancel.reason)
+    return SetStateIfRunning(
+        id=row.id, owner=owner, attempt=row.attempt, state=JobState.CANCELLED,
+        finished_at=now, error=error,
+    )
+
+
+def undecodable(row: ClaimedJob, owner: str, now: float, exc: PayloadError) -> SetStateIfRunning:
+    """The payload cannot become a task (unknown task, or a field that does not decode)."""
+    error = _error(row, now, "payload", type(exc).__name__, str(exc))
+    return SetStateIfRunning(
+        id=row.id, owner=owner, attempt=row.attempt, state=JobState.DISCARDED,
+        finished_at=now, error=error,
+    )
+
+
+def interrupted(row: ClaimedJob, owner: str, now: float, reason: str) -> SetStateIfRunning:
+    """Shutdown stopped the attempt: back to the queue, attempt not counted, reason recorded."""
+    error = _error(row, now, "interrupted", "Interrupted", reason)
+    return SetStateIfRunning(
+        id=row.id,
+        owner=owner,
+        attempt=row.attempt,
+        state=JobState.AVAILABLE,
+        run_at=now,
+        refund_attempt=True,
+        error=error,
+    )

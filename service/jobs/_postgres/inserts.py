@@ -1,0 +1,115 @@
+"""Pushing on PostgreSQL: inserting jobs, deduplicating unique keys, and their NOTIFY.
+
+The partial unique index on (task, unique_key) over unfinished jobs decides races between
+processes and hosts: ``INSERT ... ON CONFLICT DO NOTHING`` skips a row whose key an unfinished job
+holds (waiting for that job's transaction if it is still open), and the holder's id is looked up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import ConstraintViolation
+from .._states import JobState
+from .._store import InsertResult, JobInsert
+from .connection import Conn
+from .notify import DUE, encode_payload, notify_tasks
+from .queries import UNFINISHED_SQL
+
+_INSERT = (
+    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
+)
+#: Attempts at a unique push whose holder finishes between our insert and our lookup.
+UNIQUE_RETRIES = 5
+
+
+def _values(job: JobInsert) -> tuple[Any, ...]:
+    return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
+            job.created_at, job.unique_key)
+
+
+def _holder_or_insert(conn: Conn, job: JobInsert) -> InsertResult:
+    """For a unique push that conflicted: the unfinished holder's id, or insert after all."""
+    for _ in range(UNIQUE_RETRIES):
+        existing = conn.execute(
+            "SELECT id FROM jobs WHERE task = %s AND unique_key = %s"
+            f" AND state IN {UNFINISHED_SQL}",
+            (job.task, job.unique_key),
+        ).fetchone()
+        if existing is not None:
+            return InsertResult(id=existing[0], inserted=False)
+        row = conn.execute(_INSERT, _values(job)).fetchone()
+        if row is not None:
+            return InsertResult(id=row[0], inserted=True)
+    raise ConstraintViolation(f"unique key {job.unique_key!r} kept changing hands; try again")
+
+
+def insert_many(
+    conn: Conn, jobs: Sequence[JobInsert], channel: str, origin: str
+) -> list[InsertResult]:
+    """Insert ``jobs`` (call inside a transaction) and NOTIFY ``channel`` of the new ones.
+
+    A unique key held by an unfinished job makes ``ON CONFLICT DO NOTHING`` skip the row; its
+    result is then the holder's id. The notification is delivered when the transaction commits.
+    """
+    ids = _insert_rows(conn, jobs)
+    results = [
+        InsertResult(id=job_id, inserted=True) if job_id is not None
+        else _holder_or_insert(conn, job)
+        for job, job_id in zip(jobs, ids, strict=True)
+    ]
+    notify(conn, channel, origin, [j for j, r in zip(jobs, results, strict=True) if r.inserted])
+    return results
+
+
+def _insert_rows(conn: Conn, jobs: Sequence[JobInsert]) -> list[int | None]:
+    """Each job's new id, or None where a unique key was taken."""
+    if len(jobs) == 1:  # executemany's pipeline costs more than it saves for one row
+        row = conn.execute(_INSERT, _values(jobs[0])).fetchone()
+        return [None if row is None else row[0]]
+    cursor = conn.cursor()
+    cursor.executemany(_INSERT, [_values(job) for job in jobs], returning=True)
+    ids: list[int | None] = []
+    while True:
+        row = cursor.fetchone()
+        ids.append(None if row is None else row[0])
+        if not cursor.nextset():
+            break
+    return ids
+
+
+def insert_many_committed(
+    conn: Conn, jobs: Sequence[JobInsert], channel: str, origin: str
+) -> list[InsertResult]:
+    """:func:`insert_many` in a transaction of its own (the connection is in autocommit).
+
+    One job takes one statement -- the insert and its NOTIFY together, one round trip -- plus a
+    lookup if its unique key is taken; several take a pipelined transaction, two round trips.
+    """
+    if len(jobs) == 1:
+        [job] = jobs
+        row = conn.execute(
+            f"WITH ins AS ({_INSERT}) SELECT id, pg_notify(%s, %s) FROM ins",
+            (*_values(job), channel, encode_payload(origin, job.task, _when(job))),
+        ).fetchone()
+        if row is not None:
+            return [InsertResult(id=row[0], inserted=True)]
+        with conn.transaction():
+            return insert_many(conn, jobs, channel, origin)
+    with conn.pipeline(), conn.transaction():
+        return insert_many(conn, jobs, channel, origin)
+
+
+def _when(job: JobInsert) -> float:
+    return DUE if job.state == JobState.AVAILABLE else job.run_at
+
+
+def notify(conn: Conn, channel: str, origin: str, jobs: Sequence[JobInsert]) -> None:
+    """NOTIFY ``channel`` once per task among ``jobs``: due now, or its earliest ``run_at``."""
+    earliest: dict[str, float] = {}
+    for job in jobs:
+        earliest[job.task] = min(earliest.get(job.task, math.inf), _when(job))
+    notify_tasks(conn, channel, origin, earliest)

@@ -1,0 +1,344 @@
+"""The SQL of the PostgreSQL backend, as synchronous functions of a psycopg connection.
+
+Connections are in autocommit mode: a function made of one statement is its own transaction;
+one that needs several opens ``conn.transaction()`` itself, or is called inside the app's
+transaction. Every state change is a compare-and-set whose RETURNING rows say whether it
+matched. Claims and the other batch updates lock their rows with ``FOR UPDATE SKIP LOCKED``, so
+workers on many hosts never wait on one another's rows, and the lock re-checks the row's state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from .._errors import InvalidTransition, JobNotFound
+from .._rows import (
+    CLAIMED_COLUMNS,
+    COLUMNS,
+    claim_order,
+    error_json,
+    list_query,
+    state_list,
+    to_claimed,
+)
+from .._rows import to_row as row_from_columns
+from .._states import CANCEL_SOURCES, FINISHED, RETRY_SOURCES, UNFINISHED, JobState
+from .._store import (
+    REPEAT_RESCUE_SPREAD_MAX_S,
+    REPEAT_RESCUE_SPREAD_S,
+    ClaimedJob,
+    JobFilter,
+    JobRow,
+    Rescued,
+    SetStateIfRunning,
+)
+from .connection import Conn
+from .notify import DUE, notify_tasks
+
+UNFINISHED_SQL = state_list(UNFINISHED)
+
+
+def to_row(r: Sequence[Any]) -> JobRow:
+    """A :class:`JobRow` from a row of :data:`COLUMNS` (errors arrive decoded from jsonb)."""
+    return row_from_columns(r, r[15])
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+def get(conn: Conn, job_id: int) -> JobRow:
+    """The job ``job_id``; :class:`JobNotFound` if there is none."""
+    row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = %s", (job_id,)).fetchone()
+    if row is None:
+        raise JobNotFound(job_id)
+    return to_row(row)
+
+
+def list_jobs(conn: Conn, where: JobFilter) -> list[JobRow]:
+    """Jobs matching ``where``, newest first."""
+    sql, params = list_query(where, "%s")
+    return [to_row(r) for r in conn.execute(sql, params)]
+
+
+def next_run_at(conn: Conn) -> float | None:
+    """The earliest ``run_at`` of a waiting job, or None."""
+    row = conn.execute(
+        "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')"
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def count_by_state(conn: Conn) -> dict[tuple[str, JobState], int]:
+    """(task, state) -> number of jobs."""
+    return {
+        (task, JobState(state)): count
+        for task, state, count in conn.execute(
+            "SELECT task, state, count(*) FROM jobs GROUP BY task, state"
+        )
+    }
+
+
+def queue_paused(conn: Conn) -> set[str]:
+    """The tasks whose queues are paused."""
+    return {r[0] for r in conn.execute("SELECT task FROM job_queues WHERE paused")}
+
+
+# -- claiming and leases ---------------------------------------------------------------------
+
+def claim(
+    conn: Conn, task: str, owner: str, limit: int, now: float, expires: float
+) -> list[ClaimedJob]:
+    """Move up to ``limit`` available jobs of ``task`` to running, in one statement."""
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = %(now)s,"
+        " lease_owner = %(owner)s, lease_expires_at = %(expires)s"
+        " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
+        "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = %(task)s AND paused)"
+        "  ORDER BY priority, run_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        f" RETURNING {CLAIMED_COLUMNS}",
+        {"now": now, "owner": owner, "expires": expires, "task": task, "limit": limit},
+    ).fetchall()
+    return sorted((to_claimed(r) for r in rows), key=claim_order)
+
+
+PROMOTE_BATCH = 5000
+
+
+def promote_due(conn: Conn, now: float) -> list[str]:
+    """Make due scheduled and retryable jobs available; their task names."""
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'available'"
+        " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        "  AND run_at <= %s ORDER BY run_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+        " RETURNING task",
+        (now, PROMOTE_BATCH),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def renew_leases(conn: Conn, owner: str, job_ids: Sequence[int], expires: float) -> list[int]:
+    """Extend ``owner``'s leases on ``job_ids``; the ids still held."""
+    rows = conn.execute(
+        "UPDATE jobs SET lease_expires_at = %s WHERE state = 'running' AND lease_owner = %s"
+        " AND id = ANY(%s::bigint[]) RETURNING id",
+        (expires, owner, list(job_ids)),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def rescue_expired(conn: Conn, now: float, max_rescues: int, limit: int) -> list[Rescued]:
+    """Return running jobs whose lease expired to the queue (or discard them)."""
+    # SET expressions all read the row as it was before the update.
+    out_of_rescues = "rescues + 1 >= %(max_rescues)s"
+    out_of_attempts = "attempt >= max_attempts"
+    # Rescued before: back after a random pause (see REPEAT_RESCUE_SPREAD_S).
+    spread = "least(rescues * %(spread)s::float8, %(spread_max)s::float8)"
+    rows = conn.execute(
+        "UPDATE jobs SET"
+        f" state = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN 'discarded'"
+        "  WHEN rescues > 0 THEN 'retryable' ELSE 'available' END,"
+        f" finished_at = CASE WHEN {out_of_rescues} OR {out_of_attempts}"
+        "  THEN %(now)s ELSE NULL END,"
+        " errors = errors || jsonb_build_array(jsonb_build_object("
+        "  'attempt', attempt, 'at', %(now)s::float8, 'kind', 'lease_expired',"
+        "  'error', 'LeaseExpired',"
+        "  'message', 'lease of ' || coalesce(lease_owner, '?') || ' expired'"
+        "   || ' (its process stopped or stalled)' || CASE"
+        f"   WHEN {out_of_rescues} THEN '; discarded: lease expired '"
+        "     || (rescues + 1) || ' times, the job may be killing its process'"
+        f"   WHEN {out_of_attempts} THEN '; discarded: that was its last attempt'"
+        "   WHEN rescues > 0 THEN '; returned to the queue after a random pause of up to '"
+        f"     || {spread} || ' s, apart from the jobs it died with'"
+        "   ELSE '; returned to the queue' END)),"
+        " run_at = CASE WHEN rescues > 0"
+        f"  THEN %(now)s + random() * {spread} ELSE %(now)s END,"
+        " rescues = rescues + 1, lease_owner = NULL, lease_expires_at = NULL"
+        " WHERE id IN (SELECT id FROM jobs WHERE state = 'running'"
+        "  AND lease_expires_at < %(now)s LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, task, state",
+        {"now": now, "max_rescues": max_rescues, "limit": limit,
+         "spread": REPEAT_RESCUE_SPREAD_S, "spread_max": REPEAT_RESCUE_SPREAD_MAX_S},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
+
+
+#: The distinct tasks of available jobs, one index probe per task (a loose index scan over
+#: ``jobs_available``) rather than a walk over every available job.
+AVAILABLE_TASKS = (
+    "WITH RECURSIVE t(task) AS ("
+    " (SELECT task FROM jobs WHERE state = 'available' ORDER BY task LIMIT 1)"
+    " UNION ALL"
+    " SELECT (SELECT j.task FROM jobs j WHERE j.state = 'available' AND j.task > t.task"
+    "  ORDER BY j.task LIMIT 1) FROM t WHERE t.task IS NOT NULL"
+    ") SELECT task FROM t WHERE task IS NOT NULL"
+)
+
+
+def discard_unknown(
+    conn: Conn, known: Sequence[str], before: float, now: float, limit: int
+) -> list[Rescued]:
+    """Discard available jobs of tasks not in ``known``, due before ``before``.
+
+    Finds the unknown tasks first (:data:`AVAILABLE_TASKS`), so a million available jobs of
+    known tasks cost a few index probes, not a scan.
+    """
+    known_set = set(known)
+    unknown = [r[0] for r in conn.execute(AVAILABLE_TASKS) if r[0] not in known_set]
+    if not unknown:
+        return []
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'discarded', finished_at = %(now)s,"
+        " errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt,"
+        "  'at', %(now)s::float8, 'kind', 'payload', 'error', 'UnknownTask',"
+        "  'message', 'task ' || quote_literal(task)"
+        "  || ' is not registered with any worker that saw it')),"
+        " lease_owner = NULL, lease_expires_at = NULL"
+        " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND run_at < %(before)s"
+        "  AND task = ANY(%(unknown)s::text[]) LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, task, state",
+        {"now": now, "before": before, "unknown": unknown, "limit": limit},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
+
+
+# -- outcomes and operator actions -----------------------------------------------------------
+
+_SET_STATE = (
+    "UPDATE jobs SET state = %(state)s, run_at = coalesce(%(run_at)s::float8, run_at),"
+    " finished_at = %(finished_at)s::float8, attempt = attempt - %(refund)s::integer,"
+    " errors = CASE WHEN %(error)s::jsonb IS NULL THEN errors"
+    "  ELSE errors || jsonb_build_array(%(error)s::jsonb) END,"
+    " result = %(result)s::text, lease_owner = NULL, lease_expires_at = NULL"
+    " WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s"
+    " AND attempt = %(attempt)s::integer RETURNING id"
+)
+
+
+def set_state_params(outcomes: Sequence[SetStateIfRunning]) -> list[dict[str, Any]]:
+    """Parameters of each outcome's compare-and-set; PayloadError before anything is sent."""
+    return [
+        {"state": o.state.value, "run_at": o.run_at, "finished_at": o.finished_at,
+         "refund": 1 if o.refund_attempt else 0, "error": error_json(o), "result": o.result,
+         "id": o.id, "owner": o.owner, "attempt": o.attempt}
+        for o in outcomes
+    ]
+
+
+_SET_STATE_MANY = (
+    "UPDATE jobs SET state = o.state, run_at = coalesce(o.run_at, jobs.run_at),"
+    " finished_at = o.finished_at, attempt = jobs.attempt - o.refund,"
+    " errors = CASE WHEN o.error IS NULL THEN jobs.errors"
+    "  ELSE jobs.errors || jsonb_build_array(o.error) END,"
+    " result = o.result, lease_owner = NULL, lease_expires_at = NULL"
+    " FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::text[], %s::float8[],"
+    "  %s::float8[], %s::integer[], %s::jsonb[], %s::text[])"
+    "  AS o(id, owner, attempt, state, run_at, finished_at, refund, error, result)"
+    " WHERE jobs.id = o.id AND jobs.state = 'running' AND jobs.lease_owner = o.owner"
+    "  AND jobs.attempt = o.attempt"
+    " RETURNING jobs.id"
+)
+_SET_STATE_KEYS = (
+    "id", "owner", "attempt", "state", "run_at", "finished_at", "refund", "error", "result",
+)
+
+
+def set_state_if_running_many(conn: Conn, params: Sequence[dict[str, Any]]) -> list[bool]:
+    """Apply each compare-and-set (from :func:`set_state_params`) atomically.
+
+    Distinct jobs (the usual batch) take one statement over arrays; a batch naming a job twice
+    runs its updates in order, in one transaction, so the first outcome wins as it would alone.
+    """
+    ids = [p["id"] for p in params]
+    if len(set(ids)) == len(ids):
+        columns = [[p[key] for p in params] for key in _SET_STATE_KEYS]
+        updated = {r[0] for r in conn.execute(_SET_STATE_MANY, columns).fetchall()}
+        return [job_id in updated for job_id in ids]
+    matched = []
+    with conn.pipeline(), conn.transaction():
+        cursor = conn.cursor()
+        cursor.executemany(_SET_STATE, params, returning=True)
+        while True:
+            matched.append(cursor.fetchone() is not None)
+            if not cursor.nextset():
+                break
+    return matched
+
+
+def _cas(conn: Conn, job_id: int, sql: str, params: Sequence[Any], target: JobState) -> JobRow:
+    try:
+        row = conn.execute(sql, params).fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        raise InvalidTransition(
+            f"job {job_id} cannot become {target}: another unfinished job holds its unique key"
+        ) from exc
+    if row is not None:
+        return to_row(row)
+    current = get(conn, job_id)
+    raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
+
+
+def retry(conn: Conn, job_id: int, now: float, channel: str, origin: str) -> JobRow:
+    """Operator retry, and a NOTIFY so workers on every host hear of it at commit."""
+    with conn.transaction():
+        row = _cas(
+            conn,
+            job_id,
+            "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
+            " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1)"
+            f" WHERE id = %s AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
+            (now, job_id),
+            JobState.AVAILABLE,
+        )
+        notify_tasks(conn, channel, origin, {row.task: DUE})
+    return row
+
+
+def cancel(conn: Conn, job_id: int, now: float, reason: str) -> JobRow:
+    """Operator cancel of an unfinished job, recording ``reason``."""
+    error = json.dumps(
+        {"kind": "cancelled", "at": now, "error": "Cancelled", "message": reason},
+        separators=(",", ":"),
+    )
+    return _cas(
+        conn,
+        job_id,
+        "UPDATE jobs SET state = 'cancelled', finished_at = %s, lease_owner = NULL,"
+        " lease_expires_at = NULL, errors = errors || jsonb_build_array(%s::jsonb)"
+        f" WHERE id = %s AND state IN {state_list(CANCEL_SOURCES)} RETURNING {COLUMNS}",
+        (now, error, job_id),
+        JobState.CANCELLED,
+    )
+
+
+#: One statement per finished state, written out: a partial index (``jobs_finished``) is usable
+#: only when the planner can prove its predicate, which a bound parameter in a generic plan
+#: never lets it do.
+_DELETE_FINISHED = {
+    state: "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+           f" WHERE state = '{state.value}' AND finished_at < %s LIMIT %s"
+           " FOR UPDATE SKIP LOCKED)"
+    for state in FINISHED
+}
+
+
+def delete_finished(conn: Conn, state: JobState, before: float, limit: int) -> int:
+    """Delete up to ``limit`` jobs in ``state`` finished before ``before``."""
+    return conn.execute(_DELETE_FINISHED[state], (before, limit)).rowcount
+
+
+def queue_set_paused(
+    conn: Conn, task: str, paused: bool, now: float, channel: str, origin: str
+) -> None:
+    """Pause or resume ``task``; a resume NOTIFYs so idle workers everywhere look again."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO job_queues (task, paused, updated_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (task) DO UPDATE SET paused = excluded.paused,"
+            " updated_at = excluded.updated_at",
+            (task, paused, now),
+        )
+        if not paused:
+            notify_tasks(conn, channel, origin, {task: DUE})

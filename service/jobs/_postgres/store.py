@@ -1,0 +1,292 @@
+"""The PostgreSQL :class:`~service.jobs._store.JobStore`: many processes on many hosts.
+
+Same protocol and semantics as the SQLite store. Driver calls run in worker threads on pooled
+connections (:mod:`.pool`); wake-ups travel by LISTEN/NOTIFY (:mod:`.notify`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
+
+import trio
+
+from .._clock import Clock, SystemClock
+from .._errors import StoreError
+from .._migrations import Migration
+from .._push import Pusher
+from .._states import FINISHED, JobState
+from .._store import (
+    ClaimedJob,
+    InsertResult,
+    JobFilter,
+    JobInsert,
+    JobRow,
+    PushListener,
+    Rescued,
+    SetStateIfRunning,
+)
+from . import inserts, queries
+from .connection import channel_name, check_schema, conninfo, migrate
+from .notify import DUE, NotifyListener, earliest_by_task
+from .placeholders import to_psycopg
+from .pool import PoolDriver
+from .schema import MIGRATIONS
+from .transaction import PostgresTransaction, app_query, begin, commit, rollback
+
+T = TypeVar("T")
+
+
+class PostgresStore(Pusher):
+    """Jobs in a PostgreSQL database, shared by every process that opens the same URL and schema.
+
+    ``url``: a libpq URL or conninfo (``postgresql://user@host:5432/db``). ``schema``: the
+    schema holding the tables (created if missing, and put on the ``search_path`` of every
+    connection); None uses the server's default ``search_path``. ``migrations`` adds the
+    application's own steps (their ``statements["postgresql"]``) to the engine's, applied by
+    :meth:`open`. ``min_size``/``max_size`` bound the connection pool, ``acquire_timeout`` how
+    long a call waits for a connection before ``StoreUnavailable``. ``listen=False`` skips the
+    LISTEN connection (a process that only pushes needs none).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        clock: Clock | None = None,
+        migrations: Iterable[Migration] = (),
+        min_size: int = 1,
+        max_size: int = 8,
+        acquire_timeout: float = 5.0,
+        listen: bool = True,
+        application_name: str = "service",
+    ) -> None:
+        if not 1 <= min_size <= max_size:
+            raise ValueError(f"need 1 <= min_size <= max_size, got {min_size} and {max_size}")
+        self.schema = check_schema(schema)
+        self.clock: Clock = clock or SystemClock()
+        self._info = conninfo(url, self.schema, application_name)
+        self._migrations = [*MIGRATIONS, *migrations]
+        self._pool_options: dict[str, Any] = {
+            "min_size": min_size, "max_size": max_size, "acquire_timeout": acquire_timeout,
+            "name": f"service-jobs-{self.schema or 'default'}",
+        }
+        self._driver: PoolDriver | None = None
+        self.channel = channel_name(self.schema)
+        #: Names this store in its NOTIFY payloads, so it skips its own.
+        self.origin = secrets.token_hex(8)
+        self._listen = listen
+        self._listener: NotifyListener | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._open = False
+        self._tx_tasks: set[trio.lowlevel.Task] = set()
+        self._listeners: list[PushListener] = []
+        self.applied_migrations: list[str] = []
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _usable_driver(self) -> PoolDriver:
+        if not self._open or self._driver is None:
+            raise StoreError("the store is not open")
+        if trio.lowlevel.current_task() in self._tx_tasks:
+            raise StoreError(
+                "this task has a store.transaction() open: use the transaction's own methods"
+                " (tx.execute, tx.push) inside it"
+            )
+        return self._driver
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` on a pooled connection, in a worker thread."""
+        return await self._usable_driver().run(fn, *args)
+
+    def _notify(self, inserted: Sequence[JobInsert]) -> None:
+        if not inserted or not self._listeners:
+            return
+        tasks = frozenset(job.task for job in inserted)
+        earliest = min(job.run_at for job in inserted)
+        for listener in self._listeners:
+            listener(tasks, earliest)
+
+    def _notify_task(self, task: str, run_at: float) -> None:
+        for listener in self._listeners:
+            listener(frozenset([task]), run_at)
+
+    def _remote(self, earliest: dict[str, float]) -> None:
+        """On the trio thread: tell local listeners of pushes other stores made."""
+        if self._open:
+            for task, run_at in earliest.items():
+                self._notify_task(task, self.clock.now() if run_at == DUE else run_at)
+
+    def _from_listener(self, payloads: list[str]) -> None:
+        """In the listener's thread: hand other stores' pushes to the trio thread."""
+        earliest = earliest_by_task(payloads, self.origin)
+        token = self._token
+        if earliest and token is not None:
+            with suppress(trio.RunFinishedError):
+                token.run_sync_soon(self._remote, earliest)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, bring the schema up to date and start listening (idempotent)."""
+        if self._open:
+            return
+        self._token = trio.lowlevel.current_trio_token()
+        driver = self._driver = PoolDriver(self._info, **self._pool_options)
+        await driver.open()
+        self._open = True
+        try:
+            self.applied_migrations = await self._call(
+                migrate, self._migrations, self.schema, self.clock.now()
+            )
+            if self._listen:
+                listener = NotifyListener(self._info, self.channel, self._from_listener)
+                await driver.blocking(listener.start)
+                self._listener = listener
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop listening and close every connection (shielded)."""
+        self._open = False
+        listener, self._listener = self._listener, None
+        driver, self._driver = self._driver, None
+        if driver is None:
+            return
+        with trio.CancelScope(shield=True):
+            if listener is not None:
+                await driver.blocking(listener.stop)
+            await driver.aclose()
+
+    async def __aenter__(self) -> PostgresStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def add_push_listener(self, listener: PushListener) -> None:
+        """Call ``listener`` after each committed insert, here or in another process."""
+        self._listeners.append(listener)
+
+    # -- app SQL ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        """One transaction, on one connection held for its whole span, for app rows and pushes.
+
+        Commits when the block exits normally, rolls back on any exception (cancellation
+        included, shielded). Jobs pushed through it wake workers only after the commit: local
+        listeners are called then, and PostgreSQL delivers the NOTIFY to other processes then.
+        """
+        driver = self._usable_driver()
+        task = trio.lowlevel.current_task()
+        async with driver.slots:
+            self._tx_tasks.add(task)
+            try:
+                conn = await driver.acquire(begin)
+                tx = PostgresTransaction(self, driver, conn)
+                try:
+                    yield tx
+                except BaseException:
+                    tx.open = False
+                    with trio.CancelScope(shield=True):
+                        await driver.release(conn, rollback)
+                    raise
+                tx.open = False
+                with trio.CancelScope(shield=True):
+                    await driver.release(conn, commit)
+            finally:
+                self._tx_tasks.discard(task)
+        self._notify(tx.pushed)
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only statement of the app's own SQL (``?`` placeholders)."""
+        return await self._call(app_query, to_psycopg(sql), tuple(params))
+
+    # -- JobStore ---------------------------------------------------------------------------
+
+    async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        if not jobs:
+            return []
+        results = await self._call(inserts.insert_many_committed, jobs, self.channel,
+                                   self.origin)
+        self._notify([job for job, res in zip(jobs, results, strict=True) if res.inserted])
+        return results
+
+    async def job_get(self, job_id: int) -> JobRow:
+        return await self._call(queries.get, job_id)
+
+    async def job_list(self, where: JobFilter) -> list[JobRow]:
+        return await self._call(queries.list_jobs, where)
+
+    async def job_claim(
+        self, task: str, owner: str, limit: int, now: float, lease_expires_at: float
+    ) -> list[ClaimedJob]:
+        if limit <= 0:
+            return []
+        return await self._call(queries.claim, task, owner, limit, now, lease_expires_at)
+
+    async def job_promote_due(self, now: float) -> list[str]:
+        return await self._call(queries.promote_due, now)
+
+    async def job_next_run_at(self) -> float | None:
+        return await self._call(queries.next_run_at)
+
+    async def job_renew_leases(
+        self, owner: str, job_ids: Sequence[int], lease_expires_at: float
+    ) -> list[int]:
+        if not job_ids:
+            return []
+        return await self._call(queries.renew_leases, owner, job_ids, lease_expires_at)
+
+    async def job_rescue_expired(
+        self, now: float, max_rescues: int, limit: int = 1000
+    ) -> list[Rescued]:
+        return await self._call(queries.rescue_expired, now, max_rescues, limit)
+
+    async def job_discard_unknown(
+        self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
+    ) -> list[Rescued]:
+        return await self._call(queries.discard_unknown, known, available_before, now, limit)
+
+    async def job_set_state_if_running_many(
+        self, outcomes: Sequence[SetStateIfRunning]
+    ) -> list[bool]:
+        if not outcomes:
+            return []
+        params = queries.set_state_params(outcomes)
+        return await self._call(queries.set_state_if_running_many, params)
+
+    async def job_retry(self, job_id: int, now: float) -> JobRow:
+        row = await self._call(queries.retry, job_id, now, self.channel, self.origin)
+        self._notify_task(row.task, row.run_at)
+        return row
+
+    async def job_cancel(self, job_id: int, now: float, reason: str) -> JobRow:
+        return await self._call(queries.cancel, job_id, now, reason)
+
+    async def job_delete_finished(
+        self, state: JobState, finished_before: float, limit: int
+    ) -> int:
+        if state not in FINISHED:
+            raise ValueError(f"only finished jobs are pruned, not {state}")
+        return await self._call(queries.delete_finished, state, finished_before, limit)
+
+    async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
+        return await self._call(queries.count_by_state)
+
+    async def queue_set_paused(self, task: str, paused: bool) -> None:
+        now = self.clock.now()
+        await self._call(queries.queue_set_paused, task, paused, now, self.channel, self.origin)
+        if not paused:
+            self._notify_task(task, now)
+
+    async def queue_paused(self) -> set[str]:
+        return await self._call(queries.queue_paused)
+

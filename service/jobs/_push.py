@@ -1,0 +1,139 @@
+"""Turning task instances into rows to insert: the ``push`` and ``push_many`` API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from . import _codec as codec
+from ._clock import Clock, to_timestamp
+from ._states import JobState
+from ._store import InsertResult, JobInsert
+from ._task import Task, check_priority, task_options
+
+
+@attrs.frozen(kw_only=True)
+class Push:
+    """A task plus the options of one push; ``push_many`` takes these (or bare tasks).
+
+    ``delay`` (seconds) and ``run_at`` (a datetime or epoch seconds) are exclusive.
+    ``unique_key``: while a job of the same task with this key is unfinished, pushing again
+    returns that job's id instead of adding one.
+    """
+
+    task: Task
+    delay: float | None = None
+    run_at: dt.datetime | float | None = None
+    priority: int | None = None
+    unique_key: str | None = None
+    max_attempts: int | None = None
+
+
+MAX_ATTEMPTS_LIMIT = 10_000
+
+
+def build_insert(request: Push, now: float) -> JobInsert:
+    """The row for one push; ``ValueError`` naming the option if an option is invalid."""
+    options = task_options(request.task)
+    if request.delay is not None and request.run_at is not None:
+        raise ValueError("give delay or run_at, not both")
+    run_at = now
+    if request.delay is not None:
+        if isinstance(request.delay, bool) or not (
+            isinstance(request.delay, int | float) and math.isfinite(request.delay)
+        ):
+            raise ValueError(f"delay must be a finite number of seconds, got {request.delay!r}")
+        if request.delay < 0:
+            raise ValueError(f"delay must be >= 0, got {request.delay!r}")
+        run_at = now + request.delay
+    elif request.run_at is not None:
+        if isinstance(request.run_at, dt.datetime):
+            run_at = to_timestamp(request.run_at)
+        elif isinstance(request.run_at, int | float) and not isinstance(request.run_at, bool):
+            run_at = float(request.run_at)
+        else:
+            raise ValueError(f"run_at must be a datetime or epoch seconds, got {request.run_at!r}")
+        if not math.isfinite(run_at):
+            raise ValueError(f"run_at must be finite, got {request.run_at!r}")
+    priority = check_priority(options.priority if request.priority is None else request.priority)
+    max_attempts = options.max_attempts if request.max_attempts is None else request.max_attempts
+    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+        raise ValueError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
+    if max_attempts > MAX_ATTEMPTS_LIMIT:
+        raise ValueError(f"max_attempts must be <= {MAX_ATTEMPTS_LIMIT}, got {max_attempts!r}")
+    key = request.unique_key
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
+        raise ValueError("unique_key must be a string of 1 to 255 characters")
+    return JobInsert(
+        task=options.name,
+        args=codec.encode(request.task, name=options.name),
+        state=JobState.SCHEDULED if run_at > now else JobState.AVAILABLE,
+        priority=priority,
+        max_attempts=max_attempts,
+        run_at=run_at,
+        created_at=now,
+        unique_key=key,
+    )
+
+
+def _plain_insert(task: Task, now: float) -> JobInsert:
+    """``build_insert(Push(task=task), now)`` without the options to check: a due job with the
+    task type's own priority and attempts (checked when its ``TaskOptions`` were made)."""
+    options = task_options(task)
+    if options.max_attempts > MAX_ATTEMPTS_LIMIT:
+        return build_insert(Push(task=task), now)  # refused there, with the reason
+    return JobInsert(
+        task=options.name,
+        args=codec.encode(task, name=options.name),
+        state=JobState.AVAILABLE,
+        priority=options.priority,
+        max_attempts=options.max_attempts,
+        run_at=now,
+        created_at=now,
+        unique_key=None,
+    )
+
+
+class Pusher:
+    """``push``/``push_many`` for anything with a clock and ``job_insert_many``."""
+
+    clock: Clock
+
+    async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        raise NotImplementedError
+
+    async def push(
+        self,
+        task: Task,
+        *,
+        delay: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> int:
+        """Store one job durably and return its id (an existing job's id on a unique-key hit)."""
+        request = Push(
+            task=task,
+            delay=delay,
+            run_at=run_at,
+            priority=priority,
+            unique_key=unique_key,
+            max_attempts=max_attempts,
+        )
+        [result] = await self.job_insert_many([build_insert(request, self.clock.now())])
+        return result.id
+
+    async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:
+        """Store many jobs in one transaction; ids in the order given."""
+        now = self.clock.now()
+        rows = [
+            build_insert(r, now) if isinstance(r, Push) else _plain_insert(r, now)
+            for r in requests
+        ]
+        if not rows:
+            return []
+        return [result.id for result in await self.job_insert_many(rows)]

@@ -1,0 +1,77 @@
+"""Column lists and row mapping shared by the SQL backends. Pure: no driver, no trio."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import PayloadError
+from ._states import JobState
+from ._store import ClaimedJob, JobFilter, JobRow, SetStateIfRunning
+
+#: Every column of a job, in :class:`JobRow` order.
+COLUMNS = (
+    "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
+    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result"
+)
+#: What a claim returns, in :class:`ClaimedJob` order.
+CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at"
+
+
+def error_json(outcome: SetStateIfRunning) -> str | None:
+    """The outcome's error entry as compact JSON; :class:`PayloadError` if it cannot be."""
+    if outcome.error is None:
+        return None
+    try:
+        return json.dumps(outcome.error, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        raise PayloadError(outcome.error.get("error", "?"),
+                           {"$.error": f"cannot be stored as JSON: {exc}"}) from exc
+
+
+def state_list(states: frozenset[JobState]) -> str:
+    """``('a', 'b')``: an SQL list of state literals, for ``state IN ...``, in declaration order.
+
+    The order matters on SQLite: it uses a partial index only when the query repeats the index's
+    ``state IN (...)`` term as written, and the indexes list states in declaration order.
+    """
+    return "(" + ", ".join(f"'{s.value}'" for s in JobState if s in states) + ")"
+
+
+def to_row(r: Sequence[Any], errors: list[dict[str, Any]]) -> JobRow:
+    """A :class:`JobRow` from a row of :data:`COLUMNS`; ``errors`` decoded by the backend."""
+    return JobRow(
+        id=r[0], task=r[1], args=r[2], state=JobState(r[3]), priority=r[4], attempt=r[5],
+        max_attempts=r[6], run_at=r[7], created_at=r[8], attempted_at=r[9], finished_at=r[10],
+        lease_owner=r[11], lease_expires_at=r[12], rescues=r[13], unique_key=r[14],
+        errors=errors, result=r[16],
+    )
+
+
+def to_claimed(r: Sequence[Any]) -> ClaimedJob:
+    """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS`."""
+    return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
+                      max_attempts=r[5], run_at=r[6])
+
+
+def claim_order(job: ClaimedJob) -> tuple[int, float, int]:
+    """Claims hand jobs out by priority, then run_at, then id (RETURNING keeps no order)."""
+    return (job.priority, job.run_at, job.id)
+
+
+def list_query(where: JobFilter, mark: str) -> tuple[str, list[Any]]:
+    """The SELECT for a listing, newest first, with ``mark`` as the driver's placeholder."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("state", where.state and where.state.value), ("task", where.task)):
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            params.append(value)
+    if where.before_id is not None:
+        clauses.append(f"id < {mark}")
+        params.append(where.before_id)
+    sql = f"SELECT {COLUMNS} FROM jobs"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    return sql + f" ORDER BY id DESC LIMIT {mark}", [*params, where.limit]

@@ -1,0 +1,383 @@
+"""The SQL of the SQLite backend, as synchronous functions of a connection.
+
+Each runs on the runner's thread. Functions that write expect to be called inside a transaction
+(see :func:`.connection.in_transaction`); every state change is a compare-and-set whose row count
+or RETURNING rows say whether it matched.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
+from .._rows import (
+    CLAIMED_COLUMNS,
+    COLUMNS,
+    claim_order,
+    error_json,
+    list_query,
+    state_list,
+    to_claimed,
+)
+from .._rows import to_row as row_from_columns
+from .._states import CANCEL_SOURCES, FINISHED, RETRY_SOURCES, UNFINISHED, JobState
+from .._store import (
+    REPEAT_RESCUE_SPREAD_MAX_S,
+    REPEAT_RESCUE_SPREAD_S,
+    ClaimedJob,
+    InsertResult,
+    JobFilter,
+    JobInsert,
+    JobRow,
+    Rescued,
+    SetStateIfRunning,
+)
+
+UNFINISHED_SQL = state_list(UNFINISHED)
+FINISHED_SQL = state_list(FINISHED)
+
+
+def to_row(r: Sequence[Any]) -> JobRow:
+    return row_from_columns(r, json.loads(r[15]))
+
+
+_INSERT = (
+    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _values(job: JobInsert) -> tuple[Any, ...]:
+    return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
+            job.created_at, job.unique_key)
+
+
+def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+    """Jobs without a unique key, in one ``executemany``.
+
+    Their ids are consecutive and end at ``last_insert_rowid()``: AUTOINCREMENT gives each row
+    one more than the largest id ever used, and the write lock (``BEGIN IMMEDIATE``) keeps every
+    other writer out until the commit.
+    """
+    cursor = conn.executemany(_INSERT, [_values(job) for job in jobs])
+    if cursor.rowcount != len(jobs):
+        raise ConstraintViolation(f"inserted {cursor.rowcount} of {len(jobs)} jobs")
+    [(last,)] = conn.execute("SELECT last_insert_rowid()").fetchall()
+    first = int(last) - len(jobs) + 1
+    return [InsertResult(id=first + n, inserted=True) for n in range(len(jobs))]
+
+
+def _insert_unique(conn: sqlite3.Connection, job: JobInsert) -> InsertResult:
+    row = conn.execute(_INSERT + " ON CONFLICT DO NOTHING RETURNING id", _values(job)).fetchone()
+    if row is not None:
+        return InsertResult(id=row[0], inserted=True)
+    existing = conn.execute(
+        f"SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND state IN {UNFINISHED_SQL}",
+        (job.task, job.unique_key),
+    ).fetchone()
+    if existing is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
+        raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
+    return InsertResult(id=existing[0], inserted=False)
+
+
+def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+    """Insert in order: runs of jobs without a unique key together, keyed jobs one by one."""
+    results: list[InsertResult] = []
+    start = 0
+    for end, job in enumerate(jobs):
+        if job.unique_key is None:
+            continue
+        if start < end:
+            results += _insert_plain(conn, jobs[start:end])
+        results.append(_insert_unique(conn, job))
+        start = end + 1
+    if start < len(jobs):
+        results += _insert_plain(conn, jobs[start:])
+    return results
+
+
+def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
+    row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise JobNotFound(job_id)
+    return to_row(row)
+
+
+def list_jobs(conn: sqlite3.Connection, where: JobFilter) -> list[JobRow]:
+    """Jobs matching ``where``, newest first."""
+    sql, params = list_query(where, "?")
+    return [to_row(r) for r in conn.execute(sql, params)]
+
+
+def claim(
+    conn: sqlite3.Connection, task: str, owner: str, limit: int, now: float, expires: float
+) -> list[ClaimedJob]:
+    found = conn.execute(
+        "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?,"
+        " lease_owner = ?, lease_expires_at = ?"
+        " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = ?"
+        "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = ? AND paused = 1)"
+        "  ORDER BY priority, run_at, id LIMIT ?)"
+        f" RETURNING {CLAIMED_COLUMNS}",
+        (now, owner, expires, task, task, limit),
+    ).fetchall()
+    return sorted((to_claimed(r) for r in found), key=claim_order)
+
+
+PROMOTE_BATCH = 5000
+
+
+def promote_due(conn: sqlite3.Connection, now: float) -> list[str]:
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'available'"
+        " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        "  AND run_at <= ? ORDER BY run_at LIMIT ?)"
+        " RETURNING task",
+        (now, PROMOTE_BATCH),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def next_run_at(conn: sqlite3.Connection) -> float | None:
+    row = conn.execute(
+        "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')"
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def renew_leases(
+    conn: sqlite3.Connection, owner: str, job_ids: Sequence[int], expires: float
+) -> list[int]:
+    rows = conn.execute(
+        "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running' AND lease_owner = ?"
+        " AND id IN (SELECT value FROM json_each(?)) RETURNING id",
+        (expires, owner, json.dumps(list(job_ids))),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def rescue_expired(
+    conn: sqlite3.Connection, now: float, max_rescues: int, limit: int
+) -> list[Rescued]:
+    # SET expressions all read the row as it was before the update.
+    out_of_rescues = "rescues + 1 >= :max_rescues"
+    out_of_attempts = "attempt >= max_attempts"
+    # Rescued before: back after a random pause (see REPEAT_RESCUE_SPREAD_S).
+    spread = "min(rescues * :spread, :spread_max)"
+    rows = conn.execute(
+        "UPDATE jobs SET"
+        f" state = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN 'discarded'"
+        "  WHEN rescues > 0 THEN 'retryable' ELSE 'available' END,"
+        f" finished_at = CASE WHEN {out_of_rescues} OR {out_of_attempts} THEN :now ELSE NULL END,"
+        " errors = json_insert(errors, '$[#]', json_object("
+        "  'attempt', attempt, 'at', :now, 'kind', 'lease_expired', 'error', 'LeaseExpired',"
+        "  'message', 'lease of ' || coalesce(lease_owner, '?') || ' expired'"
+        "   || ' (its process stopped or stalled)' || CASE"
+        f"   WHEN {out_of_rescues} THEN '; discarded: lease expired '"
+        "     || (rescues + 1) || ' times, the job may be killing its process'"
+        f"   WHEN {out_of_attempts} THEN '; discarded: that was its last attempt'"
+        "   WHEN rescues > 0 THEN '; returned to the queue after a random pause of up to '"
+        f"     || {spread} || ' s, apart from the jobs it died with'"
+        "   ELSE '; returned to the queue' END)),"
+        " run_at = CASE WHEN rescues > 0"
+        f"  THEN :now + (random() & 1048575) / 1048576.0 * {spread} ELSE :now END,"
+        " rescues = rescues + 1, lease_owner = NULL, lease_expires_at = NULL"
+        " WHERE id IN (SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < :now"
+        "  LIMIT :limit)"
+        " RETURNING id, task, state",
+        {"now": now, "max_rescues": max_rescues, "limit": limit,
+         "spread": REPEAT_RESCUE_SPREAD_S, "spread_max": REPEAT_RESCUE_SPREAD_MAX_S},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
+
+
+#: The distinct tasks of available jobs, one index seek per task (a loose index scan over
+#: ``jobs_available``) rather than a walk over every available job.
+AVAILABLE_TASKS = (
+    "WITH RECURSIVE t(task) AS ("
+    " SELECT min(task) FROM jobs WHERE state = 'available'"
+    " UNION ALL"
+    " SELECT (SELECT min(task) FROM jobs WHERE state = 'available' AND task > t.task)"
+    " FROM t WHERE t.task IS NOT NULL"
+    ") SELECT task FROM t WHERE task IS NOT NULL"
+)
+
+
+def discard_unknown(
+    conn: sqlite3.Connection, known: Sequence[str], before: float, now: float, limit: int
+) -> list[Rescued]:
+    """Discard available jobs of tasks not in ``known``, due before ``before``.
+
+    Finds the unknown tasks first (:data:`AVAILABLE_TASKS`), so a million available jobs of
+    known tasks cost a few index seeks, not a scan.
+    """
+    known_set = set(known)
+    unknown = [r[0] for r in conn.execute(AVAILABLE_TASKS) if r[0] not in known_set]
+    found: list[Rescued] = []
+    for task in unknown:
+        rows = conn.execute(
+            "UPDATE jobs SET state = 'discarded', finished_at = :now,"
+            " errors = json_insert(errors, '$[#]', json_object('attempt', attempt, 'at', :now,"
+            "  'kind', 'payload', 'error', 'UnknownTask', 'message', 'task ' || quote(task)"
+            "  || ' is not registered with any worker that saw it')),"
+            " lease_owner = NULL, lease_expires_at = NULL"
+            " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = :task"
+            "  AND run_at < :before LIMIT :limit)"
+            " RETURNING id, task, state",
+            {"now": now, "before": before, "task": task, "limit": limit - len(found)},
+        ).fetchall()
+        found += [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
+        if len(found) >= limit:
+            break
+    return found
+
+
+_SET_STATE = (
+    "UPDATE jobs SET state = ?, run_at = coalesce(?, run_at), finished_at = ?,"
+    " attempt = attempt - ?,"
+    " errors = CASE WHEN ? IS NULL THEN errors ELSE json_insert(errors, '$[#]', json(?)) END,"
+    " result = ?, lease_owner = NULL, lease_expires_at = NULL"
+    " WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempt = ?"
+)
+
+
+def _plain(o: SetStateIfRunning) -> bool:
+    """An outcome with nothing per-job to write but its state (a typical completion)."""
+    return o.error is None and o.result is None and not o.refund_attempt and o.run_at is None
+
+
+def _set_state_grouped(
+    conn: sqlite3.Connection, outcomes: Sequence[SetStateIfRunning]
+) -> set[int]:
+    """Plain outcomes sharing (state, owner): one statement per group."""
+    groups: dict[tuple[str, str], list[tuple[int, int, float | None]]] = {}
+    for o in outcomes:
+        groups.setdefault((o.state.value, o.owner), []).append((o.id, o.attempt, o.finished_at))
+    matched: set[int] = set()
+    for (state, owner), pairs in groups.items():
+        rows = conn.execute(
+            "UPDATE jobs SET state = ?, finished_at = done.finished_at, result = NULL,"
+            " lease_owner = NULL, lease_expires_at = NULL"
+            " FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS finished_at"
+            "  FROM json_each(?)) AS done"
+            " WHERE jobs.id = done.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
+            "  AND jobs.attempt = done.attempt"
+            " RETURNING jobs.id",
+            (state, json.dumps(pairs), owner),
+        ).fetchall()
+        matched.update(r[0] for r in rows)
+    return matched
+
+
+def set_state_if_running_many(
+    conn: sqlite3.Connection, outcomes: Sequence[SetStateIfRunning]
+) -> list[bool]:
+    plain = [o for o in outcomes if _plain(o)]
+    grouped = _set_state_grouped(conn, plain) if len(plain) > 1 else set()
+    matched = []
+    for o in outcomes:
+        if len(plain) > 1 and _plain(o):
+            matched.append(o.id in grouped)
+            continue
+        error = error_json(o)
+        cursor = conn.execute(
+            _SET_STATE,
+            (
+                o.state.value,
+                o.run_at,
+                o.finished_at,
+                1 if o.refund_attempt else 0,
+                error,
+                error,
+                o.result,
+                o.id,
+                o.owner,
+                o.attempt,
+            ),
+        )
+        matched.append(cursor.rowcount == 1)
+    return matched
+
+
+def _cas(conn: sqlite3.Connection, job_id: int, sql: str, params: Sequence[Any],
+         target: JobState) -> JobRow:
+    try:
+        row = conn.execute(sql, params).fetchone()
+    except sqlite3.IntegrityError as exc:
+        raise InvalidTransition(
+            f"job {job_id} cannot become {target}: another unfinished job holds its unique key"
+        ) from exc
+    if row is not None:
+        return to_row(row)
+    current = get(conn, job_id)
+    raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
+
+
+def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
+    return _cas(
+        conn,
+        job_id,
+        "UPDATE jobs SET state = 'available', run_at = ?, finished_at = NULL, result = NULL,"
+        " rescues = 0, max_attempts = max(max_attempts, attempt + 1)"
+        f" WHERE id = ? AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
+        (now, job_id),
+        JobState.AVAILABLE,
+    )
+
+
+def cancel(conn: sqlite3.Connection, job_id: int, now: float, reason: str) -> JobRow:
+    error = json.dumps(
+        {"kind": "cancelled", "at": now, "error": "Cancelled", "message": reason},
+        separators=(",", ":"),
+    )
+    return _cas(
+        conn,
+        job_id,
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = NULL,"
+        " lease_expires_at = NULL, errors = json_insert(errors, '$[#]', json(?))"
+        f" WHERE id = ? AND state IN {state_list(CANCEL_SOURCES)} RETURNING {COLUMNS}",
+        (now, error, job_id),
+        JobState.CANCELLED,
+    )
+
+
+#: One statement per finished state, written out. SQLite uses a partial index only when the
+#: query repeats the index's own WHERE term: ``state = 'completed'`` alone (let alone a bound
+#: parameter) does not prove ``state IN (...)``, and the pruner scanned the whole table.
+_DELETE_FINISHED = {
+    state: "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+           f" WHERE state IN {FINISHED_SQL} AND state = '{state.value}'"
+           " AND finished_at < ? LIMIT ?)"
+    for state in FINISHED
+}
+
+
+def delete_finished(
+    conn: sqlite3.Connection, state: JobState, before: float, limit: int
+) -> int:
+    return conn.execute(_DELETE_FINISHED[state], (before, limit)).rowcount
+
+
+def count_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], int]:
+    return {
+        (task, JobState(state)): count
+        for task, state, count in conn.execute(
+            "SELECT task, state, count(*) FROM jobs GROUP BY task, state"
+        )
+    }
+
+
+def queue_set_paused(conn: sqlite3.Connection, task: str, paused: bool, now: float) -> None:
+    conn.execute(
+        "INSERT INTO job_queues (task, paused, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (task) DO UPDATE SET paused = excluded.paused,"
+        " updated_at = excluded.updated_at",
+        (task, 1 if paused else 0, now),
+    )
+
+
+def queue_paused(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT task FROM job_queues WHERE paused = 1")}

@@ -1,0 +1,76 @@
+"""The jobs engine's tables on SQLite."""
+
+from __future__ import annotations
+
+from .._migrations import Migration
+
+JOBS_V1 = Migration(
+    component="jobs",
+    version=1,
+    description="jobs table and its partial indexes",
+    statements={
+        "sqlite": [
+            """
+            CREATE TABLE jobs (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                task TEXT NOT NULL,
+                args TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('scheduled', 'available', 'running',
+                    'completed', 'retryable', 'cancelled', 'discarded')),
+                priority INTEGER NOT NULL DEFAULT 0,
+                attempt INTEGER NOT NULL DEFAULT 0,
+                max_attempts INTEGER NOT NULL,
+                run_at REAL NOT NULL,
+                created_at REAL NOT NULL,
+                attempted_at REAL,
+                finished_at REAL,
+                lease_owner TEXT,
+                lease_expires_at REAL,
+                rescues INTEGER NOT NULL DEFAULT 0,
+                unique_key TEXT,
+                errors TEXT NOT NULL DEFAULT '[]',
+                result TEXT
+            )
+            """,
+            # Due jobs only: future jobs wait in 'scheduled'/'retryable', outside this index,
+            # so a claim never walks past them.
+            "CREATE INDEX jobs_available ON jobs (task, priority, run_at, id)"
+            " WHERE state = 'available'",
+            "CREATE INDEX jobs_waiting ON jobs (run_at) WHERE state IN ('scheduled', 'retryable')",
+            "CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state = 'running'",
+            "CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE state = 'running'",
+            "CREATE INDEX jobs_finished ON jobs (state, finished_at)"
+            " WHERE state IN ('completed', 'cancelled', 'discarded')",
+            "CREATE UNIQUE INDEX jobs_unique_key ON jobs (task, unique_key)"
+            " WHERE unique_key IS NOT NULL"
+            " AND state IN ('scheduled', 'available', 'running', 'retryable')",
+        ]
+    },
+)
+
+JOBS_V2 = Migration(
+    component="jobs",
+    version=2,
+    description="pausable queues, one row per task type",
+    statements={
+        "sqlite": [
+            "CREATE TABLE job_queues (task TEXT PRIMARY KEY, paused INTEGER NOT NULL DEFAULT 0,"
+            " updated_at REAL NOT NULL)",
+        ]
+    },
+)
+
+JOBS_V3 = Migration(
+    component="jobs",
+    version=3,
+    description="drop jobs_lease_owner: lookups by owner always come with ids (primary key)",
+    statements={
+        "sqlite": [
+            # With it, the planner walked every running job of the owner and re-parsed the
+            # JSON id list for each one when recording a batch of outcomes.
+            "DROP INDEX IF EXISTS jobs_lease_owner",
+        ]
+    },
+)
+
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3]

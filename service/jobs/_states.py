@@ -1,0 +1,68 @@
+"""The job state machine as data: every allowed transition in one table.
+
+Pure: imports neither trio nor a database driver.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ._errors import InvalidTransition
+
+
+class JobState(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    AVAILABLE = "available"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    RETRYABLE = "retryable"
+    CANCELLED = "cancelled"
+    DISCARDED = "discarded"
+
+
+S = JobState
+
+#: (from, to) -> what causes it. Anything not listed is forbidden.
+TRANSITIONS: dict[tuple[JobState, JobState], str] = {
+    (S.SCHEDULED, S.AVAILABLE): "run_at reached, or an operator retries it now",
+    (S.SCHEDULED, S.CANCELLED): "operator cancels",
+    (S.RETRYABLE, S.AVAILABLE): "backoff elapsed, or an operator retries it now",
+    (S.RETRYABLE, S.CANCELLED): "operator cancels",
+    (S.AVAILABLE, S.RUNNING): "a worker claims it",
+    (S.AVAILABLE, S.CANCELLED): "operator cancels",
+    (S.RUNNING, S.COMPLETED): "the task returned",
+    (S.RUNNING, S.RETRYABLE): "the attempt failed or timed out, attempts remain",
+    (S.RUNNING, S.DISCARDED): "out of attempts or rescues, or the payload cannot run",
+    (S.RUNNING, S.CANCELLED): "the task raised Cancel, or an operator cancels",
+    (S.RUNNING, S.SCHEDULED): "the task raised Snooze",
+    (S.RUNNING, S.AVAILABLE): "shutdown interrupted it, or its lease expired and it was rescued",
+    (S.COMPLETED, S.AVAILABLE): "operator retries",
+    (S.CANCELLED, S.AVAILABLE): "operator retries",
+    (S.DISCARDED, S.AVAILABLE): "operator retries",
+}
+
+FINISHED: frozenset[JobState] = frozenset({S.COMPLETED, S.CANCELLED, S.DISCARDED})
+UNFINISHED: frozenset[JobState] = frozenset(JobState) - FINISHED
+WAITING: frozenset[JobState] = frozenset({S.SCHEDULED, S.RETRYABLE})
+
+
+def is_allowed(source: JobState, target: JobState) -> bool:
+    """Whether the state machine allows going from ``source`` to ``target``."""
+    return (source, target) in TRANSITIONS
+
+
+def check_transition(source: JobState, target: JobState) -> None:
+    """Raise :class:`InvalidTransition` unless ``source -> target`` is allowed."""
+    if not is_allowed(source, target):
+        raise InvalidTransition(f"a {source} job cannot become {target}")
+
+
+def sources_of(target: JobState) -> frozenset[JobState]:
+    """Every state from which ``target`` may be reached."""
+    return frozenset(src for (src, dst) in TRANSITIONS if dst == target)
+
+
+#: States an operator's retry moves to ``available``; a running job is not retried.
+RETRY_SOURCES: frozenset[JobState] = sources_of(S.AVAILABLE) - {S.RUNNING}
+#: States an operator's cancel moves to ``cancelled``.
+CANCEL_SOURCES: frozenset[JobState] = sources_of(S.CANCELLED)

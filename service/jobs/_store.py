@@ -1,0 +1,240 @@
+"""The storage protocol every backend implements, with its frozen params and rows.
+
+Method names are noun-verb (``job_claim``, ``job_rescue_expired``). Timestamps are seconds since
+the epoch, taken from the store's injected clock or passed in as ``now``. No SQL lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import attrs
+
+from ._clock import Clock
+from ._states import JobState
+
+
+@attrs.frozen(kw_only=True)
+class JobInsert:
+    """One job to insert. ``state`` is ``available`` or ``scheduled`` (``run_at`` in the future)."""
+
+    task: str
+    args: str  # JSON text
+    state: JobState
+    priority: int
+    max_attempts: int
+    run_at: float
+    created_at: float
+    unique_key: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InsertResult:
+    id: int
+    #: False when a unique key matched an unfinished job: ``id`` is that job's.
+    inserted: bool
+
+
+@attrs.frozen(kw_only=True)
+class JobRow:
+    """A job as stored."""
+
+    id: int
+    task: str
+    args: str
+    state: JobState
+    priority: int
+    attempt: int
+    max_attempts: int
+    run_at: float
+    created_at: float
+    attempted_at: float | None
+    finished_at: float | None
+    lease_owner: str | None
+    lease_expires_at: float | None
+    rescues: int
+    unique_key: str | None
+    errors: list[dict[str, Any]]
+    result: str | None  # JSON text
+
+
+@attrs.frozen(kw_only=True)
+class ClaimedJob:
+    """What a claim hands a worker: enough to run the attempt and record its outcome.
+
+    The job is now ``running``, leased to the claimer until the lease expiry it passed.
+    """
+
+    id: int
+    task: str
+    args: str  # JSON text
+    priority: int
+    attempt: int  # this attempt's number, counted at the claim
+    max_attempts: int
+    run_at: float
+
+
+@attrs.frozen(kw_only=True)
+class SetStateIfRunning:
+    """The outcome of one attempt, applied only if the job is still ``running`` under ``owner``
+    in that same ``attempt`` (a stale outcome never lands on a later attempt of the job).
+
+    ``refund_attempt`` gives the attempt back (snooze, shutdown interruption).
+    ``error`` is appended to the job's error list.
+    """
+
+    id: int
+    owner: str
+    attempt: int
+    state: JobState
+    run_at: float | None = None
+    finished_at: float | None = None
+    refund_attempt: bool = False
+    error: dict[str, Any] | None = None
+    result: str | None = None
+
+
+#: A job rescued before (its lease expired in an earlier crash too) comes back ``retryable``
+#: after a random pause of up to ``rescues x REPEAT_RESCUE_SPREAD_S`` seconds (at most
+#: ``REPEAT_RESCUE_SPREAD_MAX_S``), not ``available`` at once: the jobs that died in one process
+#: then run apart, and a job that kills its process no longer takes the same bystanders down
+#: with it at every restart until they too are discarded. A first rescue is immediate.
+REPEAT_RESCUE_SPREAD_S = 1.0
+REPEAT_RESCUE_SPREAD_MAX_S = 10.0
+
+
+@attrs.frozen(kw_only=True)
+class Rescued:
+    id: int
+    task: str
+    state: JobState  # available again, retryable after a pause (rescued before), or discarded
+
+
+@attrs.frozen(kw_only=True)
+class JobFilter:
+    state: JobState | None = None
+    task: str | None = None
+    limit: int = 100
+    #: Cursor: only jobs with a smaller id (listings run newest first).
+    before_id: int | None = None
+
+
+class Transaction(Protocol):
+    """An open database transaction: app rows and pushed jobs commit or roll back together."""
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement of the app's own SQL; rows it returns, if any."""
+        ...
+
+    async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        ...
+
+
+class JobStore(Protocol):
+    """Durable job storage. Every state change is a compare-and-set on the current state."""
+
+    clock: Clock
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (idempotent, safe across processes)."""
+        ...
+
+    async def aclose(self) -> None:
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Begin a write transaction; commit on normal exit, roll back on any exception."""
+        ...
+
+    def add_push_listener(self, listener: PushListener) -> None:
+        """Call ``listener`` after each committed insert (in-process wake-ups)."""
+        ...
+
+    async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        ...
+
+    async def job_get(self, job_id: int) -> JobRow:
+        ...
+
+    async def job_list(self, where: JobFilter) -> list[JobRow]:
+        ...
+
+    async def job_claim(
+        self, task: str, owner: str, limit: int, now: float, lease_expires_at: float
+    ) -> list[ClaimedJob]:
+        """Move up to ``limit`` ``available`` jobs of ``task`` to ``running``, in one statement.
+
+        Returns them in claim order (priority, run_at, id).
+        """
+        ...
+
+    async def job_promote_due(self, now: float) -> list[str]:
+        """Make ``scheduled``/``retryable`` jobs whose ``run_at`` passed ``available``.
+
+        Returns the task names that got jobs.
+        """
+        ...
+
+    async def job_next_run_at(self) -> float | None:
+        """The earliest ``run_at`` among waiting (scheduled, retryable) jobs."""
+        ...
+
+    async def job_renew_leases(
+        self, owner: str, job_ids: Sequence[int], lease_expires_at: float
+    ) -> list[int]:
+        """Extend the leases of ``job_ids`` held by ``owner``, in one statement.
+
+        Returns the ids still held; a missing id was cancelled or rescued meanwhile.
+        """
+        ...
+
+    async def job_rescue_expired(
+        self, now: float, max_rescues: int, limit: int = 1000
+    ) -> list[Rescued]:
+        """Return running jobs whose lease expired to ``available`` (or discard them)."""
+        ...
+
+    async def job_discard_unknown(
+        self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
+    ) -> list[Rescued]:
+        """Discard ``available`` jobs of tasks not in ``known``, due before ``available_before``."""
+        ...
+
+    async def job_set_state_if_running_many(
+        self, outcomes: Sequence[SetStateIfRunning]
+    ) -> list[bool]:
+        """Record attempt outcomes in one transaction; False where the CAS found no match."""
+        ...
+
+    async def job_retry(self, job_id: int, now: float) -> JobRow:
+        """Operator retry: make a finished or waiting job ``available`` now."""
+        ...
+
+    async def job_cancel(self, job_id: int, now: float, reason: str) -> JobRow:
+        """Operator cancel of an unfinished job."""
+        ...
+
+    async def job_delete_finished(
+        self, state: JobState, finished_before: float, limit: int
+    ) -> int:
+        """Delete up to ``limit`` jobs in a finished ``state`` older than ``finished_before``."""
+        ...
+
+    async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
+        """(task, state) -> number of jobs."""
+        ...
+
+    async def queue_set_paused(self, task: str, paused: bool) -> None:
+        """Pause (no claims, in any process) or resume the jobs of ``task``."""
+        ...
+
+    async def queue_paused(self) -> set[str]:
+        """The task types whose queues are paused."""
+        ...
+
+
+class PushListener(Protocol):
+    def __call__(self, tasks: frozenset[str], earliest_run_at: float) -> None:
+        ...

@@ -1,0 +1,156 @@
+"""What a task author writes: a frozen attrs class with options and an async ``run``.
+
+::
+
+    @attrs.frozen(kw_only=True)
+    class SendWelcomeEmail(Task):
+        options = TaskOptions(name="send_welcome_email", concurrency=4, max_attempts=5)
+
+        user_id: uuid.UUID
+
+        async def run(self, ctx: JobContext[AppState]) -> None:
+            ...  # ctx.state is the AppState given to TaskWorker(state=...), typed as such
+
+A task that uses no state may write plain ``JobContext`` (``JobContext[Any]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar, Generic
+
+import attrs
+from typing_extensions import TypeVar
+
+from ._errors import UnknownTask
+from ._retry import Backoff
+
+#: The type of the app state a task's ``ctx.state`` holds; plain ``JobContext`` means ``Any``.
+StateT = TypeVar("StateT", default=Any)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,99}$")
+
+
+def _valid_name(_inst: object, _attr: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValueError(
+            f"task name {value!r} must be 1-100 chars of a-z, 0-9, _ . : - starting with a letter"
+        )
+
+
+def _at_least_one(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attr.name} must be an integer >= 1, got {value!r}")
+
+
+def _timeout(_inst: object, _attr: attrs.Attribute[float | None], value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"timeout must be > 0 seconds or None, got {value!r}")
+
+
+PRIORITY_LIMIT = 2**31 - 1  # fits a 32-bit INTEGER on every backend
+
+
+def check_priority(value: object) -> int:
+    """``value`` if it is a valid priority, else ``ValueError`` saying so."""
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > PRIORITY_LIMIT:
+        raise ValueError(f"priority must be an integer within +-{PRIORITY_LIMIT}, got {value!r}")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class TaskOptions:
+    """Class-level options of a task type.
+
+    ``name`` is what is stored with each job: keep it stable across renames of the class.
+    ``concurrency`` is how many jobs of this type one worker process runs at once.
+    ``max_attempts`` counts runs that started (snoozes and shutdown interruptions do not count).
+    ``timeout`` bounds one attempt in seconds (``None``: no bound).
+    ``priority``: lower runs first (0 is the default, negative is more urgent).
+    """
+
+    name: str = attrs.field(validator=_valid_name)
+    concurrency: int = attrs.field(default=10, validator=_at_least_one)
+    max_attempts: int = attrs.field(default=20, validator=_at_least_one)
+    backoff: Backoff = attrs.field(factory=Backoff)
+    timeout: float | None = attrs.field(default=None, validator=_timeout)
+    priority: int = attrs.field(default=0, validator=lambda _i, _a, v: check_priority(v))
+
+
+@attrs.frozen(kw_only=True)
+class JobContext(Generic[StateT]):
+    """What a running task is told about its job, and the app state it may use.
+
+    Generic in that state: a task declares ``async def run(self, ctx: JobContext[AppState])``
+    and reads ``ctx.state`` as an ``AppState``. Nothing checks at run time that the worker was
+    given that type: ``TaskWorker(state=...)`` (and ``run_task(state=...)``) hand their
+    ``state`` to every task they run.
+    """
+
+    job_id: int
+    task: str
+    attempt: int
+    max_attempts: int
+    #: The application's shared state (settings, store, mailer...), as given to the worker.
+    state: StateT = attrs.field(default=None)
+
+
+class Task:
+    """Base of every task class. Subclasses are ``@attrs.frozen(kw_only=True)``."""
+
+    options: ClassVar[TaskOptions]
+
+    async def run(self, ctx: JobContext[Any]) -> Any:
+        """Do the work. Return a value to store it as the result; raise to fail the attempt.
+
+        Subclasses narrow ``ctx`` to the state they need: ``ctx: JobContext[AppState]``.
+        """
+        raise NotImplementedError
+
+
+def task_options(task: Task | type[Task]) -> TaskOptions:
+    cls = task if isinstance(task, type) else type(task)
+    options = getattr(cls, "options", None)
+    if not isinstance(options, TaskOptions):
+        raise TypeError(f"{cls.__qualname__} has no TaskOptions in its 'options' attribute")
+    return options
+
+
+class TaskRegistry:
+    """The task types a worker runs and the API may push, by stored name."""
+
+    def __init__(self, tasks: Iterable[type[Task]] = ()) -> None:
+        self._by_name: dict[str, type[Task]] = {}
+        for cls in tasks:
+            self.register(cls)
+
+    def register(self, cls: type[Task]) -> type[Task]:
+        """Add a task class; a second class under the same name is an error."""
+        if not (isinstance(cls, type) and issubclass(cls, Task) and "__attrs_attrs__" in vars(cls)):
+            raise TypeError(f"{cls!r} is not an attrs class deriving from Task")
+        name = task_options(cls).name
+        existing = self._by_name.get(name)
+        if existing is not None and existing is not cls:
+            raise ValueError(f"task name {name!r} is used by {existing.__qualname__} already")
+        self._by_name[name] = cls
+        return cls
+
+    def get(self, name: str) -> type[Task]:
+        """The class registered under ``name``; :class:`UnknownTask` if none."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownTask(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[type[Task]]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)

@@ -1,0 +1,275 @@
+"""The TaskWorker: one child nursery per task type, plus lease, schedule and retention upkeep.
+
+Lifecycle: ``await nursery.start(worker.run)`` returns once the worker is claiming;
+``await worker.shutdown()`` stops claiming at once, lets jobs in flight finish within the grace
+period, then cancels the rest and returns them to the queue with their attempt not counted.
+
+Bounds (defaults): a job pushed in this process is claimed at once; a job pushed by another
+process wakes an idle worker through the backend's notification (PostgreSQL NOTIFY) or, failing
+that, is seen within ``poll_max`` (1 s); a due scheduled job within
+``schedule_interval`` (1 s); the job of a process killed with SIGKILL runs again within
+``lease_ttl + rescue_interval + poll_max`` (15 + 5 + 1 = 21 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+import trio
+
+from . import _log as log
+from ._batcher import OutcomeBatcher
+from ._clock import Clock
+from ._errors import StoreError
+from ._queue import LEASE_LOST, SHUTDOWN, TaskQueue
+from ._states import JobState
+from ._store import JobStore, Rescued, SetStateIfRunning
+from ._task import Task, TaskRegistry
+from ._wakeup import Wakeup
+
+DAY = 86_400.0
+
+
+@attrs.frozen(kw_only=True)
+class Retention:
+    """How long finished jobs are kept before the pruner deletes them (seconds)."""
+
+    completed: float = 1 * DAY
+    cancelled: float = 7 * DAY
+    discarded: float = 7 * DAY
+
+    def by_state(self) -> dict[JobState, float]:
+        return {
+            JobState.COMPLETED: self.completed,
+            JobState.CANCELLED: self.cancelled,
+            JobState.DISCARDED: self.discarded,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class WorkerConfig:
+    lease_ttl: float = 15.0
+    #: How often leases are renewed (must be well under ``lease_ttl``).
+    lease_renew_interval: float = 5.0
+    rescue_interval: float = 5.0
+    #: Rescues after which a job whose lease keeps expiring is discarded.
+    max_rescues: int = 5
+    poll_min: float = 0.05
+    poll_max: float = 1.0
+    schedule_interval: float = 1.0
+    shutdown_grace: float = 10.0
+    #: Discard available jobs of task types this worker does not know, once they have waited
+    #: ``unknown_task_grace`` s. Turn off when workers deliberately run different task sets.
+    discard_unknown_tasks: bool = True
+    unknown_task_grace: float = 60.0
+    prune_interval: float = 60.0
+    prune_batch: int = 1000
+    retention: Retention = attrs.field(factory=Retention)
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 < self.lease_renew_interval < self.lease_ttl:
+            raise ValueError("lease_renew_interval must be > 0 and < lease_ttl")
+        if self.max_rescues < 1:
+            raise ValueError("max_rescues must be >= 1")
+        if not 0 < self.poll_min <= self.poll_max:
+            raise ValueError("need 0 < poll_min <= poll_max")
+        if self.shutdown_grace < 0:
+            raise ValueError("shutdown_grace must be >= 0")
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class TaskWorker:
+    """Runs the jobs of every registered task type from ``store``.
+
+    ``state`` is handed to each task as ``ctx.state`` (the app's settings, store, mailer...).
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        registry: TaskRegistry | Iterable[type[Task]],
+        *,
+        state: Any = None,
+        config: WorkerConfig | None = None,
+        owner: str | None = None,
+        on_attempt: Callable[[str, float, SetStateIfRunning], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry if isinstance(registry, TaskRegistry) else TaskRegistry(registry)
+        self.state = state
+        self.config = config or WorkerConfig()
+        self.owner = owner or default_owner()
+        self.clock: Clock = store.clock
+        self.batcher = OutcomeBatcher(store)
+        self.queues = {cls.options.name: TaskQueue(self, cls) for cls in self.registry}
+        self._schedule_wakeup = Wakeup()
+        self._queues_done = trio.Event()
+        self._stopped = trio.Event()
+        self._shutting_down = False
+        #: Called after each recorded attempt with (task, seconds, outcome): metrics hook.
+        self.on_attempt = on_attempt
+        store.add_push_listener(self._on_push)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Work until :meth:`shutdown`; reports readiness through ``task_status.started()``."""
+        log.event(logging.INFO, "worker.started", owner=self.owner, tasks=",".join(self.queues))
+        try:
+            async with trio.open_nursery() as upkeep:
+                upkeep.start_soon(self._renew_leases)
+                upkeep.start_soon(self._rescue_expired)
+                upkeep.start_soon(self._promote_scheduled)
+                upkeep.start_soon(self._prune)
+                await upkeep.start(self.batcher.run)
+                async with trio.open_nursery() as queues:
+                    for queue in self.queues.values():
+                        queues.start_soon(queue.run, name=f"queue {queue.name}")
+                    task_status.started()
+                self._queues_done.set()
+                upkeep.cancel_scope.cancel()
+        finally:
+            self._stopped.set()
+            log.event(logging.INFO, "worker.stopped", owner=self.owner)
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Stop claiming now; wait up to ``grace`` s for jobs in flight; cancel the rest.
+
+        Cancelled jobs go back to ``available`` with their attempt not counted. Returns once
+        :meth:`run` has finished.
+        """
+        grace = self.config.shutdown_grace if grace is None else grace
+        if not self._shutting_down:
+            self._shutting_down = True
+            in_flight = sum(len(q.in_flight) for q in self.queues.values())
+            log.event(logging.INFO, "worker.stopping", in_flight=in_flight, grace=grace)
+            for queue in self.queues.values():
+                queue.stop_claiming()
+            with trio.move_on_after(grace):
+                await self._queues_done.wait()
+            for queue in self.queues.values():
+                queue.cancel_jobs(SHUTDOWN)
+        await self._stopped.wait()
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(q.in_flight) for q in self.queues.values())
+
+    # -- wake-ups ---------------------------------------------------------------------------
+
+    def _on_push(self, tasks: frozenset[str], earliest_run_at: float) -> None:
+        if earliest_run_at > self.clock.now():
+            self._schedule_wakeup.set()
+            return
+        for name in tasks:
+            queue = self.queues.get(name)
+            if queue is not None:
+                queue.wakeup.set()
+
+    def note_run_at(self, task: str, run_at: float) -> None:
+        """A job of ours will want to run at ``run_at`` (retry, snooze, interruption)."""
+        self._on_push(frozenset([task]), run_at)
+
+    # -- upkeep loops -----------------------------------------------------------------------
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await trio.sleep(self.config.lease_renew_interval)
+            for queue in self.queues.values():
+                ids = list(queue.in_flight)
+                if not ids:
+                    continue
+                try:
+                    held = set(
+                        await self.store.job_renew_leases(
+                            self.owner, ids, self.clock.now() + self.config.lease_ttl
+                        )
+                    )
+                except StoreError as exc:
+                    log.event(logging.WARNING, "worker.renew_failed", error=str(exc))
+                    continue
+                for job_id in ids:
+                    scope = queue.in_flight.get(job_id)
+                    if job_id not in held and scope is not None:
+                        queue.cancel_job(job_id, LEASE_LOST)
+
+    async def _rescue_expired(self) -> None:
+        while True:
+            try:
+                rescued = await self.store.job_rescue_expired(
+                    self.clock.now(), self.config.max_rescues
+                )
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.rescue_failed", error=str(exc))
+                rescued = []
+            if self.config.discard_unknown_tasks:
+                rescued += await self._discard_unknown()
+            for job in rescued:
+                log.event(logging.WARNING, "job.rescued", id=job.id, task=job.task,
+                          state=job.state.value)
+                queue = self.queues.get(job.task)
+                if queue is not None and job.state is JobState.AVAILABLE:
+                    queue.wakeup.set()
+                elif job.state is JobState.RETRYABLE:  # rescued before: due after a pause
+                    self._schedule_wakeup.set()
+            await trio.sleep(self.config.rescue_interval)
+
+    async def _discard_unknown(self) -> list[Rescued]:
+        now = self.clock.now()
+        try:
+            return await self.store.job_discard_unknown(
+                self.registry.names(), now - self.config.unknown_task_grace, now
+            )
+        except StoreError as exc:
+            log.event(logging.WARNING, "worker.discard_unknown_failed", error=str(exc))
+            return []
+
+    async def _promote_scheduled(self) -> None:
+        # Jobs due within a millisecond count as due: timestamps are floats.
+        epsilon = 1e-3
+        while True:
+            self._schedule_wakeup.clear()
+            now = self.clock.now()
+            next_at: float | None = None
+            try:
+                promoted = await self.store.job_promote_due(now + epsilon)
+                if promoted:
+                    for name in set(promoted):
+                        queue = self.queues.get(name)
+                        if queue is not None:
+                            queue.wakeup.set()
+                    continue
+                next_at = await self.store.job_next_run_at()
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.promote_failed", error=str(exc))
+            wait = self.config.schedule_interval
+            if next_at is not None:
+                wait = max(0.0, min(wait, next_at - self.clock.now()))
+            await self._schedule_wakeup.wait(wait)
+
+    async def _prune(self) -> None:
+        while True:
+            for state, keep in self.config.retention.by_state().items():
+                before = self.clock.now() - keep
+                try:
+                    while True:
+                        deleted = await self.store.job_delete_finished(
+                            state, before, self.config.prune_batch
+                        )
+                        if deleted:
+                            log.event(logging.INFO, "jobs.pruned", state=state.value,
+                                      count=deleted)
+                        if deleted < self.config.prune_batch:
+                            break
+                except StoreError as exc:
+                    log.event(logging.WARNING, "worker.prune_failed", error=str(exc))
+            await trio.sleep(self.config.prune_interval)

@@ -1,0 +1,139 @@
+"""The users page and the operator dashboard in a real browser (headless Chromium, Playwright)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from integration.test_job_pages import IMG, SCRIPT, TASK, hostile_job
+from support.http import ADMIN_TOKEN, serve_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _browser_or_skip() -> Any:
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        reason = "Chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}; .ci/run installs it in CI", pytrace=False)
+        pytest.skip(reason)
+    return playwright
+
+
+def _launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+              "--no-first-run", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync"],
+    )
+
+
+def _sign_up_in_browser(sync_api: Any, url: str, shot: Path) -> dict[str, Any]:
+    seen: dict[str, Any] = {"dialogs": []}
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+            page.goto(f"{url}/users")
+            seen["empty"] = page.locator("tbody").inner_text()
+            page.fill("input[name=name]", "<script>alert('x')</script> Ada")
+            page.fill("input[name=email]", "ada@example.com")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            seen["url_after"] = page.url
+            seen["row"] = page.locator("tbody tr").first.inner_text()
+            page.fill("input[name=name]", "Ada again")
+            page.fill("input[name=email]", "ADA@example.com")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            seen["duplicate"] = page.locator("body").inner_text()
+            page.goto(f"{url}/users")
+            seen["rows"] = page.locator("tbody tr").count()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
+async def test_a_person_signs_up_through_the_form_and_markup_stays_text(tmp_path: Path) -> None:
+    sync_api = _browser_or_skip()
+    async with serve_app(tmp_path, worker=True) as app:
+        shot = tmp_path / "users.png"
+        seen = await trio.to_thread.run_sync(_sign_up_in_browser, sync_api, app.url, shot)
+    assert "No users yet" in seen["empty"]
+    assert seen["url_after"].endswith("/users")
+    assert "<script>alert('x')</script> Ada" in seen["row"], "shown as text"
+    assert "ada@example.com" in seen["row"]
+    assert seen["dialogs"] == [], "no script ran"
+    assert "already" in seen["duplicate"].lower() or "exists" in seen["duplicate"].lower()
+    assert seen["rows"] == 1
+    assert shot.stat().st_size > 1000
+
+
+def _operate_in_browser(sync_api: Any, url: str, job_id: int, shot: Path) -> dict[str, Any]:
+    seen: dict[str, Any] = {"dialogs": []}
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+            page.goto(f"{url}/admin/jobs/{job_id}")
+            seen["login_url"] = page.url
+            page.fill("input[name=token]", "not-the-token")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            seen["wrong"] = page.locator("body").inner_text()
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            seen["after_login"] = page.url
+            seen["cookies"] = page.context.cookies()
+            page.goto(f"{url}/admin/jobs/{job_id}")
+            facts = page.locator("dl.facts dd")
+            seen["task"] = facts.nth(0).inner_text()
+            seen["states"] = [facts.nth(1).inner_text()]
+            seen["payload"] = page.locator("pre").first.inner_text()
+            seen["errors"] = page.locator("ol").inner_text()
+            seen["elements"] = page.locator("script, img").count()
+            page.fill("input[name=reason]", "<b>not</b> needed")
+            with page.expect_navigation():
+                page.click("text=Cancel job")
+            seen["states"].append(facts.nth(1).inner_text())
+            seen["last_error"] = page.locator("ol li").last.inner_text()
+            with page.expect_navigation():
+                page.click("text=Retry now")
+            seen["states"].append(facts.nth(1).inner_text())
+            seen["url_after"] = page.url
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
+async def test_an_operator_logs_in_and_hostile_job_data_stays_text(tmp_path: Path) -> None:
+    sync_api = _browser_or_skip()
+    async with serve_app(tmp_path) as app:
+        job_id = await hostile_job(app)
+        shot = tmp_path / "job.png"
+        seen = await trio.to_thread.run_sync(_operate_in_browser, sync_api, app.url, job_id,
+                                             shot)
+    assert seen["login_url"].endswith("/admin/login")
+    assert "not the admin token" in seen["wrong"]
+    assert seen["after_login"].endswith("/admin/jobs")
+    [cookie] = seen["cookies"]
+    assert cookie["name"] == "service_admin" and cookie["value"] != ADMIN_TOKEN
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert seen["task"] == TASK, "shown as text"
+    assert SCRIPT in seen["payload"] and IMG in seen["errors"]
+    assert seen["elements"] == 0 and seen["dialogs"] == [], "no markup became elements or ran"
+    assert seen["states"] == ["retryable", "cancelled", "available"]
+    assert "<b>not</b> needed" in seen["last_error"]
+    assert seen["url_after"].endswith(f"/admin/jobs/{job_id}")
+    assert shot.stat().st_size > 1000

@@ -1,0 +1,113 @@
+"""Listing jobs (filters, cursor, newest first) and counting them by task and state."""
+
+from __future__ import annotations
+
+from support.conformance import EMAIL, REPORT, Backend, Email, Report, jobs_in_states, make_job
+
+from service.jobs import JobFilter, JobState
+
+
+async def test_job_list_is_newest_first(backend: Backend) -> None:
+    ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(4)])
+
+    rows = await backend.job_list(JobFilter())
+
+    assert [row.id for row in rows] == sorted(ids, reverse=True)
+    assert rows[0] == await backend.job_get(ids[-1])
+
+
+async def test_job_list_of_an_empty_store_is_empty(backend: Backend) -> None:
+    assert await backend.job_list(JobFilter()) == []
+
+
+async def test_job_list_filters_by_state(backend: Backend) -> None:
+    by_state = await jobs_in_states(backend, JobState)
+
+    for state, job_id in by_state.items():
+        rows = await backend.job_list(JobFilter(state=state))
+        assert [row.id for row in rows] == [job_id]
+        assert rows[0].state == state
+
+
+async def test_job_list_filters_by_task(backend: Backend) -> None:
+    ids = await backend.push_many(
+        [Email(to="a@example.com"), Report(month=1), Email(to="b@example.com")]
+    )
+
+    emails = await backend.job_list(JobFilter(task=EMAIL))
+    reports = await backend.job_list(JobFilter(task=REPORT))
+
+    assert [row.id for row in emails] == [ids[2], ids[0]]
+    assert [row.id for row in reports] == [ids[1]]
+    assert await backend.job_list(JobFilter(task="conf.nobody")) == []
+
+
+async def test_job_list_combines_state_and_task_filters(backend: Backend) -> None:
+    await make_job(backend, JobState.CANCELLED, Email(to="a@example.com"))
+    await make_job(backend, JobState.CANCELLED, Report(month=1))
+    wanted = await make_job(backend, JobState.AVAILABLE, Report(month=2))
+    await make_job(backend, JobState.AVAILABLE, Email(to="b@example.com"))
+
+    rows = await backend.job_list(JobFilter(state=JobState.AVAILABLE, task=REPORT))
+
+    assert [row.id for row in rows] == [wanted]
+
+
+async def test_job_list_returns_at_most_limit_newest_jobs(backend: Backend) -> None:
+    ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(5)])
+
+    rows = await backend.job_list(JobFilter(limit=2))
+
+    assert [row.id for row in rows] == [ids[4], ids[3]]
+
+
+async def test_job_list_before_id_pages_through_every_job_once(backend: Backend) -> None:
+    ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(7)])
+    seen: list[int] = []
+    cursor: int | None = None
+
+    while True:
+        page = await backend.job_list(JobFilter(limit=3, before_id=cursor))
+        if not page:
+            break
+        assert len(page) <= 3
+        seen.extend(row.id for row in page)
+        cursor = page[-1].id
+
+    assert seen == sorted(ids, reverse=True)
+
+
+async def test_job_list_cursor_combines_with_filters(backend: Backend) -> None:
+    ids = await backend.push_many(
+        [Email(to="a@example.com"), Report(month=1), Email(to="b@example.com"), Report(month=2)]
+    )
+
+    rows = await backend.job_list(JobFilter(task=EMAIL, before_id=ids[3]))
+
+    assert [row.id for row in rows] == [ids[2], ids[0]]
+
+
+async def test_count_by_state_counts_each_task_and_state(backend: Backend) -> None:
+    await make_job(backend, JobState.AVAILABLE, Email(to="a@example.com"))
+    await make_job(backend, JobState.AVAILABLE, Email(to="b@example.com"))
+    await make_job(backend, JobState.SCHEDULED, Email(to="c@example.com"))
+    await make_job(backend, JobState.COMPLETED, Report(month=1))
+    await make_job(backend, JobState.CANCELLED, Report(month=2))
+    await make_job(backend, JobState.RUNNING, Report(month=3))
+
+    counts = await backend.job_count_by_state()
+
+    assert {key: n for key, n in counts.items() if n} == {
+        (EMAIL, JobState.AVAILABLE): 2,
+        (EMAIL, JobState.SCHEDULED): 1,
+        (REPORT, JobState.COMPLETED): 1,
+        (REPORT, JobState.CANCELLED): 1,
+        (REPORT, JobState.RUNNING): 1,
+    }
+    assert all(isinstance(state, JobState) for _, state in counts)
+
+
+async def test_count_by_state_of_an_empty_store_has_no_jobs(backend: Backend) -> None:
+    counts = await backend.job_count_by_state()
+
+    assert sum(counts.values()) == 0

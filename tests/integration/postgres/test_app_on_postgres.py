@@ -1,0 +1,35 @@
+"""The app's repositories, written once with ``?`` placeholders, run unchanged on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from support.postgres import URL, schema_store
+
+from service import runtime, settings
+from service.domain.schema import APP_MIGRATIONS
+from service.domain.users import DuplicateEmail, get_user, list_users, mark_welcome_sent
+from service.flows.signup import create_user
+from service.jobs import JobState, PostgresStore
+
+pytestmark = pytest.mark.usefixtures("pg_url")
+
+
+async def test_signing_up_stores_the_user_and_its_welcome_job_together() -> None:
+    async with schema_store(migrations=APP_MIGRATIONS) as store:
+        ann = await create_user(store, name="Ann", email="ann@example.com")
+        with pytest.raises(DuplicateEmail):
+            await create_user(store, name="Ann again", email="ANN@example.com")
+
+        assert await get_user(store, ann.id) == ann
+        assert [u.id for u in await list_users(store)] == [ann.id]
+        assert await mark_welcome_sent(store, ann.id, store.clock.now())
+        assert not await mark_welcome_sent(store, ann.id, store.clock.now())
+        counts = await store.job_count_by_state()
+
+    assert counts == {("send_welcome_email", JobState.AVAILABLE): 1}
+
+
+def test_a_postgresql_database_url_opens_the_postgres_store() -> None:
+    store = runtime.open_store(settings.load({"database_url": URL}, environ={}))
+
+    assert isinstance(store, PostgresStore)

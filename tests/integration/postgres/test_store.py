@@ -1,0 +1,278 @@
+"""What only the PostgreSQL store has to show: app SQL, schemas, migrations across processes,
+NOTIFY between stores, cancellation safety, and recovery from lost connections."""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+
+import psycopg
+import pytest
+import trio
+from support.pg_tasks import Mark
+from support.postgres import (
+    URL,
+    Heard,
+    drop_schema,
+    new_schema_name,
+    require_postgres,
+    schema_store,
+)
+
+from service.jobs import (
+    ConstraintViolation,
+    JobState,
+    Migration,
+    PostgresStore,
+    StoreError,
+    StoreUnavailable,
+)
+
+MARK = Mark.options.name
+
+#: The test server must be reachable (the ``pg_url`` fixture skips, or fails under CI=true).
+needs_server = pytest.mark.usefixtures("pg_url")
+
+
+def terminate(application_name: str) -> int:
+    """Kill the server side of every connection with ``application_name``; how many."""
+    with psycopg.connect(URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (application_name,),
+        ).fetchall()
+    return len(rows)
+
+
+@needs_server
+async def test_app_sql_with_question_marks_runs_unchanged() -> None:
+    async with schema_store() as store:
+        async with store.transaction() as tx:
+            await tx.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+            await tx.execute("INSERT INTO notes (id, body) VALUES (?, ?)", (1, "50% done?"))
+            await tx.execute("INSERT INTO notes (id, body) VALUES (?, 'why? 100%')", (2,))
+        rows = await store.query(
+            "SELECT id, body, '?' FROM notes WHERE body LIKE ? OR id = ? ORDER BY id",
+            ("50%", 2),
+        )
+
+    assert rows == [(1, "50% done?", "?"), (2, "why? 100%", "?")]
+
+
+@needs_server
+async def test_an_app_unique_violation_names_its_index() -> None:
+    async with schema_store() as store:
+        async with store.transaction() as tx:
+            await tx.execute("CREATE TABLE people (email TEXT NOT NULL)")
+            await tx.execute("CREATE UNIQUE INDEX people_email_unique ON people (lower(email))")
+            await tx.execute("INSERT INTO people (email) VALUES (?)", ("ann@example.com",))
+        with pytest.raises(ConstraintViolation, match="people_email_unique"):
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO people (email) VALUES (?)", ("ANN@example.com",))
+
+
+@needs_server
+async def test_a_syntax_error_is_a_store_error_but_no_constraint_violation() -> None:
+    async with schema_store() as store:
+        with pytest.raises(StoreError) as info:
+            await store.query("SELEKT 1")
+
+    assert not isinstance(info.value, ConstraintViolation | StoreUnavailable)
+
+
+@needs_server
+async def test_a_swallowed_error_aborts_the_transaction_instead_of_committing_part_of_it() -> None:
+    heard = Heard()
+    async with schema_store() as store:
+        store.add_push_listener(heard)
+        async with store.transaction() as tx:
+            await tx.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        with pytest.raises(StoreError, match="rolled back"):
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO t (id) VALUES (1)")
+                await tx.push(Mark(n=1))
+                with pytest.raises(ConstraintViolation):
+                    await tx.execute("INSERT INTO t (id) VALUES (1)")
+                with pytest.raises(StoreError):
+                    await tx.execute("INSERT INTO t (id) VALUES (2)")
+        assert await store.query("SELECT id FROM t") == []
+        assert await store.job_count_by_state() == {}
+
+    assert heard.calls == []
+
+
+@needs_server
+async def test_a_store_refuses_calls_from_inside_its_own_transaction() -> None:
+    async with schema_store() as store, store.transaction() as tx:
+        with pytest.raises(StoreError, match=r"tx\.push"):
+            await store.push(Mark(n=1))
+        await tx.push(Mark(n=2))
+
+
+@needs_server
+async def test_schemas_keep_stores_apart() -> None:
+    async with schema_store() as a, schema_store() as b:
+        await a.push(Mark(n=1))
+
+        assert await a.job_count_by_state() == {(MARK, JobState.AVAILABLE): 1}
+        assert await b.job_count_by_state() == {}
+
+
+@needs_server
+async def test_processes_that_open_at_once_apply_each_migration_once() -> None:
+    url, schema = require_postgres(), new_schema_name()
+    app = Migration(
+        component="app", version=1, description="a table of the app's",
+        statements={"postgresql": ["CREATE TABLE app_things (id BIGINT PRIMARY KEY)"]},
+    )
+    stores = [PostgresStore(url, schema=schema, migrations=[app], listen=False)
+              for _ in range(6)]
+    try:
+        async with trio.open_nursery() as nursery:
+            for store in stores:
+                nursery.start_soon(store.open)
+        applied = [store.applied_migrations for store in stores]
+        again = PostgresStore(url, schema=schema, migrations=[app], listen=False)
+        async with again:
+            assert again.applied_migrations == []
+            assert await again.query("SELECT count(*) FROM app_things") == [(0,)]
+    finally:
+        for store in stores:
+            await store.aclose()
+        await trio.to_thread.run_sync(drop_schema, schema)
+
+    assert sorted(applied, key=len) == [[]] * 5 + [["app:1", "jobs:1", "jobs:2"]]
+
+
+@needs_server
+async def test_a_push_wakes_the_listeners_of_another_store_through_notify() -> None:
+    async with schema_store() as pusher, PostgresStore(URL, schema=pusher.schema) as other:
+        mine, theirs = Heard(), Heard()
+        pusher.add_push_listener(mine)
+        other.add_push_listener(theirs)
+
+        await pusher.push(Mark(n=1), delay=30)
+        await theirs.wait()
+        await pusher.push(Mark(n=2))
+        await theirs.wait()
+        heard_due_at = other.clock.now()
+        await trio.sleep(0.2)  # our own NOTIFY must not call our listeners a second time
+
+    assert len(mine.calls) == 2
+    [(tasks, delayed), (due_tasks, due)] = theirs.calls
+    assert tasks == due_tasks == frozenset({MARK})
+    assert delayed == mine.calls[0][1], "a delayed push carries its run_at"
+    assert math.isclose(delayed, heard_due_at + 30, abs_tol=5)
+    assert due <= heard_due_at, "a due push is due by the listener's own clock"
+
+
+@needs_server
+async def test_a_rolled_back_push_sends_no_notification() -> None:
+    async with schema_store() as pusher, PostgresStore(URL, schema=pusher.schema) as other:
+        heard = Heard()
+        other.add_push_listener(heard)
+        with pytest.raises(KeyError):
+            async with pusher.transaction() as tx:
+                await tx.push(Mark(n=1))
+                raise KeyError("no")
+        async with pusher.transaction() as tx:
+            await tx.push(Mark(n=2), delay=60)
+        await heard.wait()
+
+    assert len(heard.calls) == 1, "only the committed push was heard"
+
+
+@needs_server
+async def test_a_cancelled_call_finishes_its_statement_and_keeps_the_pool_whole() -> None:
+    async with schema_store(max_size=2) as store:
+        started = time.monotonic()
+        rows = None
+        with trio.move_on_after(0.05) as scope:
+            rows = await store.query("SELECT 7 FROM pg_sleep(0.4)")
+            await trio.lowlevel.checkpoint()  # the cancellation lands here, after the call
+        assert scope.cancelled_caught
+        assert rows == [(7,)], "the call ran to completion and returned its rows"
+        assert time.monotonic() - started >= 0.4
+
+        with trio.move_on_after(0.05):
+            async with store.transaction() as tx:
+                await tx.push(Mark(n=1))
+                await tx.execute("SELECT pg_sleep(0.3)")  # the deadline passes meanwhile
+                await trio.lowlevel.checkpoint()
+
+        async def hold() -> None:
+            async with store.transaction() as tx:
+                await tx.execute("SELECT 1")
+                await trio.sleep(0.05)
+
+        with trio.fail_after(5):  # a leaked connection would leave one of these waiting
+            async with trio.open_nursery() as nursery:
+                for _ in range(6):
+                    nursery.start_soon(hold)
+        assert await store.job_count_by_state() == {}
+
+
+@needs_server
+async def test_the_store_recovers_when_the_server_ends_its_connections() -> None:
+    name = f"test-kill-{uuid.uuid4().hex[:8]}"
+    async with (
+        schema_store(application_name=name, min_size=2) as store,
+        PostgresStore(URL, schema=store.schema, listen=False) as pusher,
+    ):
+        heard = Heard()
+        store.add_push_listener(heard)
+        await store.push(Mark(n=1))
+        assert await trio.to_thread.run_sync(terminate, name) >= 2
+        await trio.sleep(0.3)  # the goodbye reaches the client sockets
+
+        assert await store.job_count_by_state() == {(MARK, JobState.AVAILABLE): 1}
+        with trio.fail_after(10):  # the listener reconnects and LISTENs again
+            while not heard.calls:
+                await pusher.push(Mark(n=2))
+                await trio.sleep(0.2)
+
+
+async def test_open_fails_at_once_when_the_server_cannot_be_reached() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:9/test", schema="nowhere")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await store.open()
+
+    assert time.monotonic() - started < 3
+    with pytest.raises(StoreError):
+        await store.job_count_by_state()
+
+
+@needs_server
+async def test_a_closed_store_can_be_opened_again() -> None:
+    async with schema_store() as store:
+        await store.push(Mark(n=1))
+        await store.aclose()
+        with pytest.raises(StoreError, match="not open"):
+            await store.job_count_by_state()
+        await store.open()
+
+        assert await store.job_count_by_state() == {(MARK, JobState.AVAILABLE): 1}
+
+
+@needs_server
+async def test_a_paused_queue_is_not_claimed_and_its_resume_wakes_other_processes() -> None:
+    async with schema_store() as store, PostgresStore(URL, schema=store.schema) as other:
+        heard = Heard()
+        other.add_push_listener(heard)
+        await store.queue_set_paused(MARK, True)
+        [job_id] = await store.push_many([Mark(n=1)])
+        await heard.wait()
+        heard.calls.clear()
+        now = store.clock.now()
+
+        assert await other.queue_paused() == {MARK}
+        assert await other.job_claim(MARK, "w", 10, now, now + 30) == []
+
+        await store.queue_set_paused(MARK, False)
+        await heard.wait()
+
+        assert await other.queue_paused() == set()
+        [row] = await other.job_claim(MARK, "w", 10, now, now + 30)
+        assert row.id == job_id

@@ -1,0 +1,60 @@
+"""Regression: the server closes connections when it should (fixes in service/http/server.py).
+
+hypercorn 0.18 under quart-trio used to leave a ``Connection: close`` or HTTP/1.0 socket open
+until the client gave up, and never closed an idle keep-alive connection: not after the
+keep-alive timeout, and not on shutdown, which then waited out the whole grace period.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+from support.http import make_settings, serve_app
+
+from service.runtime import WebService, open_state
+
+
+async def _read_until_eof(stream: trio.SocketStream) -> bytes:
+    data = b""
+    while chunk := await stream.receive_some(65536):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+        b"GET /healthz HTTP/1.0\r\nHost: test\r\n\r\n",
+    ],
+)
+async def test_the_server_closes_the_socket_after_answering(
+    tmp_path: Path, request_line: bytes
+) -> None:
+    async with serve_app(tmp_path) as app:
+        host, port = app.url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(request_line)
+            with trio.fail_after(1):
+                data = await _read_until_eof(stream)
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b'{"status":"ok"}\n')
+
+
+async def test_shutdown_closes_an_idle_keep_alive_connection_at_once(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, shutdown_grace="30")
+    async with open_state(settings) as state, trio.open_nursery() as nursery:
+        web = WebService(state)
+        [url] = await nursery.start(web.run)
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b'{"status":"ok"}\n'):
+                answer += await stream.receive_some(65536)
+            with trio.fail_after(2):  # not the 30 s grace
+                await web.shutdown()
+                assert await _read_until_eof(stream) == b""

@@ -1,0 +1,214 @@
+"""The operator API over real HTTP: jobs, queues, metrics, health, auth and error shapes."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+from support.http import ADMIN_TOKEN, serve_app
+
+ADMIN_ROUTES = [
+    ("GET", "/api/jobs"),
+    ("GET", "/api/jobs/1"),
+    ("POST", "/api/jobs"),
+    ("POST", "/api/jobs/1/retry"),
+    ("POST", "/api/jobs/1/cancel"),
+    ("GET", "/api/queues"),
+    ("POST", "/api/queues/send_welcome_email/pause"),
+    ("POST", "/api/queues/send_welcome_email/resume"),
+    ("GET", "/metrics"),
+]
+
+
+def welcome(user_id: uuid.UUID | None = None) -> dict[str, object]:
+    return {"task": "send_welcome_email", "args": {"user_id": str(user_id or uuid.uuid4())}}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body = response.json()["error"]
+    assert body["code"] == code and body["message"]
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
+async def test_every_operator_route_refuses_a_missing_or_wrong_token(
+    tmp_path: Path, method: str, path: str
+) -> None:
+    async with serve_app(tmp_path) as app:
+        assert_error(await app.client.request(method, path), 401, "unauthorized")
+        wrong = {"Authorization": "Bearer not-" + ADMIN_TOKEN}
+        assert_error(await app.client.request(method, path, headers=wrong), 401, "unauthorized")
+        basic = {"Authorization": f"Basic {ADMIN_TOKEN}"}
+        assert_error(await app.client.request(method, path, headers=basic), 401, "unauthorized")
+
+
+async def test_without_a_configured_token_the_operator_api_is_closed(tmp_path: Path) -> None:
+    async with serve_app(tmp_path, admin_token="") as app:
+        body = assert_error(await app.client.get("/api/jobs",
+                                                 headers={"Authorization": "Bearer x"}),
+                            401, "unauthorized")
+        assert_error(await app.client.get("/api/jobs"), 401, "unauthorized")
+        assert "SERVICE_ADMIN_TOKEN" in str(body["message"])
+
+
+async def test_pushing_a_job_returns_it_whole(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        response = await app.admin.post("/api/jobs", json={**welcome(), "priority": 3})
+        assert response.status_code == 201, response.text
+        job = response.json()
+        assert set(job) >= {"id", "task", "args", "state", "attempt", "max_attempts", "priority",
+                            "run_at", "created_at", "finished_at", "errors", "result"}
+        assert job["state"] == "available" and job["attempt"] == 0 and job["priority"] == 3
+        assert job["max_attempts"] == 10 and job["errors"] == [] and job["result"] is None
+        fetched = await app.admin.get(f"/api/jobs/{job['id']}")
+        assert fetched.json() == job
+
+
+async def test_a_delayed_push_is_scheduled(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        delayed = await app.admin.post("/api/jobs", json={**welcome(), "delay": 3600})
+        assert delayed.status_code == 201 and delayed.json()["state"] == "scheduled"
+        at = await app.admin.post("/api/jobs",
+                                  json={**welcome(), "run_at": "2099-01-01T00:00:00+00:00"})
+        assert at.json()["state"] == "scheduled"
+        assert at.json()["run_at"].startswith("2099-01-01T00:00:00")
+
+
+async def test_a_unique_key_returns_the_existing_job(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        body = {**welcome(), "unique_key": "welcome:ada"}
+        first = await app.admin.post("/api/jobs", json=body)
+        again = await app.admin.post("/api/jobs", json=body)
+        assert first.status_code == 201 and again.status_code == 200
+        assert again.json()["id"] == first.json()["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"task": "no_such_task", "args": {}}, "$.task"),
+        ({"task": "send_welcome_email", "args": {"user_id": "not-a-uuid"}}, "$.args.user_id"),
+        ({"task": "send_welcome_email", "args": {}}, "$.args.user_id"),
+        ({"task": "send_welcome_email", "args": {"user_id": str(uuid.uuid4()), "x": 1}},
+         "$.args"),
+        ({"args": {}}, "$.task"),
+        ({**welcome(), "delay": "soon"}, "$.delay"),
+        ({**welcome(), "delay": -5}, "$.delay"),
+        ({**welcome(), "priority": 1.5}, "$.priority"),
+        ({**welcome(), "surprise": True}, "$"),
+        ({**welcome(), "delay": 5, "run_at": "2099-01-01T00:00:00Z"}, "$"),
+    ],
+)
+async def test_bad_pushes_are_422_naming_the_field(
+    tmp_path: Path, body: dict[str, object], field: str
+) -> None:
+    async with serve_app(tmp_path) as app:
+        error = assert_error(await app.admin.post("/api/jobs", json=body), 422, "invalid")
+        fields = error["fields"]
+        assert isinstance(fields, dict)
+        assert any(path.startswith(field) for path in fields), fields
+
+
+async def test_malformed_json_is_400(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        headers = {"Content-Type": "application/json"}
+        for raw in (b"{", b"[1,", b"\xff\xfe", b'{"task": NaN}', b"[" * 100_000):
+            response = await app.admin.post("/api/jobs", content=raw, headers=headers)
+            assert_error(response, 400, "malformed_json")
+
+
+async def test_job_ids_that_are_not_numbers_or_unknown_are_404(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        for path in ("/api/jobs/abc", "/api/jobs/-1", "/api/jobs/99999", "/api/jobs/1e3",
+                     "/api/jobs/" + "9" * 40):
+            assert_error(await app.admin.get(path), 404, "not_found")
+
+
+async def test_listing_pages_through_jobs_newest_first_with_filters(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        ids = []
+        for n in range(7):
+            response = await app.admin.post("/api/jobs", json={**welcome(), "delay": n and 600})
+            ids.append(response.json()["id"])
+        seen: list[int] = []
+        cursor = None
+        while True:
+            params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+            page = (await app.admin.get("/api/jobs", params=params)).json()
+            seen += [job["id"] for job in page["jobs"]]
+            cursor = page["next"]
+            if cursor is None:
+                break
+        assert seen == sorted(ids, reverse=True)
+        scheduled = (await app.admin.get("/api/jobs", params={"state": "scheduled"})).json()
+        assert len(scheduled["jobs"]) == 6 and scheduled["next"] is None
+        by_task = (await app.admin.get("/api/jobs", params={"task": "process_upload"})).json()
+        assert by_task["jobs"] == []
+        assert_error(await app.admin.get("/api/jobs", params={"state": "lost"}), 422, "invalid")
+        assert_error(await app.admin.get("/api/jobs", params={"limit": "0"}), 422, "invalid")
+        assert_error(await app.admin.get("/api/jobs", params={"cursor": "x"}), 422, "invalid")
+
+
+async def test_cancel_and_retry_follow_the_state_machine(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        job_id = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
+        cancelled = await app.admin.post(f"/api/jobs/{job_id}/cancel",
+                                         json={"reason": "duplicate signup"})
+        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        assert cancelled.json()["errors"][-1]["message"] == "duplicate signup"
+        assert_error(await app.admin.post(f"/api/jobs/{job_id}/cancel"), 409, "conflict")
+        retried = await app.admin.post(f"/api/jobs/{job_id}/retry")
+        assert retried.status_code == 200 and retried.json()["state"] == "available"
+        assert_error(await app.admin.post(f"/api/jobs/{job_id}/retry"), 409, "conflict")
+        assert_error(await app.admin.post("/api/jobs/424242/retry"), 404, "not_found")
+
+
+async def test_queues_report_counts_and_pausing_stops_claims_until_resumed(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path, worker=True) as app:
+        paused = await app.admin.post("/api/queues/send_welcome_email/pause")
+        assert paused.status_code == 200 and paused.json()["paused"] is True
+        job_id = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
+        await trio.sleep(1.5)  # longer than the worker's poll bound: it would have claimed it
+        assert (await app.admin.get(f"/api/jobs/{job_id}")).json()["state"] == "available"
+        queues = {q["task"]: q for q in (await app.admin.get("/api/queues")).json()["queues"]}
+        assert queues["send_welcome_email"]["counts"]["available"] == 1
+        assert queues["send_welcome_email"]["paused"] is True
+        assert queues["send_welcome_email"]["concurrency"] == 4
+        assert queues["process_upload"]["paused"] is False
+        await app.admin.post("/api/queues/send_welcome_email/resume")
+        with trio.fail_after(10):
+            while (await app.admin.get(f"/api/jobs/{job_id}")).json()["state"] == "available":
+                await trio.sleep(0.05)
+        assert_error(await app.admin.post("/api/queues/nope/pause"), 404, "not_found")
+
+
+async def test_metrics_expose_jobs_by_task_and_state_and_http_requests(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        await app.admin.post("/api/jobs", json=welcome())
+        response = await app.admin.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+        text = response.text
+        assert 'service_jobs{state="available",task="send_welcome_email"} 1' in text
+        assert "# TYPE service_http_requests_total counter" in text
+        assert 'method="POST",route="/api/jobs",status="201"' in text
+
+
+async def test_health_needs_no_token_and_readiness_checks_the_database(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        health = await app.client.get("/healthz")
+        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        ready = await app.client.get("/readyz")
+        assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+async def test_unknown_routes_and_methods_get_json_errors(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        assert_error(await app.client.get("/nope"), 404, "not_found")
+        assert_error(await app.client.delete("/healthz"), 405, "method_not_allowed")

@@ -1,0 +1,86 @@
+"""Every statement on the engine's hot and periodic paths finds its rows through an index.
+
+A full scan of ``jobs`` costs nothing in a small test table and hundreds of milliseconds on a
+million-row one, while holding the store. SQLite's planner decides per statement, so the test
+records the statements each engine operation really runs (a trace callback on the connection)
+and asks SQLite for their query plans. It caught two: the unique-key lookup after a conflict
+and the pruner's delete, whose ``state IN (...)`` lists did not repeat their partial index's
+term in its order, so SQLite could not use the index.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.jobs import JobState
+from service.jobs._sqlite import queries
+from service.jobs._sqlite.connection import connect, in_transaction, migrate
+from service.jobs._sqlite.schema import MIGRATIONS
+from service.jobs._store import JobInsert, SetStateIfRunning
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    connection = connect(str(tmp_path / "plans.db"))
+    in_transaction(connection, migrate, MIGRATIONS, NOW)
+    yield connection
+    connection.close()
+
+
+def job(task: str = "email", key: str | None = None, run_at: float = NOW) -> JobInsert:
+    return JobInsert(task=task, args="{}", state=JobState.AVAILABLE, priority=0,
+                     max_attempts=3, run_at=run_at, created_at=NOW, unique_key=key)
+
+
+def statements_of(conn: sqlite3.Connection, operation: Callable[..., Any],
+                  *args: Any) -> list[str]:
+    """The statements ``operation(conn, *args)`` runs (parameters expanded), in a transaction."""
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        in_transaction(conn, operation, *args)
+    finally:
+        conn.set_trace_callback(None)
+    return [s for s in seen if "jobs" in s and s.split()[0].upper() != "BEGIN"]
+
+
+def full_scans(conn: sqlite3.Connection, statement: str) -> list[str]:
+    plan = conn.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
+    return [row[3] for row in plan if row[3].startswith("SCAN jobs")]
+
+
+OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
+    "push": (queries.insert_many, ([job()],)),
+    "push, unique key already held": (queries.insert_many, ([job(key="k")],)),
+    "claim": (queries.claim, ("email", "w", 10, NOW, NOW + 15)),
+    "promote due jobs": (queries.promote_due, (NOW,)),
+    "next run_at": (queries.next_run_at, ()),
+    "renew leases": (queries.renew_leases, ("w", [1, 2], NOW + 30)),
+    "rescue expired leases": (queries.rescue_expired, (NOW + 60, 5, 1000)),
+    "discard unknown tasks": (queries.discard_unknown, (["email"], NOW + 60, NOW, 1000)),
+    "record outcomes": (queries.set_state_if_running_many, ([
+        SetStateIfRunning(id=1, owner="w", attempt=1, state=JobState.COMPLETED, finished_at=NOW),
+        SetStateIfRunning(id=2, owner="w", attempt=1, state=JobState.COMPLETED, finished_at=NOW),
+    ],)),
+    **{f"prune {state}": (queries.delete_finished, (state, NOW, 1000))
+       for state in (JobState.COMPLETED, JobState.CANCELLED, JobState.DISCARDED)},
+}
+
+
+@pytest.mark.parametrize("name", list(OPERATIONS))
+def test_no_engine_operation_scans_the_jobs_table(conn: sqlite3.Connection, name: str) -> None:
+    in_transaction(conn, queries.insert_many, [job(key="k"), job(), job("other")])
+    operation, args = OPERATIONS[name]
+
+    statements = statements_of(conn, operation, *args)
+
+    assert statements, "the operation ran SQL on jobs"
+    for statement in statements:
+        assert full_scans(conn, statement) == [], statement

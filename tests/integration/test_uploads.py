@@ -1,0 +1,251 @@
+"""Uploads over real HTTP: streamed to disk, size-limited while streaming, sniffed by a job."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from support.http import Served, serve_app
+from support.uploads import BOUNDARY, PNG, multipart
+from support.waiting import eventually
+
+from service.jobs import JobFilter, JobState
+from service.runtime import make_worker
+
+
+def field(name: str, value: str) -> bytes:
+    return (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n").encode()
+
+
+async def post(app: Served, body: bytes | AsyncIterator[bytes],
+               content_type: str = f"multipart/form-data; boundary={BOUNDARY}"
+               ) -> httpx.Response:
+    return await app.client.post("/api/uploads", content=body,
+                                 headers={"Content-Type": content_type})
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code and error["message"]
+    return error
+
+
+def files_outside(root: Path, allowed: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if not p.resolve().is_relative_to(allowed.resolve())]
+
+
+async def assert_nothing_recorded(app: Served) -> None:
+    assert await app.state.store.query("SELECT id FROM uploads") == []
+    assert await app.state.store.job_list(JobFilter(task="process_upload")) == []
+    upload_dir = app.state.settings.upload_dir
+    assert not upload_dir.exists() or list(upload_dir.iterdir()) == []
+
+
+async def processed(app: Served, upload_id: str) -> dict[str, Any]:
+    async def done() -> dict[str, Any] | None:
+        upload: dict[str, Any] = (await app.client.get(f"/api/uploads/{upload_id}")).json()
+        return None if upload["status"] == "pending" else upload
+
+    return await eventually(done)
+
+
+async def test_an_upload_is_202_then_processed_from_its_bytes_not_its_claimed_type(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path, worker=True) as app:
+        body = multipart(b"holiday.txt", PNG, content_type=b"text/plain",
+                         extra=field("comment", "ignored"))
+        response = await post(app, body)
+        assert response.status_code == 202, response.text
+        accepted = response.json()
+        assert accepted == {"id": accepted["id"], "filename": "holiday.txt", "status": "pending"}
+        assert response.headers["Location"] == f"/api/uploads/{accepted['id']}"
+        upload = await processed(app, accepted["id"])
+        assert upload["status"] == "processed"
+        assert upload["size"] == len(PNG)
+        assert upload["sha256"] == hashlib.sha256(PNG).hexdigest()
+        assert upload["content_type"] == "image/png"
+        assert upload["filename"] == "holiday.txt"
+        stored = app.state.settings.upload_dir / uuid.UUID(accepted["id"]).hex
+        assert stored.read_bytes() == PNG
+        [job] = await app.state.store.job_list(JobFilter(task="process_upload"))
+        assert job.state is JobState.COMPLETED
+
+
+async def test_until_processed_the_facts_are_null(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        accepted = (await post(app, multipart(b"a.bin", b"data"))).json()
+        upload = (await app.client.get(f"/api/uploads/{accepted['id']}")).json()
+        assert upload["status"] == "pending"
+        assert (upload["size"], upload["sha256"], upload["content_type"]) == (None, None, None)
+        assert {"id", "filename", "status", "size", "sha256", "content_type"} <= set(upload)
+
+
+async def chunks(total: int, chunk: int = 64 * 1024) -> AsyncIterator[bytes]:
+    yield multipart(b"big.bin", b"").split(b"\r\n--" + BOUNDARY.encode() + b"--")[0]
+    sent = 0
+    while sent < total:
+        yield b"x" * min(chunk, total - sent)
+        sent += chunk
+    yield b"\r\n--" + BOUNDARY.encode() + b"--\r\n"
+
+
+async def test_a_streamed_upload_over_the_limit_is_413_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path, worker=True, upload_max_bytes="256k") as app:
+        response = await post(app, chunks(4 * 1024 * 1024))  # chunked: no Content-Length
+        assert "content-length" not in response.request.headers
+        error = assert_error(response, 413, "too_large")
+        assert "file" in error["fields"]
+        await assert_nothing_recorded(app)
+
+
+async def test_a_declared_length_over_the_limit_is_413_before_reading(tmp_path: Path) -> None:
+    async with serve_app(tmp_path, upload_max_bytes="64k") as app:
+        response = await post(app, multipart(b"big.bin", bytes(1024 * 1024)))
+        assert_error(response, 413, "too_large")
+        await assert_nothing_recorded(app)
+
+
+async def test_the_limit_counts_the_file_bytes_exactly(tmp_path: Path) -> None:
+    async with serve_app(tmp_path, worker=True, upload_max_bytes="64k") as app:
+        assert_error(await post(app, chunks(64 * 1024 + 1)), 413, "too_large")
+        await assert_nothing_recorded(app)
+        accepted = await post(app, chunks(64 * 1024))
+        assert accepted.status_code == 202, accepted.text
+        upload = await processed(app, accepted.json()["id"])
+        assert (upload["size"], upload["content_type"]) == (
+            64 * 1024, "text/plain; charset=utf-8")
+
+
+@pytest.mark.parametrize(
+    ("filename", "shown"),
+    [
+        (b"../../escape.txt", "escape.txt"),
+        (b"/tmp/absolute.txt", "absolute.txt"),
+        (b"..\\..\\windows.txt", "windows.txt"),
+        (b"nul\x00byte.txt", "nulbyte.txt"),
+        (b"..", "upload"),
+        (b"", "upload"),
+        ("ünïcødé.txt".encode(), "ünïcødé.txt"),
+    ],
+)
+async def test_client_file_names_are_shown_cleaned_and_never_choose_the_path(
+    tmp_path: Path, filename: bytes, shown: str
+) -> None:
+    async with serve_app(tmp_path) as app:
+        response = await post(app, multipart(filename, b"content"))
+        assert response.status_code == 202, response.text
+        assert response.json()["filename"] == shown
+        upload_id = uuid.UUID(response.json()["id"])
+        upload_dir = app.state.settings.upload_dir
+        assert [p.name for p in upload_dir.iterdir()] == [upload_id.hex]
+        assert files_outside(tmp_path, app.state.settings.data_dir) == []
+        assert not Path("/tmp/absolute.txt").exists()  # noqa: ASYNC240 - a quick stat
+
+
+async def test_a_form_without_a_file_field_is_422_naming_it(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        body = field("other", "value") + f"--{BOUNDARY}--\r\n".encode()
+        error = assert_error(await post(app, body), 422, "invalid")
+        assert "file" in error["fields"]
+        await assert_nothing_recorded(app)
+
+
+async def test_two_file_fields_are_422(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        body = multipart(b"a.txt", b"a").replace(
+            f"--{BOUNDARY}--".encode(), multipart(b"b.txt", b"b")[:-2])
+        error = assert_error(await post(app, body), 422, "invalid")
+        assert "file" in error["fields"]
+        await assert_nothing_recorded(app)
+
+
+async def test_a_body_that_is_not_multipart_is_415(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        response = await app.client.post("/api/uploads", json={"file": "abc"})
+        error = assert_error(response, 415, "unsupported_media_type")
+        assert "file" in error["fields"]
+        await assert_nothing_recorded(app)
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data",
+                                          "multipart/form-data; boundary=" + "x" * 71])
+async def test_a_missing_or_bad_boundary_is_422(tmp_path: Path, content_type: str) -> None:
+    async with serve_app(tmp_path) as app:
+        response = await post(app, multipart(b"a.txt", b"a"), content_type=content_type)
+        error = assert_error(response, 422, "invalid")
+        assert "boundary" in error["message"]
+        await assert_nothing_recorded(app)
+
+
+async def test_a_body_cut_short_is_400_and_leaves_nothing(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        truncated = multipart(b"a.txt", b"a" * 1000)[:-30]
+        assert_error(await post(app, truncated), 400, "bad_request")
+        await assert_nothing_recorded(app)
+
+
+async def test_a_client_that_hangs_up_mid_upload_leaves_no_partial_file(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path) as app:
+        host, port = app.url.removeprefix("http://").rsplit(":", 1)
+        head = multipart(b"a.bin", b"").split(b"\r\n--" + BOUNDARY.encode() + b"--")[0]
+        stream = await trio.open_tcp_stream(host, int(port))
+        await stream.send_all(
+            b"POST /api/uploads HTTP/1.1\r\nHost: test\r\n"
+            b"Content-Type: multipart/form-data; boundary=" + BOUNDARY.encode() + b"\r\n"
+            b"Content-Length: 10000000\r\n\r\n" + head + b"x" * 200_000)
+        upload_dir = app.state.settings.upload_dir
+
+        async def partial_written() -> bool:
+            return upload_dir.exists() and any(upload_dir.iterdir())
+
+        await eventually(partial_written)
+        await stream.aclose()
+
+        async def cleaned_up() -> bool:
+            return not any(upload_dir.iterdir())
+
+        await eventually(cleaned_up)
+        await assert_nothing_recorded(app)
+
+
+async def test_a_missing_stored_file_fails_the_upload_and_completes_the_job(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path) as app:
+        accepted = (await post(app, multipart(b"gone.png", PNG))).json()
+        (app.state.settings.upload_dir / uuid.UUID(accepted["id"]).hex).unlink()
+        async with trio.open_nursery() as nursery:
+            worker = make_worker(app.state)
+            await nursery.start(worker.run)
+            upload = await processed(app, accepted["id"])
+            await worker.shutdown()
+        assert upload["status"] == "failed"
+        assert "missing" in upload["error"]
+        assert upload["size"] is None and upload["content_type"] is None
+        [job] = await app.state.store.job_list(JobFilter(task="process_upload"))
+        assert job.state is JobState.COMPLETED
+
+
+@pytest.mark.parametrize("raw", ["not-a-uuid", "123"])
+async def test_an_invalid_upload_id_is_404_saying_so(tmp_path: Path, raw: str) -> None:
+    async with serve_app(tmp_path) as app:
+        error = assert_error(await app.client.get(f"/api/uploads/{raw}"), 404, "not_found")
+        assert "not a valid UUID" in error["message"]
+
+
+async def test_an_unknown_upload_is_404(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        assert_error(await app.client.get(f"/api/uploads/{uuid.uuid4()}"), 404, "not_found")

@@ -1,0 +1,200 @@
+"""Shutdown, leases and rescue: the worker's crash-safety on a real SQLite file, in virtual time."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+from support.workers import running
+from trio.testing import MockClock
+
+from service.jobs import (
+    JobContext,
+    JobState,
+    SQLiteStore,
+    Task,
+    TaskOptions,
+    TaskWorker,
+    WorkerConfig,
+)
+from service.jobs._store import REPEAT_RESCUE_SPREAD_S
+
+STARTED: list[tuple[float, int, int]] = []  # (time, seconds, attempt)
+FINISHED: list[tuple[float, int]] = []
+CANCELLED: list[tuple[float, int]] = []
+
+
+@attrs.frozen(kw_only=True)
+class Work(Task):
+    options = TaskOptions(name="work", concurrency=4, max_attempts=3)
+    seconds: int
+
+    async def run(self, ctx: JobContext) -> int:
+        STARTED.append((trio.current_time(), self.seconds, ctx.attempt))
+        try:
+            await trio.sleep(self.seconds)
+        except trio.Cancelled:
+            CANCELLED.append((trio.current_time(), self.seconds))
+            raise
+        FINISHED.append((trio.current_time(), self.seconds))
+        return self.seconds
+
+
+def setup_function() -> None:
+    STARTED.clear()
+    FINISHED.clear()
+    CANCELLED.clear()
+
+
+async def started(count: int) -> None:
+    while len(STARTED) < count:
+        await trio.sleep(0.1)
+
+
+async def test_shutdown_lets_short_jobs_finish_and_returns_long_ones_to_the_queue(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    short = await store.push(Work(seconds=2))
+    long = await store.push(Work(seconds=60))
+    worker = TaskWorker(store, [Work])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        await started(2)
+        t0 = trio.current_time()
+        await worker.shutdown(grace=5)
+        stopped_after = trio.current_time() - t0
+    assert stopped_after == 5
+    assert [s for _, s in FINISHED] == [2]
+    assert [(t0 + 5, 60)] == CANCELLED
+    done = await store.job_get(short)
+    assert done.state is JobState.COMPLETED and done.result == "2"
+    back = await store.job_get(long)
+    assert back.state is JobState.AVAILABLE
+    assert back.attempt == 0, "the interrupted attempt is not counted"
+    assert back.lease_owner is None
+    [note] = back.errors
+    assert note["kind"] == "interrupted" and "shutdown" in note["message"]
+
+
+async def test_shutdown_returns_at_once_when_nothing_is_running(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    worker = TaskWorker(store, [Work])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        t0 = trio.current_time()
+        await worker.shutdown(grace=30)
+        assert trio.current_time() == t0
+
+
+async def test_an_interrupted_job_runs_again_after_restart_with_its_attempt_intact(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    job_id = await store.push(Work(seconds=60))
+    async with running(TaskWorker(store, [Work]), grace=1):
+        await started(1)
+    async with running(TaskWorker(store, [Work])):
+        while (await store.job_get(job_id)).state is not JobState.COMPLETED:
+            await trio.sleep(1)
+    assert [attempt for _, _, attempt in STARTED] == [1, 1]
+    assert (await store.job_get(job_id)).attempt == 1
+
+
+async def test_shutdown_stops_claiming_at_once(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    await store.push(Work(seconds=10))
+    worker = TaskWorker(store, [Work])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        await started(1)
+        nursery.start_soon(worker.shutdown, 30.0)
+        await trio.testing.wait_all_tasks_blocked()
+        late = await store.push(Work(seconds=1))
+    assert len(STARTED) == 1
+    assert (await store.job_get(late)).state is JobState.AVAILABLE
+
+
+async def test_cancelling_the_worker_from_outside_still_returns_its_jobs(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    job_id = await store.push(Work(seconds=60))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(TaskWorker(store, [Work]).run)
+        await started(1)
+        nursery.cancel_scope.cancel()
+    job = await store.job_get(job_id)
+    assert job.state is JobState.AVAILABLE and job.attempt == 0
+
+
+async def test_the_job_of_a_dead_worker_runs_again_within_the_documented_bound(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    config = WorkerConfig()
+    job_id = await store.push(Work(seconds=1))
+    now = store.clock.now()
+    # A worker claimed it and then died (SIGKILL): its lease is never renewed.
+    await store.job_claim("work", "dead-host:1", 1, now, now + config.lease_ttl)
+    t0 = trio.current_time()
+    async with running(TaskWorker(store, [Work], config=config)):
+        while (await store.job_get(job_id)).state is not JobState.COMPLETED:
+            await trio.sleep(0.5)
+    rerun_after = STARTED[0][0] - t0
+    bound = config.lease_ttl + config.rescue_interval + config.poll_max
+    assert config.lease_ttl < rerun_after <= bound <= 30
+    job = await store.job_get(job_id)
+    assert job.rescues == 1 and job.attempt == 2
+    assert job.errors[0]["kind"] == "lease_expired"
+    assert "dead-host:1" in job.errors[0]["message"]
+
+
+async def test_leases_of_long_jobs_are_renewed_so_no_other_worker_rescues_them(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    job_id = await store.push(Work(seconds=120))
+    other = SQLiteStore(store.path, clock=store.clock, runner=type(store._runner)())
+    # A second worker (another process) sweeps for expired leases all along.
+    async with other, running(TaskWorker(store, [Work], owner="a")), running(
+        TaskWorker(other, [], owner="b")
+    ):
+        while (await store.job_get(job_id)).state is not JobState.COMPLETED:
+            await trio.sleep(1)
+    assert len(STARTED) == 1
+    assert (await store.job_get(job_id)).rescues == 0
+
+
+async def test_a_running_job_cancelled_by_an_operator_is_stopped_by_its_worker(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    job_id = await store.push(Work(seconds=600))
+    worker = TaskWorker(store, [Work])
+    async with running(worker):
+        await started(1)
+        t0 = trio.current_time()
+        await store.job_cancel(job_id, store.clock.now(), "no longer needed")
+        while not CANCELLED:
+            await trio.sleep(0.5)
+        stopped_after = trio.current_time() - t0
+        assert worker.in_flight == 0
+    assert stopped_after <= worker.config.lease_renew_interval
+    job = await store.job_get(job_id)
+    assert job.state is JobState.CANCELLED
+    assert job.errors[-1]["message"] == "no longer needed"
+    assert FINISHED == []
+
+
+async def test_a_job_that_keeps_killing_its_process_is_discarded_after_bounded_rescues(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    config = WorkerConfig(max_rescues=3)
+    job_id = await store.push(Work(seconds=1), max_attempts=10)
+    for n in range(3):
+        now = store.clock.now()
+        # A repeat rescue comes back after a short random pause.
+        await store.job_promote_due(now + REPEAT_RESCUE_SPREAD_S)
+        claimed = await store.job_claim("work", f"doomed:{n}", 1, now, now + config.lease_ttl)
+        assert [j.id for j in claimed] == [job_id]
+        await trio.sleep(config.lease_ttl + 1)
+        await store.job_rescue_expired(store.clock.now(), config.max_rescues)
+    job = await store.job_get(job_id)
+    assert job.state is JobState.DISCARDED
+    assert "lease expired 3 times" in job.errors[-1]["message"]

@@ -1,0 +1,200 @@
+"""Task types and helpers shared by the backend conformance suite.
+
+Everything here goes through the ``JobStore`` protocol plus ``push``/``push_many``/``transaction``,
+never a backend's own SQL, so the suite runs unchanged against every backend the ``backend``
+fixture yields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import attrs
+
+from service.jobs import JobFilter, JobRow, JobState, JobStore, Push, Task, TaskOptions
+from service.jobs._store import ClaimedJob, SetStateIfRunning
+from service.jobs._task import task_options
+
+#: Seconds a claim's lease lasts in these tests.
+LEASE = 30.0
+
+
+class Backend(JobStore, Protocol):
+    """What the suite uses: the protocol plus the push API every backend offers."""
+
+    async def push(
+        self,
+        task: Task,
+        *,
+        delay: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> int: ...
+
+    async def push_many(self, requests: Iterable[Task | Push]) -> list[int]: ...
+
+
+@attrs.frozen(kw_only=True)
+class Email(Task):
+    options = TaskOptions(name="conf.email")
+
+    to: str
+    subject: str = "hello"
+
+
+@attrs.frozen(kw_only=True)
+class Report(Task):
+    options = TaskOptions(name="conf.report", priority=5, max_attempts=3)
+
+    month: int
+
+
+@attrs.frozen(kw_only=True)
+class Resize(Task):
+    """A task with a single attempt."""
+
+    options = TaskOptions(name="conf.resize", max_attempts=1)
+
+    image: str
+    width: int = 100
+
+
+EMAIL = task_options(Email).name
+REPORT = task_options(Report).name
+RESIZE = task_options(Resize).name
+
+
+def args_of(row: JobRow) -> Any:
+    """The stored payload, parsed (backends may normalise JSON whitespace)."""
+    return json.loads(row.args)
+
+
+async def claim(
+    backend: Backend,
+    task: str = EMAIL,
+    *,
+    owner: str = "w1",
+    limit: int = 1,
+    now: float | None = None,
+    lease: float = LEASE,
+) -> list[ClaimedJob]:
+    at = backend.clock.now() if now is None else now
+    return await backend.job_claim(task, owner, limit, at, at + lease)
+
+
+async def claim_id(
+    backend: Backend, job_id: int, *, owner: str = "w1", now: float | None = None
+) -> ClaimedJob:
+    """Claim ``job_id``, which must be the first available job of its task."""
+    task = (await backend.job_get(job_id)).task
+    [row] = await claim(backend, task, owner=owner, now=now)
+    assert row.id == job_id, f"expected to claim job {job_id}, claimed {row.id}"
+    return row
+
+
+async def settle(
+    backend: Backend,
+    job_id: int,
+    state: JobState,
+    *,
+    owner: str = "w1",
+    attempt: int | None = None,
+    run_at: float | None = None,
+    finished_at: float | None = None,
+    refund_attempt: bool = False,
+    error: dict[str, Any] | None = None,
+    result: str | None = None,
+) -> bool:
+    """Record the outcome of one attempt; whether the compare-and-set matched.
+
+    ``attempt`` defaults to the job's current attempt (the one a claim would have handed out).
+    """
+    if attempt is None:
+        attempt = (await backend.job_get(job_id)).attempt
+    [matched] = await backend.job_set_state_if_running_many(
+        [
+            SetStateIfRunning(
+                id=job_id,
+                owner=owner,
+                attempt=attempt,
+                state=state,
+                run_at=run_at,
+                finished_at=finished_at,
+                refund_attempt=refund_attempt,
+                error=error,
+                result=result,
+            )
+        ]
+    )
+    return matched
+
+
+def failure(message: str, attempt: int = 1) -> dict[str, Any]:
+    return {"attempt": attempt, "kind": "exception", "error": "ValueError", "message": message}
+
+
+async def make_job(
+    backend: Backend,
+    state: JobState,
+    task: Task | None = None,
+    *,
+    owner: str = "w1",
+    **push: Any,
+) -> int:
+    """Push ``task`` and drive it into ``state`` through the protocol; its id.
+
+    A state past ``available`` needs a claim: the job must then be the first available job of
+    its task.
+    """
+    task = Email(to="someone@example.com") if task is None else task
+    now = backend.clock.now()
+    if state == JobState.SCHEDULED:
+        return await backend.push(task, delay=3600, **push)
+    job_id = await backend.push(task, **push)
+    if state == JobState.AVAILABLE:
+        return job_id
+    if state == JobState.CANCELLED:
+        await backend.job_cancel(job_id, now, "made for a test")
+        return job_id
+    await claim_id(backend, job_id, owner=owner, now=now)
+    if state == JobState.RUNNING:
+        return job_id
+    outcome = {
+        JobState.COMPLETED: {"finished_at": now, "result": '"done"'},
+        JobState.RETRYABLE: {"run_at": now + 3600, "error": failure("try again")},
+        JobState.DISCARDED: {"finished_at": now, "error": failure("give up")},
+    }[state]
+    assert await settle(backend, job_id, state, owner=owner, **outcome)
+    return job_id
+
+
+def _email(n: int) -> Task:
+    return Email(to=f"user{n}@example.com")
+
+
+async def jobs_in_states(
+    backend: Backend, states: Iterable[JobState], task: Callable[[int], Task] = _email
+) -> dict[JobState, int]:
+    """One job of ``task(n)`` in each of ``states``; the available one is made last, as the
+    others need claims."""
+    ordered = sorted(states, key=lambda s: s == JobState.AVAILABLE)
+    return {state: await make_job(backend, state, task(n)) for n, state in enumerate(ordered)}
+
+
+async def all_jobs(backend: Backend, **where: Any) -> list[JobRow]:
+    return await backend.job_list(JobFilter(limit=10_000, **where))
+
+
+class Listener:
+    """A push listener that records its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[frozenset[str], float]] = []
+
+    def __call__(self, tasks: frozenset[str], earliest_run_at: float) -> None:
+        self.calls.append((tasks, earliest_run_at))
