@@ -64,11 +64,16 @@ def failed(
     return _failed_attempt(row, owner, now, backoff, error, rng)
 
 
+def timeout_message(timeout: float) -> str:
+    """What an attempt that ran past its task's ``timeout`` records (and ``run_task`` reports)."""
+    return f"timed out after {timeout:g} s"
+
+
 def timed_out(
     row: ClaimedJob, owner: str, now: float, backoff: Backoff, timeout: float,
     rng: random.Random | None = None,
 ) -> SetStateIfRunning:
-    error = _error(row, now, ErrorKind.TIMEOUT, "TimeoutError", f"timed out after {timeout:g} s")
+    error = _error(row, now, ErrorKind.TIMEOUT, "TimeoutError", timeout_message(timeout))
     return _failed_attempt(row, owner, now, backoff, error, rng)
 
 

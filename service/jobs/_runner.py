@@ -81,6 +81,18 @@ def _mock_clock() -> MockClock | None:
     return mock
 
 
+def autojump_threshold(clock: MockClock) -> float:
+    """``clock``'s autojump threshold as its owner set it: the one in force unless thread calls
+    in flight hold autojump off, in which case the one they will restore."""
+    hold = _HOLDS.get(clock)
+    return clock.autojump_threshold if hold is None else hold.saved
+
+
+def thread_call_in_flight(clock: MockClock) -> bool:
+    """Whether a runner's thread call holds ``clock``'s autojump off right now."""
+    return clock in _HOLDS
+
+
 @contextlib.contextmanager
 def autojump_suspended() -> Iterator[None]:
     """Keep a ``MockClock``'s autojump off while the block (a call into a thread) runs.

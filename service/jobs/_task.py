@@ -8,20 +8,26 @@
 
         user_id: uuid.UUID
 
-        async def run(self, ctx: JobContext) -> None:
-            ...
+        async def run(self, ctx: JobContext[AppState]) -> None:
+            ...  # ctx.state is the AppState given to TaskWorker(state=...), typed as such
+
+A task that uses no state may write plain ``JobContext`` (``JobContext[Any]``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 import attrs
+from typing_extensions import TypeVar
 
 from ._errors import UnknownTask
 from ._retry import Backoff
+
+#: The type of the app state a task's ``ctx.state`` holds; plain ``JobContext`` means ``Any``.
+StateT = TypeVar("StateT", default=Any)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,99}$")
 
@@ -73,15 +79,21 @@ class TaskOptions:
 
 
 @attrs.frozen(kw_only=True)
-class JobContext:
-    """What a running task is told about its job, and the app state it may use."""
+class JobContext(Generic[StateT]):
+    """What a running task is told about its job, and the app state it may use.
+
+    Generic in that state: a task declares ``async def run(self, ctx: JobContext[AppState])``
+    and reads ``ctx.state`` as an ``AppState``. Nothing checks at run time that the worker was
+    given that type: ``TaskWorker(state=...)`` (and ``run_task(state=...)``) hand their
+    ``state`` to every task they run.
+    """
 
     job_id: int
     task: str
     attempt: int
     max_attempts: int
     #: The application's shared state (settings, store, mailer...), as given to the worker.
-    state: Any = None
+    state: StateT = attrs.field(default=None)
 
 
 class Task:
@@ -89,8 +101,11 @@ class Task:
 
     options: ClassVar[TaskOptions]
 
-    async def run(self, ctx: JobContext) -> Any:
-        """Do the work. Return a value to store it as the result; raise to fail the attempt."""
+    async def run(self, ctx: JobContext[Any]) -> Any:
+        """Do the work. Return a value to store it as the result; raise to fail the attempt.
+
+        Subclasses narrow ``ctx`` to the state they need: ``ctx: JobContext[AppState]``.
+        """
         raise NotImplementedError
 
 

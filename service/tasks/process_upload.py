@@ -26,9 +26,9 @@ class ProcessUpload(Task):
 
     upload_id: uuid.UUID
 
-    async def run(self, ctx: JobContext) -> str:
+    async def run(self, ctx: JobContext[AppState]) -> str:
         """Inspect the file and record the facts (or the failure); what became of the upload."""
-        state: AppState = ctx.state
+        state = ctx.state
         store = state.store
         upload = await get_upload(store, self.upload_id)
         if upload is None:

@@ -25,9 +25,9 @@ class SendWelcomeEmail(Task):
 
     user_id: uuid.UUID
 
-    async def run(self, ctx: JobContext) -> str:
+    async def run(self, ctx: JobContext[AppState]) -> str:
         """Send unless sent already; where the message went."""
-        state: AppState = ctx.state
+        state = ctx.state
         store = state.store
         user = await get_user(store, self.user_id)
         if user is None:

@@ -138,8 +138,8 @@ async def test_shutdown_records_the_grace_it_was_given_not_the_configured_one(
         await worker.shutdown(grace=3)
         assert trio.current_time() - t0 == 3
     [note] = (await store.job_get(job_id)).errors
-    assert note["kind"] == "interrupted"
-    assert note["message"] == (
+    assert note.kind == "interrupted"
+    assert note.message == (
         "interrupted by shutdown: still running after the 3 s grace period"
     )
 
@@ -163,8 +163,8 @@ async def test_a_job_cancelled_from_outside_during_the_grace_records_a_forced_in
     job = await store.job_get(job_id)
     assert job.state is JobState.AVAILABLE and job.attempt == 0 and job.lease_owner is None
     [note] = job.errors
-    assert note["kind"] == "interrupted"
-    assert note["message"] == (
+    assert note.kind == "interrupted"
+    assert note.message == (
         "interrupted by a forced shutdown: the worker was cancelled from outside,"
         " with no grace period"
     )

@@ -401,6 +401,29 @@ async def test_run_task_passes_the_job_context() -> None:
     assert result.value == {"job_id": 7, "attempt": 2, "task": "outcome", "state": "app"}
 
 
+@attrs.frozen
+class Greeter:
+    greeting: str
+
+
+@attrs.frozen(kw_only=True)
+class GreetWithState(Task):
+    options = TaskOptions(name="greet_with_state")
+
+    who: str
+
+    async def run(self, ctx: JobContext[Greeter]) -> str:
+        return f"{ctx.state.greeting} {self.who}"  # a Greeter to mypy, no cast
+
+
+async def test_job_context_is_generic_in_the_state_it_carries() -> None:
+    ctx = JobContext[Greeter](job_id=1, task="t", attempt=1, max_attempts=1, state=Greeter("hi"))
+    assert ctx.state == Greeter("hi")
+    assert JobContext(job_id=1, task="t", attempt=1, max_attempts=1).state is None
+    result = await run_task(GreetWithState(who="ada"), state=Greeter("hello"))
+    assert result.value == "hello ada"
+
+
 async def test_run_task_reports_a_raised_exception_as_failed() -> None:
     result = await run_task(Outcome(kind="fail"))
     assert result.outcome == "failed"
@@ -430,6 +453,14 @@ async def test_run_task_times_out_at_the_task_timeout(
     assert result.outcome == "timed_out"
     assert result.value is None
     assert trio.current_time() - start == pytest.approx(10)
+
+
+async def test_run_task_reports_a_timeout_as_the_worker_records_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    result = await run_task(Slow(seconds=60))
+    assert isinstance(result.error, TimeoutError)
+    assert str(result.error) == "timed out after 10 s"  # tests/test_worker_outcomes.py: the same
 
 
 async def test_run_task_within_the_timeout_completes(
