@@ -21,12 +21,11 @@ from .errors import (
     UnknownTask,
 )
 from .migrations import Migration
-from .push import Push
 from .retry import Backoff
 from .runner import InlineRunner, Runner, ThreadRunner
 from .sqlite import SQLiteStore
 from .states import JobState
-from .store import JobFilter, JobRow, JobStore, Transaction
+from .store import JobFilter, JobRow, JobStore, Push, PushResult, Transaction
 from .task import JobContext, Task, TaskOptions, TaskRegistry
 from .worker import Retention, TaskWorker, WorkerConfig
 
@@ -60,6 +59,7 @@ __all__ = [
     "PayloadError",
     "PostgresStore",
     "Push",
+    "PushResult",
     "Retention",
     "Runner",
     "SQLiteStore",
