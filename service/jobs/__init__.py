@@ -9,17 +9,21 @@ from .clock import Clock, SystemClock, TrioClock
 from .errors import (
     Cancel,
     ConstraintViolation,
+    InvalidPush,
     InvalidTransition,
     JobNotFound,
     JobOutcome,
     PayloadError,
+    QueueNotFound,
     ServiceError,
     Snooze,
     StoreBusy,
     StoreError,
     StoreUnavailable,
     UnknownTask,
+    UnsupportedStoreURL,
 )
+from .factory import open_store
 from .migrations import Migration
 from .retry import Backoff
 from .runner import InlineRunner, Runner, ThreadRunner
@@ -47,6 +51,7 @@ __all__ = [
     "Clock",
     "ConstraintViolation",
     "InlineRunner",
+    "InvalidPush",
     "InvalidTransition",
     "JobContext",
     "JobFilter",
@@ -60,6 +65,7 @@ __all__ = [
     "PostgresStore",
     "Push",
     "PushResult",
+    "QueueNotFound",
     "Retention",
     "Runner",
     "SQLiteStore",
@@ -77,5 +83,7 @@ __all__ = [
     "Transaction",
     "TrioClock",
     "UnknownTask",
+    "UnsupportedStoreURL",
     "WorkerConfig",
+    "open_store",
 ]
