@@ -5,6 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from .admin import CANCEL_REASON, JobAdmin, QueueSummary, job_json, queue_json
 from .clock import Clock, SystemClock, TrioClock
 from .errors import (
     Cancel,
@@ -46,6 +47,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CANCEL_REASON",
     "Backoff",
     "Cancel",
     "Clock",
@@ -53,6 +55,7 @@ __all__ = [
     "InlineRunner",
     "InvalidPush",
     "InvalidTransition",
+    "JobAdmin",
     "JobContext",
     "JobFilter",
     "JobNotFound",
@@ -66,6 +69,7 @@ __all__ = [
     "Push",
     "PushResult",
     "QueueNotFound",
+    "QueueSummary",
     "Retention",
     "Runner",
     "SQLiteStore",
@@ -85,5 +89,7 @@ __all__ = [
     "UnknownTask",
     "UnsupportedStoreURL",
     "WorkerConfig",
+    "job_json",
     "open_store",
+    "queue_json",
 ]
