@@ -136,17 +136,41 @@ def insert_returning(conn: Conn, job: JobInsert, channel: str, origin: str) -> P
     return result
 
 
+#: ``push_result`` of a keyed job in one statement: the new row (and its NOTIFY), or else the
+#: unfinished holder's row as the statement's snapshot saw it.
+_INSERT_ROW_OR_HOLDER = (
+    f"WITH ins AS ({_INSERT_ROW})"
+    f" SELECT {COLUMNS}, true, pg_notify(%s, %s) FROM ins"
+    f" UNION ALL SELECT {COLUMNS}, false, NULL::void FROM jobs"
+    f" WHERE task = %s AND unique_key = %s AND state IN {UNFINISHED_SQL}"
+    " AND NOT EXISTS (SELECT 1 FROM ins)"
+)
+
+
 def insert_returning_committed(
     conn: Conn, job: JobInsert, channel: str, origin: str
 ) -> PushResult:
-    """:func:`insert_returning` committed on its own: the insert, its row and its NOTIFY in one
-    statement (one round trip), plus a transaction with the lookup if its unique key is taken."""
-    row = conn.execute(
-        f"WITH ins AS ({_INSERT_ROW}) SELECT {COLUMNS}, pg_notify(%s, %s) FROM ins",
-        (*_values(job), channel, encode_payload(origin, job.task, _when(job))),
-    ).fetchone()
+    """:func:`insert_returning` committed on its own, in one statement (one round trip): the
+    insert, its row and its NOTIFY -- or, on a unique-key hit, the holder's row.
+
+    A holder that committed while the insert waited on it is not in the statement's snapshot:
+    then (rarely) a transaction looks it up, as :func:`insert_returning` does.
+    """
+    payload = encode_payload(origin, job.task, _when(job))
+    if job.unique_key is None:
+        row = conn.execute(
+            f"WITH ins AS ({_INSERT_ROW}) SELECT {COLUMNS}, pg_notify(%s, %s) FROM ins",
+            (*_values(job), channel, payload),
+        ).fetchone()
+        inserted = True
+    else:
+        row = conn.execute(
+            _INSERT_ROW_OR_HOLDER,
+            (*_values(job), channel, payload, job.task, job.unique_key),
+        ).fetchone()
+        inserted = row is not None and bool(row[17])
     if row is not None:
-        return PushResult(row=to_row(row), inserted=True)
+        return PushResult(row=to_row(row), inserted=inserted)
     with conn.transaction():
         return insert_returning(conn, job, channel, origin)
 
