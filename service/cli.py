@@ -16,17 +16,16 @@ import trio
 from . import logs
 from .arguments import Parser, UsageError, explain
 from .jobs import (
+    InvalidPush,
     InvalidTransition,
+    JobAdmin,
     JobFilter,
     JobNotFound,
     JobState,
-    PayloadError,
-    Push,
+    QueueNotFound,
     StoreError,
-    UnknownTask,
-    structure_payload,
+    job_json,
 )
-from .jobs._push import build_insert
 from .runtime import open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
 
@@ -112,17 +111,15 @@ def _print_json(value: Any) -> None:
 
 
 async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
-    from .http.operator.job_views import job_json
-
     async with open_state(settings) as state:
-        store = state.store
+        admin = JobAdmin(state.store, state.registry)
         try:
             if args.action == "list":
                 if not 1 <= args.limit <= 10_000:
                     raise CommandError("--limit must be from 1 to 10000")
                 state_filter = JobState(args.state) if args.state else None
-                rows = await store.job_list(JobFilter(state=state_filter, task=args.task,
-                                                      limit=args.limit, before_id=args.cursor))
+                rows = await admin.list(JobFilter(state=state_filter, task=args.task,
+                                                  limit=args.limit, before_id=args.cursor))
                 if args.json:
                     for row in rows:
                         print(json.dumps(job_json(row)))
@@ -133,60 +130,48 @@ async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
                     print(f"{row.id:>8}  {row.task[:24]:<24} {row.state.value:<10} "
                           f"{row.attempt:>3}/{row.max_attempts:<3}  {view['run_at']}")
             elif args.action == "show":
-                _print_json(job_json(await store.job_get(args.id)))
+                _print_json(job_json(await admin.get(args.id)))
             elif args.action == "retry":
-                _print_json(job_json(await store.job_retry(args.id, store.clock.now())))
+                _print_json(job_json(await admin.retry(args.id)))
             elif args.action == "cancel":
-                row = await store.job_cancel(args.id, store.clock.now(), args.reason)
-                _print_json(job_json(row))
+                _print_json(job_json(await admin.cancel(args.id, args.reason)))
             elif args.action == "push":
-                await _push(state, args)
+                await _push(admin, args)
         except JobNotFound as exc:
             raise CommandError(str(exc)) from None
         except InvalidTransition as exc:
             raise CommandError(str(exc)) from None
 
 
-async def _push(state: Any, args: argparse.Namespace) -> None:
-    from .http.operator.job_views import job_json
-
+async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
     try:
-        cls = state.registry.get(args.task)
+        admin.task_type(args.task)  # an unknown task is reported before invalid --args
         payload = json.loads(args.args)
-        task = structure_payload(payload, cls, name=args.task)
-        insert = build_insert(Push(task=task, delay=args.delay, priority=args.priority,
-                                   unique_key=args.unique_key, max_attempts=args.max_attempts),
-                              state.store.clock.now())
-    except UnknownTask:
-        raise CommandError(
-            f"unknown task {args.task!r}; known: {', '.join(state.registry.names())}"
-        ) from None
+        pushed = await admin.push(args.task, payload, delay=args.delay, priority=args.priority,
+                                  unique_key=args.unique_key, max_attempts=args.max_attempts)
     except json.JSONDecodeError as exc:
         raise CommandError(f"--args is not valid JSON: {exc}") from None
-    except (PayloadError, ValueError) as exc:
+    except InvalidPush as exc:
         raise CommandError(str(exc)) from None
-    [result] = await state.store.job_insert_many([insert])
-    _print_json(job_json(await state.store.job_get(result.id)))
+    _print_json(job_json(pushed.row))
 
 
 async def _queues(settings: Settings, args: argparse.Namespace) -> None:
     async with open_state(settings) as state:
-        store = state.store
+        admin = JobAdmin(state.store, state.registry)
         if args.action in ("pause", "resume"):
-            if args.task not in state.registry:
-                raise CommandError(f"no queue {args.task!r}: not a registered task")
-            await store.queue_set_paused(args.task, args.action == "pause")
-        counts = await store.job_count_by_state()
-        paused = await store.queue_paused()
-        names = sorted({*state.registry.names(), *(task for task, _ in counts)})
+            try:
+                await (admin.pause(args.task) if args.action == "pause"
+                       else admin.resume(args.task))
+            except QueueNotFound as exc:
+                raise CommandError(str(exc)) from None
         states = list(JobState)
         header = " ".join(f"{s.value:>9}" for s in states)
         print(f"{'TASK':<24} {'CONC':>4} {'PAUSED':<6} {header}")
-        for name in names:
-            registered = name in state.registry
-            conc = str(state.registry.get(name).options.concurrency) if registered else "-"
-            print(f"{name[:24]:<24} {conc:>4} {'yes' if name in paused else 'no':<6} "
-                  + " ".join(f"{counts.get((name, s), 0):>9}" for s in states))
+        for queue in await admin.queues():
+            conc = str(queue.concurrency) if queue.registered else "-"
+            print(f"{queue.task[:24]:<24} {conc:>4} {'yes' if queue.paused else 'no':<6} "
+                  + " ".join(f"{queue.counts[s]:>9}" for s in states))
 
 
 async def _migrate(settings: Settings) -> None:

@@ -12,7 +12,6 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import trio
 
@@ -20,39 +19,34 @@ from .domain.mail import make_mailer
 from .domain.schema import APP_MIGRATIONS
 from .jobs import (
     ErrorKind,
+    JobStore,
     LoopWatchdog,
     SetStateIfRunning,
-    SQLiteStore,
     TaskWorker,
+    UnsupportedStoreURL,
     WorkerConfig,
     emit,
 )
+from .jobs import open_store as open_job_store
 from .settings import Settings, SettingsError
 from .state import AppState
 from .tasks import REGISTRY
-
-if TYPE_CHECKING:
-    from .jobs import PostgresStore
 
 logger = logging.getLogger("service")
 
 ROLES = ("web", "worker")
 
 
-def open_store(settings: Settings) -> SQLiteStore | PostgresStore:
+def open_store(settings: Settings) -> JobStore:
     """The (unopened) store ``settings.database_url`` names: a SQLite file or PostgreSQL."""
-    path = settings.sqlite_path
-    if path is not None:
-        return SQLiteStore(path, migrations=APP_MIGRATIONS,
-                           cache_bytes=settings.sqlite_cache_bytes,
-                           mmap_bytes=settings.sqlite_mmap_bytes)
-    if settings.database_url.split(":", 1)[0].lower() in ("postgresql", "postgres"):
-        from .jobs._postgres import PostgresStore  # psycopg is loaded only when it is used
-
-        return PostgresStore(
-            settings.database_url, migrations=APP_MIGRATIONS, max_size=settings.db_pool_size
+    try:
+        return open_job_store(
+            settings.database_url, migrations=APP_MIGRATIONS,
+            cache_bytes=settings.sqlite_cache_bytes, mmap_bytes=settings.sqlite_mmap_bytes,
+            pool_size=settings.db_pool_size,
         )
-    raise SettingsError(f"SERVICE_DATABASE_URL: unsupported database {settings.database_url!r}")
+    except UnsupportedStoreURL as exc:
+        raise SettingsError(f"SERVICE_DATABASE_URL: {exc}") from None
 
 
 @asynccontextmanager

@@ -6,19 +6,18 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .jobs import SQLiteStore, TaskRegistry, TaskWorker
+from .jobs import JobStore, TaskRegistry, TaskWorker
 from .metrics import Metrics
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .domain.mail import Mailer
-    from .jobs import PostgresStore
 
 
 @attrs.define(kw_only=True)
 class AppState:
     settings: Settings
-    store: SQLiteStore | PostgresStore
+    store: JobStore
     registry: TaskRegistry
     mailer: Mailer
     metrics: Metrics = attrs.field(factory=Metrics)

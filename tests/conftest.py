@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support.postgres import require_postgres, schema_store
 
-from service.jobs import InlineRunner, PostgresStore, SQLiteStore, ThreadRunner, TrioClock
+from service.jobs import InlineRunner, JobStore, SQLiteStore, ThreadRunner, TrioClock
 
 #: Fixed start of virtual time in tests: 2027-01-15T08:00:00Z.
 EPOCH = 1_800_000_000.0
@@ -38,10 +38,11 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def backend(
-    backend_name: str, tmp_path: Path
-) -> AsyncIterator[SQLiteStore | PostgresStore]:
-    """Every JobStore backend the conformance suite runs against (PostgreSQL: a fresh schema)."""
+async def backend(backend_name: str, tmp_path: Path) -> AsyncIterator[JobStore]:
+    """Every JobStore backend the conformance suite runs against (PostgreSQL: a fresh schema).
+
+    The suite sees only the protocol: whatever a test needs must be in ``JobStore``.
+    """
     if backend_name == "postgresql":
         async with schema_store(clock=TrioClock(EPOCH)) as pg:
             yield pg

@@ -5,6 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, job_json, queue_json
 from ._attempt_error import AttemptError, ErrorKind
 from ._clock import Clock, SystemClock, TrioClock, to_datetime
 from ._codec import structure as structure_payload
@@ -12,25 +13,28 @@ from ._config import Retention, WorkerConfig
 from ._errors import (
     Cancel,
     ConstraintViolation,
+    InvalidPush,
     InvalidTransition,
     JobNotFound,
     JobOutcome,
     PayloadError,
+    QueueNotFound,
     ServiceError,
     Snooze,
     StoreBusy,
     StoreError,
     StoreUnavailable,
     UnknownTask,
+    UnsupportedStoreURL,
 )
+from ._factory import open_store
 from ._log import emit
 from ._migrations import Migration
-from ._push import Push
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
 from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
-from ._store import JobFilter, JobRow, JobStore, SetStateIfRunning, Transaction
+from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
@@ -48,6 +52,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CANCEL_REASON",
     "CANCEL_SOURCES",
     "RETRY_SOURCES",
     "AttemptError",
@@ -57,7 +62,9 @@ __all__ = [
     "ConstraintViolation",
     "ErrorKind",
     "InlineRunner",
+    "InvalidPush",
     "InvalidTransition",
+    "JobAdmin",
     "JobContext",
     "JobFilter",
     "JobNotFound",
@@ -70,6 +77,9 @@ __all__ = [
     "PayloadError",
     "PostgresStore",
     "Push",
+    "PushResult",
+    "QueueNotFound",
+    "QueueSummary",
     "Retention",
     "Runner",
     "SQLiteStore",
@@ -88,8 +98,12 @@ __all__ = [
     "Transaction",
     "TrioClock",
     "UnknownTask",
+    "UnsupportedStoreURL",
     "WorkerConfig",
     "emit",
+    "job_json",
+    "open_store",
+    "queue_json",
     "structure_payload",
     "to_datetime",
 ]

@@ -48,6 +48,38 @@ class PayloadError(ServiceError, ValueError):
         self.fields = fields
 
 
+class InvalidPush(ServiceError, ValueError):
+    """Raised by ``JobAdmin.push`` when an operator's push cannot make a job, before anything is
+    written: an unknown task name, args that do not fit the task, or an invalid option.
+
+    ``fields`` maps each JSON path of the push request that is wrong (``$.task``,
+    ``$.args.<field>``, ``$.<option>``) to what is wrong with it; ``title`` says what failed in
+    a few words; ``str()`` is the whole explanation on one line.
+    """
+
+    def __init__(self, message: str, *, title: str, fields: dict[str, str]) -> None:
+        super().__init__(message)
+        self.title = title
+        self.fields = fields
+
+
+class QueueNotFound(ServiceError, LookupError):
+    """Raised when an operator pauses or resumes the queue of a task that is not registered."""
+
+    def __init__(self, task: str) -> None:
+        super().__init__(f"no queue {task!r}: not a registered task")
+        self.task = task
+
+
+class UnsupportedStoreURL(ServiceError, ValueError):
+    """Raised by ``open_store`` for a database URL that names no backend it has."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(f"{problem}: {url!r} (expected sqlite:///path/to/file.db,"
+                         " sqlite:///:memory:, a file path, or postgresql://user@host/db)")
+        self.url = url
+
+
 class StoreError(ServiceError, RuntimeError):
     """Raised when the database fails; driver errors are translated into this family."""
 

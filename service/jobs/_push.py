@@ -1,4 +1,5 @@
-"""Turning task instances into rows to insert: the ``push`` and ``push_many`` API."""
+"""Turning task instances into rows to insert: the ``push``, ``push_many`` and ``push_result``
+API every store and transaction offers."""
 
 from __future__ import annotations
 
@@ -6,31 +7,13 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 
-import attrs
-
 from . import _codec as codec
 from ._clock import Clock, to_timestamp
 from ._states import JobState
-from ._store import InsertResult, JobInsert
+from ._store import InsertResult, JobInsert, Push, PushResult
 from ._task import Task, check_priority, task_options
 
-
-@attrs.frozen(kw_only=True)
-class Push:
-    """A task plus the options of one push; ``push_many`` takes these (or bare tasks).
-
-    ``delay`` (seconds) and ``run_at`` (a datetime or epoch seconds) are exclusive.
-    ``unique_key``: while a job of the same task with this key is unfinished, pushing again
-    returns that job's id instead of adding one.
-    """
-
-    task: Task
-    delay: float | None = None
-    run_at: dt.datetime | float | None = None
-    priority: int | None = None
-    unique_key: str | None = None
-    max_attempts: int | None = None
-
+__all__ = ["MAX_ATTEMPTS_LIMIT", "Push", "Pusher", "build_insert"]
 
 MAX_ATTEMPTS_LIMIT = 10_000
 
@@ -98,11 +81,16 @@ def _plain_insert(task: Task, now: float) -> JobInsert:
 
 
 class Pusher:
-    """``push``/``push_many`` for anything with a clock and ``job_insert_many``."""
+    """``push``/``push_many``/``push_result`` for anything with a clock, ``job_insert_many``
+    and ``job_insert_returning``."""
 
     clock: Clock
 
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        raise NotImplementedError
+
+    async def job_insert_returning(self, job: JobInsert) -> PushResult:
+        """Insert one row and read it back in the same write (the holder's on a unique hit)."""
         raise NotImplementedError
 
     async def push(
@@ -126,6 +114,27 @@ class Pusher:
         )
         [result] = await self.job_insert_many([build_insert(request, self.clock.now())])
         return result.id
+
+    async def push_result(
+        self,
+        task: Task,
+        *,
+        delay: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> PushResult:
+        """:meth:`push`, returning the stored row and whether this push inserted it."""
+        request = Push(
+            task=task,
+            delay=delay,
+            run_at=run_at,
+            priority=priority,
+            unique_key=unique_key,
+            max_attempts=max_attempts,
+        )
+        return await self.job_insert_returning(build_insert(request, self.clock.now()))
 
     async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:
         """Store many jobs in one transaction; ids in the order given."""

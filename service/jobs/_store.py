@@ -6,15 +6,34 @@ the epoch, taken from the store's injected clock or passed in as ``now``. No SQL
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import attrs
 
 from ._attempt_error import AttemptError
 from ._clock import Clock
 from ._states import JobState
+from ._task import Task
+
+
+@attrs.frozen(kw_only=True)
+class Push:
+    """A task plus the options of one push; ``push_many`` takes these (or bare tasks).
+
+    ``delay`` (seconds) and ``run_at`` (a datetime or epoch seconds) are exclusive.
+    ``unique_key``: while a job of the same task with this key is unfinished, pushing again
+    returns that job's id instead of adding one.
+    """
+
+    task: Task
+    delay: float | None = None
+    run_at: dt.datetime | float | None = None
+    priority: int | None = None
+    unique_key: str | None = None
+    max_attempts: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -59,6 +78,18 @@ class JobRow:
     unique_key: str | None
     errors: list[AttemptError]  # oldest first
     result: str | None  # JSON text
+
+
+@attrs.frozen(kw_only=True)
+class PushResult:
+    """What one push stored: the job's row as it is now, and whether the push added it.
+
+    ``inserted`` is False when the push's unique key matched an unfinished job of the same task:
+    ``row`` is then that job, untouched.
+    """
+
+    row: JobRow
+    inserted: bool
 
 
 @attrs.frozen(kw_only=True)
@@ -123,13 +154,57 @@ class JobFilter:
 
 
 class Transaction(Protocol):
-    """An open database transaction: app rows and pushed jobs commit or roll back together."""
+    """An open database transaction (``JobStore.transaction``): app rows and pushed jobs commit
+    or roll back together. Jobs pushed through it wake workers only once it commits.
+
+    Its methods raise ``StoreError`` once the transaction is committed or rolled back.
+    """
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement of the app's own SQL; rows it returns, if any."""
+        """Run one statement of the app's own SQL (``?`` placeholders); rows it returns, if any."""
+        ...
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read statement inside the transaction (it sees the transaction's own writes);
+        its rows."""
+        ...
+
+    async def push(
+        self,
+        task: Task,
+        *,
+        delay: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> int:
+        """Insert one job in the transaction; its id (the holder's id on a unique-key hit).
+
+        ``ValueError`` naming the option (``PayloadError`` naming the field) before anything is
+        written when an option or the task's fields are invalid.
+        """
+        ...
+
+    async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:
+        """Insert many jobs in the transaction; their ids in the order given."""
+        ...
+
+    async def push_result(
+        self,
+        task: Task,
+        *,
+        delay: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> PushResult:
+        """:meth:`push`, returning the stored row and whether this push inserted it."""
         ...
 
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        """Insert prepared rows in the transaction (``push``/``push_many`` build them)."""
         ...
 
 
@@ -138,22 +213,90 @@ class JobStore(Protocol):
 
     clock: Clock
 
+    @property
+    def applied_migrations(self) -> Sequence[str]:
+        """The migrations the last :meth:`open` applied (empty when the schema was current)."""
+        ...
+
     async def open(self) -> None:
         """Connect and bring the schema up to date (idempotent, safe across processes)."""
         ...
 
     async def aclose(self) -> None:
+        """Close every connection; the store may be opened again. Shielded from cancellation."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """:meth:`open`, for ``async with store:``."""
+        ...
+
+    async def __aexit__(self, *exc: object) -> None:
+        """:meth:`aclose`."""
+        ...
+
+    # -- the app's API ---------------------------------------------------------------------
+
+    async def push(
+        self,
+        task: Task,
+        *,
+        delay: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> int:
+        """Store one job durably and return its id, once committed.
+
+        On a unique-key hit (an unfinished job of the task holds ``unique_key``) nothing is
+        added and the holder's id is returned. ``ValueError`` naming the option (``PayloadError``
+        naming the field) before anything is written when an option or the task's fields are
+        invalid. See :class:`Push` for the options.
+        """
+        ...
+
+    async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:
+        """Store many jobs in one transaction; their ids in the order given (as :meth:`push`)."""
+        ...
+
+    async def push_result(
+        self,
+        task: Task,
+        *,
+        delay: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> PushResult:
+        """:meth:`push`, returning the stored row and whether this push inserted it.
+
+        On a unique-key hit ``inserted`` is False and ``row`` is the holder, as it is now. Read
+        in the same write, so it costs no second round trip.
+        """
+        ...
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only statement of the app's own SQL (``?`` placeholders) outside any
+        transaction; its rows."""
         ...
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
-        """Begin a write transaction; commit on normal exit, roll back on any exception."""
+        """Begin a write transaction; commit on normal exit, roll back on any exception.
+
+        The task that holds it must use the transaction's own methods until it ends: the store's
+        methods called from inside it raise ``StoreError`` rather than deadlock.
+        """
         ...
+
+    # -- the engine's API ------------------------------------------------------------------
 
     def add_push_listener(self, listener: PushListener) -> None:
         """Call ``listener`` after each committed insert (in-process wake-ups)."""
         ...
 
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        """Insert prepared rows in one transaction (``push``/``push_many`` build them)."""
         ...
 
     async def job_get(self, job_id: int) -> JobRow:

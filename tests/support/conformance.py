@@ -1,16 +1,14 @@
 """Task types and helpers shared by the backend conformance suite.
 
-Everything here goes through the ``JobStore`` protocol plus ``push``/``push_many``/``transaction``,
-never a backend's own SQL, so the suite runs unchanged against every backend the ``backend``
-fixture yields.
+Everything here goes through the ``JobStore`` protocol, never a backend's own SQL, so the suite
+runs unchanged against every backend the ``backend`` fixture yields.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
@@ -21,7 +19,6 @@ from service.jobs import (
     JobRow,
     JobState,
     JobStore,
-    Push,
     Task,
     TaskOptions,
 )
@@ -30,23 +27,6 @@ from service.jobs._task import task_options
 
 #: Seconds a claim's lease lasts in these tests.
 LEASE = 30.0
-
-
-class Backend(JobStore, Protocol):
-    """What the suite uses: the protocol plus the push API every backend offers."""
-
-    async def push(
-        self,
-        task: Task,
-        *,
-        delay: float | None = None,
-        run_at: dt.datetime | float | None = None,
-        priority: int | None = None,
-        unique_key: str | None = None,
-        max_attempts: int | None = None,
-    ) -> int: ...
-
-    async def push_many(self, requests: Iterable[Task | Push]) -> list[int]: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -85,7 +65,7 @@ def args_of(row: JobRow) -> Any:
 
 
 async def claim(
-    backend: Backend,
+    backend: JobStore,
     task: str = EMAIL,
     *,
     owner: str = "w1",
@@ -98,7 +78,7 @@ async def claim(
 
 
 async def claim_id(
-    backend: Backend, job_id: int, *, owner: str = "w1", now: float | None = None
+    backend: JobStore, job_id: int, *, owner: str = "w1", now: float | None = None
 ) -> ClaimedJob:
     """Claim ``job_id``, which must be the first available job of its task."""
     task = (await backend.job_get(job_id)).task
@@ -108,7 +88,7 @@ async def claim_id(
 
 
 async def settle(
-    backend: Backend,
+    backend: JobStore,
     job_id: int,
     state: JobState,
     *,
@@ -150,7 +130,7 @@ def failure(message: str, attempt: int = 1, at: float | None = None) -> AttemptE
 
 
 async def make_job(
-    backend: Backend,
+    backend: JobStore,
     state: JobState,
     task: Task | None = None,
     *,
@@ -189,7 +169,7 @@ def _email(n: int) -> Task:
 
 
 async def jobs_in_states(
-    backend: Backend, states: Iterable[JobState], task: Callable[[int], Task] = _email
+    backend: JobStore, states: Iterable[JobState], task: Callable[[int], Task] = _email
 ) -> dict[JobState, int]:
     """One job of ``task(n)`` in each of ``states``; the available one is made last, as the
     others need claims."""
@@ -197,7 +177,7 @@ async def jobs_in_states(
     return {state: await make_job(backend, state, task(n)) for n, state in enumerate(ordered)}
 
 
-async def all_jobs(backend: Backend, **where: Any) -> list[JobRow]:
+async def all_jobs(backend: JobStore, **where: Any) -> list[JobRow]:
     return await backend.job_list(JobFilter(limit=10_000, **where))
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from service.http.operator.job_html import job_page
-from service.http.operator.job_views import iso, job_json
-from service.jobs import AttemptError, ErrorKind, JobRow, PayloadError
+from service.jobs import AttemptError, ErrorKind, JobRow, PayloadError, job_json
+from service.jobs._admin import iso
 from service.jobs._attempt_error import (
     LeaseExpiry,
     RescueStep,

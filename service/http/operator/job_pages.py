@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, request
 
-from ...jobs import InvalidTransition, JobFilter, JobNotFound, JobState
+from ...jobs import CANCEL_REASON, InvalidTransition, JobAdmin, JobFilter, JobNotFound, JobState
 from ..plumbing.errors import ApiError
 from ..plumbing.page_support import FORM_TYPE, html_response, read_form
 from ..plumbing.request_state import app_state
 from .auth import SESSION_COOKIE, admin_token, dashboard_admin, session_value, token_matches
 from .job_html import error_page, job_page, jobs_page, login_page
-from .job_views import CANCEL_REASON, job_id_param
+from .job_views import job_id_param
 
 blueprint = Blueprint("job_pages", __name__, url_prefix="/admin")
 
@@ -32,6 +32,11 @@ LIST_LIMIT_DEFAULT = 100
 #: Larger ``limit`` values are cut down to this.
 LIST_LIMIT_MAX = 200
 SESSION_MAX_AGE_S = 12 * 3600
+
+
+def _admin() -> JobAdmin:
+    state = app_state()
+    return JobAdmin(state.store, state.registry)
 
 
 def _see_other(location: str) -> Response:
@@ -152,13 +157,10 @@ async def jobs_list() -> Response:
     if task is not None and len(task) > 100:
         raise ApiError(400, "bad_request", "task: at most 100 characters")
     limit = min(_int_arg("limit", LIST_LIMIT_DEFAULT) or LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)
-    store = app_state().store
-    rows = await store.job_list(JobFilter(state=state, task=task, limit=limit + 1,
-                                          before_id=_int_arg("before", None)))
-    counts: dict[JobState, int] = {}
-    for (job_task, job_state), count in (await store.job_count_by_state()).items():
-        if task is None or job_task == task:
-            counts[job_state] = counts.get(job_state, 0) + count
+    admin = _admin()
+    rows = await admin.list(JobFilter(state=state, task=task, limit=limit + 1,
+                                      before_id=_int_arg("before", None)))
+    counts = await admin.counts(task)
     older = rows[limit - 1].id if len(rows) > limit else None
     listing = jobs_page(rows[:limit], counts=counts, state=state, task=task, limit=limit,
                         older=older)
@@ -167,7 +169,7 @@ async def jobs_list() -> Response:
 
 async def _job_or_404(raw_id: str) -> Response:
     try:
-        row = await app_state().store.job_get(job_id_param(raw_id))
+        row = await _admin().get(job_id_param(raw_id))
     except JobNotFound:
         raise ApiError(404, "not_found", f"no job {raw_id}") from None
     return html_response(job_page(row), private=True)
@@ -181,19 +183,19 @@ async def job_detail(raw_id: str) -> Response:
 
 
 async def _transition(raw_id: str, action_name: str) -> Response:
-    store = app_state().store
+    admin = _admin()
     job_id = job_id_param(raw_id)
     try:
         if action_name == "retry":
-            await store.job_retry(job_id, store.clock.now())
+            await admin.retry(job_id)
         else:
             form = await read_form() if request.mimetype == FORM_TYPE else {}
             reason = form.get("reason", "").strip()[:500] or CANCEL_REASON
-            await store.job_cancel(job_id, store.clock.now(), reason)
+            await admin.cancel(job_id, reason)
     except JobNotFound:
         raise ApiError(404, "not_found", f"no job {raw_id}") from None
     except InvalidTransition as exc:
-        row = await store.job_get(job_id)
+        row = await admin.get(job_id)
         notice = f"Cannot {action_name} this job: {exc}"
         return html_response(job_page(row, notice=notice), 409, private=True)
     return _see_other(f"/admin/jobs/{job_id}")

@@ -9,26 +9,32 @@ import attrs
 from quart import Blueprint, Response, jsonify, request
 
 from ...jobs import (
+    CANCEL_REASON,
+    InvalidPush,
     InvalidTransition,
+    JobAdmin,
     JobFilter,
     JobNotFound,
     JobState,
-    PayloadError,
-    Push,
-    UnknownTask,
-    structure_payload,
+    QueueNotFound,
+    job_json,
+    queue_json,
 )
-from ...jobs._push import build_insert
 from ..plumbing.bodies import read_json, structure
 from ..plumbing.errors import ApiError
 from ..plumbing.request_state import app_state
 from .auth import admin_only
-from .job_views import CANCEL_REASON, job_id_param, job_json
+from .job_views import job_id_param
 
 blueprint = Blueprint("jobs_api", __name__)
 
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 500
+
+
+def _admin() -> JobAdmin:
+    state = app_state()
+    return JobAdmin(state.store, state.registry)
 
 
 def _int_param(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -59,7 +65,7 @@ async def list_jobs() -> Response:
     if task is not None and len(task) > 100:
         raise ApiError(422, "invalid", "invalid query parameter task", {"task": "too long"})
     assert limit is not None
-    rows = await app_state().store.job_list(
+    rows = await _admin().list(
         JobFilter(state=state, task=task, limit=limit + 1, before_id=cursor)
     )
     page = rows[:limit]
@@ -71,7 +77,7 @@ async def list_jobs() -> Response:
 @admin_only
 async def get_job(raw_id: str) -> Response:
     try:
-        row = await app_state().store.job_get(job_id_param(raw_id))
+        row = await _admin().get(job_id_param(raw_id))
     except JobNotFound:
         raise ApiError(404, "not_found", f"no job {raw_id}") from None
     return jsonify(job_json(row))
@@ -92,55 +98,32 @@ class PushRequest:
 @admin_only
 async def push_job() -> Response:
     body = structure(await read_json(), PushRequest, what="job")
-    state = app_state()
     try:
-        cls = state.registry.get(body.task)
-    except UnknownTask:
-        raise ApiError(422, "invalid", f"unknown task {body.task!r}", {
-            "$.task": f"unknown task {body.task!r}; known: {', '.join(state.registry.names())}"
-        }) from None
-    try:
-        task = structure_payload(body.args, cls, name=body.task)
-    except PayloadError as exc:
-        fields = {
-            "$.args" + path.removeprefix("$"): problem for path, problem in exc.fields.items()
-        }
-        raise ApiError(422, "invalid", f"args do not fit task {body.task!r}", fields) from None
-    request_push = Push(task=task, delay=body.delay, run_at=body.run_at, priority=body.priority,
-                        unique_key=body.unique_key, max_attempts=body.max_attempts)
-    try:
-        insert = build_insert(request_push, state.store.clock.now())
-    except ValueError as exc:
-        raise ApiError(422, "invalid", str(exc), {_option_field(str(exc)): str(exc)}) from None
-    [result] = await state.store.job_insert_many([insert])
-    row = await state.store.job_get(result.id)
-    response = jsonify(job_json(row))
+        pushed = await _admin().push(
+            body.task, body.args, delay=body.delay, run_at=body.run_at, priority=body.priority,
+            unique_key=body.unique_key, max_attempts=body.max_attempts,
+        )
+    except InvalidPush as exc:
+        raise ApiError(422, "invalid", exc.title, exc.fields) from None
+    response = jsonify(job_json(pushed.row))
     # 201 for a new job; 200 when a unique key matched an unfinished job, which is returned.
-    response.status_code = 201 if result.inserted else 200
+    response.status_code = 201 if pushed.inserted else 200
     return response
 
 
-def _option_field(message: str) -> str:
-    for name in ("delay", "run_at", "priority", "unique_key", "max_attempts"):
-        if message.startswith(name) or f" {name}" in message:
-            return f"$.{name}"
-    return "$"
-
-
 async def _transition(raw_id: str, action: str) -> Response:
-    state = app_state()
+    admin = _admin()
     job_id = job_id_param(raw_id)
-    now = state.store.clock.now()
     try:
         if action == "retry":
-            row = await state.store.job_retry(job_id, now)
+            row = await admin.retry(job_id)
         else:
             reason = CANCEL_REASON
             if request.content_length:
                 payload = await read_json()
                 if isinstance(payload, dict) and isinstance(payload.get("reason"), str):
                     reason = payload["reason"][:500] or reason
-            row = await state.store.job_cancel(job_id, now, reason)
+            row = await admin.cancel(job_id, reason)
     except JobNotFound:
         raise ApiError(404, "not_found", f"no job {raw_id}") from None
     except InvalidTransition as exc:
@@ -160,36 +143,19 @@ async def cancel_job(raw_id: str) -> Response:
     return await _transition(raw_id, "cancel")
 
 
-async def _queues() -> list[dict[str, Any]]:
-    state = app_state()
-    counts = await state.store.job_count_by_state()
-    paused = await state.store.queue_paused()
-    names = sorted({*state.registry.names(), *(task for task, _ in counts)})
-    queues = []
-    for name in names:
-        by_state = {s.value: counts.get((name, s), 0) for s in JobState}
-        concurrency = (
-            state.registry.get(name).options.concurrency if name in state.registry else None
-        )
-        queues.append({"task": name, "registered": name in state.registry,
-                       "concurrency": concurrency, "paused": name in paused,
-                       "counts": by_state})
-    return queues
-
-
 @blueprint.get("/api/queues")
 @admin_only
 async def list_queues() -> Response:
-    return jsonify({"queues": await _queues()})
+    return jsonify({"queues": [queue_json(q) for q in await _admin().queues()]})
 
 
 async def _set_paused(task: str, paused: bool) -> Response:
-    state = app_state()
-    if task not in state.registry:
-        raise ApiError(404, "not_found", f"no queue {task!r}: not a registered task")
-    await state.store.queue_set_paused(task, paused)
-    [queue] = [q for q in await _queues() if q["task"] == task]
-    return jsonify(queue)
+    admin = _admin()
+    try:
+        await (admin.pause(task) if paused else admin.resume(task))
+    except QueueNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return jsonify(queue_json(await admin.queue(task)))
 
 
 @blueprint.post("/api/queues/<task>/pause")

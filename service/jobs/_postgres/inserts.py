@@ -12,16 +12,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._errors import ConstraintViolation
+from .._rows import COLUMNS
 from .._states import JobState
-from .._store import InsertResult, JobInsert
+from .._store import InsertResult, JobInsert, PushResult
 from .connection import Conn
 from .notify import DUE, encode_payload, notify_tasks
-from .queries import UNFINISHED_SQL
+from .queries import UNFINISHED_SQL, to_row
 
-_INSERT = (
+_INSERT_VALUES = (
     "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 )
+_INSERT = _INSERT_VALUES + " RETURNING id"
+#: The insert that reads the new row back in the same statement (``push_result``).
+_INSERT_ROW = _INSERT_VALUES + f" RETURNING {COLUMNS}"
 #: Attempts at a unique push whose holder finishes between our insert and our lookup.
 UNIQUE_RETRIES = 5
 
@@ -101,6 +105,74 @@ def insert_many_committed(
             return insert_many(conn, jobs, channel, origin)
     with conn.pipeline(), conn.transaction():
         return insert_many(conn, jobs, channel, origin)
+
+
+def _holder_row_or_insert(conn: Conn, job: JobInsert) -> PushResult:
+    """:func:`_holder_or_insert`, reading whole rows."""
+    for _ in range(UNIQUE_RETRIES):
+        existing = conn.execute(
+            f"SELECT {COLUMNS} FROM jobs WHERE task = %s AND unique_key = %s"
+            f" AND state IN {UNFINISHED_SQL}",
+            (job.task, job.unique_key),
+        ).fetchone()
+        if existing is not None:
+            return PushResult(row=to_row(existing), inserted=False)
+        row = conn.execute(_INSERT_ROW, _values(job)).fetchone()
+        if row is not None:
+            return PushResult(row=to_row(row), inserted=True)
+    raise ConstraintViolation(f"unique key {job.unique_key!r} kept changing hands; try again")
+
+
+def insert_returning(conn: Conn, job: JobInsert, channel: str, origin: str) -> PushResult:
+    """Insert one job (call inside a transaction) and read its row back with RETURNING; on a
+    unique-key hit the holder's row. NOTIFY ``channel`` if it was inserted."""
+    row = conn.execute(_INSERT_ROW, _values(job)).fetchone()
+    result = (
+        PushResult(row=to_row(row), inserted=True) if row is not None
+        else _holder_row_or_insert(conn, job)
+    )
+    if result.inserted:
+        notify(conn, channel, origin, [job])
+    return result
+
+
+#: ``push_result`` of a keyed job in one statement: the new row (and its NOTIFY), or else the
+#: unfinished holder's row as the statement's snapshot saw it.
+_INSERT_ROW_OR_HOLDER = (
+    f"WITH ins AS ({_INSERT_ROW})"
+    f" SELECT {COLUMNS}, true, pg_notify(%s, %s) FROM ins"
+    f" UNION ALL SELECT {COLUMNS}, false, NULL::void FROM jobs"
+    f" WHERE task = %s AND unique_key = %s AND state IN {UNFINISHED_SQL}"
+    " AND NOT EXISTS (SELECT 1 FROM ins)"
+)
+
+
+def insert_returning_committed(
+    conn: Conn, job: JobInsert, channel: str, origin: str
+) -> PushResult:
+    """:func:`insert_returning` committed on its own, in one statement (one round trip): the
+    insert, its row and its NOTIFY -- or, on a unique-key hit, the holder's row.
+
+    A holder that committed while the insert waited on it is not in the statement's snapshot:
+    then (rarely) a transaction looks it up, as :func:`insert_returning` does.
+    """
+    payload = encode_payload(origin, job.task, _when(job))
+    if job.unique_key is None:
+        row = conn.execute(
+            f"WITH ins AS ({_INSERT_ROW}) SELECT {COLUMNS}, pg_notify(%s, %s) FROM ins",
+            (*_values(job), channel, payload),
+        ).fetchone()
+        inserted = True
+    else:
+        row = conn.execute(
+            _INSERT_ROW_OR_HOLDER,
+            (*_values(job), channel, payload, job.task, job.unique_key),
+        ).fetchone()
+        inserted = row is not None and bool(row[17])
+    if row is not None:
+        return PushResult(row=to_row(row), inserted=inserted)
+    with conn.transaction():
+        return insert_returning(conn, job, channel, origin)
 
 
 def _when(job: JobInsert) -> float:

@@ -24,7 +24,9 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStore,
     PushListener,
+    PushResult,
     Rescued,
     SetStateIfRunning,
 )
@@ -219,6 +221,13 @@ class PostgresStore(Pusher):
         self._notify([job for job, res in zip(jobs, results, strict=True) if res.inserted])
         return results
 
+    async def job_insert_returning(self, job: JobInsert) -> PushResult:
+        result = await self._call(inserts.insert_returning_committed, job, self.channel,
+                                  self.origin)
+        if result.inserted:
+            self._notify([job])
+        return result
+
     async def job_get(self, job_id: int) -> JobRow:
         return await self._call(queries.get, job_id)
 
@@ -290,3 +299,7 @@ class PostgresStore(Pusher):
     async def queue_paused(self) -> set[str]:
         return await self._call(queries.queue_paused)
 
+
+def _is_a_job_store(store: PostgresStore) -> JobStore:
+    """Never called: mypy checks here that the store fits the protocol."""
+    return store

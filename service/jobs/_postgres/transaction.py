@@ -20,7 +20,7 @@ from psycopg.pq import TransactionStatus
 
 from .._errors import StoreError
 from .._push import Pusher
-from .._store import InsertResult, JobInsert
+from .._store import InsertResult, JobInsert, PushResult, Transaction
 from . import inserts
 from .connection import Conn
 from .placeholders import to_psycopg
@@ -91,6 +91,10 @@ class PostgresTransaction(Pusher):
                 self._conn, app_query, to_psycopg(sql), tuple(params)
             )
 
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read statement inside the transaction; it sees the transaction's writes."""
+        return await self.execute(sql, params)
+
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         """Insert jobs in this transaction; workers hear of them when it commits."""
         self._check_open()
@@ -103,3 +107,21 @@ class PostgresTransaction(Pusher):
             )
         self.pushed.extend(job for job, res in zip(jobs, results, strict=True) if res.inserted)
         return results
+
+    async def job_insert_returning(self, job: JobInsert) -> PushResult:
+        """Insert one job in this transaction and read its row back (``push_result``)."""
+        self._check_open()
+        async with self._lock:
+            self._check_open()
+            result = await self._driver.run_on(
+                self._conn, inserts.insert_returning, job, self._store.channel,
+                self._store.origin,
+            )
+        if result.inserted:
+            self.pushed.append(job)
+        return result
+
+
+def _is_a_transaction(tx: PostgresTransaction) -> Transaction:
+    """Never called: mypy checks here that the transaction fits the protocol."""
+    return tx

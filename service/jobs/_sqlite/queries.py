@@ -34,6 +34,7 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    PushResult,
     Rescued,
     SetStateIfRunning,
 )
@@ -99,6 +100,27 @@ def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[Ins
     if start < len(jobs):
         results += _insert_plain(conn, jobs[start:])
     return results
+
+
+def insert_returning(conn: sqlite3.Connection, job: JobInsert) -> PushResult:
+    """Insert one job and read its row in the same statement; on a unique-key hit, the
+    unfinished holder's row (inside the same write transaction)."""
+    if job.unique_key is None:
+        [row] = conn.execute(_INSERT + f" RETURNING {COLUMNS}", _values(job)).fetchall()
+        return PushResult(row=to_row(row), inserted=True)
+    new = conn.execute(
+        _INSERT + f" ON CONFLICT DO NOTHING RETURNING {COLUMNS}", _values(job)
+    ).fetchone()
+    if new is not None:
+        return PushResult(row=to_row(new), inserted=True)
+    holder = conn.execute(
+        f"SELECT {COLUMNS} FROM jobs WHERE task = ? AND unique_key = ?"
+        f" AND state IN {UNFINISHED_SQL}",
+        (job.task, job.unique_key),
+    ).fetchone()
+    if holder is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
+        raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
+    return PushResult(row=to_row(holder), inserted=False)
 
 
 def get(conn: sqlite3.Connection, job_id: int) -> JobRow:

@@ -24,9 +24,12 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStore,
     PushListener,
+    PushResult,
     Rescued,
     SetStateIfRunning,
+    Transaction,
 )
 from . import queries
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
@@ -76,11 +79,22 @@ class SQLiteTransaction(Pusher):
         self._check_open()
         return await self._store._call(_query, sql, params)
 
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read statement inside the transaction; it sees the transaction's writes."""
+        return await self.execute(sql, params)
+
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         self._check_open()
         results = await self._store._call(queries.insert_many, jobs)
         self.pushed.extend(job for job, res in zip(jobs, results, strict=True) if res.inserted)
         return results
+
+    async def job_insert_returning(self, job: JobInsert) -> PushResult:
+        self._check_open()
+        result = await self._store._call(queries.insert_returning, job)
+        if result.inserted:
+            self.pushed.append(job)
+        return result
 
 
 class SQLiteStore(Pusher):
@@ -297,6 +311,12 @@ class SQLiteStore(Pusher):
     async def _insert_group(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         return await self._short_write(queries.insert_many, jobs)
 
+    async def job_insert_returning(self, job: JobInsert) -> PushResult:
+        result = await self._short_write(queries.insert_returning, job)
+        if result.inserted:
+            self._notify([job])
+        return result
+
     async def job_get(self, job_id: int) -> JobRow:
         return await self._read(queries.get, job_id)
 
@@ -378,3 +398,13 @@ class SQLiteStore(Pusher):
 def _rollback_if_open(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
+
+
+def _is_a_job_store(store: SQLiteStore) -> JobStore:
+    """Never called: mypy checks here that the store and its transaction fit the protocol."""
+    return store
+
+
+def _is_a_transaction(tx: SQLiteTransaction) -> Transaction:
+    """Never called: see :func:`_is_a_job_store`."""
+    return tx

@@ -8,7 +8,6 @@ from support.conformance import (
     EMAIL,
     LEASE,
     REPORT,
-    Backend,
     Email,
     Report,
     Resize,
@@ -17,11 +16,11 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import AttemptError, ErrorKind, JobState
+from service.jobs import AttemptError, ErrorKind, JobState, JobStore
 from service.jobs._attempt_error import LeaseExpiry, RescueStep
 
 
-async def test_each_rescue_records_the_owner_the_count_and_what_it_did(backend: Backend) -> None:
+async def test_each_rescue_records_the_owner_the_count_and_what_it_did(backend: JobStore) -> None:
     job_id = await backend.push(Report(month=1), max_attempts=10)
     now = backend.clock.now()
     for n in range(3):
@@ -53,7 +52,7 @@ async def test_each_rescue_records_the_owner_the_count_and_what_it_did(backend: 
     ]
 
 
-async def test_a_rescue_of_a_last_attempt_records_that_it_was_the_last(backend: Backend) -> None:
+async def test_a_rescue_of_a_last_attempt_records_that_it_was_the_last(backend: JobStore) -> None:
     job_id = await backend.push(Resize(image="a.png"))
     now = backend.clock.now()
     await claim_id(backend, job_id, owner="w9", now=now)
@@ -67,7 +66,7 @@ async def test_a_rescue_of_a_last_attempt_records_that_it_was_the_last(backend: 
                              " discarded: that was its last attempt")
 
 
-async def test_discard_unknown_records_the_task_name_as_a_code(backend: Backend) -> None:
+async def test_discard_unknown_records_the_task_name_as_a_code(backend: JobStore) -> None:
     now = backend.clock.now()
     job_id = await backend.push(Report(month=1), run_at=now - 120)
     await backend.job_discard_unknown([EMAIL], now - 60, now)
@@ -79,7 +78,7 @@ async def test_discard_unknown_records_the_task_name_as_a_code(backend: Backend)
     assert error.message == f"task {REPORT!r} is not registered with any worker that saw it"
 
 
-async def test_an_operator_cancel_records_the_reason_and_no_attempt(backend: Backend) -> None:
+async def test_an_operator_cancel_records_the_reason_and_no_attempt(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now() + 5
 
@@ -92,7 +91,7 @@ async def test_an_operator_cancel_records_the_reason_and_no_attempt(backend: Bac
     assert expected.message == "duplicate signup \u2014 'quoted'"
 
 
-async def test_an_outcomes_error_comes_back_field_for_field(backend: Backend) -> None:
+async def test_an_outcomes_error_comes_back_field_for_field(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now()
     await claim_id(backend, job_id, now=now)
@@ -118,7 +117,7 @@ OLD_ENTRIES = [
 ]
 
 
-async def test_entries_stored_by_the_previous_version_still_decode(backend: Backend) -> None:
+async def test_entries_stored_by_the_previous_version_still_decode(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     literal = json.dumps(OLD_ENTRIES).replace("'", "''")
     async with backend.transaction() as tx:

@@ -8,7 +8,6 @@ from support.conformance import (
     EMAIL,
     LEASE,
     REPORT,
-    Backend,
     Email,
     Report,
     all_jobs,
@@ -18,11 +17,11 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import JobState, Push
+from service.jobs import JobState, JobStore, Push
 
 
 async def test_claims_go_by_priority_then_run_at_then_id(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     specs = [  # (priority, seconds ago), pushed in this order
@@ -52,7 +51,7 @@ async def test_claims_go_by_priority_then_run_at_then_id(
 
 
 async def test_a_batch_claim_takes_the_first_jobs_in_claim_order(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     low = await backend.push(Email(to="low@example.com"), priority=9)
@@ -66,7 +65,7 @@ async def test_a_batch_claim_takes_the_first_jobs_in_claim_order(
     assert (await backend.job_get(low)).state == JobState.AVAILABLE
 
 
-async def test_claim_takes_at_most_limit_jobs(backend: Backend) -> None:
+async def test_claim_takes_at_most_limit_jobs(backend: JobStore) -> None:
     await backend.push_many([Email(to=f"u{n}@example.com") for n in range(5)])
 
     assert await claim(backend, limit=0) == []
@@ -75,7 +74,7 @@ async def test_claim_takes_at_most_limit_jobs(backend: Backend) -> None:
     assert await claim(backend, limit=10) == []
 
 
-async def test_claim_takes_only_jobs_of_the_named_task(backend: Backend) -> None:
+async def test_claim_takes_only_jobs_of_the_named_task(backend: JobStore) -> None:
     email = await backend.push(Email(to="a@example.com"))
     report = await backend.push(Report(month=1), priority=-100)
 
@@ -85,7 +84,7 @@ async def test_claim_takes_only_jobs_of_the_named_task(backend: Backend) -> None
     assert [row.id for row in await claim(backend, REPORT, limit=10)] == [report]
 
 
-async def test_claimed_jobs_are_running_under_the_owners_lease(backend: Backend) -> None:
+async def test_claimed_jobs_are_running_under_the_owners_lease(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now() + 5
 
@@ -104,7 +103,7 @@ async def test_claimed_jobs_are_running_under_the_owners_lease(backend: Backend)
     assert row.finished_at is None
 
 
-async def test_each_claim_counts_one_more_attempt(backend: Backend) -> None:
+async def test_each_claim_counts_one_more_attempt(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now()
 
@@ -121,7 +120,7 @@ async def test_each_claim_counts_one_more_attempt(backend: Backend) -> None:
     assert row.attempted_at == now + 1
 
 
-async def test_claim_skips_jobs_in_every_state_but_available(backend: Backend) -> None:
+async def test_claim_skips_jobs_in_every_state_but_available(backend: JobStore) -> None:
     await jobs_in_states(backend, set(JobState) - {JobState.AVAILABLE})
     rows_before = await all_jobs(backend)
 
@@ -130,7 +129,7 @@ async def test_claim_skips_jobs_in_every_state_but_available(backend: Backend) -
 
 
 async def test_two_claimers_never_get_the_same_job_and_together_get_all(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     pushed = set(await backend.push_many([Email(to=f"u{n}@example.com") for n in range(150)]))
     claimed: list[tuple[str, int]] = []
@@ -159,7 +158,7 @@ async def test_two_claimers_never_get_the_same_job_and_together_get_all(
 
 
 async def test_waiting_jobs_are_not_claimed_before_promotion(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     scheduled = await backend.push(Email(to="a@example.com"), delay=60)
     retryable = await make_job(backend, JobState.RUNNING, Email(to="b@example.com"))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import trio.testing
-from support.conformance import EMAIL, REPORT, Backend, Email, Report, jobs_in_states
+from support.conformance import EMAIL, REPORT, Email, Report, jobs_in_states
 
-from service.jobs import JobState
+from service.jobs import JobState, JobStore
 from service.jobs._store import Rescued
 
 
 async def test_available_jobs_of_unknown_tasks_past_the_grace_are_discarded(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     old_unknown = await backend.push(Report(month=1), run_at=now - 120)
@@ -29,7 +29,7 @@ async def test_available_jobs_of_unknown_tasks_past_the_grace_are_discarded(
 
 
 async def test_discard_unknown_leaves_jobs_that_are_not_available_alone(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     await jobs_in_states(backend, set(JobState) - {JobState.AVAILABLE}, lambda n: Report(month=n))
     now = backend.clock.now()
@@ -37,7 +37,7 @@ async def test_discard_unknown_leaves_jobs_that_are_not_available_alone(
     assert await backend.job_discard_unknown([EMAIL], now + 86_400, now) == []
 
 
-async def test_discard_unknown_takes_at_most_limit_jobs(backend: Backend) -> None:
+async def test_discard_unknown_takes_at_most_limit_jobs(backend: JobStore) -> None:
     await backend.push_many([Report(month=m) for m in range(1, 6)])
     now = backend.clock.now()
 

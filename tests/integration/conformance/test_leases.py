@@ -9,7 +9,6 @@ from support.conformance import (
     LEASE,
     REPORT,
     RESIZE,
-    Backend,
     Email,
     Report,
     Resize,
@@ -20,11 +19,11 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import JobState
+from service.jobs import JobState, JobStore
 from service.jobs._store import REPEAT_RESCUE_SPREAD_S, Rescued
 
 
-async def test_renew_extends_the_leases_the_owner_still_holds(backend: Backend) -> None:
+async def test_renew_extends_the_leases_the_owner_still_holds(backend: JobStore) -> None:
     ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(4)])
     now = backend.clock.now()
     await claim(backend, owner="w1", limit=3, now=now)
@@ -42,20 +41,20 @@ async def test_renew_extends_the_leases_the_owner_still_holds(backend: Backend) 
     assert (await backend.job_get(ids[1])).lease_expires_at is None
 
 
-async def test_renew_of_no_ids_holds_nothing(backend: Backend) -> None:
+async def test_renew_of_no_ids_holds_nothing(backend: JobStore) -> None:
     await make_job(backend, JobState.RUNNING)
 
     assert await backend.job_renew_leases("w1", [], backend.clock.now() + 100) == []
 
 
-async def test_renew_skips_jobs_that_finished(backend: Backend) -> None:
+async def test_renew_skips_jobs_that_finished(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.COMPLETED, owner="w1")
 
     assert await backend.job_renew_leases("w1", [job_id], backend.clock.now() + 100) == []
     assert (await backend.job_get(job_id)).lease_expires_at is None
 
 
-async def test_rescue_returns_expired_running_jobs_to_available(backend: Backend) -> None:
+async def test_rescue_returns_expired_running_jobs_to_available(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now()
     await claim_id(backend, job_id, owner="w1", now=now)
@@ -78,7 +77,7 @@ async def test_rescue_returns_expired_running_jobs_to_available(backend: Backend
     assert again.attempt == 2
 
 
-async def test_rescue_leaves_unexpired_leases_alone(backend: Backend) -> None:
+async def test_rescue_leaves_unexpired_leases_alone(backend: JobStore) -> None:
     ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(3)])
     now = backend.clock.now()
     await claim(backend, owner="w1", limit=3, now=now)
@@ -94,14 +93,14 @@ async def test_rescue_leaves_unexpired_leases_alone(backend: Backend) -> None:
     assert (await backend.job_get(ids[1])) == before[1]
 
 
-async def test_rescue_leaves_jobs_in_other_states_alone(backend: Backend) -> None:
+async def test_rescue_leaves_jobs_in_other_states_alone(backend: JobStore) -> None:
     await jobs_in_states(backend, set(JobState) - {JobState.RUNNING})
     now = backend.clock.now()
 
     assert await backend.job_rescue_expired(now + 86_400, max_rescues=1) == []
 
 
-async def test_rescue_takes_at_most_limit_jobs(backend: Backend) -> None:
+async def test_rescue_takes_at_most_limit_jobs(backend: JobStore) -> None:
     await backend.push_many([Email(to=f"u{n}@example.com") for n in range(5)])
     now = backend.clock.now()
     await claim(backend, limit=5, now=now)
@@ -115,7 +114,7 @@ async def test_rescue_takes_at_most_limit_jobs(backend: Backend) -> None:
 
 
 async def test_leases_expire_as_the_clock_moves(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
 
@@ -126,7 +125,7 @@ async def test_leases_expire_as_the_clock_moves(
 
 
 async def test_a_renewed_lease_outlives_its_first_expiry(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
 
@@ -140,7 +139,7 @@ async def test_a_renewed_lease_outlives_its_first_expiry(
 
 
 async def test_a_job_whose_lease_keeps_expiring_is_discarded_after_max_rescues(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     job_id = await backend.push(Report(month=1), max_attempts=10)
     now = backend.clock.now()
@@ -166,7 +165,7 @@ async def test_a_job_whose_lease_keeps_expiring_is_discarded_after_max_rescues(
 
 
 async def test_jobs_rescued_again_come_back_apart_after_a_short_random_pause(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     # Jobs that died together twice (one of them may be killing its process) must not be
     # claimed together a third time: from the second rescue on each waits its own pause.
@@ -189,7 +188,7 @@ async def test_jobs_rescued_again_come_back_apart_after_a_short_random_pause(
     assert await backend.job_promote_due(at + REPEAT_RESCUE_SPREAD_S) == [EMAIL] * 8
 
 
-async def test_a_job_rescued_on_its_last_attempt_is_discarded(backend: Backend) -> None:
+async def test_a_job_rescued_on_its_last_attempt_is_discarded(backend: JobStore) -> None:
     job_id = await backend.push(Resize(image="a.png"))
     now = backend.clock.now()
     await claim_id(backend, job_id, now=now)
@@ -204,7 +203,7 @@ async def test_a_job_rescued_on_its_last_attempt_is_discarded(backend: Backend) 
     assert "last attempt" in row.errors[-1].message
 
 
-async def test_a_job_with_attempts_left_survives_a_rescue(backend: Backend) -> None:
+async def test_a_job_with_attempts_left_survives_a_rescue(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"), max_attempts=2)
     now = backend.clock.now()
     await claim_id(backend, job_id, now=now)
@@ -215,7 +214,7 @@ async def test_a_job_with_attempts_left_survives_a_rescue(backend: Backend) -> N
 
 
 async def test_retry_gives_a_job_discarded_for_lease_expiry_fresh_rescues(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now()
@@ -232,7 +231,7 @@ async def test_retry_gives_a_job_discarded_for_lease_expiry_fresh_rescues(
 
 
 async def test_a_rescued_jobs_old_owner_can_no_longer_record_an_outcome(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from support.conformance import EMAIL, REPORT, Backend, Email, Report, jobs_in_states, make_job
+from support.conformance import EMAIL, REPORT, Email, Report, jobs_in_states, make_job
 
-from service.jobs import JobFilter, JobState
+from service.jobs import JobFilter, JobState, JobStore
 
 
-async def test_job_list_is_newest_first(backend: Backend) -> None:
+async def test_job_list_is_newest_first(backend: JobStore) -> None:
     ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(4)])
 
     rows = await backend.job_list(JobFilter())
@@ -16,11 +16,11 @@ async def test_job_list_is_newest_first(backend: Backend) -> None:
     assert rows[0] == await backend.job_get(ids[-1])
 
 
-async def test_job_list_of_an_empty_store_is_empty(backend: Backend) -> None:
+async def test_job_list_of_an_empty_store_is_empty(backend: JobStore) -> None:
     assert await backend.job_list(JobFilter()) == []
 
 
-async def test_job_list_filters_by_state(backend: Backend) -> None:
+async def test_job_list_filters_by_state(backend: JobStore) -> None:
     by_state = await jobs_in_states(backend, JobState)
 
     for state, job_id in by_state.items():
@@ -29,7 +29,7 @@ async def test_job_list_filters_by_state(backend: Backend) -> None:
         assert rows[0].state == state
 
 
-async def test_job_list_filters_by_task(backend: Backend) -> None:
+async def test_job_list_filters_by_task(backend: JobStore) -> None:
     ids = await backend.push_many(
         [Email(to="a@example.com"), Report(month=1), Email(to="b@example.com")]
     )
@@ -42,7 +42,7 @@ async def test_job_list_filters_by_task(backend: Backend) -> None:
     assert await backend.job_list(JobFilter(task="conf.nobody")) == []
 
 
-async def test_job_list_combines_state_and_task_filters(backend: Backend) -> None:
+async def test_job_list_combines_state_and_task_filters(backend: JobStore) -> None:
     await make_job(backend, JobState.CANCELLED, Email(to="a@example.com"))
     await make_job(backend, JobState.CANCELLED, Report(month=1))
     wanted = await make_job(backend, JobState.AVAILABLE, Report(month=2))
@@ -53,7 +53,7 @@ async def test_job_list_combines_state_and_task_filters(backend: Backend) -> Non
     assert [row.id for row in rows] == [wanted]
 
 
-async def test_job_list_returns_at_most_limit_newest_jobs(backend: Backend) -> None:
+async def test_job_list_returns_at_most_limit_newest_jobs(backend: JobStore) -> None:
     ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(5)])
 
     rows = await backend.job_list(JobFilter(limit=2))
@@ -61,7 +61,7 @@ async def test_job_list_returns_at_most_limit_newest_jobs(backend: Backend) -> N
     assert [row.id for row in rows] == [ids[4], ids[3]]
 
 
-async def test_job_list_before_id_pages_through_every_job_once(backend: Backend) -> None:
+async def test_job_list_before_id_pages_through_every_job_once(backend: JobStore) -> None:
     ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(7)])
     seen: list[int] = []
     cursor: int | None = None
@@ -77,7 +77,7 @@ async def test_job_list_before_id_pages_through_every_job_once(backend: Backend)
     assert seen == sorted(ids, reverse=True)
 
 
-async def test_job_list_cursor_combines_with_filters(backend: Backend) -> None:
+async def test_job_list_cursor_combines_with_filters(backend: JobStore) -> None:
     ids = await backend.push_many(
         [Email(to="a@example.com"), Report(month=1), Email(to="b@example.com"), Report(month=2)]
     )
@@ -87,7 +87,7 @@ async def test_job_list_cursor_combines_with_filters(backend: Backend) -> None:
     assert [row.id for row in rows] == [ids[2], ids[0]]
 
 
-async def test_count_by_state_counts_each_task_and_state(backend: Backend) -> None:
+async def test_count_by_state_counts_each_task_and_state(backend: JobStore) -> None:
     await make_job(backend, JobState.AVAILABLE, Email(to="a@example.com"))
     await make_job(backend, JobState.AVAILABLE, Email(to="b@example.com"))
     await make_job(backend, JobState.SCHEDULED, Email(to="c@example.com"))
@@ -107,7 +107,7 @@ async def test_count_by_state_counts_each_task_and_state(backend: Backend) -> No
     assert all(isinstance(state, JobState) for _, state in counts)
 
 
-async def test_count_by_state_of_an_empty_store_has_no_jobs(backend: Backend) -> None:
+async def test_count_by_state_of_an_empty_store_has_no_jobs(backend: JobStore) -> None:
     counts = await backend.job_count_by_state()
 
     assert sum(counts.values()) == 0

@@ -6,7 +6,6 @@ import pytest
 from support.conformance import (
     EMAIL,
     RESIZE,
-    Backend,
     Email,
     Listener,
     Report,
@@ -18,7 +17,7 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import InvalidTransition, JobNotFound, JobState, ServiceError
+from service.jobs import InvalidTransition, JobNotFound, JobState, JobStore, ServiceError
 
 RETRYABLE_BY_OPERATOR = [
     JobState.COMPLETED,
@@ -33,7 +32,7 @@ FINISHED = [JobState.COMPLETED, JobState.CANCELLED, JobState.DISCARDED]
 
 @pytest.mark.parametrize("state", RETRYABLE_BY_OPERATOR)
 async def test_retry_makes_a_finished_or_waiting_job_available_now(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     job_id = await make_job(backend, state)
     now = backend.clock.now() + 7
@@ -52,7 +51,7 @@ async def test_retry_makes_a_finished_or_waiting_job_available_now(
     assert claimed.id == job_id
 
 
-async def test_retry_of_a_job_out_of_attempts_grants_one_more(backend: Backend) -> None:
+async def test_retry_of_a_job_out_of_attempts_grants_one_more(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.DISCARDED, Resize(image="a.png"))
     assert (await backend.job_get(job_id)).max_attempts == 1
     now = backend.clock.now()
@@ -66,7 +65,7 @@ async def test_retry_of_a_job_out_of_attempts_grants_one_more(backend: Backend) 
     assert claimed.attempt <= claimed.max_attempts
 
 
-async def test_retry_keeps_max_attempts_while_attempts_remain(backend: Backend) -> None:
+async def test_retry_keeps_max_attempts_while_attempts_remain(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.COMPLETED, Report(month=1))
 
     row = await backend.job_retry(job_id, backend.clock.now())
@@ -75,7 +74,7 @@ async def test_retry_keeps_max_attempts_while_attempts_remain(backend: Backend) 
     assert row.max_attempts == 3
 
 
-async def test_retry_keeps_the_error_history(backend: Backend) -> None:
+async def test_retry_keeps_the_error_history(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.DISCARDED)
 
     row = await backend.job_retry(job_id, backend.clock.now())
@@ -85,7 +84,7 @@ async def test_retry_keeps_the_error_history(backend: Backend) -> None:
 
 @pytest.mark.parametrize("state", [JobState.AVAILABLE, JobState.RUNNING])
 async def test_retry_of_an_available_or_running_job_is_an_invalid_transition(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     job_id = await make_job(backend, state)
     before = await backend.job_get(job_id)
@@ -98,12 +97,12 @@ async def test_retry_of_an_available_or_running_job_is_an_invalid_transition(
     assert await backend.job_get(job_id) == before
 
 
-async def test_retry_of_a_missing_job_raises_job_not_found(backend: Backend) -> None:
+async def test_retry_of_a_missing_job_raises_job_not_found(backend: JobStore) -> None:
     with pytest.raises(JobNotFound):
         await backend.job_retry(424242, backend.clock.now())
 
 
-async def test_retry_wakes_push_listeners(backend: Backend) -> None:
+async def test_retry_wakes_push_listeners(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.COMPLETED)
     listener = Listener()
     backend.add_push_listener(listener)
@@ -115,7 +114,7 @@ async def test_retry_wakes_push_listeners(backend: Backend) -> None:
 
 
 async def test_retry_while_a_newer_job_holds_the_unique_key_is_refused(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     old = await make_job(backend, JobState.COMPLETED, unique_key="k")
     new = await backend.push(Email(to="new@example.com"), unique_key="k")
@@ -128,7 +127,7 @@ async def test_retry_while_a_newer_job_holds_the_unique_key_is_refused(
     assert (await backend.job_get(new)).state == JobState.AVAILABLE
 
 
-async def test_retry_of_a_finished_job_takes_its_free_unique_key_back(backend: Backend) -> None:
+async def test_retry_of_a_finished_job_takes_its_free_unique_key_back(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.CANCELLED, unique_key="k")
 
     await backend.job_retry(job_id, backend.clock.now())
@@ -138,7 +137,7 @@ async def test_retry_of_a_finished_job_takes_its_free_unique_key_back(backend: B
 
 @pytest.mark.parametrize("state", CANCELLABLE)
 async def test_cancel_stops_an_unfinished_job_and_records_the_reason(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     job_id = await make_job(backend, state)
     errors_before = (await backend.job_get(job_id)).errors
@@ -158,7 +157,7 @@ async def test_cancel_stops_an_unfinished_job_and_records_the_reason(
     assert await claim(backend, limit=10, now=now) == []
 
 
-async def test_cancel_frees_the_unique_key(backend: Backend) -> None:
+async def test_cancel_frees_the_unique_key(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.AVAILABLE, unique_key="k")
 
     await backend.job_cancel(job_id, backend.clock.now(), "superseded")
@@ -166,7 +165,7 @@ async def test_cancel_frees_the_unique_key(backend: Backend) -> None:
     assert await backend.push(Email(to="x@example.com"), unique_key="k") != job_id
 
 
-async def test_a_cancelled_running_job_loses_its_lease(backend: Backend) -> None:
+async def test_a_cancelled_running_job_loses_its_lease(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING, owner="w1")
     now = backend.clock.now()
 
@@ -179,7 +178,7 @@ async def test_a_cancelled_running_job_loses_its_lease(backend: Backend) -> None
 
 @pytest.mark.parametrize("state", FINISHED)
 async def test_cancel_of_a_finished_job_is_an_invalid_transition(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     job_id = await make_job(backend, state)
     before = await backend.job_get(job_id)
@@ -190,7 +189,7 @@ async def test_cancel_of_a_finished_job_is_an_invalid_transition(
     assert await backend.job_get(job_id) == before
 
 
-async def test_cancel_of_a_missing_job_raises_job_not_found(backend: Backend) -> None:
+async def test_cancel_of_a_missing_job_raises_job_not_found(backend: JobStore) -> None:
     with pytest.raises(JobNotFound) as info:
         await backend.job_cancel(424242, backend.clock.now(), "nope")
 
@@ -198,7 +197,7 @@ async def test_cancel_of_a_missing_job_raises_job_not_found(backend: Backend) ->
     assert isinstance(info.value, LookupError)
 
 
-async def test_a_retried_cancelled_job_runs_again(backend: Backend) -> None:
+async def test_a_retried_cancelled_job_runs_again(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     now = backend.clock.now()
     await backend.job_cancel(job_id, now, "oops")

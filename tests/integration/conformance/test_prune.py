@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from support.conformance import Backend, Email, all_jobs, claim_id, jobs_in_states, make_job, settle
+from support.conformance import Email, all_jobs, claim_id, jobs_in_states, make_job, settle
 
-from service.jobs import JobNotFound, JobState
+from service.jobs import JobNotFound, JobState, JobStore
 
 UNFINISHED = [JobState.SCHEDULED, JobState.AVAILABLE, JobState.RUNNING, JobState.RETRYABLE]
 
 
-async def finished_at(backend: Backend, state: JobState, at: float) -> int:
+async def finished_at(backend: JobStore, state: JobState, at: float) -> int:
     """A job that reached the finished ``state`` at ``at``."""
     job_id = await backend.push(Email(to=f"{state}-{at}@example.com"))
     if state == JobState.CANCELLED:
@@ -22,7 +22,7 @@ async def finished_at(backend: Backend, state: JobState, at: float) -> int:
 
 
 async def test_delete_finished_removes_only_that_state_older_than_the_cutoff(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     now = backend.clock.now()
     old = [await finished_at(backend, JobState.COMPLETED, now - age) for age in (300, 200)]
@@ -43,7 +43,7 @@ async def test_delete_finished_removes_only_that_state_older_than_the_cutoff(
 
 @pytest.mark.parametrize("state", [JobState.CANCELLED, JobState.DISCARDED])
 async def test_delete_finished_prunes_each_finished_state(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     now = backend.clock.now()
     job_id = await finished_at(backend, state, now - 300)
@@ -55,7 +55,7 @@ async def test_delete_finished_prunes_each_finished_state(
     assert job_id != kept
 
 
-async def test_delete_finished_deletes_at_most_limit_jobs(backend: Backend) -> None:
+async def test_delete_finished_deletes_at_most_limit_jobs(backend: JobStore) -> None:
     now = backend.clock.now()
     ids = [await finished_at(backend, JobState.COMPLETED, now - 500 + n) for n in range(5)]
 
@@ -70,7 +70,7 @@ async def test_delete_finished_deletes_at_most_limit_jobs(backend: Backend) -> N
 
 @pytest.mark.parametrize("state", UNFINISHED)
 async def test_delete_finished_refuses_an_unfinished_state(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     job_id = await make_job(backend, state)
 
@@ -80,7 +80,7 @@ async def test_delete_finished_refuses_an_unfinished_state(
     assert (await backend.job_get(job_id)).state == state
 
 
-async def test_ids_are_not_reused_after_pruning(backend: Backend) -> None:
+async def test_ids_are_not_reused_after_pruning(backend: JobStore) -> None:
     now = backend.clock.now()
     newest = await finished_at(backend, JobState.COMPLETED, now - 300)
     assert await backend.job_delete_finished(JobState.COMPLETED, now, limit=10) == 1

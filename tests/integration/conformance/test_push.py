@@ -10,7 +10,6 @@ from support.conformance import (
     EMAIL,
     REPORT,
     RESIZE,
-    Backend,
     Email,
     Listener,
     Report,
@@ -19,11 +18,11 @@ from support.conformance import (
     args_of,
 )
 
-from service.jobs import JobNotFound, JobState, Push, ServiceError
+from service.jobs import JobNotFound, JobState, JobStore, Push, ServiceError
 
 
 async def test_push_returns_the_id_of_a_stored_available_job(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     job_id = await backend.push(Email(to="ann@example.com"))
@@ -49,7 +48,7 @@ async def test_push_returns_the_id_of_a_stored_available_job(
     assert row.result is None
 
 
-async def test_pushes_get_distinct_ids(backend: Backend) -> None:
+async def test_pushes_get_distinct_ids(backend: JobStore) -> None:
     ids = [await backend.push(Email(to=f"u{i}@example.com")) for i in range(5)]
 
     assert len(set(ids)) == 5
@@ -57,7 +56,7 @@ async def test_pushes_get_distinct_ids(backend: Backend) -> None:
 
 
 async def test_push_with_delay_is_scheduled_at_now_plus_delay(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     job_id = await backend.push(Email(to="ann@example.com"), delay=90)
@@ -69,7 +68,7 @@ async def test_push_with_delay_is_scheduled_at_now_plus_delay(
 
 
 async def test_push_with_zero_delay_is_available(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     job_id = await backend.push(Email(to="ann@example.com"), delay=0)
 
@@ -77,7 +76,7 @@ async def test_push_with_zero_delay_is_available(
 
 
 async def test_push_at_a_future_datetime_is_scheduled_then(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     at = dt.datetime.fromtimestamp(backend.clock.now() + 3600, tz=dt.UTC)
     job_id = await backend.push(Email(to="ann@example.com"), run_at=at)
@@ -88,7 +87,7 @@ async def test_push_at_a_future_datetime_is_scheduled_then(
 
 
 async def test_push_at_a_past_timestamp_is_available_and_keeps_its_run_at(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     past = backend.clock.now() - 600
     job_id = await backend.push(Email(to="ann@example.com"), run_at=past)
@@ -98,7 +97,7 @@ async def test_push_at_a_past_timestamp_is_available_and_keeps_its_run_at(
     assert row.run_at == past
 
 
-async def test_push_takes_priority_and_max_attempts_from_task_options(backend: Backend) -> None:
+async def test_push_takes_priority_and_max_attempts_from_task_options(backend: JobStore) -> None:
     job_id = await backend.push(Report(month=3))
 
     row = await backend.job_get(job_id)
@@ -108,7 +107,7 @@ async def test_push_takes_priority_and_max_attempts_from_task_options(backend: B
     assert args_of(row) == {"month": 3}
 
 
-async def test_push_options_override_task_options(backend: Backend) -> None:
+async def test_push_options_override_task_options(backend: JobStore) -> None:
     job_id = await backend.push(Report(month=3), priority=-7, max_attempts=9)
 
     row = await backend.job_get(job_id)
@@ -116,14 +115,14 @@ async def test_push_options_override_task_options(backend: Backend) -> None:
     assert row.max_attempts == 9
 
 
-async def test_push_stores_the_unique_key(backend: Backend) -> None:
+async def test_push_stores_the_unique_key(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="ann@example.com"), unique_key="welcome:ann")
 
     assert (await backend.job_get(job_id)).unique_key == "welcome:ann"
 
 
 async def test_push_many_returns_ids_in_the_order_given(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     ids = await backend.push_many(
@@ -159,12 +158,12 @@ async def test_push_many_returns_ids_in_the_order_given(
     assert {r.created_at for r in rows} == {now}
 
 
-async def test_push_many_of_nothing_returns_no_ids(backend: Backend) -> None:
+async def test_push_many_of_nothing_returns_no_ids(backend: JobStore) -> None:
     assert await backend.push_many([]) == []
     assert await all_jobs(backend) == []
 
 
-async def test_push_many_with_an_invalid_option_stores_none_of_them(backend: Backend) -> None:
+async def test_push_many_with_an_invalid_option_stores_none_of_them(backend: JobStore) -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         await backend.push_many(
             [Email(to="a@example.com"), Push(task=Email(to="b@example.com"), max_attempts=0)]
@@ -173,7 +172,7 @@ async def test_push_many_with_an_invalid_option_stores_none_of_them(backend: Bac
     assert await all_jobs(backend) == []
 
 
-async def test_job_get_of_a_missing_id_raises_job_not_found(backend: Backend) -> None:
+async def test_job_get_of_a_missing_id_raises_job_not_found(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="ann@example.com"))
 
     with pytest.raises(JobNotFound) as info:
@@ -184,7 +183,7 @@ async def test_job_get_of_a_missing_id_raises_job_not_found(backend: Backend) ->
 
 
 async def test_push_calls_listeners_after_insert_with_tasks_and_earliest_run_at(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     listener = Listener()
     backend.add_push_listener(listener)
@@ -200,7 +199,7 @@ async def test_push_calls_listeners_after_insert_with_tasks_and_earliest_run_at(
     assert listener.calls == [(frozenset({EMAIL, REPORT}), now + 5)]
 
 
-async def test_every_push_listener_is_called(backend: Backend) -> None:
+async def test_every_push_listener_is_called(backend: JobStore) -> None:
     first, second = Listener(), Listener()
     backend.add_push_listener(first)
     backend.add_push_listener(second)

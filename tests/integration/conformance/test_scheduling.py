@@ -7,7 +7,6 @@ import trio.testing
 from support.conformance import (
     EMAIL,
     REPORT,
-    Backend,
     Email,
     Report,
     all_jobs,
@@ -18,12 +17,12 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import JobState
+from service.jobs import JobState, JobStore
 from service.jobs._states import WAITING
 
 
 async def test_promote_due_makes_due_scheduled_and_retryable_jobs_available(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     now = backend.clock.now()
     scheduled = await backend.push(Email(to="a@example.com"), delay=10)
@@ -47,7 +46,7 @@ async def test_promote_due_makes_due_scheduled_and_retryable_jobs_available(
     assert (await backend.job_get(future_retryable)).state == JobState.RETRYABLE
 
 
-async def test_promote_due_names_each_task_that_got_jobs(backend: Backend) -> None:
+async def test_promote_due_names_each_task_that_got_jobs(backend: JobStore) -> None:
     await backend.push(Email(to="a@example.com"), delay=10)
     await backend.push(Email(to="b@example.com"), delay=10)
     now = backend.clock.now()
@@ -55,7 +54,7 @@ async def test_promote_due_names_each_task_that_got_jobs(backend: Backend) -> No
     assert set(await backend.job_promote_due(now + 60)) == {EMAIL}
 
 
-async def test_promote_due_with_nothing_due_returns_no_tasks(backend: Backend) -> None:
+async def test_promote_due_with_nothing_due_returns_no_tasks(backend: JobStore) -> None:
     now = backend.clock.now()
     assert await backend.job_promote_due(now) == []
 
@@ -64,7 +63,7 @@ async def test_promote_due_with_nothing_due_returns_no_tasks(backend: Backend) -
     assert await backend.job_promote_due(now + 30) == []
 
 
-async def test_promote_due_leaves_jobs_in_other_states_alone(backend: Backend) -> None:
+async def test_promote_due_leaves_jobs_in_other_states_alone(backend: JobStore) -> None:
     await jobs_in_states(backend, set(JobState) - WAITING)
     rows_before = await all_jobs(backend)
 
@@ -73,7 +72,7 @@ async def test_promote_due_leaves_jobs_in_other_states_alone(backend: Backend) -
 
 
 async def test_scheduled_jobs_become_due_as_the_clock_moves(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     job_id = await backend.push(Email(to="a@example.com"), delay=60)
 
@@ -86,7 +85,7 @@ async def test_scheduled_jobs_become_due_as_the_clock_moves(
     assert [row.id for row in await claim(backend)] == [job_id]
 
 
-async def test_next_run_at_is_none_without_waiting_jobs(backend: Backend) -> None:
+async def test_next_run_at_is_none_without_waiting_jobs(backend: JobStore) -> None:
     assert await backend.job_next_run_at() is None
 
     await jobs_in_states(backend, set(JobState) - WAITING)
@@ -95,7 +94,7 @@ async def test_next_run_at_is_none_without_waiting_jobs(backend: Backend) -> Non
 
 
 async def test_next_run_at_is_the_earliest_waiting_run_at(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     await backend.push(Email(to="a@example.com"), delay=50)
@@ -115,7 +114,7 @@ async def test_next_run_at_is_the_earliest_waiting_run_at(
 
 
 async def test_next_run_at_ignores_cancelled_waiting_jobs(
-    backend: Backend, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     soon = await backend.push(Email(to="a@example.com"), delay=10)

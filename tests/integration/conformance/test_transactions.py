@@ -13,7 +13,6 @@ import trio.testing
 from support.conformance import (
     EMAIL,
     REPORT,
-    Backend,
     Email,
     Listener,
     Report,
@@ -22,7 +21,7 @@ from support.conformance import (
     claim,
 )
 
-from service.jobs import ConstraintViolation, JobNotFound, JobState, Push, StoreError
+from service.jobs import ConstraintViolation, JobNotFound, JobState, JobStore, Push, StoreError
 
 
 class Boom(Exception):
@@ -30,7 +29,7 @@ class Boom(Exception):
 
 
 @pytest.fixture
-async def users(backend: Backend) -> AsyncIterator[None]:
+async def users(backend: JobStore) -> AsyncIterator[None]:
     """An app table of the test's own, committed before the test starts."""
     async with backend.transaction() as tx:
         await tx.execute(
@@ -44,14 +43,14 @@ def insert_user(user_id: int, email: str) -> str:
     return f"INSERT INTO users (id, email) VALUES ({user_id}, '{email}')"
 
 
-async def user_emails(backend: Backend) -> list[str]:
+async def user_emails(backend: JobStore) -> list[str]:
     async with backend.transaction() as tx:
         rows = await tx.execute("SELECT email FROM users ORDER BY id")
     return [row[0] for row in rows]
 
 
 async def test_commit_keeps_the_app_row_and_the_job(
-    backend: Backend, users: None, autojump_clock: trio.testing.MockClock
+    backend: JobStore, users: None, autojump_clock: trio.testing.MockClock
 ) -> None:
     now = backend.clock.now()
     async with backend.transaction() as tx:
@@ -68,7 +67,7 @@ async def test_commit_keeps_the_app_row_and_the_job(
     assert [r.id for r in await claim(backend)] == [job_id]
 
 
-async def test_execute_returns_the_rows_of_a_query(backend: Backend, users: None) -> None:
+async def test_execute_returns_the_rows_of_a_query(backend: JobStore, users: None) -> None:
     async with backend.transaction() as tx:
         await tx.execute(insert_user(1, "ann@example.com"))
         await tx.execute(insert_user(2, "bob@example.com"))
@@ -79,7 +78,7 @@ async def test_execute_returns_the_rows_of_a_query(backend: Backend, users: None
     assert count == 2
 
 
-async def test_push_many_in_a_transaction_keeps_order(backend: Backend, users: None) -> None:
+async def test_push_many_in_a_transaction_keeps_order(backend: JobStore, users: None) -> None:
     async with backend.transaction() as tx:
         await tx.execute(insert_user(1, "ann@example.com"))
         ids = await tx.push_many(
@@ -91,7 +90,7 @@ async def test_push_many_in_a_transaction_keeps_order(backend: Backend, users: N
 
 
 async def test_an_exception_in_the_block_rolls_back_the_app_row_and_the_job(
-    backend: Backend, users: None
+    backend: JobStore, users: None
 ) -> None:
     error = Boom("signup failed")
     job_id = None
@@ -111,7 +110,7 @@ async def test_an_exception_in_the_block_rolls_back_the_app_row_and_the_job(
 
 
 async def test_cancellation_in_the_block_rolls_back_the_app_row_and_the_job(
-    backend: Backend, users: None
+    backend: JobStore, users: None
 ) -> None:
     job_id = None
     with trio.CancelScope() as scope:
@@ -130,7 +129,7 @@ async def test_cancellation_in_the_block_rolls_back_the_app_row_and_the_job(
 
 
 async def test_cancellation_arriving_at_a_statement_rolls_back_the_block(
-    backend: Backend, users: None
+    backend: JobStore, users: None
 ) -> None:
     with trio.CancelScope() as scope:
         async with backend.transaction() as tx:
@@ -145,7 +144,7 @@ async def test_cancellation_arriving_at_a_statement_rolls_back_the_block(
 
 
 async def test_a_deadline_passing_in_the_block_rolls_it_back(
-    backend: Backend, users: None, autojump_clock: trio.testing.MockClock
+    backend: JobStore, users: None, autojump_clock: trio.testing.MockClock
 ) -> None:
     with trio.move_on_after(5) as scope:
         async with backend.transaction() as tx:
@@ -159,7 +158,7 @@ async def test_a_deadline_passing_in_the_block_rolls_it_back(
 
 
 async def test_an_app_sql_error_is_a_store_error_and_rolls_back_the_block(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     with pytest.raises(StoreError):
         async with backend.transaction() as tx:
@@ -169,7 +168,7 @@ async def test_an_app_sql_error_is_a_store_error_and_rolls_back_the_block(
     assert await all_jobs(backend) == []
 
 
-async def test_an_app_constraint_violation_is_translated(backend: Backend, users: None) -> None:
+async def test_an_app_constraint_violation_is_translated(backend: JobStore, users: None) -> None:
     async with backend.transaction() as tx:
         await tx.execute(insert_user(1, "ann@example.com"))
 
@@ -183,7 +182,7 @@ async def test_an_app_constraint_violation_is_translated(backend: Backend, users
 
 
 async def test_push_listeners_hear_of_a_transaction_only_after_commit(
-    backend: Backend, users: None, autojump_clock: trio.testing.MockClock
+    backend: JobStore, users: None, autojump_clock: trio.testing.MockClock
 ) -> None:
     listener = Listener()
     backend.add_push_listener(listener)
@@ -202,7 +201,7 @@ async def test_push_listeners_hear_of_a_transaction_only_after_commit(
 
 
 async def test_push_listeners_never_hear_of_a_rolled_back_transaction(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     listener = Listener()
     backend.add_push_listener(listener)
@@ -220,7 +219,7 @@ async def test_push_listeners_never_hear_of_a_rolled_back_transaction(
     assert listener.calls == []
 
 
-async def test_a_transaction_without_pushes_wakes_no_listener(backend: Backend) -> None:
+async def test_a_transaction_without_pushes_wakes_no_listener(backend: JobStore) -> None:
     listener = Listener()
     backend.add_push_listener(listener)
 
@@ -231,7 +230,7 @@ async def test_a_transaction_without_pushes_wakes_no_listener(backend: Backend) 
 
 
 async def test_a_unique_hit_inside_a_transaction_returns_the_existing_id(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     existing = await backend.push(Email(to="ann@example.com"), unique_key="k")
     listener = Listener()
@@ -248,7 +247,7 @@ async def test_a_unique_hit_inside_a_transaction_returns_the_existing_id(
     assert [tasks for tasks, _ in listener.calls] == [frozenset({EMAIL})]
 
 
-async def test_a_rolled_back_unique_key_stays_free(backend: Backend) -> None:
+async def test_a_rolled_back_unique_key_stays_free(backend: JobStore) -> None:
     with pytest.raises(Boom):
         async with backend.transaction() as tx:
             await tx.push(Email(to="ann@example.com"), unique_key="k")
@@ -259,7 +258,7 @@ async def test_a_rolled_back_unique_key_stays_free(backend: Backend) -> None:
     assert [row.id for row in await all_jobs(backend)] == [job_id]
 
 
-async def test_a_transaction_cannot_be_used_after_it_committed(backend: Backend) -> None:
+async def test_a_transaction_cannot_be_used_after_it_committed(backend: JobStore) -> None:
     async with backend.transaction() as tx:
         await tx.push(Email(to="ann@example.com"))
 
@@ -272,7 +271,7 @@ async def test_a_transaction_cannot_be_used_after_it_committed(backend: Backend)
     assert len(await all_jobs(backend)) == 1
 
 
-async def test_a_transaction_cannot_be_used_after_it_rolled_back(backend: Backend) -> None:
+async def test_a_transaction_cannot_be_used_after_it_rolled_back(backend: JobStore) -> None:
     with pytest.raises(Boom):
         async with backend.transaction() as tx:
             raise Boom
@@ -284,7 +283,7 @@ async def test_a_transaction_cannot_be_used_after_it_rolled_back(backend: Backen
     assert await all_jobs(backend) == []
 
 
-async def test_the_store_works_normally_after_a_rollback(backend: Backend, users: None) -> None:
+async def test_the_store_works_normally_after_a_rollback(backend: JobStore, users: None) -> None:
     with pytest.raises(Boom):
         async with backend.transaction() as tx:
             await tx.execute(insert_user(1, "ann@example.com"))
@@ -299,7 +298,7 @@ async def test_the_store_works_normally_after_a_rollback(backend: Backend, users
 
 
 async def test_a_claim_never_takes_a_job_whose_transaction_rolls_back(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     pushed, release = trio.Event(), trio.Event()
     claimed: list[int] = []
@@ -327,7 +326,7 @@ async def test_a_claim_never_takes_a_job_whose_transaction_rolls_back(
 
 
 async def test_a_claim_racing_a_transaction_takes_its_job_only_once_committed(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     pushed, release = trio.Event(), trio.Event()
     claimed: list[int] = []
@@ -354,7 +353,7 @@ async def test_a_claim_racing_a_transaction_takes_its_job_only_once_committed(
 
 
 async def test_concurrent_transactions_commit_or_roll_back_independently(
-    backend: Backend, users: None
+    backend: JobStore, users: None
 ) -> None:
     kept: list[int] = []
     dropped: list[int] = []
@@ -380,3 +379,89 @@ async def test_concurrent_transactions_commit_or_roll_back_independently(
     assert await user_emails(backend) == [f"user{n}@example.com" for n in (1, 3, 5, 7)]
     assert sorted(row.id for row in await all_jobs(backend)) == sorted(kept)
     assert len(kept) == len(dropped) == 4
+
+
+async def test_query_in_a_transaction_sees_its_own_uncommitted_rows(
+    backend: JobStore, users: None
+) -> None:
+    with pytest.raises(Boom):
+        async with backend.transaction() as tx:
+            await tx.execute(insert_user(1, "ann@example.com"))
+            assert await tx.query("SELECT email FROM users WHERE id = ?", (1,)) == [
+                ("ann@example.com",)
+            ]
+            raise Boom
+
+    async with backend.transaction() as tx:
+        assert await tx.query("SELECT email FROM users") == []
+
+
+async def test_store_query_reads_what_a_transaction_committed(
+    backend: JobStore, users: None
+) -> None:
+    async with backend.transaction() as tx:
+        await tx.execute(insert_user(1, "ann@example.com"))
+        await tx.execute(insert_user(2, "bob@example.com"))
+
+    rows = await backend.query("SELECT id, email FROM users WHERE id > ? ORDER BY id", (0,))
+
+    assert [tuple(row) for row in rows] == [(1, "ann@example.com"), (2, "bob@example.com")]
+
+
+async def test_push_result_in_a_transaction_commits_with_the_app_row(
+    backend: JobStore, users: None, autojump_clock: trio.testing.MockClock
+) -> None:
+    listener = Listener()
+    backend.add_push_listener(listener)
+    now = backend.clock.now()
+    async with backend.transaction() as tx:
+        await tx.execute(insert_user(1, "ann@example.com"))
+        result = await tx.push_result(Email(to="ann@example.com"), unique_key="welcome:1")
+        assert listener.calls == [], "workers hear of the job only after the commit"
+
+    assert result.inserted
+    assert result.row == await backend.job_get(result.row.id)
+    assert (result.row.task, result.row.state, result.row.run_at) == (
+        EMAIL, JobState.AVAILABLE, now
+    )
+    assert listener.calls == [(frozenset([EMAIL]), now)]
+    assert await user_emails(backend) == ["ann@example.com"]
+
+
+async def test_push_result_in_a_transaction_returns_a_committed_holder(
+    backend: JobStore, users: None
+) -> None:
+    holder = await backend.push_result(Email(to="ann@example.com"), unique_key="k")
+
+    async with backend.transaction() as tx:
+        again = await tx.push_result(Email(to="bob@example.com"), unique_key="k")
+        fresh = await tx.push_result(Report(month=1), unique_key="k")
+
+    assert not again.inserted and again.row == holder.row
+    assert fresh.inserted and fresh.row.task == REPORT
+    assert len(await all_jobs(backend)) == 2
+
+
+async def test_push_result_in_a_rolled_back_transaction_leaves_no_job(
+    backend: JobStore, users: None
+) -> None:
+    with pytest.raises(Boom):
+        async with backend.transaction() as tx:
+            result = await tx.push_result(Email(to="ann@example.com"), unique_key="k")
+            assert result.inserted
+            raise Boom
+
+    with pytest.raises(JobNotFound):
+        await backend.job_get(result.row.id)
+    assert (await backend.push_result(Email(to="ann@example.com"), unique_key="k")).inserted
+
+
+async def test_query_and_push_result_refuse_a_finished_transaction(backend: JobStore) -> None:
+    async with backend.transaction() as tx:
+        pass
+
+    with pytest.raises(StoreError):
+        await tx.query("SELECT 1")
+    with pytest.raises(StoreError):
+        await tx.push_result(Email(to="ann@example.com"))
+    assert await all_jobs(backend) == []

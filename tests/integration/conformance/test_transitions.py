@@ -7,7 +7,6 @@ import json
 import pytest
 from support.conformance import (
     LEASE,
-    Backend,
     Email,
     claim,
     claim_id,
@@ -16,7 +15,7 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import AttemptError, ErrorKind, JobState, ServiceError, StoreUnavailable
+from service.jobs import AttemptError, ErrorKind, JobState, JobStore, ServiceError, StoreUnavailable
 from service.jobs._store import SetStateIfRunning
 
 
@@ -25,7 +24,7 @@ def first_attempt(job_id: int, owner: str, state: JobState, **change: float) -> 
     return SetStateIfRunning(id=job_id, owner=owner, attempt=1, state=state, **change)
 
 
-async def test_outcome_by_another_owner_does_not_match(backend: Backend) -> None:
+async def test_outcome_by_another_owner_does_not_match(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING, owner="w1")
     before = await backend.job_get(job_id)
 
@@ -37,7 +36,7 @@ async def test_outcome_by_another_owner_does_not_match(backend: Backend) -> None
 
 @pytest.mark.parametrize("state", [s for s in JobState if s != JobState.RUNNING])
 async def test_outcome_for_a_job_that_is_not_running_does_not_match(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     job_id = await make_job(backend, state, owner="w1")
     before = await backend.job_get(job_id)
@@ -48,14 +47,14 @@ async def test_outcome_for_a_job_that_is_not_running_does_not_match(
     assert await backend.job_get(job_id) == before
 
 
-async def test_outcome_for_a_missing_job_does_not_match(backend: Backend) -> None:
+async def test_outcome_for_a_missing_job_does_not_match(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
 
     assert not await settle(backend, job_id + 1000, JobState.COMPLETED, attempt=1)
 
 
 async def test_a_stale_outcome_does_not_land_on_a_later_attempt_by_the_same_owner(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     [job_id] = await backend.push_many([Email(to="someone@example.com")])
     first = await claim_id(backend, job_id, owner="w1")
@@ -71,7 +70,7 @@ async def test_a_stale_outcome_does_not_land_on_a_later_attempt_by_the_same_owne
     assert (await backend.job_get(job_id)).state == JobState.COMPLETED
 
 
-async def test_an_outcome_applies_once(backend: Backend) -> None:
+async def test_an_outcome_applies_once(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     now = backend.clock.now()
 
@@ -80,7 +79,7 @@ async def test_an_outcome_applies_once(backend: Backend) -> None:
     assert (await backend.job_get(job_id)).state == JobState.COMPLETED
 
 
-async def test_many_outcomes_return_one_flag_each_in_order(backend: Backend) -> None:
+async def test_many_outcomes_return_one_flag_each_in_order(backend: JobStore) -> None:
     ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(3)])
     await claim(backend, owner="w1", limit=2)
     now = backend.clock.now()
@@ -99,11 +98,11 @@ async def test_many_outcomes_return_one_flag_each_in_order(backend: Backend) -> 
     assert states == [JobState.COMPLETED, JobState.RETRYABLE, JobState.AVAILABLE]
 
 
-async def test_no_outcomes_return_no_flags(backend: Backend) -> None:
+async def test_no_outcomes_return_no_flags(backend: JobStore) -> None:
     assert await backend.job_set_state_if_running_many([]) == []
 
 
-async def test_completing_stores_the_result_and_clears_the_lease(backend: Backend) -> None:
+async def test_completing_stores_the_result_and_clears_the_lease(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     now = backend.clock.now() + 3
 
@@ -126,7 +125,7 @@ async def test_completing_stores_the_result_and_clears_the_lease(backend: Backen
     assert row.errors == []
 
 
-async def test_a_failed_attempt_waits_as_retryable_until_its_run_at(backend: Backend) -> None:
+async def test_a_failed_attempt_waits_as_retryable_until_its_run_at(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     now = backend.clock.now()
 
@@ -144,7 +143,7 @@ async def test_a_failed_attempt_waits_as_retryable_until_its_run_at(backend: Bac
     assert row.errors == [failure("smtp down")]
 
 
-async def test_an_outcome_without_run_at_keeps_the_run_at(backend: Backend) -> None:
+async def test_an_outcome_without_run_at_keeps_the_run_at(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     run_at = (await backend.job_get(job_id)).run_at
 
@@ -153,7 +152,7 @@ async def test_an_outcome_without_run_at_keeps_the_run_at(backend: Backend) -> N
     assert (await backend.job_get(job_id)).run_at == run_at
 
 
-async def test_errors_accumulate_in_order_across_attempts(backend: Backend) -> None:
+async def test_errors_accumulate_in_order_across_attempts(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now()
     errors = [failure(f"failure {n}", attempt=n, at=now + n) for n in (1, 2, 3)]
@@ -175,7 +174,7 @@ async def test_errors_accumulate_in_order_across_attempts(backend: Backend) -> N
     assert row.errors == errors
 
 
-async def test_an_outcome_without_an_error_keeps_the_errors(backend: Backend) -> None:
+async def test_an_outcome_without_an_error_keeps_the_errors(backend: JobStore) -> None:
     job_id = await backend.push(Email(to="a@example.com"))
     now = backend.clock.now()
     await claim_id(backend, job_id, now=now)
@@ -188,7 +187,7 @@ async def test_an_outcome_without_an_error_keeps_the_errors(backend: Backend) ->
     assert (await backend.job_get(job_id)).errors == [failure("x")]
 
 
-async def test_a_snooze_refunds_the_attempt(backend: Backend) -> None:
+async def test_a_snooze_refunds_the_attempt(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     now = backend.clock.now()
 
@@ -202,7 +201,7 @@ async def test_a_snooze_refunds_the_attempt(backend: Backend) -> None:
     assert row.errors == []
 
 
-async def test_an_interrupted_attempt_is_refunded_and_claimable_again(backend: Backend) -> None:
+async def test_an_interrupted_attempt_is_refunded_and_claimable_again(backend: JobStore) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     now = backend.clock.now()
     interruption = AttemptError(attempt=1, at=now, kind=ErrorKind.INTERRUPTED,
@@ -222,7 +221,7 @@ async def test_an_interrupted_attempt_is_refunded_and_claimable_again(backend: B
 
 
 async def test_a_job_cancelled_while_running_rejects_the_workers_outcome(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     job_id = await make_job(backend, JobState.RUNNING)
     now = backend.clock.now()
@@ -236,7 +235,7 @@ async def test_a_job_cancelled_while_running_rejects_the_workers_outcome(
 
 
 async def test_an_outcome_whose_error_is_not_json_is_refused_and_none_of_the_batch_applies(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(2)])
     await claim(backend, owner="w1", limit=2)

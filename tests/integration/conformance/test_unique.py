@@ -7,7 +7,6 @@ import trio
 from support.conformance import (
     EMAIL,
     REPORT,
-    Backend,
     Email,
     Listener,
     Report,
@@ -16,13 +15,13 @@ from support.conformance import (
     make_job,
 )
 
-from service.jobs import JobState, Push
+from service.jobs import JobState, JobStore, Push
 from service.jobs._states import FINISHED, UNFINISHED
 
 
 @pytest.mark.parametrize("state", sorted(UNFINISHED))
 async def test_unique_push_while_the_first_is_unfinished_returns_its_id(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     first = await make_job(backend, state, Email(to="ann@example.com"), unique_key="welcome")
     before = await backend.job_get(first)
@@ -36,7 +35,7 @@ async def test_unique_push_while_the_first_is_unfinished_returns_its_id(
 
 @pytest.mark.parametrize("state", sorted(FINISHED))
 async def test_unique_key_is_free_again_once_its_job_finished(
-    backend: Backend, state: JobState
+    backend: JobStore, state: JobState
 ) -> None:
     first = await make_job(backend, state, Email(to="ann@example.com"), unique_key="welcome")
 
@@ -49,7 +48,7 @@ async def test_unique_key_is_free_again_once_its_job_finished(
     assert await backend.push(Email(to="ann@example.com"), unique_key="welcome") == second
 
 
-async def test_same_unique_key_on_different_tasks_is_independent(backend: Backend) -> None:
+async def test_same_unique_key_on_different_tasks_is_independent(backend: JobStore) -> None:
     email = await backend.push(Email(to="ann@example.com"), unique_key="k")
     report = await backend.push(Report(month=1), unique_key="k")
 
@@ -58,14 +57,14 @@ async def test_same_unique_key_on_different_tasks_is_independent(backend: Backen
     assert (await backend.job_get(report)).task == REPORT
 
 
-async def test_different_unique_keys_on_one_task_are_independent(backend: Backend) -> None:
+async def test_different_unique_keys_on_one_task_are_independent(backend: JobStore) -> None:
     a = await backend.push(Email(to="ann@example.com"), unique_key="a")
     b = await backend.push(Email(to="ann@example.com"), unique_key="b")
 
     assert a != b
 
 
-async def test_jobs_without_a_unique_key_are_never_deduplicated(backend: Backend) -> None:
+async def test_jobs_without_a_unique_key_are_never_deduplicated(backend: JobStore) -> None:
     a = await backend.push(Email(to="ann@example.com"))
     b = await backend.push(Email(to="ann@example.com"))
 
@@ -73,7 +72,7 @@ async def test_jobs_without_a_unique_key_are_never_deduplicated(backend: Backend
     assert len(await all_jobs(backend)) == 2
 
 
-async def test_concurrent_pushes_of_one_unique_key_make_one_job(backend: Backend) -> None:
+async def test_concurrent_pushes_of_one_unique_key_make_one_job(backend: JobStore) -> None:
     ids: list[int] = []
 
     async def push(n: int) -> None:
@@ -91,7 +90,7 @@ async def test_concurrent_pushes_of_one_unique_key_make_one_job(backend: Backend
 
 
 async def test_push_many_with_duplicate_keys_gives_duplicates_the_first_id(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     ids = await backend.push_many(
         [
@@ -112,7 +111,7 @@ async def test_push_many_with_duplicate_keys_gives_duplicates_the_first_id(
     assert args_of(await backend.job_get(ids[0])) == {"to": "a@example.com", "subject": "hello"}
 
 
-async def test_push_many_dedupes_against_an_existing_job(backend: Backend) -> None:
+async def test_push_many_dedupes_against_an_existing_job(backend: JobStore) -> None:
     existing = await backend.push(Email(to="a@example.com"), unique_key="k")
 
     ids = await backend.push_many(
@@ -124,7 +123,7 @@ async def test_push_many_dedupes_against_an_existing_job(backend: Backend) -> No
     assert len(await all_jobs(backend)) == 2
 
 
-async def test_a_unique_hit_does_not_wake_push_listeners(backend: Backend) -> None:
+async def test_a_unique_hit_does_not_wake_push_listeners(backend: JobStore) -> None:
     await backend.push(Email(to="a@example.com"), unique_key="k")
     listener = Listener()
     backend.add_push_listener(listener)
@@ -135,7 +134,7 @@ async def test_a_unique_hit_does_not_wake_push_listeners(backend: Backend) -> No
 
 
 async def test_push_many_mixing_keyed_and_plain_jobs_gives_each_its_own_id(
-    backend: Backend,
+    backend: JobStore,
 ) -> None:
     await backend.push(Email(to="x@example.com"))  # ids do not start at 1
     held = await backend.push(Email(to="held@example.com"), unique_key="held")

@@ -1,0 +1,228 @@
+"""What an operator can do with jobs, written once: the CLI, the JSON API and the dashboard parse
+their input, call :class:`JobAdmin` and render what it returns.
+
+Also the job's JSON view (:func:`job_json`) and the queue summary's (:func:`queue_json`), which
+the API and the CLI both print.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as dt
+import json
+from typing import Any
+
+import attrs
+
+from . import _codec as codec
+from ._clock import to_datetime
+from ._errors import InvalidPush, PayloadError, QueueNotFound, UnknownTask
+from ._push import build_insert
+from ._states import JobState
+from ._store import JobFilter, JobRow, JobStore, Push, PushResult
+from ._task import Task, TaskRegistry
+
+#: The reason recorded when an operator cancels a job without giving one.
+CANCEL_REASON = "cancelled by an operator"
+
+#: The options of a push, as an operator names them (``$.<option>`` in a push request).
+PUSH_OPTIONS = ("delay", "run_at", "priority", "unique_key", "max_attempts")
+
+
+@attrs.frozen(kw_only=True)
+class QueueSummary:
+    """One task type's queue: whether this process knows the task, its concurrency limit (None
+    when unregistered), whether it is paused, and its jobs by state (every state, zeros
+    included, in :class:`JobState` order)."""
+
+    task: str
+    registered: bool
+    concurrency: int | None
+    paused: bool
+    counts: dict[JobState, int]
+
+
+class JobAdmin:
+    """The operator's operations on ``store``; ``registry`` names the tasks it may push."""
+
+    def __init__(self, store: JobStore, registry: TaskRegistry) -> None:
+        self.store = store
+        self.registry = registry
+
+    async def push(
+        self,
+        task: str,
+        args: Any,
+        *,
+        delay: float | None = None,
+        run_at: dt.datetime | float | None = None,
+        priority: int | None = None,
+        unique_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> PushResult:
+        """Push a job of the task registered as ``task``, built from ``args`` (plain JSON data).
+
+        Returns the stored row; ``inserted`` is False when ``unique_key`` matched an unfinished
+        job, which is returned instead. Raises :class:`InvalidPush` before anything is written
+        when ``task`` is not registered (``$.task``), ``args`` do not fit it
+        (``$.args.<field>``) or an option is invalid (``$.<option>``).
+        """
+        cls = self.task_type(task)
+        try:
+            instance = codec.structure(args, cls, name=task)
+        except PayloadError as exc:
+            fields = {
+                "$.args" + path.removeprefix("$"): problem for path, problem in exc.fields.items()
+            }
+            raise InvalidPush(str(exc), title=f"args do not fit task {task!r}",
+                              fields=fields) from None
+        request = Push(task=instance, delay=delay, run_at=run_at, priority=priority,
+                       unique_key=unique_key, max_attempts=max_attempts)
+        try:
+            build_insert(request, self.store.clock.now())  # checks every option, writes nothing
+        except ValueError as exc:
+            message = str(exc)
+            raise InvalidPush(message, title=message,
+                              fields={_option_field(message): message}) from None
+        return await self.store.push_result(
+            instance, delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
+            max_attempts=max_attempts,
+        )
+
+    def task_type(self, task: str) -> type[Task]:
+        """The class registered as ``task``; :class:`InvalidPush` naming ``$.task`` (and the
+        registered names) if there is none."""
+        try:
+            return self.registry.get(task)
+        except UnknownTask:
+            known = f"unknown task {task!r}; known: {', '.join(self.registry.names())}"
+            raise InvalidPush(known, title=f"unknown task {task!r}",
+                              fields={"$.task": known}) from None
+
+    async def get(self, job_id: int) -> JobRow:
+        """The job ``job_id``; :class:`JobNotFound` if there is none."""
+        return await self.store.job_get(job_id)
+
+    async def list(self, where: JobFilter) -> builtins.list[JobRow]:
+        """The jobs ``where`` selects, newest first."""
+        return await self.store.job_list(where)
+
+    async def retry(self, job_id: int) -> JobRow:
+        """Make a finished or waiting job ``available`` now; its row after.
+
+        :class:`JobNotFound` for an unknown id, :class:`InvalidTransition` for a job that is
+        available or running.
+        """
+        return await self.store.job_retry(job_id, self.store.clock.now())
+
+    async def cancel(self, job_id: int, reason: str = CANCEL_REASON) -> JobRow:
+        """Cancel an unfinished job, recording ``reason``; its row after.
+
+        :class:`JobNotFound` for an unknown id, :class:`InvalidTransition` for a finished job.
+        """
+        return await self.store.job_cancel(job_id, self.store.clock.now(), reason)
+
+    async def pause(self, task: str) -> None:
+        """Stop every process claiming jobs of ``task``; :class:`QueueNotFound` if ``task`` is
+        not registered."""
+        await self._set_paused(task, True)
+
+    async def resume(self, task: str) -> None:
+        """Let jobs of ``task`` be claimed again; :class:`QueueNotFound` as for :meth:`pause`."""
+        await self._set_paused(task, False)
+
+    async def _set_paused(self, task: str, paused: bool) -> None:
+        if task not in self.registry:
+            raise QueueNotFound(task)
+        await self.store.queue_set_paused(task, paused)
+
+    async def queues(self) -> builtins.list[QueueSummary]:
+        """Every queue, by task name: the registered tasks and any other task that has jobs."""
+        counts = await self.store.job_count_by_state()
+        paused = await self.store.queue_paused()
+        names = sorted({*self.registry.names(), *(task for task, _ in counts)})
+        queues = []
+        for name in names:
+            registered = name in self.registry
+            queues.append(QueueSummary(
+                task=name, registered=registered,
+                concurrency=self.registry.get(name).options.concurrency if registered else None,
+                paused=name in paused,
+                counts={s: counts.get((name, s), 0) for s in JobState},
+            ))
+        return queues
+
+    async def queue(self, task: str) -> QueueSummary:
+        """The queue of ``task``; :class:`QueueNotFound` if it is unregistered and has no jobs."""
+        for queue in await self.queues():
+            if queue.task == task:
+                return queue
+        raise QueueNotFound(task)
+
+    async def counts(self, task: str | None = None) -> dict[JobState, int]:
+        """Jobs by state, of ``task`` or of every task; states without jobs are left out."""
+        counts: dict[JobState, int] = {}
+        for (job_task, job_state), count in (await self.store.job_count_by_state()).items():
+            if task is None or job_task == task:
+                counts[job_state] = counts.get(job_state, 0) + count
+        return counts
+
+
+def _option_field(message: str) -> str:
+    for name in PUSH_OPTIONS:
+        if message.startswith(name) or f" {name}" in message:
+            return f"$.{name}"
+    return "$"
+
+
+def queue_json(queue: QueueSummary) -> dict[str, Any]:
+    """The public shape of a queue (``GET /api/queues``)."""
+    return {"task": queue.task, "registered": queue.registered,
+            "concurrency": queue.concurrency, "paused": queue.paused,
+            "counts": {state.value: count for state, count in queue.counts.items()}}
+
+
+def iso(timestamp: float | None) -> str | None:
+    moment = to_datetime(timestamp)
+    return None if moment is None else moment.isoformat()
+
+
+def _json(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # an edited payload that is not JSON is shown as text, never evaluated
+
+
+def job_json(row: JobRow) -> dict[str, Any]:
+    """The public shape of a job (``GET /api/jobs/{id}``)."""
+    errors: list[dict[str, Any]] = []
+    for entry in row.errors:
+        item: dict[str, Any] = {} if entry.attempt is None else {"attempt": entry.attempt}
+        if entry.at is not None:
+            item["at"] = iso(entry.at)
+        item |= {"kind": entry.kind.value, "error": entry.error, "message": entry.message}
+        if entry.traceback is not None:
+            item["traceback"] = entry.traceback
+        errors.append(item)
+    return {
+        "id": row.id,
+        "task": row.task,
+        "args": _json(row.args),
+        "state": row.state.value,
+        "attempt": row.attempt,
+        "max_attempts": row.max_attempts,
+        "priority": row.priority,
+        "run_at": iso(row.run_at),
+        "created_at": iso(row.created_at),
+        "attempted_at": iso(row.attempted_at),
+        "finished_at": iso(row.finished_at),
+        "unique_key": row.unique_key,
+        "rescues": row.rescues,
+        "lease_owner": row.lease_owner,
+        "lease_expires_at": iso(row.lease_expires_at),
+        "errors": errors,
+        "result": _json(row.result),
+    }
