@@ -12,12 +12,13 @@ pretending to commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 import trio
 from psycopg.pq import TransactionStatus
 
+from .._clock import Clock
 from .._errors import StoreError
 from .._push import Pusher
 from .._store import InsertResult, JobInsert, PushResult, Transaction
@@ -27,7 +28,19 @@ from .placeholders import to_psycopg
 
 if TYPE_CHECKING:
     from .pool import PoolDriver
-    from .store import PostgresStore
+
+
+class NotifyingStore(Protocol):
+    """What a transaction needs of its store: the clock, and where its pushes are announced."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def origin(self) -> str: ...
 
 
 def app_query(conn: Conn, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -69,7 +82,7 @@ class PostgresTransaction(Pusher):
     Statements run one at a time even if several tasks share the object.
     """
 
-    def __init__(self, store: PostgresStore, driver: PoolDriver, conn: Conn) -> None:
+    def __init__(self, store: NotifyingStore, driver: PoolDriver, conn: Conn) -> None:
         self._store = store
         self._driver = driver
         self._conn = conn
