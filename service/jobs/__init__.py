@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, job_json, queue_json
 from ._attempt_error import AttemptError, ErrorKind
-from ._clock import Clock, SystemClock, TrioClock, to_datetime
+from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
 from ._config import Retention, WorkerConfig
 from ._errors import (
@@ -36,6 +36,7 @@ from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
 from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
 

@@ -1,8 +1,9 @@
 """The one place the engine reads wall-clock time.
 
 Durations come from trio (``trio.sleep``, ``move_on_after``); timestamps written to the store come
-from a :class:`Clock`. :class:`TrioClock` derives timestamps from trio's own clock, so a
-``trio.testing.MockClock`` drives scheduling, backoff and leases together.
+from a :class:`Clock`. ``TrioClock`` (in ``_trio_clock``) derives timestamps from trio's own clock,
+so a ``trio.testing.MockClock`` drives scheduling, backoff and leases together. This module is
+pure: the sans-IO core (states, outcomes, row mapping) may import it.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import datetime as dt
 import time
 from typing import Protocol
 
-import trio
-
 
 class Clock(Protocol):
+    """Where a store reads the time it writes: ``SystemClock`` in production, ``TrioClock`` in
+    tests (so ``MockClock`` drives every timestamp). Give your own to the store to inject time."""
+
     def now(self) -> float:
         """Seconds since the Unix epoch."""
         ...
@@ -25,23 +27,6 @@ class SystemClock:
 
     def now(self) -> float:
         return time.time()
-
-
-class TrioClock:
-    """Timestamps that move with trio's clock: ``start`` at the first reading, then in step.
-
-    Use inside ``trio.run`` only. With ``MockClock`` every timestamp is virtual and exact.
-    """
-
-    def __init__(self, start: float | None = None) -> None:
-        self._start = time.time() if start is None else start
-        self._offset: float | None = None
-
-    def now(self) -> float:
-        current = trio.current_time()
-        if self._offset is None:
-            self._offset = self._start - current
-        return self._offset + current
 
 
 def to_datetime(timestamp: float | None) -> dt.datetime | None:

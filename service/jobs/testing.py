@@ -49,7 +49,7 @@ import trio
 from trio.testing import MockClock, wait_all_tasks_blocked
 
 from . import _codec as codec
-from ._clock import Clock, TrioClock
+from ._clock import Clock
 from ._config import WorkerConfig
 from ._errors import Cancel, ServiceError, Snooze
 from ._outcomes import timeout_message
@@ -58,6 +58,7 @@ from ._sqlite import SQLiteStore
 from ._states import UNFINISHED, JobState
 from ._store import JobFilter, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskRegistry, task_options
+from ._trio_clock import TrioClock
 from ._wakeup import Wakeup
 from ._worker import TaskWorker
 
