@@ -59,7 +59,11 @@ class InsertResult:
 
 @attrs.frozen(kw_only=True)
 class JobRow:
-    """A job as stored."""
+    """A job as stored: what ``job_get``, listings and ``PushResult.row`` return.
+
+    Timestamps are seconds since the epoch; ``args`` and ``result`` are JSON text (decode ``args``
+    with the task's class, or render the whole row with ``job_json``).
+    """
 
     id: int
     task: str
@@ -146,6 +150,11 @@ class Rescued:
 
 @attrs.frozen(kw_only=True)
 class JobFilter:
+    """Which jobs a listing returns (``JobStore.job_list``, ``JobAdmin.list``), newest first.
+
+    Page through a long history by passing the last id seen as ``before_id``.
+    """
+
     state: JobState | None = None
     task: str | None = None
     limit: int = 100

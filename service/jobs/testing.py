@@ -62,6 +62,22 @@ from ._trio_clock import TrioClock
 from ._wakeup import Wakeup
 from ._worker import TaskWorker
 
+__all__ = [
+    "DRAIN_CONFIG",
+    "TEST_CONFIG",
+    "DrainResult",
+    "TaskResult",
+    "VirtualTimeRequired",
+    "assert_not_pushed",
+    "assert_pushed",
+    "clock_autojumps",
+    "drain",
+    "pushed",
+    "run_task",
+    "sqlite_test_store",
+    "store_time",
+]
+
 T = TypeVar("T", bound=Task)
 R = TypeVar("R")
 
