@@ -96,14 +96,13 @@ async def push_job() -> Response:
     try:
         task = structure_payload(body.args, cls, name=body.task)
     except PayloadError as exc:
-        fields = {
-            "$.args" + path.removeprefix("$"): problem for path, problem in exc.fields.items()
-        }
-        raise ApiError(422, "invalid", f"args do not fit task {body.task!r}", fields) from None
+        raise _args_error(body.task, exc) from None
     request_push = Push(task=task, delay=body.delay, run_at=body.run_at, priority=body.priority,
                         unique_key=body.unique_key, max_attempts=body.max_attempts)
     try:
         insert = build_insert(request_push, state.store.clock.now())
+    except PayloadError as exc:  # the task built from the args would not decode again
+        raise _args_error(body.task, exc) from None
     except ValueError as exc:
         raise ApiError(422, "invalid", str(exc), {_option_field(str(exc)): str(exc)}) from None
     [result] = await state.store.job_insert_many([insert])
@@ -112,6 +111,11 @@ async def push_job() -> Response:
     # 201 for a new job; 200 when a unique key matched an unfinished job, which is returned.
     response.status_code = 201 if result.inserted else 200
     return response
+
+
+def _args_error(task: str, exc: PayloadError) -> ApiError:
+    fields = {"$.args" + path.removeprefix("$"): problem for path, problem in exc.fields.items()}
+    return ApiError(422, "invalid", f"args do not fit task {task!r}", fields)
 
 
 def _option_field(message: str) -> str:

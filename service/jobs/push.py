@@ -8,8 +8,8 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from . import codec
 from .clock import Clock, to_timestamp
+from .payload_check import encode_task
 from .states import JobState
 from .store import InsertResult, JobInsert
 from .task import Task, check_priority, task_options
@@ -36,7 +36,9 @@ MAX_ATTEMPTS_LIMIT = 10_000
 
 
 def build_insert(request: Push, now: float) -> JobInsert:
-    """The row for one push; ``ValueError`` naming the option if an option is invalid."""
+    """The row for one push; ``ValueError`` naming the option if an option is invalid, and
+    :class:`PayloadError` (a ``ValueError``) naming the field if the task's payload would not
+    decode back into its class -- before anything is written."""
     options = task_options(request.task)
     if request.delay is not None and request.run_at is not None:
         raise ValueError("give delay or run_at, not both")
@@ -69,7 +71,7 @@ def build_insert(request: Push, now: float) -> JobInsert:
         raise ValueError("unique_key must be a string of 1 to 255 characters")
     return JobInsert(
         task=options.name,
-        args=codec.encode(request.task, name=options.name),
+        args=encode_task(request.task, name=options.name),
         state=JobState.SCHEDULED if run_at > now else JobState.AVAILABLE,
         priority=priority,
         max_attempts=max_attempts,
@@ -87,7 +89,7 @@ def _plain_insert(task: Task, now: float) -> JobInsert:
         return build_insert(Push(task=task), now)  # refused there, with the reason
     return JobInsert(
         task=options.name,
-        args=codec.encode(task, name=options.name),
+        args=encode_task(task, name=options.name),
         state=JobState.AVAILABLE,
         priority=options.priority,
         max_attempts=options.max_attempts,
