@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ConstraintViolation
 from ..states import JobState
-from ..store import InsertResult, JobInsert
+from ..store import InsertResult, JobInsert, Wake, wake_of
 from .connection import Conn
 from .notify import DUE, encode_payload, notify_tasks
 from .queries import UNFINISHED_SQL
@@ -101,6 +101,23 @@ def insert_many_committed(
             return insert_many(conn, jobs, channel, origin)
     with conn.pipeline(), conn.transaction():
         return insert_many(conn, jobs, channel, origin)
+
+
+def insert_many_and_wake(
+    conn: Conn, jobs: Sequence[JobInsert], channel: str, origin: str
+) -> tuple[list[InsertResult], Wake | None]:
+    """:func:`insert_many`, and whom it wakes in this process once committed (computed here,
+    in the worker thread: a pass over every row)."""
+    results = insert_many(conn, jobs, channel, origin)
+    return results, wake_of(jobs, results)
+
+
+def insert_many_committed_and_wake(
+    conn: Conn, jobs: Sequence[JobInsert], channel: str, origin: str
+) -> tuple[list[InsertResult], Wake | None]:
+    """:func:`insert_many_committed`, and whom it wakes in this process."""
+    results = insert_many_committed(conn, jobs, channel, origin)
+    return results, wake_of(jobs, results)
 
 
 def _when(job: JobInsert) -> float:

@@ -20,7 +20,7 @@ from psycopg.pq import TransactionStatus
 
 from ..errors import StoreError
 from ..push import Pusher
-from ..store import InsertResult, JobInsert
+from ..store import InsertResult, JobInsert, Wake
 from . import inserts
 from .connection import Conn
 from .placeholders import to_psycopg
@@ -75,7 +75,7 @@ class PostgresTransaction(Pusher):
         self._conn = conn
         self._lock = trio.Lock()
         self.clock = store.clock
-        self.pushed: list[JobInsert] = []
+        self.wake: Wake | None = None  # whom the pushes wake once committed
         self.open = True
 
     def _check_open(self) -> None:
@@ -98,8 +98,10 @@ class PostgresTransaction(Pusher):
             return []
         async with self._lock:
             self._check_open()
-            results = await self._driver.run_on(
-                self._conn, inserts.insert_many, jobs, self._store.channel, self._store.origin
+            results, wake = await self._driver.run_on(
+                self._conn, inserts.insert_many_and_wake, jobs, self._store.channel,
+                self._store.origin,
             )
-        self.pushed.extend(job for job, res in zip(jobs, results, strict=True) if res.inserted)
+        if wake is not None:
+            self.wake = wake.merged(self.wake)
         return results
