@@ -7,14 +7,17 @@ late a 1 ms sleep wakes while 100,000 jobs are pushed, with the production ``Thr
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
+import pytest
 import trio
 
-from service.jobs import JobContext, SQLiteStore, Task, TaskOptions, ThreadRunner
+from service.jobs import JobContext, PayloadError, SQLiteStore, Task, TaskOptions, ThreadRunner
+from service.jobs.push import GC_PAUSE_ROWS, collector_paused
 from service.jobs.sqlite import store as sqlite_store
 from service.jobs.sqlite.queries import insert_many
 
@@ -115,3 +118,32 @@ async def test_push_many_of_100k_jobs_never_stalls_the_event_loop(tmp_path: Path
         if worst < STALL_LIMIT:
             return
     raise AssertionError("the event loop stalled: " + "; ".join(tries))
+
+
+def test_the_collector_pause_nests_and_restores_what_it_found() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled(), "left off: the app had turned it off"
+    finally:
+        gc.enable()
+
+
+async def test_a_big_batch_refused_midway_turns_the_collector_back_on(tmp_path: Path) -> None:
+    async with SQLiteStore(tmp_path / "jobs.db", runner=ThreadRunner()) as store:
+        tasks: list[Any] = [Tick(n=n) for n in range(GC_PAUSE_ROWS + 10)]
+        tasks.append(Tick(n="last"))  # type: ignore[arg-type]
+        with pytest.raises(PayloadError, match=r"\$\.n"):
+            await store.push_many(tasks)
+        assert gc.isenabled()
+        [(count,)] = await store.query("SELECT count(*) FROM jobs")
+        assert count == 0
+        assert len(await store.push_many(tasks[:-1])) == GC_PAUSE_ROWS + 10
+        assert gc.isenabled()

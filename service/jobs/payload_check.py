@@ -36,6 +36,10 @@ Check = Callable[[Any], bool]
 _CLASS_CHECKS: dict[type, Check | None] = {}
 
 
+def _unknown(value: Any) -> bool:  # a marker: the class has no entry yet
+    return False
+
+
 def encode_task(task: Any, *, name: str) -> str:
     """JSON text of ``task`` that decodes back into its class; :class:`PayloadError` if not.
 
@@ -47,7 +51,9 @@ def encode_task(task: Any, *, name: str) -> str:
         text = codec.encode(task, name=name)
     except PayloadError as exc:
         raise _blame_field(task, cls, name, exc) from exc
-    check = _CLASS_CHECKS[cls] if cls in _CLASS_CHECKS else _class_check(cls)
+    check = _CLASS_CHECKS.get(cls, _unknown)
+    if check is _unknown:
+        check = _class_check(cls)
     if check is None or not check(task):
         codec.decode(text, cls, name=name)  # raises the worker's PayloadError if it fails
     return text
