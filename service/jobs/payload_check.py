@@ -138,7 +138,10 @@ _LEAVES: dict[Any, Check] = {
 
 def _type_check(t: Any) -> Check | None:
     """The check of one field type, or None if only the full decode can tell."""
-    leaf = _LEAVES.get(t)
+    try:
+        leaf = _LEAVES.get(t)
+    except TypeError:  # an unhashable annotation: not one of ours
+        return None
     if leaf is not None:
         return leaf
     if t is list:
