@@ -32,7 +32,7 @@ CHARTS = {
     "pushes.png": "Pushes per second",
 }
 FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.latency", "bench.claims",
-            "bench.memory", "bench.http_api", "bench.schema_cost", "bench.profile")
+            "bench.memory", "bench.http_api", "bench.stalls", "bench.schema_cost", "bench.profile")
 
 
 def number(value: float, unit: str) -> str:
@@ -206,6 +206,27 @@ def _http(results: Results) -> list[str]:
             *table(["load", "requests/s", "latency ms", "", ""], body)]
 
 
+def _stalls(results: Results) -> list[str]:
+    body = []
+    for key in ("stall.sqlite", "stall.sqlite.old", "stall.pg", "stall.pg.old"):
+        worst = results.get(f"{key}.worst")
+        if worst is not None:
+            body.append([worst.label.rsplit(":", 1)[0], cell(worst),
+                         cell(results.get(f"{key}.rate"))])
+    checks = []
+    for name in ("none", "decode", "check"):
+        pushes = results.get(f"check.{name}.rate")
+        if pushes is not None:
+            checks.append([pushes.label, cell(pushes), ratio(results, pushes.key,
+                                                             "check.none.rate"),
+                           cell(results.get(f"check.{name}.us"))])
+    if not body and not checks:
+        return []
+    return ["## Diagnostic: event-loop stalls of a big push_many; the push-time payload check",
+            "", *table(["store, batch", "worst event-loop stall ms", "jobs/s"], body),
+            *table(["SQLite, one push at a time", "pushes/s", "ratio", "µs per task"], checks)]
+
+
 def _schema(results: Results) -> list[str]:
     pushes = [m for key, m in results.metrics.items()
               if key.startswith("schema.") and key.endswith(".push")]
@@ -266,6 +287,7 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
     for section in (_pushes(results), _burn(results), _latency(results),
                     _claims(results, sizes), _memory(results), _http(results)):
         lines += section
+    lines += _stalls(results)
     lines += _schema(results)
     notes = results.notes.get("profiles")
     if notes:

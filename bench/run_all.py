@@ -27,7 +27,7 @@ from .common import Context, Results
 from .peers import installed
 
 HERE = Path(__file__).resolve().parent
-FAMILIES = ("reference", "pushes", "burn", "latency", "claims", "memory", "http_api")
+FAMILIES = ("reference", "pushes", "burn", "latency", "claims", "memory", "http_api", "stalls")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

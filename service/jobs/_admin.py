@@ -71,15 +71,13 @@ class JobAdmin:
         try:
             instance = codec.structure(args, cls, name=task)
         except PayloadError as exc:
-            fields = {
-                "$.args" + path.removeprefix("$"): problem for path, problem in exc.fields.items()
-            }
-            raise InvalidPush(str(exc), title=f"args do not fit task {task!r}",
-                              fields=fields) from None
+            raise _args_error(task, exc) from None
         request = Push(task=instance, delay=delay, run_at=run_at, priority=priority,
                        unique_key=unique_key, max_attempts=max_attempts)
         try:
             build_insert(request, self.store.clock.now())  # checks every option, writes nothing
+        except PayloadError as exc:  # the task built from the args would not decode again
+            raise _args_error(task, exc) from None
         except ValueError as exc:
             message = str(exc)
             raise InvalidPush(message, title=message,
@@ -166,6 +164,11 @@ class JobAdmin:
             if task is None or job_task == task:
                 counts[job_state] = counts.get(job_state, 0) + count
         return counts
+
+
+def _args_error(task: str, exc: PayloadError) -> InvalidPush:
+    fields = {"$.args" + path.removeprefix("$"): problem for path, problem in exc.fields.items()}
+    return InvalidPush(str(exc), title=f"args do not fit task {task!r}", fields=fields)
 
 
 def _option_field(message: str) -> str:

@@ -143,9 +143,14 @@ def decode(text: str, cls: type[T], *, name: str) -> T:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
-def encode(value: Any, *, name: str) -> str:
-    """JSON text for an attrs instance or JSON-able value; :class:`PayloadError` if impossible."""
+def encode(value: Any, *, name: str, as_type: Any = None) -> str:
+    """JSON text for an attrs instance or JSON-able value; :class:`PayloadError` if impossible.
+
+    ``as_type``: unstructure ``value`` as this declared type (a field's) rather than its own.
+    """
     try:
-        return _ENCODER.encode(converter.unstructure(value))
-    except (TypeError, ValueError) as exc:
+        if as_type is None:
+            return _ENCODER.encode(converter.unstructure(value))
+        return _ENCODER.encode(converter.unstructure(value, unstructure_as=as_type))
+    except Exception as exc:  # unstructuring a value of the wrong shape raises anything
         raise PayloadError(name, {"$": f"cannot be stored as JSON: {exc}"}) from exc

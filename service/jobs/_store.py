@@ -7,6 +7,7 @@ the epoch, taken from the store's injected clock or passed in as ``now``. No SQL
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, Self
@@ -55,6 +56,34 @@ class InsertResult:
     id: int
     #: False when a unique key matched an unfinished job: ``id`` is that job's.
     inserted: bool
+
+
+@attrs.frozen
+class Wake:
+    """Whom a committed insert wakes: the tasks of the jobs it added and the earliest run_at."""
+
+    tasks: frozenset[str]
+    earliest: float
+
+    def merged(self, other: Wake | None) -> Wake:
+        if other is None:
+            return self
+        return Wake(self.tasks | other.tasks, min(self.earliest, other.earliest))
+
+
+def wake_of(jobs: Sequence[JobInsert], results: Sequence[InsertResult]) -> Wake | None:
+    """The :class:`Wake` of the jobs that ``results`` say were inserted (None if none was).
+
+    A pass over every row: for a big batch the stores compute it off the event loop.
+    """
+    tasks: set[str] = set()
+    earliest = math.inf
+    for job, result in zip(jobs, results, strict=True):
+        if result.inserted:
+            tasks.add(job.task)
+            if job.run_at < earliest:
+                earliest = job.run_at
+    return Wake(frozenset(tasks), earliest) if tasks else None
 
 
 @attrs.frozen(kw_only=True)

@@ -27,6 +27,8 @@ OUR_SECTIONS = (
     "drain 100 due jobs",
     "| ours (TaskWorker, 10 slots), idle |",
     "| POST /api/jobs, 16 connections, python load generator |",
+    "| SQLite, push_many of 10,000 | ",
+    "| single push, per-class check (push now) | ",
 )
 
 

@@ -63,3 +63,17 @@ def test_queues_can_be_paused_and_resumed_from_the_cli(tmp_path: Path) -> None:
     assert " no " in row
     unknown = run_cli(env, "queues", "pause", "nope")
     assert unknown.returncode == 1 and "no queue 'nope'" in unknown.stderr
+
+
+def test_a_push_whose_task_would_not_decode_is_refused_and_nothing_is_stored(
+    tmp_path: Path,
+) -> None:
+    env = service_env(tmp_path)
+    refused = run_cli(env, "jobs", "push", "lossy_charge", "--args", '{"amount_cents": 12}')
+    assert refused.returncode == 1, refused.stdout
+    assert "task 'lossy_charge': $.amount_cents: invalid value for type, expected int" in (
+        refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    listing = run_cli(env, "jobs", "list", "--json")
+    assert listing.returncode == 0 and listing.stdout.strip() == ""

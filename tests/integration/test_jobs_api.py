@@ -9,6 +9,7 @@ import httpx
 import pytest
 import trio
 from support.http import ADMIN_TOKEN, serve_app
+from support.lossy_task import LossyCharge
 
 ADMIN_ROUTES = [
     ("GET", "/api/jobs"),
@@ -98,6 +99,8 @@ async def test_a_unique_key_returns_the_existing_job(tmp_path: Path) -> None:
         ({"args": {}}, "$.task"),
         ({**welcome(), "delay": "soon"}, "$.delay"),
         ({**welcome(), "delay": -5}, "$.delay"),
+        ({**welcome(), "delay": 1e300}, "$.delay"),
+        ({**welcome(), "run_at": "0001-01-01T00:00:00Z"}, "$.run_at"),
         ({**welcome(), "priority": 1.5}, "$.priority"),
         ({**welcome(), "surprise": True}, "$"),
         ({**welcome(), "delay": 5, "run_at": "2099-01-01T00:00:00Z"}, "$"),
@@ -212,3 +215,17 @@ async def test_unknown_routes_and_methods_get_json_errors(tmp_path: Path) -> Non
     async with serve_app(tmp_path) as app:
         assert_error(await app.client.get("/nope"), 404, "not_found")
         assert_error(await app.client.delete("/healthz"), 405, "method_not_allowed")
+
+
+async def test_a_push_whose_task_would_not_decode_is_422_naming_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with serve_app(tmp_path) as app:
+        monkeypatch.setitem(app.state.registry._by_name, "lossy_charge", LossyCharge)
+        response = await app.admin.post(
+            "/api/jobs", json={"task": "lossy_charge", "args": {"amount_cents": 12}}
+        )
+        error = assert_error(response, 422, "invalid")
+        assert error["fields"] == {"$.args.amount_cents": "invalid value for type, expected int"}
+        assert "lossy_charge" in str(error["message"])
+        assert (await app.admin.get("/api/jobs")).json()["jobs"] == []

@@ -14,7 +14,7 @@ from typing import Any
 from .._errors import ConstraintViolation
 from .._rows import COLUMNS
 from .._states import JobState
-from .._store import InsertResult, JobInsert, PushResult
+from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
 from .connection import Conn
 from .notify import DUE, encode_payload, notify_tasks
 from .queries import UNFINISHED_SQL, to_row
@@ -173,6 +173,21 @@ def insert_returning_committed(
         return PushResult(row=to_row(row), inserted=inserted)
     with conn.transaction():
         return insert_returning(conn, job, channel, origin)
+def insert_many_and_wake(
+    conn: Conn, jobs: Sequence[JobInsert], channel: str, origin: str
+) -> tuple[list[InsertResult], Wake | None]:
+    """:func:`insert_many`, and whom it wakes in this process once committed (computed here,
+    in the worker thread: a pass over every row)."""
+    results = insert_many(conn, jobs, channel, origin)
+    return results, wake_of(jobs, results)
+
+
+def insert_many_committed_and_wake(
+    conn: Conn, jobs: Sequence[JobInsert], channel: str, origin: str
+) -> tuple[list[InsertResult], Wake | None]:
+    """:func:`insert_many_committed`, and whom it wakes in this process."""
+    results = insert_many_committed(conn, jobs, channel, origin)
+    return results, wake_of(jobs, results)
 
 
 def _when(job: JobInsert) -> float:

@@ -29,6 +29,7 @@ from .._store import (
     PushResult,
     Rescued,
     SetStateIfRunning,
+    Wake,
 )
 from . import inserts, queries
 from .connection import channel_name, check_schema, conninfo, migrate
@@ -104,13 +105,11 @@ class PostgresStore(Pusher):
         """``fn(conn, *args)`` on a pooled connection, in a worker thread."""
         return await self._usable_driver().run(fn, *args)
 
-    def _notify(self, inserted: Sequence[JobInsert]) -> None:
-        if not inserted or not self._listeners:
+    def _notify(self, wake: Wake | None) -> None:
+        if wake is None:
             return
-        tasks = frozenset(job.task for job in inserted)
-        earliest = min(job.run_at for job in inserted)
         for listener in self._listeners:
-            listener(tasks, earliest)
+            listener(wake.tasks, wake.earliest)
 
     def _notify_task(self, task: str, run_at: float) -> None:
         for listener in self._listeners:
@@ -205,7 +204,7 @@ class PostgresStore(Pusher):
                     await driver.release(conn, commit)
             finally:
                 self._tx_tasks.discard(task)
-        self._notify(tx.pushed)
+        self._notify(tx.wake)
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only statement of the app's own SQL (``?`` placeholders)."""
@@ -216,16 +215,16 @@ class PostgresStore(Pusher):
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         if not jobs:
             return []
-        results = await self._call(inserts.insert_many_committed, jobs, self.channel,
-                                   self.origin)
-        self._notify([job for job, res in zip(jobs, results, strict=True) if res.inserted])
+        results, wake = await self._call(inserts.insert_many_committed_and_wake, jobs,
+                                         self.channel, self.origin)
+        self._notify(wake)
         return results
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._call(inserts.insert_returning_committed, job, self.channel,
                                   self.origin)
         if result.inserted:
-            self._notify([job])
+            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
         return result
 
     async def job_get(self, job_id: int) -> JobRow:

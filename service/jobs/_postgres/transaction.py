@@ -21,7 +21,7 @@ from psycopg.pq import TransactionStatus
 from .._clock import Clock
 from .._errors import StoreError
 from .._push import Pusher
-from .._store import InsertResult, JobInsert, PushResult, Transaction
+from .._store import InsertResult, JobInsert, PushResult, Transaction, Wake
 from . import inserts
 from .connection import Conn
 from .placeholders import to_psycopg
@@ -88,7 +88,7 @@ class PostgresTransaction(Pusher):
         self._conn = conn
         self._lock = trio.Lock()
         self.clock = store.clock
-        self.pushed: list[JobInsert] = []
+        self.wake: Wake | None = None  # whom the pushes wake once committed
         self.open = True
 
     def _check_open(self) -> None:
@@ -115,10 +115,12 @@ class PostgresTransaction(Pusher):
             return []
         async with self._lock:
             self._check_open()
-            results = await self._driver.run_on(
-                self._conn, inserts.insert_many, jobs, self._store.channel, self._store.origin
+            results, wake = await self._driver.run_on(
+                self._conn, inserts.insert_many_and_wake, jobs, self._store.channel,
+                self._store.origin,
             )
-        self.pushed.extend(job for job, res in zip(jobs, results, strict=True) if res.inserted)
+        if wake is not None:
+            self.wake = wake.merged(self.wake)
         return results
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
@@ -131,7 +133,7 @@ class PostgresTransaction(Pusher):
                 self._store.origin,
             )
         if result.inserted:
-            self.pushed.append(job)
+            self.wake = Wake(tasks=frozenset([job.task]), earliest=job.run_at).merged(self.wake)
         return result
 
 

@@ -30,6 +30,8 @@ from .._store import (
     Rescued,
     SetStateIfRunning,
     Transaction,
+    Wake,
+    wake_of,
 )
 from . import queries
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
@@ -49,7 +51,8 @@ from .schema import MIGRATIONS
 T = TypeVar("T")
 
 #: Pushes of up to this many jobs (after group commit) count as short writes: at ~5 µs a row
-#: they hold the event loop well under 2 ms. Bigger batches are written on the store's thread.
+#: they hold the event loop well under 2 ms. Bigger batches are written on the store's thread
+#: (``_insert_group``), which waits for the write lock there too.
 INLINE_ROWS = 256
 
 
@@ -61,13 +64,20 @@ def _execute(conn: sqlite3.Connection, sql: str) -> None:
     conn.execute(sql)
 
 
+def _insert_and_wake(
+    conn: sqlite3.Connection, jobs: Sequence[JobInsert]
+) -> tuple[list[InsertResult], Wake | None]:
+    results = queries.insert_many(conn, jobs)
+    return results, wake_of(jobs, results)
+
+
 class SQLiteTransaction(Pusher):
     """A ``BEGIN IMMEDIATE`` transaction on the store's connection (``SQLiteStore.transaction``)."""
 
     def __init__(self, store: SQLiteStore) -> None:
         self._store = store
         self.clock = store.clock
-        self.pushed: list[JobInsert] = []
+        self.wake: Wake | None = None  # whom the pushes wake once committed
         self.open = True
 
     def _check_open(self) -> None:
@@ -85,15 +95,16 @@ class SQLiteTransaction(Pusher):
 
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         self._check_open()
-        results = await self._store._call(queries.insert_many, jobs)
-        self.pushed.extend(job for job, res in zip(jobs, results, strict=True) if res.inserted)
+        results, wake = await self._store._call(_insert_and_wake, jobs)
+        if wake is not None:
+            self.wake = wake.merged(self.wake)
         return results
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         self._check_open()
         result = await self._store._call(queries.insert_returning, job)
         if result.inserted:
-            self.pushed.append(job)
+            self.wake = Wake(tasks=frozenset([job.task]), earliest=job.run_at).merged(self.wake)
         return result
 
 
@@ -203,13 +214,11 @@ class SQLiteStore(Pusher):
         async with self._lock:
             return await self._call(fn, *args)
 
-    def _notify(self, inserted: Sequence[JobInsert]) -> None:
-        if not inserted or not self._listeners:
+    def _notify(self, wake: Wake | None) -> None:
+        if wake is None:
             return
-        tasks = frozenset(job.task for job in inserted)
-        earliest = min(job.run_at for job in inserted)
         for listener in self._listeners:
-            listener(tasks, earliest)
+            listener(wake.tasks, wake.earliest)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -294,7 +303,7 @@ class SQLiteStore(Pusher):
                     await self._call(_rollback_if_open)
                     raise
             self._wrote()
-        self._notify(tx.pushed)
+        self._notify(tx.wake)
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only statement of the app's own SQL outside any transaction."""
@@ -305,16 +314,24 @@ class SQLiteStore(Pusher):
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         self._check_not_in_own_transaction()
         results = await self._inserts.run(jobs)
-        self._notify([job for job, res in zip(jobs, results, strict=True) if res.inserted])
+        if self._listeners:
+            if len(jobs) > INLINE_ROWS:  # a pass over every row: off the event loop
+                with trio.CancelScope(shield=True):  # the jobs are committed: wake for them
+                    wake = await self._runner.run(wake_of, jobs, results)
+            else:
+                wake = wake_of(jobs, results)
+            self._notify(wake)
         return results
 
     async def _insert_group(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
+        if len(jobs) > INLINE_ROWS:  # a big batch would hold the event loop: the thread writes
+            return await self._write(queries.insert_many, jobs)
         return await self._short_write(queries.insert_many, jobs)
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._short_write(queries.insert_returning, job)
         if result.inserted:
-            self._notify([job])
+            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
         return result
 
     async def job_get(self, job_id: int) -> JobRow:
