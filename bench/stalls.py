@@ -25,7 +25,7 @@ import trio
 from service.jobs import SQLiteStore
 from service.jobs import _codec as codec
 from service.jobs import _payload_check as payload_check
-from service.jobs import push as push_module
+from service.jobs import _push as push_module
 from service.jobs._sqlite import store as sqlite_store
 
 from . import stores
