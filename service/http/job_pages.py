@@ -18,7 +18,14 @@ from quart import Blueprint, Response, request
 from ..jobs import InvalidTransition, JobNotFound, JobState
 from ..jobs.store import JobFilter
 from .app import app_state
-from .auth import SESSION_COOKIE, admin_token, dashboard_admin, session_value, token_matches
+from .auth import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    admin_token,
+    dashboard_admin,
+    session_value,
+    token_matches,
+)
 from .errors import ApiError
 from .job_html import error_page, job_page, jobs_page, login_page
 from .job_views import CANCEL_REASON, job_id_param
@@ -32,7 +39,6 @@ Handler = Callable[P, Awaitable[Response]]
 LIST_LIMIT_DEFAULT = 100
 #: Larger ``limit`` values are cut down to this.
 LIST_LIMIT_MAX = 200
-SESSION_MAX_AGE_S = 12 * 3600
 
 
 def _see_other(location: str) -> Response:
@@ -108,7 +114,8 @@ async def login() -> Response:
         return html_response(login_page(closed=False, error="That is not the admin token."), 401,
                              private=True)
     response = _see_other("/admin/jobs")
-    response.set_cookie(SESSION_COOKIE, session_value(token), max_age=SESSION_MAX_AGE_S,
+    session = session_value(token, app_state().store.clock.now())
+    response.set_cookie(SESSION_COOKIE, session, max_age=SESSION_MAX_AGE_S,
                         path="/admin", secure=request.scheme == "https", httponly=True,
                         samesite="Strict")
     return response
