@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
+import httpx
 import trio
 
 from service.jobs import JobRow, JobState, JobStore
@@ -83,3 +84,16 @@ async def wait_for_job_state(
     row = await wait_until(f"job {job_id} to be {wanted}", state,
                            lambda row: row.state in states, within=within, poll=poll)
     return row
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient, path: str, status: int, *, within: float, poll: float = 0.1
+) -> None:
+    """Poll ``GET path`` until it answers ``status``; fails with the last status and body."""
+
+    async def answer() -> tuple[int, str]:
+        response = await client.get(path)
+        return response.status_code, response.text[:300]
+
+    await wait_until(f"GET {path} to answer {status}", answer, lambda seen: seen[0] == status,
+                     within=within, poll=poll)
