@@ -11,8 +11,8 @@ import re
 import uuid
 from pathlib import Path
 
-import trio
 from http_support import serve_app
+from waiting import wait_until
 
 SERIES = {
     "service_jobs": "gauge",
@@ -33,12 +33,12 @@ async def test_every_documented_series_is_exposed_with_samples_after_some_traffi
             "task": "send_welcome_email", "args": {"user_id": str(uuid.uuid4())}})
         assert pushed.status_code == 201, pushed.text
         job_url = f"/api/jobs/{pushed.json()['id']}"
-        state = None
-        with trio.fail_after(15):
-            while state != "cancelled":
-                state = (await app.admin.get(job_url)).json()["state"]
-                if state != "cancelled":
-                    await trio.sleep(0.05)
+
+        async def state() -> str:
+            return str((await app.admin.get(job_url)).json()["state"])
+
+        await wait_until(f"{job_url} to be cancelled", state, lambda s: s == "cancelled",
+                         within=30)
         text = (await app.admin.get("/metrics")).text
 
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE))

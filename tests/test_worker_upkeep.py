@@ -12,6 +12,7 @@ from __future__ import annotations
 import attrs
 import trio
 from trio.testing import MockClock
+from waiting import wait_for_job_state
 from workers import running
 
 from service.jobs import (
@@ -128,9 +129,7 @@ async def test_with_discard_unknown_tasks_off_jobs_of_unknown_tasks_stay_availab
     async with running(TaskWorker(store, [Noop], config=config)):
         await trio.sleep(config.unknown_task_grace * 5)
         known = await store.push(Noop(n=1))
-        with trio.fail_after(10):
-            while (await store.job_get(known)).state is not JobState.COMPLETED:
-                await trio.sleep(0.1)
+        await wait_for_job_state(store, known, JobState.COMPLETED, poll=0.1)
 
     row = await store.job_get(orphan.id)
     assert row.state is JobState.AVAILABLE, row
