@@ -3,6 +3,20 @@
 The service runs as a real ``python -m service`` subprocess; hypothesis drives it over loopback
 with malformed JSON, wrong types, huge numbers, deep nesting, invalid UTF-8, odd paths and
 methods. Every 4xx must carry ``{"error": {"code", "message"}}``.
+
+Replaying a failure. Hypothesis draws new inputs every run (no example database), so a failure
+says everything needed to repeat it:
+
+- the assertion message holds the request exactly as sent (method, URL, headers, body bytes),
+  so ``curl``/httpx can replay it against any running service;
+- hypothesis prints the falsifying example and a ``@reproduce_failure("<version>", b"<blob>")``
+  line: paste it above the test's ``@given`` to replay that exact input with the same
+  hypothesis version;
+- ``FUZZ_SEED=<n>`` runs every test here from a fixed seed (same inputs each run), and
+  ``FUZZ_DERANDOMIZE=1`` uses hypothesis' derandomized mode; pytest's
+  ``--hypothesis-seed=<n>`` works too. ``FUZZ_EXAMPLES=<n>`` sets the examples per test (150).
+
+E.g. ``FUZZ_SEED=1234 FUZZ_EXAMPLES=500 .venv/bin/python -m pytest tests/test_fuzz_http.py``.
 """
 
 from __future__ import annotations
@@ -13,21 +27,30 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 TOKEN = "fuzz-token"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+SEED = os.environ.get("FUZZ_SEED")
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
+                    derandomize=os.environ.get("FUZZ_DERANDOMIZE") == "1",
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def FUZZ(test: F) -> F:
+    """The fuzz settings, and ``FUZZ_SEED`` when set."""
+    test = SETTINGS(test)
+    return seed(int(SEED))(test) if SEED else test
 TRIED = {"requests": 0}
 
 
@@ -68,15 +91,32 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         print(f"fuzz requests tried: {TRIED['requests']}")
 
 
+def sent(response: httpx.Response) -> str:
+    """The request behind ``response`` as sent, for an assertion message: enough to replay it."""
+    request = response.request
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+    if "authorization" in request.headers:
+        headers["authorization"] = "Bearer <the fuzz token>"
+    body = request.content
+    shown = repr(body[:2000]) + (f" ... ({len(body):,} bytes)" if len(body) > 2000 else "")
+    return f"request: {request.method} {request.url} headers={headers} body={shown}"
+
+
 def check(response: httpx.Response) -> None:
     TRIED["requests"] += 1
-    assert response.status_code < 500, (response.status_code, response.text[:500])
+    request = sent(response)
+    assert response.status_code < 500, f"{response.status_code} {response.text[:500]!r}; {request}"
     if response.status_code >= 400:
-        body = response.json()
-        assert set(body) == {"error"}, body
-        assert isinstance(body["error"]["code"], str) and body["error"]["message"], body
+        try:
+            body = response.json()
+        except ValueError:
+            raise AssertionError(f"a {response.status_code} that is not JSON:"
+                                 f" {response.text[:500]!r}; {request}") from None
+        assert set(body) == {"error"}, f"{body}; {request}"
+        assert isinstance(body["error"]["code"], str) and body["error"]["message"], (
+            f"{body}; {request}")
         fields = body["error"].get("fields")
-        assert fields is None or (isinstance(fields, dict) and fields), body
+        assert fields is None or (isinstance(fields, dict) and fields), f"{body}; {request}"
 
 
 json_values = st.recursive(
@@ -170,12 +210,13 @@ hostile_text = st.text(max_size=30) | st.just(HOSTILE) | st.just('"><img src=x o
 def check_page(response: httpx.Response) -> None:
     """A dashboard answer: never 5xx; pages are HTML that never echo markup unescaped."""
     TRIED["requests"] += 1
-    assert response.status_code < 500, (response.status_code, response.text[:500])
+    request = sent(response)
+    assert response.status_code < 500, f"{response.status_code} {response.text[:500]!r}; {request}"
     if response.headers.get("content-type", "").startswith("text/html"):
-        assert "<script" not in response.text.lower(), response.text[:500]
-        assert "<img" not in response.text.lower(), response.text[:500]
+        assert "<script" not in response.text.lower(), f"{response.text[:500]!r}; {request}"
+        assert "<img" not in response.text.lower(), f"{response.text[:500]!r}; {request}"
     elif response.status_code >= 400:
-        assert set(response.json()) == {"error"}
+        assert set(response.json()) == {"error"}, f"{response.text[:500]!r}; {request}"
 
 
 @FUZZ

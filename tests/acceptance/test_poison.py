@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import attrs
 import httpx
@@ -21,6 +22,7 @@ import pytest
 import trio
 from support.faults import drained, effect_lines, query
 from support.processes import ServiceProcess, service_env, service_process
+from support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -94,15 +96,16 @@ async def test_a_job_that_kills_its_process_is_discarded_after_max_rescues_while
                 "task": "kill_process", "args": {"path": str(poison_runs)}})
             assert response.status_code == 201, response.text
             poison = int(response.json()["id"])
-            with trio.fail_after(40):
-                while (job := (await admin.get(f"/api/jobs/{poison}")).json())[
-                        "state"] != "discarded":
-                    await trio.sleep(0.1)
+            async def poison_job() -> dict[str, Any]:
+                return dict((await admin.get(f"/api/jobs/{poison}")).json())
+
+            job = await wait_until(f"the poison job {poison} to be discarded", poison_job,
+                                   lambda job: job["state"] == "discarded", within=60, poll=0.1)
             during = len(pusher.accepted)
             # Once it is gone the worker stays up and the queue keeps flowing.
-            with trio.fail_after(10):
-                while len(pusher.accepted) < during + 20:
-                    await trio.sleep(0.05)
+            await wait_until(f"20 more accepted pushes after {during}",
+                             lambda: len(pusher.accepted), lambda n: n >= during + 20,
+                             within=30)
             pusher.stopping = True
         await drained(admin, {"append"}, within=20)
         assert await supervisor.stop() == 0

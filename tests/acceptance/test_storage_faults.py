@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import trio
 from support.faults import (
     Fault,
     FullDisk,
@@ -35,6 +34,7 @@ from support.faults import (
 )
 from support.postgres import fresh_database
 from support.processes import service_env, service_process
+from support.waiting import wait_for_status, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -86,9 +86,9 @@ async def test_a_storage_fault_answers_503_keeps_the_process_up_and_heals_by_its
         await drained(admin, TASKS, within=15)
         # In flight when the fault strikes: their outcomes cannot be recorded until it clears.
         assert [await push_append(admin, effects, n, pause=2.0) for n in range(5, 9)] == [201] * 4
-        with trio.fail_after(10):
-            while service.names().count("job.started") < 10:  # 5 + 1 welcome email + these 4
-                await trio.sleep(0.05)
+        await wait_until("10 job.started events (5 + 1 welcome email + these 4)",
+                         lambda: service.names().count("job.started"),
+                         lambda started: started >= 10, within=30)
         before = await query(env, ROWS)
 
         fault.inject()
@@ -110,9 +110,7 @@ async def test_a_storage_fault_answers_503_keeps_the_process_up_and_heals_by_its
         finally:
             fault.clear()
 
-        with trio.fail_after(15):
-            while (await admin.get("/readyz")).status_code != 200:
-                await trio.sleep(0.1)
+        await wait_for_status(admin, "/readyz", 200, within=30)
         assert [await push_append(admin, effects, n) for n in range(200, 203)] == [201] * 3
         await drained(admin, TASKS, within=20)
         service.signal()

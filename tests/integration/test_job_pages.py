@@ -77,7 +77,10 @@ async def test_the_right_token_sets_an_httponly_strict_cookie_that_is_not_the_to
         right = await app.client.post("/admin/login", data={"token": ADMIN_TOKEN})
         assert right.status_code == 303 and right.headers["Location"] == "/admin/jobs"
         cookie = right.headers["set-cookie"]
-        assert cookie.startswith(f"service_admin={session_value(ADMIN_TOKEN)};")
+        value = cookie.split(";")[0].removeprefix("service_admin=")
+        issued = int(value.partition(".")[0])
+        assert abs(issued - app.state.store.clock.now()) < 60
+        assert value == session_value(ADMIN_TOKEN, issued)
         assert ADMIN_TOKEN not in cookie
         flags = {part.strip().lower() for part in cookie.split(";")}
         assert {"httponly", "samesite=strict", "path=/admin"} <= flags
@@ -92,7 +95,8 @@ async def test_a_forged_cookie_or_the_raw_token_as_cookie_is_not_a_session(
     tmp_path: Path,
 ) -> None:
     async with serve_app(tmp_path) as app:
-        for value in ("x", ADMIN_TOKEN, session_value("other-token")):
+        now = app.state.store.clock.now()
+        for value in ("x", ADMIN_TOKEN, session_value("other-token", now)):
             response = await app.client.get("/admin/jobs",
                                             headers={"Cookie": f"service_admin={value}"})
             assert response.status_code == 303 and response.headers["Location"] == "/admin/login"
@@ -106,7 +110,8 @@ async def test_without_a_configured_token_the_dashboard_is_closed(tmp_path: Path
         for token in ("", ADMIN_TOKEN):
             attempt = await app.client.post("/admin/login", data={"token": token})
             assert attempt.status_code == 401 and "set-cookie" not in attempt.headers
-        for headers in ({"Cookie": f"service_admin={session_value('')}"},
+        now = app.state.store.clock.now()
+        for headers in ({"Cookie": f"service_admin={session_value('', now)}"},
                         {"Authorization": "Bearer x"}):
             response = await app.client.get("/admin/jobs", headers=headers)
             assert response.status_code == 303
@@ -137,7 +142,8 @@ async def test_the_bearer_token_opens_the_dashboard_but_the_cookie_never_opens_t
 ) -> None:
     async with serve_app(tmp_path) as app:
         assert (await app.admin.get("/admin/jobs")).status_code == 200
-        cookie = {"Cookie": f"service_admin={session_value(ADMIN_TOKEN)}"}
+        now = app.state.store.clock.now()
+        cookie = {"Cookie": f"service_admin={session_value(ADMIN_TOKEN, now)}"}
         assert (await app.client.get("/api/jobs", headers=cookie)).status_code == 401
 
 

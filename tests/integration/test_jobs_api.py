@@ -10,6 +10,7 @@ import pytest
 import trio
 from support.http import ADMIN_TOKEN, serve_app
 from support.lossy_task import LossyCharge
+from support.waiting import wait_until
 
 ADMIN_ROUTES = [
     ("GET", "/api/jobs"),
@@ -26,6 +27,10 @@ ADMIN_ROUTES = [
 
 def welcome(user_id: uuid.UUID | None = None) -> dict[str, object]:
     return {"task": "send_welcome_email", "args": {"user_id": str(user_id or uuid.uuid4())}}
+
+
+async def job_state(admin: httpx.AsyncClient, job_id: int) -> str:
+    return str((await admin.get(f"/api/jobs/{job_id}")).json()["state"])
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -139,13 +144,14 @@ async def test_listing_pages_through_jobs_newest_first_with_filters(tmp_path: Pa
             ids.append(response.json()["id"])
         seen: list[int] = []
         cursor = None
-        while True:
+        for _ in range(10):  # 7 jobs, 3 a page: a cursor that never ends fails, not hangs
             params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
             page = (await app.admin.get("/api/jobs", params=params)).json()
             seen += [job["id"] for job in page["jobs"]]
             cursor = page["next"]
             if cursor is None:
                 break
+        assert cursor is None, f"still paging after 10 pages; seen {seen}"
         assert seen == sorted(ids, reverse=True)
         scheduled = (await app.admin.get("/api/jobs", params={"state": "scheduled"})).json()
         assert len(scheduled["jobs"]) == 6 and scheduled["next"] is None
@@ -185,9 +191,8 @@ async def test_queues_report_counts_and_pausing_stops_claims_until_resumed(
         assert queues["send_welcome_email"]["concurrency"] == 4
         assert queues["process_upload"]["paused"] is False
         await app.admin.post("/api/queues/send_welcome_email/resume")
-        with trio.fail_after(10):
-            while (await app.admin.get(f"/api/jobs/{job_id}")).json()["state"] == "available":
-                await trio.sleep(0.05)
+        await wait_until(f"job {job_id} to leave available after the resume",
+                         lambda: job_state(app.admin, job_id), lambda state: state != "available")
         assert_error(await app.admin.post("/api/queues/nope/pause"), 404, "not_found")
 
 

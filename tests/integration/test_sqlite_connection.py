@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 from support.conformance import Email
+from support.waiting import wait_until
 
 from service.jobs import JobFilter, JobState, SQLiteStore, StoreError, StoreUnavailable
 from service.jobs._sqlite.checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS
@@ -140,9 +141,8 @@ async def test_the_write_ahead_log_is_checkpointed_off_the_event_loop(tmp_path: 
         assert checkpointer is not None
         for _ in range(3):
             await store.push_many([Email(to=f"u{n}@example.com") for n in range(CHECKPOINT_ROWS)])
-        with trio.fail_after(10):
-            while checkpointer.done < 2:
-                await trio.sleep(0.01)
+        await wait_until("two checkpoints", lambda: checkpointer.done, lambda done: done >= 2,
+                         within=30, poll=0.01)
         assert checkpointer.last is not None
         _busy, log, copied = checkpointer.last
         assert copied > 0 and log > 0, "the log's pages were copied into the database"

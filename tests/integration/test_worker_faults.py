@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import trio
+from support.waiting import wait_for_job_state
 from support.workers import running
 from trio.testing import MockClock
 
@@ -69,9 +70,7 @@ async def test_a_job_rescued_from_under_its_own_worker_and_claimed_again_runs_on
     fail_renewals_until(store, trio.current_time() + 9)
     worker = TaskWorker(store, [Slow], config=config)
     async with running(worker):
-        with trio.fail_after(120):
-            while (await store.job_get(job_id)).state is not JobState.COMPLETED:
-                await trio.sleep(1)
+        await wait_for_job_state(store, job_id, JobState.COMPLETED, within=120, poll=1)
         assert worker.in_flight == 0
     job = await store.job_get(job_id)
     assert job.attempt == 2 and job.rescues == 1

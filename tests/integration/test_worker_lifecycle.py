@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 import trio
+from support.waiting import wait_for_job_state, wait_until
 from support.workers import running
 from trio.testing import MockClock
 
@@ -46,8 +47,13 @@ def setup_function() -> None:
 
 
 async def started(count: int) -> None:
-    while len(STARTED) < count:
-        await trio.sleep(0.1)
+    await wait_until(f"{count} job(s) to start", lambda: len(STARTED), lambda n: n >= count,
+                     within=3600, poll=0.1)
+
+
+async def completed(store: SQLiteStore, job_id: int, poll: float) -> None:
+    """Wait (virtual time, at most an hour) for ``job_id`` to complete."""
+    await wait_for_job_state(store, job_id, JobState.COMPLETED, within=3600, poll=poll)
 
 
 async def test_shutdown_lets_short_jobs_finish_and_returns_long_ones_to_the_queue(
@@ -93,8 +99,7 @@ async def test_an_interrupted_job_runs_again_after_restart_with_its_attempt_inta
     async with running(TaskWorker(store, [Work]), grace=1):
         await started(1)
     async with running(TaskWorker(store, [Work])):
-        while (await store.job_get(job_id)).state is not JobState.COMPLETED:
-            await trio.sleep(1)
+        await completed(store, job_id, poll=1)
     assert [attempt for _, _, attempt in STARTED] == [1, 1]
     assert (await store.job_get(job_id)).attempt == 1
 
@@ -196,8 +201,7 @@ async def test_the_job_of_a_dead_worker_runs_again_within_the_documented_bound(
     await store.job_claim("work", "dead-host:1", 1, now, now + config.lease_ttl)
     t0 = trio.current_time()
     async with running(TaskWorker(store, [Work], config=config)):
-        while (await store.job_get(job_id)).state is not JobState.COMPLETED:
-            await trio.sleep(0.5)
+        await completed(store, job_id, poll=0.5)
     rerun_after = STARTED[0][0] - t0
     bound = config.lease_ttl + config.rescue_interval + config.poll_max
     assert config.lease_ttl < rerun_after <= bound <= 30
@@ -216,8 +220,7 @@ async def test_leases_of_long_jobs_are_renewed_so_no_other_worker_rescues_them(
     async with other, running(TaskWorker(store, [Work], owner="a")), running(
         TaskWorker(other, [], owner="b")
     ):
-        while (await store.job_get(job_id)).state is not JobState.COMPLETED:
-            await trio.sleep(1)
+        await completed(store, job_id, poll=1)
     assert len(STARTED) == 1
     assert (await store.job_get(job_id)).rescues == 0
 
@@ -231,8 +234,8 @@ async def test_a_running_job_cancelled_by_an_operator_is_stopped_by_its_worker(
         await started(1)
         t0 = trio.current_time()
         await store.job_cancel(job_id, store.clock.now(), "no longer needed")
-        while not CANCELLED:
-            await trio.sleep(0.5)
+        await wait_until("the job to be cancelled", lambda: list(CANCELLED), bool, poll=0.5,
+                         within=3600)
         stopped_after = trio.current_time() - t0
         assert worker.in_flight == 0
     assert stopped_after <= worker.config.lease_renew_interval

@@ -8,6 +8,7 @@ import attrs
 import pytest
 import trio
 from conftest import EPOCH
+from support.waiting import wait_for_job_state, wait_until
 from support.workers import running
 from trio.testing import MockClock
 
@@ -97,8 +98,8 @@ ALL = [Flaky, Sleepy, Drowsy, Quitter, OneByOne]
 
 
 async def wait_for_state(store: SQLiteStore, job_id: int, *states: JobState) -> None:
-    while (await store.job_get(job_id)).state not in states:
-        await trio.sleep(0.25)
+    # Virtual time (MockClock): a day is far beyond any test here (the latest job runs at 1 h).
+    await wait_for_job_state(store, job_id, *states, within=86_400, poll=0.25)
 
 
 async def test_failed_attempts_retry_on_the_backoff_schedule_then_discard(
@@ -167,8 +168,8 @@ async def test_concurrency_bounds_jobs_running_at_once(
     autojump_clock: MockClock, store: SQLiteStore) -> None:
     await store.push_many([Sleepy(seconds=10) for _ in range(10)])
     async with running(TaskWorker(store, ALL)):
-        while len(RUNS) < 10 or trio.current_time() < 40:
-            await trio.sleep(1)
+        await wait_until("10 runs and 40 s", lambda: (len(RUNS), trio.current_time()),
+                         lambda seen: seen[0] >= 10 and seen[1] >= 40, within=600, poll=1)
     starts = sorted(t for t, _, _ in RUNS)
     assert starts == [0, 0, 0, 10, 10, 10, 20, 20, 20, 30]
 
@@ -248,8 +249,7 @@ async def test_priority_orders_claims(
     await store.push(OneByOne(label="normal"))
     await store.push(OneByOne(label="normal, pushed later"))
     async with running(TaskWorker(store, ALL)):
-        while len(RUNS) < 4:
-            await trio.sleep(1)
+        await wait_until("4 runs", lambda: len(RUNS), lambda runs: runs >= 4, within=600, poll=1)
     assert [label for _, label, _ in RUNS] == ["urgent", "normal", "normal, pushed later", "late"]
 
 

@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
-import trio
 from psycopg import sql
 
 from service.jobs import AttemptError, JobState
 from service.jobs._rows import errors_from_json
 from service.runtime import open_store
 from service.settings import load
+from support.waiting import wait_until
 
 UNFINISHED = {s.value for s in JobState} - {"completed", "cancelled", "discarded"}
 
@@ -82,9 +82,9 @@ async def unfinished(admin: httpx.AsyncClient, tasks: set[str]) -> int:
 
 async def drained(admin: httpx.AsyncClient, tasks: set[str], within: float) -> None:
     """Wait until every job of ``tasks`` is finished (polling the operator API)."""
-    with trio.fail_after(within):
-        while await unfinished(admin, tasks):
-            await trio.sleep(0.1)
+    await wait_until(f"every job of {sorted(tasks)} to finish (unfinished count)",
+                     lambda: unfinished(admin, tasks), lambda left: left == 0, within=within,
+                     poll=0.1)
 
 
 class Fault(Protocol):

@@ -27,12 +27,17 @@ async def work(db: str, count: int, out: str) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(worker.run)
             print("ready", flush=True)
-            while True:
-                counts = await store.job_count_by_state()
-                if counts.get(("append_line", JobState.COMPLETED), 0) >= count:
-                    break
-                await trio.sleep(0.05)
+            completed = 0
+            with trio.move_on_after(120):  # the parent gives up after 30 s; never outlive it
+                while completed < count:
+                    counts = await store.job_count_by_state()
+                    completed = counts.get(("append_line", JobState.COMPLETED), 0)
+                    if completed < count:
+                        await trio.sleep(0.05)
             await worker.shutdown()
+            if completed < count:
+                sys.exit(f"timed out after 120 s waiting for {count} completed append_line jobs;"
+                         f" last seen: {completed}")
 
 
 def main() -> None:

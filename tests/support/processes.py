@@ -16,6 +16,8 @@ import attrs
 import httpx
 import trio
 
+from support.waiting import WaitTimedOut
+
 TESTS = Path(__file__).parent.parent
 ADMIN_TOKEN = "process-test-token"
 
@@ -56,8 +58,10 @@ class ServiceProcess:
             self._new_line.set()
             self._new_line = trio.Event()
 
-    async def wait_for(self, name: str, within: float = 15) -> dict[str, Any]:
-        with trio.fail_after(within):
+    async def wait_for(self, name: str, within: float = 30) -> dict[str, Any]:
+        """The first ``name`` event logged; fails naming it and the last events after
+        ``within`` s (real time) or when the process exits first."""
+        with trio.move_on_after(within):
             while True:
                 for event in self.events:
                     if event.get("event") == name:
@@ -65,6 +69,8 @@ class ServiceProcess:
                 if self.process.returncode is not None:
                     raise AssertionError(f"exited {self.process.returncode}: {self.events}")
                 await self._new_line.wait()
+        raise WaitTimedOut(f"timed out after {within:g} s waiting for a {name!r} log event;"
+                           f" last events seen: {self.names()[-10:]}")
 
     def names(self) -> list[str]:
         return [str(e.get("event")) for e in self.events]

@@ -19,7 +19,14 @@ from ...jobs import CANCEL_REASON, InvalidTransition, JobAdmin, JobFilter, JobNo
 from ..plumbing.errors import ApiError
 from ..plumbing.page_support import FORM_TYPE, html_response, read_form
 from ..plumbing.request_state import app_state
-from .auth import SESSION_COOKIE, admin_token, dashboard_admin, session_value, token_matches
+from .auth import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    admin_token,
+    dashboard_admin,
+    session_value,
+    token_matches,
+)
 from .job_html import error_page, job_page, jobs_page, login_page
 from .job_views import job_id_param
 
@@ -31,7 +38,6 @@ Handler = Callable[P, Awaitable[Response]]
 LIST_LIMIT_DEFAULT = 100
 #: Larger ``limit`` values are cut down to this.
 LIST_LIMIT_MAX = 200
-SESSION_MAX_AGE_S = 12 * 3600
 
 
 def _admin() -> JobAdmin:
@@ -112,7 +118,8 @@ async def login() -> Response:
         return html_response(login_page(closed=False, error="That is not the admin token."), 401,
                              private=True)
     response = _see_other("/admin/jobs")
-    response.set_cookie(SESSION_COOKIE, session_value(token), max_age=SESSION_MAX_AGE_S,
+    session = session_value(token, app_state().store.clock.now())
+    response.set_cookie(SESSION_COOKIE, session, max_age=SESSION_MAX_AGE_S,
                         path="/admin", secure=request.scheme == "https", httponly=True,
                         samesite="Strict")
     return response

@@ -25,7 +25,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-import trio
 from psycopg import sql
 from support.faults import (
     FullDisk,
@@ -39,6 +38,7 @@ from support.faults import (
 )
 from support.postgres import URL, require_postgres
 from support.processes import service_env, service_process
+from support.waiting import wait_for_status
 
 pytestmark = pytest.mark.slow
 
@@ -139,9 +139,7 @@ async def test_a_full_disk_answers_503_keeps_the_process_up_and_heals_by_itself(
             finally:
                 fault.clear()
 
-            with trio.fail_after(20):
-                while (await admin.get("/readyz")).status_code != 200:
-                    await trio.sleep(0.1)
+            await wait_for_status(admin, "/readyz", 200, within=40)
             after = [await push_append(admin, effects, n) for n in range(5000, 5003)]
             assert after == [201] * 3
             accepted += range(5000, 5003)

@@ -12,6 +12,7 @@ import trio
 from support.pg_spawn import helper, run_helper, workers
 from support.pg_tasks import Mark, read_marks
 from support.postgres import schema_store
+from support.waiting import wait_until
 
 from service.jobs import JobState, PostgresStore
 
@@ -25,9 +26,8 @@ async def completed(store: PostgresStore) -> int:
 
 
 async def wait_completed(store: PostgresStore, count: int, within: float) -> None:
-    with trio.fail_after(within):
-        while await completed(store) < count:
-            await trio.sleep(0.05)
+    await wait_until(f"{count} completed {MARK} jobs", lambda: completed(store),
+                     lambda done: done >= count, within=within)
 
 
 async def test_four_worker_processes_run_each_job_pushed_by_other_processes_exactly_once(
@@ -41,7 +41,7 @@ async def test_four_worker_processes_run_each_job_pushed_by_other_processes_exac
                                "--batch", "1")
             nursery.start_soon(run_helper, "push", store.schema or "", str(batched),
                                "--first", str(one_by_one), "--batch", "50")
-        await wait_completed(store, one_by_one + batched, within=30)
+        await wait_completed(store, one_by_one + batched, within=90)
 
     marks = read_marks(out)
     everything = Counter(range(one_by_one + batched))
@@ -61,14 +61,13 @@ async def test_jobs_of_a_killed_worker_run_in_the_others_after_its_lease_expires
     async with schema_store() as store, workers(4, store.schema or "", out, *options) as procs:
         victim = procs[0]
         ids = await store.push_many(Mark(n=n, seconds=seconds) for n in range(total))
-        with trio.fail_after(10):
-            while not any(what == "start" and pid == victim.pid
-                          for what, _, pid, _ in read_marks(out)):
-                await trio.sleep(0.02)
+        await wait_until(f"the victim (pid {victim.pid}) to start a job",
+                         lambda: {pid for what, _, pid, _ in read_marks(out) if what == "start"},
+                         lambda starters: victim.pid in starters, within=30, poll=0.02)
         victim.process.kill()
         killed_at = time.time()
         await victim.process.wait()
-        await wait_completed(store, total, within=30)
+        await wait_completed(store, total, within=90)
         marks = read_marks(out)
         orphans = {n for what, n, pid, _ in marks if what == "start" and pid == victim.pid} - {
             n for what, n, pid, _ in marks if what == "done" and pid == victim.pid
@@ -77,12 +76,14 @@ async def test_jobs_of_a_killed_worker_run_in_the_others_after_its_lease_expires
 
     assert orphans, "the victim was killed mid-job"
     assert Counter(n for what, n, _, _ in marks if what == "done") == Counter(range(total))
-    # The documented bound: lease_ttl + rescue_interval + poll_max, plus the job's own run.
+    # The documented bound: lease_ttl + rescue_interval + poll_max, plus the job's own run; a
+    # generous allowance on top for a busy machine (the rescue itself is pinned by the row).
     bound = lease_ttl + rescue + poll_max + seconds
     for n in orphans:
         [(pid, done_at)] = [(pid, at) for what, m, pid, at in marks if what == "done" and m == n]
         assert pid != victim.pid
-        assert done_at - killed_at < bound + 1.5, f"job {n} ran again too late"
+        late = done_at - killed_at
+        assert late < bound + 15, f"job {n} ran again {late:.1f} s after the kill (bound {bound})"
         row = rows[n]
         assert row.state == JobState.COMPLETED
         assert row.rescues == 1
@@ -117,8 +118,9 @@ async def test_notify_wakes_a_worker_in_another_process_long_before_its_poll(
         await trio.sleep(0.5)  # its first claim found nothing: it now waits up to 30 s
         pushed_at = time.time()
         await store.push(Mark(n=7))
-        await wait_completed(store, 1, within=10)
+        await wait_completed(store, 1, within=20)  # under the 30 s poll
 
     [(_, n, _, done_at)] = [m for m in read_marks(out) if m[0] == "done"]
     assert n == 7
-    assert done_at - pushed_at < 1.0
+    # Typically milliseconds; generous for a busy machine, and still a third of the 30 s poll.
+    assert done_at - pushed_at < 10, f"ran {done_at - pushed_at:.1f} s after the push"

@@ -13,6 +13,7 @@ import trio
 from psycopg import sql
 from support.postgres import require_postgres
 from support.processes import service_env, service_process
+from support.waiting import wait_for_status, wait_until
 
 from .test_survives_restart import _why_not_controllable, pg_ctl, start_server
 
@@ -69,9 +70,7 @@ async def test_the_service_reports_not_ready_during_a_restart_then_recovers_losi
         await _push_naps(client, tmp_path, range(5))
         try:
             await trio.to_thread.run_sync(pg_ctl, "stop")
-            with trio.fail_after(15):
-                while (await client.get("/readyz")).status_code != 503:
-                    await trio.sleep(0.1)
+            await wait_for_status(client, "/readyz", 503, within=30)
             assert (await client.get("/healthz")).status_code == 200
             refused = await client.post("/api/jobs", json={"task": "nap", "args": {
                 "seconds": 0, "marker": str(tmp_path / "refused")}})
@@ -79,13 +78,11 @@ async def test_the_service_reports_not_ready_during_a_restart_then_recovers_losi
             assert refused.json()["error"]["code"] == "unavailable"
         finally:
             await trio.to_thread.run_sync(start_server)
-        with trio.fail_after(30):
-            while (await client.get("/readyz")).status_code != 200:
-                await trio.sleep(0.2)
+        await wait_for_status(client, "/readyz", 200, within=60, poll=0.2)
         await _push_naps(client, tmp_path, range(5, 10))
-        with trio.fail_after(30):
-            while not all((tmp_path / f"nap{n}").exists() for n in range(10)):
-                await trio.sleep(0.1)
+        await wait_until("every nap's marker",
+                         lambda: [n for n in range(10) if (tmp_path / f"nap{n}").exists()],
+                         lambda written: len(written) == 10, within=60, poll=0.1)
         assert service.process.returncode is None, "the process stayed up"
         service.signal()
         assert await service.process.wait() == 0

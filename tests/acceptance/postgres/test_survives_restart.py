@@ -17,6 +17,7 @@ import pytest
 import trio
 from support.pg_tasks import Mark
 from support.postgres import URL, Heard, schema_store
+from support.waiting import wait_until
 
 from service.jobs import JobState, PostgresStore, StoreUnavailable
 
@@ -97,18 +98,25 @@ async def test_calls_fail_while_the_server_is_down_and_work_once_it_is_back() ->
         finally:
             await trio.to_thread.run_sync(start_server)
 
-        with trio.fail_after(15):
-            while True:
-                try:
-                    after = await store.push(Mark(n=200))
-                    break
-                except StoreUnavailable:
-                    await trio.sleep(0.2)
+        async def push_once() -> int | StoreUnavailable:
+            try:
+                return await store.push(Mark(n=200))
+            except StoreUnavailable as exc:
+                return exc
+
+        after = await wait_until("a push to succeed after the restart", push_once,
+                                 lambda pushed: isinstance(pushed, int), within=30, poll=0.2)
+        assert isinstance(after, int)
         back_after_restart = await pusher.push(Mark(n=201))
-        with trio.fail_after(10):  # the listener reconnected and LISTENs again
-            while not any(run_at for _, run_at in heard.calls):
-                await pusher.push(Mark(n=202))
-                await trio.sleep(0.2)
+
+        async def push_and_listen() -> list[tuple[frozenset[str], float]]:
+            await pusher.push(Mark(n=202))
+            await trio.sleep(0.2)
+            return list(heard.calls)
+
+        # the listener reconnected and LISTENs again
+        await wait_until("a NOTIFY heard after the restart", push_and_listen,
+                         lambda calls: any(run_at for _, run_at in calls), within=20, poll=0)
         rows = [await store.job_get(job_id) for job_id in [*before, after]]
         pushed_later = await pusher.job_get(back_after_restart)
 

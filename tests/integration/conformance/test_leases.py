@@ -19,7 +19,7 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import JobState, JobStore
+from service.jobs import JobState, JobStore, SetStateIfRunning
 from service.jobs._store import REPEAT_RESCUE_SPREAD_S, Rescued
 
 
@@ -242,3 +242,42 @@ async def test_a_rescued_jobs_old_owner_can_no_longer_record_an_outcome(
     assert not await settle(backend, job_id, JobState.COMPLETED, owner="w1", finished_at=now)
     assert await backend.job_renew_leases("w1", [job_id], now + 500) == []
     assert await settle(backend, job_id, JobState.COMPLETED, owner="w2", finished_at=now + 40)
+
+
+async def test_a_batch_of_stale_completions_for_reclaimed_jobs_is_refused(
+    backend: JobStore,
+) -> None:
+    # A worker whose lease lapsed reports two plain completions for attempt 1 in one batch
+    # (the grouped path of every backend) after both jobs were rescued and claimed again --
+    # by the same owner name, as a restarted process with a fixed name would.
+    ids = await backend.push_many([Email(to=f"u{n}@example.com") for n in range(2)])
+    now = backend.clock.now()
+    first = await claim(backend, owner="w1", limit=2, now=now)
+    assert sorted(job.id for job in first) == ids
+    assert {job.attempt for job in first} == {1}
+    await backend.job_rescue_expired(now + LEASE + 1, max_rescues=5)
+    again = await claim(backend, owner="w1", limit=2, now=now + LEASE + 2)
+    assert {job.attempt for job in again} == {2}
+
+    results = await backend.job_set_state_if_running_many(
+        [
+            SetStateIfRunning(id=job_id, owner="w1", attempt=1, state=JobState.COMPLETED,
+                              finished_at=now + LEASE + 3)
+            for job_id in ids
+        ]
+    )
+
+    assert results == [False, False]
+    for job_id in ids:
+        row = await backend.job_get(job_id)
+        assert (row.state, row.attempt, row.lease_owner) == (JobState.RUNNING, 2, "w1")
+        assert row.finished_at is None
+    # The current attempt's batch still lands.
+    current = await backend.job_set_state_if_running_many(
+        [
+            SetStateIfRunning(id=job_id, owner="w1", attempt=2, state=JobState.COMPLETED,
+                              finished_at=now + LEASE + 4)
+            for job_id in ids
+        ]
+    )
+    assert current == [True, True]

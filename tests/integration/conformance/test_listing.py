@@ -66,13 +66,15 @@ async def test_job_list_before_id_pages_through_every_job_once(backend: JobStore
     seen: list[int] = []
     cursor: int | None = None
 
-    while True:
+    for _ in range(10):  # 7 jobs, 3 a page: a cursor that never ends fails, not hangs
         page = await backend.job_list(JobFilter(limit=3, before_id=cursor))
         if not page:
             break
         assert len(page) <= 3
         seen.extend(row.id for row in page)
         cursor = page[-1].id
+    else:
+        raise AssertionError(f"still paging after 10 pages; seen {seen}")
 
     assert seen == sorted(ids, reverse=True)
 
