@@ -58,13 +58,6 @@ class Settings:
     def port(self) -> int:
         return split_bind(self.bind)[1]
 
-    @property
-    def sqlite_path(self) -> Path | None:
-        """The database file for a ``sqlite:///`` URL, else None."""
-        if not self.database_url.startswith("sqlite:"):
-            return None
-        return Path(self.database_url.removeprefix("sqlite:///").removeprefix("sqlite://"))
-
 
 @attrs.frozen
 class Option:

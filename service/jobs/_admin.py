@@ -16,10 +16,9 @@ import attrs
 
 from . import _codec as codec
 from ._clock import to_datetime
-from ._errors import InvalidPush, PayloadError, QueueNotFound, UnknownTask
-from ._push import build_insert
+from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
 from ._states import JobState
-from ._store import JobFilter, JobRow, JobStore, Push, PushResult
+from ._store import JobFilter, JobRow, JobStore, PushResult
 from ._task import Task, TaskRegistry
 
 #: The reason recorded when an operator cancels a job without giving one.
@@ -72,20 +71,20 @@ class JobAdmin:
             instance = codec.structure(args, cls, name=task)
         except PayloadError as exc:
             raise _args_error(task, exc) from None
-        request = Push(task=instance, delay=delay, run_at=run_at, priority=priority,
-                       unique_key=unique_key, max_attempts=max_attempts)
         try:
-            build_insert(request, self.store.clock.now())  # checks every option, writes nothing
+            # build_insert checks every option and the payload before anything is written.
+            return await self.store.push_result(
+                instance, delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
+                max_attempts=max_attempts,
+            )
         except PayloadError as exc:  # the task built from the args would not decode again
             raise _args_error(task, exc) from None
+        except StoreError:
+            raise  # a database failure (ConstraintViolation is a ValueError too) stays itself
         except ValueError as exc:
             message = str(exc)
             raise InvalidPush(message, title=message,
                               fields={_option_field(message): message}) from None
-        return await self.store.push_result(
-            instance, delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
-            max_attempts=max_attempts,
-        )
 
     def task_type(self, task: str) -> type[Task]:
         """The class registered as ``task``; :class:`InvalidPush` naming ``$.task`` (and the

@@ -333,6 +333,10 @@ class JobStore(Protocol):
         """Call ``listener`` after each committed insert (in-process wake-ups)."""
         ...
 
+    def remove_push_listener(self, listener: PushListener) -> None:
+        """Stop calling ``listener``; a worker does this when it stops (a no-op if absent)."""
+        ...
+
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         """Insert prepared rows in one transaction (``push``/``push_many`` build them)."""
         ...

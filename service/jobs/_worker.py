@@ -99,6 +99,7 @@ class TaskWorker:
                 self._queues_done.set()
                 upkeep.cancel_scope.cancel()
         finally:
+            self.store.remove_push_listener(self._on_push)
             self._stopped.set()
             log.event(logging.INFO, "worker.stopped", owner=self.owner)
 

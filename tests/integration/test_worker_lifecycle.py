@@ -261,3 +261,15 @@ async def test_a_job_that_keeps_killing_its_process_is_discarded_after_bounded_r
     job = await store.job_get(job_id)
     assert job.state is JobState.DISCARDED
     assert "lease expired 3 times" in job.errors[-1].message
+
+
+async def test_a_stopped_worker_no_longer_listens_for_pushes(
+    autojump_clock: MockClock, store: SQLiteStore
+) -> None:
+    # drain() and tests build many workers over one store: a stopped one must not stay wired in.
+    worker = TaskWorker(store, [Work])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        assert worker._on_push in store._listeners
+        await worker.shutdown()
+    assert worker._on_push not in store._listeners

@@ -173,6 +173,8 @@ def insert_returning_committed(
         return PushResult(row=to_row(row), inserted=inserted)
     with conn.transaction():
         return insert_returning(conn, job, channel, origin)
+
+
 def insert_many_and_wake(
     conn: Conn, jobs: Sequence[JobInsert], channel: str, origin: str
 ) -> tuple[list[InsertResult], Wake | None]:

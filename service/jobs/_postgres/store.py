@@ -175,6 +175,11 @@ class PostgresStore(Pusher):
         """Call ``listener`` after each committed insert, here or in another process."""
         self._listeners.append(listener)
 
+    def remove_push_listener(self, listener: PushListener) -> None:
+        """Stop calling ``listener`` (a no-op if it was never added)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     # -- app SQL ----------------------------------------------------------------------------
 
     @asynccontextmanager

@@ -275,6 +275,10 @@ class SQLiteStore(Pusher):
     def add_push_listener(self, listener: PushListener) -> None:
         self._listeners.append(listener)
 
+    def remove_push_listener(self, listener: PushListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     # -- app SQL ----------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -316,6 +320,8 @@ class SQLiteStore(Pusher):
         results = await self._inserts.run(jobs)
         if self._listeners:
             if len(jobs) > INLINE_ROWS:  # a pass over every row: off the event loop
+                # wake_of touches no connection, so it may use the runner's thread without
+                # the store's lock (the runner runs one call at a time either way).
                 with trio.CancelScope(shield=True):  # the jobs are committed: wake for them
                     wake = await self._runner.run(wake_of, jobs, results)
             else:

@@ -208,3 +208,39 @@ async def test_every_push_listener_is_called(backend: JobStore) -> None:
 
     assert [tasks for tasks, _ in first.calls] == [frozenset({EMAIL})]
     assert [tasks for tasks, _ in second.calls] == [frozenset({EMAIL})]
+
+
+async def test_a_big_push_many_wakes_listeners_once_with_every_task_it_added(
+    backend: JobStore,
+) -> None:
+    # Over the store's inline limit the rows are written (and whom they wake worked out) off
+    # the event loop: the wake-up must still happen, once, naming every task.
+    calls: list[tuple[frozenset[str], float]] = []
+    backend.add_push_listener(lambda tasks, earliest: calls.append((tasks, earliest)))
+    now = backend.clock.now()
+    batch: list[Email | Push] = [Email(to=f"{i}@example.com") for i in range(300)]
+    batch.append(Push(task=Report(month=1), delay=60))
+
+    ids = await backend.push_many(batch)
+
+    assert len(ids) == 301
+    [(tasks, earliest)] = calls
+    assert tasks == frozenset({EMAIL, REPORT})
+    assert now <= earliest < now + 60  # the due emails, not the report a minute later
+
+
+async def test_a_big_push_many_in_a_transaction_wakes_listeners_only_after_the_commit(
+    backend: JobStore,
+) -> None:
+    calls: list[tuple[frozenset[str], float]] = []
+    backend.add_push_listener(lambda tasks, earliest: calls.append((tasks, earliest)))
+    before = backend.clock.now()
+
+    async with backend.transaction() as tx:
+        await tx.push_many([Push(task=Email(to=f"{i}@example.com"), delay=60)
+                            for i in range(300)])
+        assert calls == []
+
+    [(tasks, earliest)] = calls
+    assert tasks == frozenset({EMAIL})
+    assert before + 60 <= earliest <= backend.clock.now() + 60
