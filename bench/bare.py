@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def child_import(args: dict[str, Any], ready: Callable[..., None]) -> dict[str, Any]:

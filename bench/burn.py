@@ -11,8 +11,7 @@ Concurrency-1 drains and Procrastinate's use N = 5,000 (they run at ~0.5-2k jobs
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -20,6 +19,9 @@ from . import pg, stores
 from .common import Context, Results, plural, rate
 from .ours import TrioTally, opened, prefill, task_class, work_until_done
 from .proc import ChildFailed, measure, run_child
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 PROCRASTINATE_CONCURRENCY = 10
 TIMEOUT = 600.0

@@ -21,8 +21,8 @@ import secrets
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import psycopg
@@ -38,6 +38,9 @@ from service.jobs import (
     TaskOptions,
     TaskWorker,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @attrs.define

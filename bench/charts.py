@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .common import Metric, Results
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from .common import Metric, Results
 
 COLORS = {"ours": "#1f77b4", "ours FULL": "#17becf", "ours PostgreSQL": "#2ca02c",
           "Huey": "#ff7f0e", "Procrastinate": "#d62728", "sqlite3": "#7f7f7f"}

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -36,9 +35,13 @@ from service.jobs._sqlite.connection import connect, in_transaction
 from service.jobs._store import SetStateIfRunning
 
 from . import tables
-from .common import Context, Results
 from .ours import opened
 from .proc import measure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .common import Context, Results
 
 CLAIMS = 1_000  # per way of claiming (store, bare SQL); each takes one pending job
 SCHEDULED_DUE = 10_000

@@ -11,11 +11,13 @@ import importlib.util
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 #: Table sizes of the claim-cost scenario, full and quick.
 SIZES = (10_000, 100_000, 1_000_000)

@@ -24,13 +24,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .common import Context, Results, plural
 from .proc import ROOT, ChildFailed, run_child
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 TOKEN = "bench-token"
 CONNECTIONS = (1, 16)

@@ -15,15 +15,18 @@ push has backed its poll off, and the scenario is about the steady state).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import pg, stores
-from .common import Context, Results
 from .ours import TrioTally, opened, push_steadily, task_class, work_until_done
 from .proc import Child, ChildFailed, run_child
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .common import Context, Results
 
 POINTS = ("p50", "p95", "p99")
 SLACK = 15.0  # seconds a worker waits beyond the pushing time before giving up

@@ -10,12 +10,14 @@ from the first byte sent to the last byte read, per request.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .common import percentiles
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAX_HEAD = 64 * 1024
 

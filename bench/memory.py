@@ -21,17 +21,20 @@ per run.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from service.jobs import TaskWorker
 
 from . import tables
-from .common import Context, Results
 from .ours import TrioTally, opened, task_class
 from .proc import Child, ChildFailed, run_child
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .common import Context, Results
 
 MIB = 1024 * 1024
 

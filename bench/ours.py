@@ -19,7 +19,6 @@ runner onto its one connection, and every later statement of that store runs at 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -37,6 +36,8 @@ from service.jobs import (
 from .common import Tally
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
     from service.jobs import PostgresStore
 
 Store: TypeAlias = "SQLiteStore | PostgresStore"

@@ -18,9 +18,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from .common import Results
+if TYPE_CHECKING:
+    from .common import Results
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +77,8 @@ class Child:
         self._stderr.close()
 
     def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
+        assert self._proc is not None
+        assert self._proc.stdout is not None
         for line in self._proc.stdout:
             self._lines.put(line.rstrip("\n"))
         self._lines.put(None)

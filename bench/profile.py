@@ -16,15 +16,17 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import claims, http_api, tables
-from .common import Context, Results
 from .ours import prefill
 from .proc import Child, ChildFailed
 from .report import table
+
+if TYPE_CHECKING:
+    from .common import Context, Results
 
 FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
 TOP = 12

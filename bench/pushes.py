@@ -9,8 +9,7 @@ Each measurement is a fresh child process.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -18,6 +17,9 @@ from . import pg, stores
 from .common import Context, Results, plural, rate
 from .ours import opened, push_jobs
 from .proc import measure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MODES = {
     "one": "push, 1 task",

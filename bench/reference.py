@@ -16,12 +16,10 @@ transaction is the ceiling.
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -30,6 +28,10 @@ from service.jobs._sqlite.connection import connect
 
 from .common import Context, Results, chunks, rate, stopwatch
 from .proc import ChildFailed, run_child
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable, Iterator
 
 BATCH = 1000
 INSERT = (

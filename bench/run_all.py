@@ -20,11 +20,14 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 from . import machine, pg, report
 from .common import Context, Results
 from .peers import installed
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 FAMILIES = ("reference", "pushes", "burn", "latency", "claims", "memory", "http_api", "stalls")

@@ -10,16 +10,19 @@ minimal table. Not a scenario: an explanation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.jobs._sqlite.connection import connect
 from service.jobs._sqlite.schema import MIGRATIONS
 
-from .common import Context, Results
 from .proc import measure
 from .reference import MINIMAL_SCHEMA, enqueue_and_drain
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .common import Context, Results
 
 INDEX = re.compile(r"CREATE (?:UNIQUE )?INDEX (\w+)")
 DROPPED = re.compile(r"DROP INDEX (?:IF EXISTS )?(\w+)")

@@ -17,8 +17,7 @@ stored text, and the per-class check (what ``push`` does).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -32,6 +31,9 @@ from . import stores
 from .common import Context, Results, rate
 from .ours import NoOp, opened
 from .proc import measure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 BIG = 10**12  # a constant no batch reaches: switches a big-batch measure off
 

@@ -7,13 +7,16 @@ durability. ``pg``: PostgreSQL in a throw-away schema, dropped afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import pg
-from .common import Context
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from .common import Context
 
 Spec = dict[str, Any]
 LABELS = {"sqlite": "SQLite", "sqlite_full": "SQLite FULL", "pg": "PostgreSQL"}

@@ -15,14 +15,16 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.jobs import _codec as codec
 
 from .ours import NoOp
 from .reference import create_engine_schema
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 CHUNK = 50_000
 COLUMNS = ("task, args, state, priority, attempt, max_attempts, run_at, created_at,"

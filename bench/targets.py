@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .common import Results
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .common import Results
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class UsageError(Exception):

@@ -8,8 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -28,6 +27,9 @@ from .jobs import (
 )
 from .runtime import open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 EPILOG = """commands:
   (none) | run            HTTP API and TaskWorker in one process (the default)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -31,6 +31,9 @@ from .jobs import open_store as open_job_store
 from .settings import Settings, SettingsError
 from .state import AppState
 from .tasks import REGISTRY
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Collection
 
 logger = logging.getLogger("service")
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import attrs
 
+from .domain.mail import Mailer
 from .jobs import JobStore, TaskRegistry, TaskWorker
 from .metrics import Metrics
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .domain.mail import Mailer
 
 
 @attrs.define(kw_only=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from support.postgres import require_postgres, schema_store
 
 from service.jobs import InlineRunner, JobStore, SQLiteStore, ThreadRunner, TrioClock
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
 
 #: Fixed start of virtual time in tests: 2027-01-15T08:00:00Z.
 EPOCH = 1_800_000_000.0

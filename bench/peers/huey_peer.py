@@ -11,12 +11,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import cycle, islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..common import Tally, chunks, rate, stopwatch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Run:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..common import Tally, chunks, rate, stopwatch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class Run:

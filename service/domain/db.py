@@ -6,11 +6,13 @@ fits; the SQLite store does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..jobs import Clock, Task
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from contextlib import AbstractAsyncContextManager
+
+    from ..jobs import Clock, Task
 
 
 class AppTransaction(Protocol):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .db import AppStore
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .db import AppStore
 
 _PROBE = (
     "INSERT INTO write_probe (id, probed_at) VALUES (1, ?)"

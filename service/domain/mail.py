@@ -10,18 +10,21 @@ import datetime as dt
 import os
 import re
 import tempfile
-import uuid
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
-from ..settings import Settings
 from .smtp import SmtpMailer
+
+if TYPE_CHECKING:
+    import uuid
+
+    from ..settings import Settings
 
 __all__ = ["FileMailer", "Mailer", "SmtpMailer", "build_welcome_email", "make_mailer"]
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from email.message import EmailMessage
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import attrs
 import trio
 
 from ..jobs import ServiceError
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-import os
 import re
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    import os
 
 CHUNK_BYTES = 1024 * 1024
 #: Text up to this size is parsed whole to tell JSON from plain text.

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import trio
 
 from ..jobs import ServiceError
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 
 class TooLarge(ServiceError, ValueError):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .db import AppStore, AppTransaction
-from .sniff import FileFacts
+if TYPE_CHECKING:
+    from .db import AppStore, AppTransaction
+    from .sniff import FileFacts
 
 FILENAME_MAX = 255
 #: Shown when the client sent no usable file name.

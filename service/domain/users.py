@@ -7,13 +7,15 @@ domain and the tasks: :func:`service.flows.signup.create_user`.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..jobs import ConstraintViolation, ServiceError, to_datetime
-from .db import AppStore, AppTransaction
 from .schema import USERS_EMAIL_INDEX
+
+if TYPE_CHECKING:
+    from .db import AppStore, AppTransaction
 
 #: The most users one listing returns.
 LIST_LIMIT_MAX = 500

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from ..domain.db import AppStore
+from typing import TYPE_CHECKING
+
 from ..domain.users import User, insert_user, new_user
 from ..tasks.send_welcome_email import SendWelcomeEmail
+
+if TYPE_CHECKING:
+    from ..domain.db import AppStore
 
 
 async def create_user(store: AppStore, *, name: str, email: str) -> User:

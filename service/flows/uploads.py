@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
+from typing import TYPE_CHECKING
 
-from ..domain.db import AppStore
 from ..domain.uploads import Upload, insert_upload, new_upload
 from ..tasks.process_upload import ProcessUpload
+
+if TYPE_CHECKING:
+    import uuid
+
+    from ..domain.db import AppStore
 
 
 async def create_upload(

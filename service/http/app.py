@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ..jobs import StoreError, emit
-from ..state import AppState
 from .operator import job_pages, jobs_api, ops
 from .plumbing.backpressure import install_backpressure
 from .plumbing.errors import (
@@ -24,6 +23,9 @@ from .plumbing.errors import (
 from .plumbing.health import StoreHealth
 from .plumbing.request_state import STATE_KEY
 from .user import pages, uploads, users
+
+if TYPE_CHECKING:
+    from ..state import AppState
 
 logger = logging.getLogger("service.http")
 

@@ -7,10 +7,8 @@ the API and the CLI both print.
 
 from __future__ import annotations
 
-import builtins
-import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -18,8 +16,13 @@ from . import _codec as codec
 from ._clock import to_datetime
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
 from ._states import JobState
-from ._store import JobFilter, JobRow, JobStore, PushResult
-from ._task import Task, TaskRegistry
+
+if TYPE_CHECKING:
+    import builtins
+    import datetime as dt
+
+    from ._store import JobFilter, JobRow, JobStore, PushResult
+    from ._task import Task, TaskRegistry
 
 #: The reason recorded when an operator cancels a job without giving one.
 CANCEL_REASON = "cancelled by an operator"

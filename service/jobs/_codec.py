@@ -12,7 +12,6 @@ import json
 import math
 import typing
 import uuid
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import cattrs
@@ -20,6 +19,9 @@ from cattrs.cols import list_structure_factory
 from cattrs.preconf.json import make_converter
 
 from ._errors import PayloadError
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable
 
 T = TypeVar("T")
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._clock import Clock
 from ._errors import UnsupportedStoreURL
-from ._migrations import Migration
-from ._runner import Runner
 from ._sqlite import SQLiteStore
-from ._store import JobStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ._clock import Clock
+    from ._migrations import Migration
+    from ._runner import Runner
+    from ._store import JobStore
 
 #: A URL scheme; one letter is a Windows drive, part of a plain path.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]+):")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import random
 import traceback
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ._attempt_error import AttemptError, ErrorKind
-from ._errors import Cancel, PayloadError, Snooze
-from ._retry import Backoff
 from ._states import JobState
 from ._store import ClaimedJob, SetStateIfRunning
+
+if TYPE_CHECKING:
+    import random
+
+    from ._errors import Cancel, PayloadError, Snooze
+    from ._retry import Backoff
 
 MESSAGE_LIMIT = 2000
 TRACEBACK_LIMIT = 8000

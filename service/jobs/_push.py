@@ -7,8 +7,7 @@ import contextlib
 import datetime as dt
 import gc
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -17,6 +16,9 @@ from ._payload_check import encode_task
 from ._states import JobState
 from ._store import InsertResult, JobInsert, Push, PushResult
 from ._task import Task, check_priority, task_options
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = ["MAX_ATTEMPTS_LIMIT", "Push", "Pusher", "build_insert"]
 

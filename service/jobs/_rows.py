@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._attempt_error import AttemptError, RescueStep, from_stored, to_stored
 from ._errors import PayloadError
 from ._states import JobState
 from ._store import ClaimedJob, JobFilter, JobRow
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 #: Every column of a job, in :class:`JobRow` order.
 COLUMNS = (

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import attrs
 
 from ._attempt_error import AttemptError
-from ._clock import Clock
 from ._states import JobState
 from ._task import Task
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from contextlib import AbstractAsyncContextManager
+
+    from ._clock import Clock
 
 
 @attrs.frozen(kw_only=True)

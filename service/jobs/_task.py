@@ -17,14 +17,16 @@ A task that uses no state may write plain ``JobContext`` (``JobContext[Any]``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import attrs
 from typing_extensions import TypeVar
 
 from ._errors import UnknownTask
 from ._retry import Backoff
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 #: The type of the app state a task's ``ctx.state`` holds; plain ``JobContext`` means ``Any``.
 StateT = TypeVar("StateT", default=Any)

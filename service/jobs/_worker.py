@@ -17,21 +17,24 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import _log as log
 from ._batcher import OutcomeBatcher
-from ._clock import Clock
 from ._config import WorkerConfig
 from ._errors import StoreError
 from ._queue import LEASE_LOST, QueueContext, Shutdown, TaskQueue
 from ._states import JobState
-from ._store import JobStore, Rescued, SetStateIfRunning
 from ._task import Task, TaskRegistry
 from ._wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from ._clock import Clock
+    from ._store import JobStore, Rescued, SetStateIfRunning
 
 
 def default_owner() -> str:

@@ -37,11 +37,9 @@ way. ``drain`` uses :data:`DRAIN_CONFIG`, the same but leaving other task types'
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import outcome
@@ -49,7 +47,6 @@ import trio
 from trio.testing import MockClock, wait_all_tasks_blocked
 
 from . import _codec as codec
-from ._clock import Clock
 from ._config import WorkerConfig
 from ._errors import Cancel, ServiceError, Snooze
 from ._outcomes import timeout_message
@@ -61,6 +58,12 @@ from ._task import JobContext, Task, TaskRegistry, task_options
 from ._trio_clock import TrioClock
 from ._wakeup import Wakeup
 from ._worker import TaskWorker
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+    from ._clock import Clock
 
 __all__ = [
     "DRAIN_CONFIG",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
@@ -10,7 +11,9 @@ import trio
 from ..domain.sniff import inspect_file
 from ..domain.uploads import get_upload, mark_failed, mark_processed
 from ..jobs import Cancel, JobContext, Task, TaskOptions
-from ..state import AppState
+
+if TYPE_CHECKING:
+    from ..state import AppState
 
 
 @attrs.frozen(kw_only=True)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ..domain.mail import build_welcome_email
 from ..domain.users import get_user, mark_welcome_sent
 from ..jobs import Cancel, JobContext, Task, TaskOptions
-from ..state import AppState
+
+if TYPE_CHECKING:
+    from ..state import AppState
 
 
 @attrs.frozen(kw_only=True)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from support.processes import run_cli, service_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> None:
@@ -16,12 +19,14 @@ def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> N
                      json.dumps({"user_id": user_id}), "--delay", "600", "--priority", "2")
     assert pushed.returncode == 0, pushed.stderr
     job = json.loads(pushed.stdout)
-    assert job["state"] == "scheduled" and job["args"] == {"user_id": user_id}
+    assert job["state"] == "scheduled"
+    assert job["args"] == {"user_id": user_id}
     assert job["priority"] == 2
 
     listing = run_cli(env, "jobs", "list")
     assert listing.returncode == 0
-    assert "send_welcome_email" in listing.stdout and "scheduled" in listing.stdout
+    assert "send_welcome_email" in listing.stdout
+    assert "scheduled" in listing.stdout
     as_json = run_cli(env, "jobs", "list", "--json", "--state", "scheduled")
     assert [json.loads(line)["id"] for line in as_json.stdout.splitlines()] == [job["id"]]
 
@@ -31,7 +36,8 @@ def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> N
     cancelled = run_cli(env, "jobs", "cancel", str(job["id"]), "--reason", "typo")
     assert json.loads(cancelled.stdout)["state"] == "cancelled"
     again = run_cli(env, "jobs", "cancel", str(job["id"]))
-    assert again.returncode == 1 and "cannot become cancelled" in again.stderr
+    assert again.returncode == 1
+    assert "cannot become cancelled" in again.stderr
     retried = run_cli(env, "jobs", "retry", str(job["id"]))
     assert json.loads(retried.stdout)["state"] == "available"
 
@@ -39,15 +45,20 @@ def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> N
 def test_operator_mistakes_get_a_message_and_a_nonzero_exit(tmp_path: Path) -> None:
     env = service_env(tmp_path)
     missing = run_cli(env, "jobs", "show", "4242")
-    assert missing.returncode == 1 and "job 4242 not found" in missing.stderr
+    assert missing.returncode == 1
+    assert "job 4242 not found" in missing.stderr
     unknown = run_cli(env, "jobs", "push", "no_such_task")
-    assert unknown.returncode == 1 and "unknown task 'no_such_task'" in unknown.stderr
+    assert unknown.returncode == 1
+    assert "unknown task 'no_such_task'" in unknown.stderr
     bad_json = run_cli(env, "jobs", "push", "send_welcome_email", "--args", "{")
-    assert bad_json.returncode == 1 and "--args is not valid JSON" in bad_json.stderr
+    assert bad_json.returncode == 1
+    assert "--args is not valid JSON" in bad_json.stderr
     bad_args = run_cli(env, "jobs", "push", "send_welcome_email", "--args", '{"user_id": 5}')
-    assert bad_args.returncode == 1 and "$.user_id" in bad_args.stderr
+    assert bad_args.returncode == 1
+    assert "$.user_id" in bad_args.stderr
     not_a_number = run_cli(env, "jobs", "show", "abc")
-    assert not_a_number.returncode == 2 and "invalid int value" in not_a_number.stderr
+    assert not_a_number.returncode == 2
+    assert "invalid int value" in not_a_number.stderr
     for result in (missing, unknown, bad_json, bad_args):
         assert "Traceback" not in result.stderr
 
@@ -62,7 +73,8 @@ def test_queues_can_be_paused_and_resumed_from_the_cli(tmp_path: Path) -> None:
     row = next(line for line in resumed.stdout.splitlines() if line.startswith("process_upload"))
     assert " no " in row
     unknown = run_cli(env, "queues", "pause", "nope")
-    assert unknown.returncode == 1 and "no queue 'nope'" in unknown.stderr
+    assert unknown.returncode == 1
+    assert "no queue 'nope'" in unknown.stderr
 
 
 def test_a_push_whose_task_would_not_decode_is_refused_and_nothing_is_stored(
@@ -76,4 +88,5 @@ def test_a_push_whose_task_would_not_decode_is_refused_and_nothing_is_stored(
     )
     assert "Traceback" not in refused.stderr
     listing = run_cli(env, "jobs", "list", "--json")
-    assert listing.returncode == 0 and listing.stdout.strip() == ""
+    assert listing.returncode == 0
+    assert listing.stdout.strip() == ""

@@ -113,8 +113,8 @@ def check(response: httpx.Response) -> None:
             raise AssertionError(f"a {response.status_code} that is not JSON:"
                                  f" {response.text[:500]!r}; {request}") from None
         assert set(body) == {"error"}, f"{body}; {request}"
-        assert isinstance(body["error"]["code"], str) and body["error"]["message"], (
-            f"{body}; {request}")
+        assert isinstance(body["error"]["code"], str), f"{body}; {request}"
+        assert body["error"]["message"], f"{body}; {request}"
         fields = body["error"].get("fields")
         assert fields is None or (isinstance(fields, dict) and fields), f"{body}; {request}"
 

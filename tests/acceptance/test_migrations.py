@@ -5,12 +5,15 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from support.processes import service_env
 
 from service.jobs import Migration, SQLiteStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_processes_migrating_one_new_file_at_once_apply_each_step_once(tmp_path: Path) -> None:
@@ -26,7 +29,9 @@ def test_processes_migrating_one_new_file_at_once_apply_each_step_once(tmp_path:
     assert len(applied) == 1, outputs
     db = sqlite3.connect(tmp_path / "data" / "service.db")
     rows = db.execute("SELECT component, version FROM schema_migrations ORDER BY 1, 2").fetchall()
-    assert rows == sorted(set(rows)) and ("jobs", 1) in rows and ("app", 1) in rows
+    assert rows == sorted(set(rows))
+    assert ("jobs", 1) in rows
+    assert ("app", 1) in rows
 
 
 async def test_a_new_step_is_applied_once_on_the_next_start(tmp_path: Path) -> None:
@@ -49,4 +54,5 @@ async def test_a_failing_step_leaves_the_schema_as_it_was(tmp_path: Path) -> Non
             pass
     db = sqlite3.connect(tmp_path / "x.db")
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "half" not in tables and "jobs" not in tables, "the whole migration rolled back"
+    assert "half" not in tables, "the whole migration rolled back"
+    assert "jobs" not in tables, "the whole migration rolled back"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 from integration.test_job_pages import IMG, SCRIPT, TASK, hostile_job
 from support.http import ADMIN_TOKEN, serve_app
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -128,11 +130,15 @@ async def test_an_operator_logs_in_and_hostile_job_data_stays_text(tmp_path: Pat
     assert "not the admin token" in seen["wrong"]
     assert seen["after_login"].endswith("/admin/jobs")
     [cookie] = seen["cookies"]
-    assert cookie["name"] == "service_admin" and cookie["value"] != ADMIN_TOKEN
-    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert cookie["name"] == "service_admin"
+    assert cookie["value"] != ADMIN_TOKEN
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
     assert seen["task"] == TASK, "shown as text"
-    assert SCRIPT in seen["payload"] and IMG in seen["errors"]
-    assert seen["elements"] == 0 and seen["dialogs"] == [], "no markup became elements or ran"
+    assert SCRIPT in seen["payload"]
+    assert IMG in seen["errors"]
+    assert seen["elements"] == 0, "no markup became elements"
+    assert seen["dialogs"] == [], "no script ran"
     assert seen["states"] == ["retryable", "cancelled", "available"]
     assert "<b>not</b> needed" in seen["last_error"]
     assert seen["url_after"].endswith(f"/admin/jobs/{job_id}")

@@ -122,7 +122,8 @@ async def test_a_job_that_kills_its_process_is_discarded_after_max_rescues_while
     assert job["rescues"] == MAX_RESCUES
     assert [e["kind"] for e in job["errors"]] == ["lease_expired"] * MAX_RESCUES
     last = job["errors"][-1]["message"]
-    assert f"lease expired {MAX_RESCUES} times" in last and "killing its process" in last, last
+    assert f"lease expired {MAX_RESCUES} times" in last, last
+    assert "killing its process" in last, last
     ran = effect_lines(effects)
     assert [job_id for job_id in accepted if ran[job_id] == 0] == []
     others = await query(env, "SELECT id, state, errors FROM jobs WHERE task = ?", ("append",))

@@ -5,13 +5,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
 from support.faults import query
 from support.processes import run_cli, service_env, service_process
 from support.waiting import wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_help_documents_commands_and_settings(tmp_path: Path) -> None:
@@ -45,12 +48,14 @@ def test_invalid_configuration_exits_2_with_one_line_naming_the_setting(
     result = run_cli(service_env(tmp_path, **{setting.lower(): value}), "migrate")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and f"SERVICE_{setting}" in lines[0], result.stderr
+    assert len(lines) == 1, result.stderr
+    assert f"SERVICE_{setting}" in lines[0], result.stderr
 
 
 def test_a_cli_flag_overrides_the_environment_and_is_validated_too(tmp_path: Path) -> None:
     result = run_cli(service_env(tmp_path), "migrate", "--shutdown-grace", "x")
-    assert result.returncode == 2 and "SERVICE_SHUTDOWN_GRACE" in result.stderr
+    assert result.returncode == 2
+    assert "SERVICE_SHUTDOWN_GRACE" in result.stderr
 
 
 async def _push_nap(service: object, seconds: float, marker: Path) -> int:
@@ -87,10 +92,12 @@ async def test_sigterm_drains_jobs_in_flight_and_returns_the_rest_to_the_queue(
     assert code == 0
     # Generous for a busy machine; the point is that the 120 s job was not waited out.
     assert took < 60, f"took {took:.1f} s: exits after the 3 s grace, not after the 120 s job"
-    assert short.exists() and not long.exists()
+    assert short.exists()
+    assert not long.exists()
     assert (await _job(env, short_id))["state"] == "completed"
     returned = await _job(env, long_id)
-    assert returned["state"] == "available" and returned["attempt"] == 0
+    assert returned["state"] == "available"
+    assert returned["attempt"] == 0
     assert returned["errors"][-1]["kind"] == "interrupted"  # type: ignore[index]
     assert "after the 3 s grace period" in returned["errors"][-1]["message"]  # type: ignore[index]
     assert "service.stopped" in service.names()
@@ -159,7 +166,8 @@ async def test_a_second_signal_exits_at_once_and_still_returns_the_job(tmp_path:
             code = await service.process.wait()
     assert code == 1
     job = await _job(env, job_id)
-    assert job["state"] == "available" and job["attempt"] == 0
+    assert job["state"] == "available"
+    assert job["attempt"] == 0
     message = job["errors"][-1]["message"]  # type: ignore[index]
     assert message.startswith("interrupted by a forced shutdown"), message
 
@@ -171,7 +179,9 @@ async def test_logs_are_one_json_object_per_line_including_job_events(tmp_path: 
         done = await service.wait_for("job.completed")
         service.signal()
         await service.process.wait()
-    assert done["task"] == "nap" and done["level"] == "info" and "ts" in done
+    assert done["task"] == "nap"
+    assert done["level"] == "info"
+    assert "ts" in done
     assert "unparsed" not in service.names()
     assert {"service.ready", "web.started", "worker.started", "job.started"} <= set(
         service.names())
@@ -181,14 +191,16 @@ async def test_web_and_worker_in_two_processes_share_one_sqlite_file(tmp_path: P
     env = service_env(tmp_path)
     marker = tmp_path / "cross.txt"
     async with service_process(env, "web") as web, service_process(env, "worker") as worker:
-        assert web.url is not None and worker.url is None
+        assert web.url is not None
+        assert worker.url is None
         await _push_nap(web, 0.0, marker)
         await wait_until(f"{marker} to be written by the worker process", marker.exists, bool,
                          within=60)
         for service in (web, worker):
             service.signal()
             assert await service.process.wait() == 0
-    assert "job.started" in worker.names() and "job.started" not in web.names()
+    assert "job.started" in worker.names()
+    assert "job.started" not in web.names()
 
 
 def test_the_real_entry_point_runs(tmp_path: Path) -> None:
@@ -213,4 +225,5 @@ async def test_a_task_that_blocks_the_event_loop_is_reported(tmp_path: Path) -> 
         await service.wait_for("worker.loop_unblocked")
         service.signal()
         assert await service.process.wait() == 0
-    assert blocked["level"] == "warning" and "blocking the event loop" in blocked["message"]
+    assert blocked["level"] == "warning"
+    assert "blocking the event loop" in blocked["message"]

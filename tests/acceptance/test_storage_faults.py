@@ -14,8 +14,7 @@ ready again by itself, takes pushes, and jobs that were running during the fault
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from support.faults import (
@@ -35,6 +34,10 @@ from support.faults import (
 from support.postgres import fresh_database
 from support.processes import service_env, service_process
 from support.waiting import wait_for_status, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.slow
 

@@ -12,15 +12,17 @@ import hashlib
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 import trio
 from support.faults import query
 from support.processes import ServiceProcess, service_env, service_process
 from support.uploads import MiB, Streamed, peak_rss, stream_upload
 from support.waiting import eventually
+
+if TYPE_CHECKING:
+    import httpx
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(),
                                 reason="reads the server's peak RSS from /proc")
@@ -96,7 +98,8 @@ async def test_a_gib_over_a_64m_limit_is_refused_early_leaving_nothing_in_flat_m
         error = json.loads(streamed.body)["error"]
         assert error["code"] == "too_large"
         assert f"limit of {64 * MiB} bytes" in error["message"], error
-        assert streamed.answered_early and not streamed.complete
+        assert streamed.answered_early
+        assert not streamed.complete
         assert streamed.sent < REFUSED_SENT_MAX, streamed.sent / MiB
         upload_dir = tmp_path / "data" / "uploads"
         assert [p.name for p in upload_dir.iterdir()] == [uuid.UUID(warm_up["id"]).hex]

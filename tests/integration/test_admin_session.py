@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from quart_trio import QuartTrio
 from support.http import ADMIN_TOKEN, make_settings, serve_app
 
 from service.http.app import create_app
 from service.runtime import open_state
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from quart_trio import QuartTrio
 
 HOUR = 3600.0
 AGES = {"0 s": 0, "11 h": 11 * HOUR, "12 h - 1 s": 12 * HOUR - 1, "12 h": 12 * HOUR,

@@ -36,7 +36,7 @@ class Client:
 
     async def run(self, app: QuartTrio, path: str) -> None:
         to_app, from_client = trio.open_memory_channel[ASGIReceiveEvent](QUEUE)
-        scope = cast(HTTPScope, {
+        scope = cast("HTTPScope", {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1234),

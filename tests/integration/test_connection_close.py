@@ -7,13 +7,16 @@ keep-alive timeout, and not on shutdown, which then waited out the whole grace p
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
 from support.http import make_settings, serve_app
 
 from service.runtime import WebService, open_state
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: Bounds for "at once": well above a busy machine's hiccup, below the server's 5 s
 #: ``keep_alive_timeout``, which would close the socket anyway and hide the regression.
@@ -44,7 +47,8 @@ async def test_the_server_closes_the_socket_after_answering(
             await stream.send_all(request_line)
             with trio.fail_after(AT_ONCE_S):
                 data = await _read_until_eof(stream)
-        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b'{"status":"ok"}\n')
+        assert data.startswith(b"HTTP/1.1 200")
+        assert data.endswith(b'{"status":"ok"}\n')
 
 
 async def test_shutdown_closes_an_idle_keep_alive_connection_at_once(tmp_path: Path) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
-import trio.testing
 from support.conformance import EMAIL, REPORT, RESIZE, Email, Report, Resize, make_job
 
 from service.http.operator import job_views
@@ -33,6 +32,9 @@ from service.jobs import (
     job_json,
     queue_json,
 )
+
+if TYPE_CHECKING:
+    import trio.testing
 
 REGISTRY = TaskRegistry([Email, Report])
 
@@ -100,7 +102,8 @@ async def test_an_unknown_task_is_refused_naming_the_task_field_and_the_known_ta
     assert caught.value.fields == {"$.task": known}
     assert caught.value.title == "unknown task 'conf.nope'"
     assert str(caught.value) == known
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, ServiceError)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, ServiceError)
     assert await no_jobs(admin)
 
 
@@ -176,7 +179,8 @@ async def test_an_invalid_priority_is_refused_naming_the_priority(admin: JobAdmi
 
     [(field, problem)] = caught.value.fields.items()
     assert field == "$.priority"
-    assert problem.startswith("priority must be an integer within") and problem.endswith("1.5")
+    assert problem.startswith("priority must be an integer within")
+    assert problem.endswith("1.5")
     assert await no_jobs(admin)
 
 
@@ -261,7 +265,8 @@ async def test_an_unregistered_queue_cannot_be_paused_or_resumed(admin: JobAdmin
         with pytest.raises(QueueNotFound) as caught:
             await operation(RESIZE)
         assert str(caught.value) == "no queue 'conf.resize': not a registered task"
-        assert isinstance(caught.value, LookupError) and isinstance(caught.value, ServiceError)
+        assert isinstance(caught.value, LookupError)
+        assert isinstance(caught.value, ServiceError)
     assert await admin.store.queue_paused() == set()
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from support.http import ADMIN_TOKEN, Served, serve_app
 
 from service.http.operator.auth import session_value
 from service.jobs import Backoff, JobState
 from service.jobs import _outcomes as outcomes
 from service.jobs._store import JobInsert
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import httpx
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(2)>"
@@ -72,10 +76,12 @@ async def test_the_right_token_sets_an_httponly_strict_cookie_that_is_not_the_to
         assert 'type="password" name="token"' in form.text
         wrong = await app.client.post("/admin/login", data={"token": "not-" + ADMIN_TOKEN})
         assert wrong.status_code == 401
-        assert "not the admin token" in wrong.text and 'name="token"' in wrong.text
+        assert "not the admin token" in wrong.text
+        assert 'name="token"' in wrong.text
         assert "set-cookie" not in wrong.headers
         right = await app.client.post("/admin/login", data={"token": ADMIN_TOKEN})
-        assert right.status_code == 303 and right.headers["Location"] == "/admin/jobs"
+        assert right.status_code == 303
+        assert right.headers["Location"] == "/admin/jobs"
         cookie = right.headers["set-cookie"]
         value = cookie.split(";")[0].removeprefix("service_admin=")
         issued = int(value.partition(".")[0])
@@ -87,7 +93,8 @@ async def test_the_right_token_sets_an_httponly_strict_cookie_that_is_not_the_to
         assert "secure" not in flags, "plain http: a Secure cookie would never come back"
         assert (await app.client.get("/admin/jobs")).status_code == 200
         out = await app.client.post("/admin/logout")
-        assert out.status_code == 303 and out.headers["Location"] == "/admin/login"
+        assert out.status_code == 303
+        assert out.headers["Location"] == "/admin/login"
         assert (await app.client.get("/admin/jobs")).status_code == 303
 
 
@@ -99,17 +106,20 @@ async def test_a_forged_cookie_or_the_raw_token_as_cookie_is_not_a_session(
         for value in ("x", ADMIN_TOKEN, session_value("other-token", now)):
             response = await app.client.get("/admin/jobs",
                                             headers={"Cookie": f"service_admin={value}"})
-            assert response.status_code == 303 and response.headers["Location"] == "/admin/login"
+            assert response.status_code == 303
+            assert response.headers["Location"] == "/admin/login"
 
 
 async def test_without_a_configured_token_the_dashboard_is_closed(tmp_path: Path) -> None:
     async with serve_app(tmp_path, admin_token="") as app:
         page = await app.client.get("/admin/login")
-        assert "closed" in page.text and "SERVICE_ADMIN_TOKEN" in page.text
+        assert "closed" in page.text
+        assert "SERVICE_ADMIN_TOKEN" in page.text
         assert 'name="token"' not in page.text
         for token in ("", ADMIN_TOKEN):
             attempt = await app.client.post("/admin/login", data={"token": token})
-            assert attempt.status_code == 401 and "set-cookie" not in attempt.headers
+            assert attempt.status_code == 401
+            assert "set-cookie" not in attempt.headers
         now = app.state.store.clock.now()
         for headers in ({"Cookie": f"service_admin={session_value('', now)}"},
                         {"Authorization": "Bearer x"}):
@@ -157,11 +167,14 @@ async def test_the_listing_is_newest_first_with_state_and_task_filters_and_count
         failed = await hostile_job(app)
         page = (await client.get("/admin/jobs")).text
         assert listed_ids(page) == [failed, *reversed(scheduled), available]
-        assert "scheduled: 3" in page and "available: 1" in page and "retryable: 1" in page
+        assert "scheduled: 3" in page
+        assert "available: 1" in page
+        assert "retryable: 1" in page
         only = (await client.get("/admin/jobs", params={"state": "scheduled"})).text
         assert listed_ids(only) == list(reversed(scheduled))
         by_task = (await client.get("/admin/jobs", params={"task": TASK})).text
-        assert listed_ids(by_task) == [failed] and "scheduled: 0" in by_task
+        assert listed_ids(by_task) == [failed]
+        assert "scheduled: 0" in by_task
         first = (await client.get("/admin/jobs", params={"limit": "2"})).text
         assert listed_ids(first) == [failed, scheduled[2]]
         older = re.search(r'<a href="([^"]+)">Older jobs</a>', first)
@@ -169,7 +182,8 @@ async def test_the_listing_is_newest_first_with_state_and_task_filters_and_count
         rest = (await client.get(older.group(1).replace("&amp;", "&"))).text
         assert listed_ids(rest) == [scheduled[1], scheduled[0]]
         capped = await client.get("/admin/jobs", params={"limit": "100000"})
-        assert capped.status_code == 200 and 'name="limit" min="1" value="200"' in capped.text
+        assert capped.status_code == 200
+        assert 'name="limit" min="1" value="200"' in capped.text
 
 
 async def test_bad_filters_are_a_400_page_naming_the_field(tmp_path: Path) -> None:
@@ -195,11 +209,15 @@ async def test_hostile_payloads_errors_and_results_render_as_inert_text(tmp_path
         result = (await client.get(f"/admin/jobs/{completed}")).text
         assert "default-src 'none'" in detail.headers["Content-Security-Policy"]
         for page in (listing, detail.text, result):
-            assert SCRIPT not in page and IMG not in page and TASK not in page
+            assert SCRIPT not in page
+            assert IMG not in page
+            assert TASK not in page
             assert escaped(TASK) in page
         assert escaped(IMG) in listing, "the last error's excerpt"
-        assert escaped(SCRIPT) in detail.text and escaped(SCRIPT) in result, "the payload"
-        assert escaped(IMG) in detail.text and "RuntimeError" in detail.text
+        assert escaped(SCRIPT) in detail.text, "the payload"
+        assert escaped(SCRIPT) in result, "the result"
+        assert escaped(IMG) in detail.text
+        assert "RuntimeError" in detail.text
         assert "Traceback (most recent call last)" in detail.text
         assert escaped(f"key-{SCRIPT}") in detail.text, "the unique key"
         assert escaped(IMG) in result, "the result"
@@ -215,17 +233,22 @@ async def test_retry_and_cancel_forms_answer_303_back_to_the_job(tmp_path: Path)
         same_site = {"Origin": app.url}
         cancel = await client.post(f"/admin/jobs/{job_id}/cancel",
                                    data={"reason": f"dup {SCRIPT}"}, headers=same_site)
-        assert cancel.status_code == 303 and cancel.headers["Location"] == f"/admin/jobs/{job_id}"
+        assert cancel.status_code == 303
+        assert cancel.headers["Location"] == f"/admin/jobs/{job_id}"
         job = (await app.admin.get(f"/api/jobs/{job_id}")).json()
-        assert job["state"] == "cancelled" and job["errors"][-1]["message"] == f"dup {SCRIPT}"
+        assert job["state"] == "cancelled"
+        assert job["errors"][-1]["message"] == f"dup {SCRIPT}"
         again = await client.post(f"/admin/jobs/{job_id}/cancel")
         assert again.status_code == 409
-        assert "Cannot cancel this job" in again.text and SCRIPT not in again.text
+        assert "Cannot cancel this job" in again.text
+        assert SCRIPT not in again.text
         retry = await client.post(f"/admin/jobs/{job_id}/retry")
-        assert retry.status_code == 303 and retry.headers["Location"] == f"/admin/jobs/{job_id}"
+        assert retry.status_code == 303
+        assert retry.headers["Location"] == f"/admin/jobs/{job_id}"
         assert (await app.admin.get(f"/api/jobs/{job_id}")).json()["state"] == "available"
         conflict = await client.post(f"/admin/jobs/{job_id}/retry")
-        assert conflict.status_code == 409 and "Cannot retry this job" in conflict.text
+        assert conflict.status_code == 409
+        assert "Cannot retry this job" in conflict.text
         bearer = await app.admin.post(f"/admin/jobs/{job_id}/cancel")
         assert bearer.status_code == 303
 
@@ -243,7 +266,8 @@ async def test_form_posts_from_another_site_are_forbidden(tmp_path: Path) -> Non
                 assert response.status_code == 403, (path, headers)
             login = await app.client.post("/admin/login", data={"token": ADMIN_TOKEN},
                                           headers=headers)
-            assert login.status_code == 403 and "set-cookie" not in login.headers
+            assert login.status_code == 403
+            assert "set-cookie" not in login.headers
         assert (await app.admin.get(f"/api/jobs/{job_id}")).json()["state"] == "available"
         assert (await client.get("/admin/jobs")).status_code == 200, "still logged in"
 
@@ -258,4 +282,5 @@ async def test_unknown_jobs_are_a_404_page(tmp_path: Path) -> None:
             assert "Error 404" in response.text
         for action in ("retry", "cancel"):
             response = await client.post(f"/admin/jobs/999999/{action}")
-            assert response.status_code == 404 and "Error 404" in response.text
+            assert response.status_code == 404
+            assert "Error 404" in response.text

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 import trio
 from support.http import ADMIN_TOKEN, serve_app
 from support.lossy_task import LossyCharge
 from support.waiting import wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import httpx
 
 ADMIN_ROUTES = [
     ("GET", "/api/jobs"),
@@ -36,7 +40,8 @@ async def job_state(admin: httpx.AsyncClient, job_id: int) -> str:
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
     assert response.status_code == status, response.text
     body = response.json()["error"]
-    assert body["code"] == code and body["message"]
+    assert body["code"] == code
+    assert body["message"]
     return body  # type: ignore[no-any-return]
 
 
@@ -68,8 +73,12 @@ async def test_pushing_a_job_returns_it_whole(tmp_path: Path) -> None:
         job = response.json()
         assert set(job) >= {"id", "task", "args", "state", "attempt", "max_attempts", "priority",
                             "run_at", "created_at", "finished_at", "errors", "result"}
-        assert job["state"] == "available" and job["attempt"] == 0 and job["priority"] == 3
-        assert job["max_attempts"] == 10 and job["errors"] == [] and job["result"] is None
+        assert job["state"] == "available"
+        assert job["attempt"] == 0
+        assert job["priority"] == 3
+        assert job["max_attempts"] == 10
+        assert job["errors"] == []
+        assert job["result"] is None
         fetched = await app.admin.get(f"/api/jobs/{job['id']}")
         assert fetched.json() == job
 
@@ -77,7 +86,8 @@ async def test_pushing_a_job_returns_it_whole(tmp_path: Path) -> None:
 async def test_a_delayed_push_is_scheduled(tmp_path: Path) -> None:
     async with serve_app(tmp_path) as app:
         delayed = await app.admin.post("/api/jobs", json={**welcome(), "delay": 3600})
-        assert delayed.status_code == 201 and delayed.json()["state"] == "scheduled"
+        assert delayed.status_code == 201
+        assert delayed.json()["state"] == "scheduled"
         at = await app.admin.post("/api/jobs",
                                   json={**welcome(), "run_at": "2099-01-01T00:00:00+00:00"})
         assert at.json()["state"] == "scheduled"
@@ -89,7 +99,8 @@ async def test_a_unique_key_returns_the_existing_job(tmp_path: Path) -> None:
         body = {**welcome(), "unique_key": "welcome:ada"}
         first = await app.admin.post("/api/jobs", json=body)
         again = await app.admin.post("/api/jobs", json=body)
-        assert first.status_code == 201 and again.status_code == 200
+        assert first.status_code == 201
+        assert again.status_code == 200
         assert again.json()["id"] == first.json()["id"]
 
 
@@ -154,7 +165,8 @@ async def test_listing_pages_through_jobs_newest_first_with_filters(tmp_path: Pa
         assert cursor is None, f"still paging after 10 pages; seen {seen}"
         assert seen == sorted(ids, reverse=True)
         scheduled = (await app.admin.get("/api/jobs", params={"state": "scheduled"})).json()
-        assert len(scheduled["jobs"]) == 6 and scheduled["next"] is None
+        assert len(scheduled["jobs"]) == 6
+        assert scheduled["next"] is None
         by_task = (await app.admin.get("/api/jobs", params={"task": "process_upload"})).json()
         assert by_task["jobs"] == []
         assert_error(await app.admin.get("/api/jobs", params={"state": "lost"}), 422, "invalid")
@@ -167,11 +179,13 @@ async def test_cancel_and_retry_follow_the_state_machine(tmp_path: Path) -> None
         job_id = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
         cancelled = await app.admin.post(f"/api/jobs/{job_id}/cancel",
                                          json={"reason": "duplicate signup"})
-        assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+        assert cancelled.status_code == 200
+        assert cancelled.json()["state"] == "cancelled"
         assert cancelled.json()["errors"][-1]["message"] == "duplicate signup"
         assert_error(await app.admin.post(f"/api/jobs/{job_id}/cancel"), 409, "conflict")
         retried = await app.admin.post(f"/api/jobs/{job_id}/retry")
-        assert retried.status_code == 200 and retried.json()["state"] == "available"
+        assert retried.status_code == 200
+        assert retried.json()["state"] == "available"
         assert_error(await app.admin.post(f"/api/jobs/{job_id}/retry"), 409, "conflict")
         assert_error(await app.admin.post("/api/jobs/424242/retry"), 404, "not_found")
 
@@ -181,7 +195,8 @@ async def test_queues_report_counts_and_pausing_stops_claims_until_resumed(
 ) -> None:
     async with serve_app(tmp_path, worker=True) as app:
         paused = await app.admin.post("/api/queues/send_welcome_email/pause")
-        assert paused.status_code == 200 and paused.json()["paused"] is True
+        assert paused.status_code == 200
+        assert paused.json()["paused"] is True
         job_id = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
         await trio.sleep(1.5)  # longer than the worker's poll bound: it would have claimed it
         assert (await app.admin.get(f"/api/jobs/{job_id}")).json()["state"] == "available"
@@ -211,9 +226,11 @@ async def test_metrics_expose_jobs_by_task_and_state_and_http_requests(tmp_path:
 async def test_health_needs_no_token_and_readiness_checks_the_database(tmp_path: Path) -> None:
     async with serve_app(tmp_path) as app:
         health = await app.client.get("/healthz")
-        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok"}
         ready = await app.client.get("/readyz")
-        assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready"}
 
 
 async def test_unknown_routes_and_methods_get_json_errors(tmp_path: Path) -> None:

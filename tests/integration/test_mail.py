@@ -7,7 +7,7 @@ import email
 import uuid
 from email import policy
 from email.message import EmailMessage
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -19,6 +19,9 @@ from support.waiting import eventually
 from service.domain.mail import FileMailer, SmtpMailer, build_welcome_email, make_mailer
 from service.domain.smtp import MailError, SmtpTarget
 from service.jobs import JobFilter, JobState
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SENT_AT = 1_800_000_000.0
 USER_ID = uuid.UUID("6f1c2a4e-8d3b-4c5a-9e7f-0a1b2c3d4e5f")
@@ -52,7 +55,8 @@ def test_the_welcome_email_is_an_rfc5322_message_with_a_deterministic_id() -> No
     assert message["Message-ID"] == f"<welcome-{USER_ID}@service>"
     assert message["Date"].datetime == dt.datetime.fromtimestamp(SENT_AT, tz=dt.UTC)
     body = message.get_body(("plain",))
-    assert body is not None and "Hello Ada Lovelace" in body.get_content()
+    assert body is not None
+    assert "Hello Ada Lovelace" in body.get_content()
     assert welcome()["Message-ID"] == message["Message-ID"]
 
 
@@ -64,7 +68,8 @@ def test_a_display_name_with_specials_and_non_ascii_is_encoded_and_round_trips()
     [to] = message["To"].addresses
     assert (to.display_name, to.addr_spec) == (name, "ada@example.com")
     body = message.get_body(("plain",))
-    assert body is not None and f"Hello {name}," in body.get_content()
+    assert body is not None
+    assert f"Hello {name}," in body.get_content()
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from support.http import serve_app
 from support.waiting import wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SERIES = {
     "service_jobs": "gauge",

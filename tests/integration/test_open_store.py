@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -22,6 +22,9 @@ from service.jobs import (
     open_store,
 )
 from service.jobs._factory import sqlite_path
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize(
@@ -71,7 +74,8 @@ def test_an_unsupported_url_is_refused_naming_the_problem_and_the_forms_that_wor
     with pytest.raises(UnsupportedStoreURL) as caught:
         open_store(url)
 
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, ServiceError)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, ServiceError)
     assert str(caught.value).startswith(f"{problem}: {url!r}")
     assert "sqlite:///path/to/file.db" in str(caught.value)
     assert "postgresql://" in str(caught.value)

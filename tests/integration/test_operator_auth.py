@@ -7,13 +7,16 @@ below is an operator route, so a route added later is covered (or must be declar
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from support.http import ADMIN_TOKEN, make_settings, serve_app
 
 from service.http.app import create_app
 from service.runtime import open_state
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: Routes anyone may call (the user API and pages, probes) and the cookie-based dashboard,
 #: whose pages are tested below and in test_job_pages.py.
@@ -55,7 +58,8 @@ async def test_every_operator_route_refuses_a_wrong_token_of_the_right_length(
     tmp_path: Path,
 ) -> None:
     wrong = same_length_wrong(ADMIN_TOKEN)
-    assert len(wrong) == len(ADMIN_TOKEN) and wrong != ADMIN_TOKEN
+    assert len(wrong) == len(ADMIN_TOKEN)
+    assert wrong != ADMIN_TOKEN
     routes = await operator_routes(tmp_path / "routes")
     async with serve_app(tmp_path) as app:
         for method, path in routes:
@@ -74,7 +78,8 @@ async def test_the_dashboard_refuses_a_wrong_token_of_the_right_length(tmp_path:
     wrong = same_length_wrong(ADMIN_TOKEN)
     async with serve_app(tmp_path) as app:
         login = await app.client.post("/admin/login", data={"token": wrong})
-        assert login.status_code == 401 and "set-cookie" not in login.headers
+        assert login.status_code == 401
+        assert "set-cookie" not in login.headers
         assert (await app.client.get("/admin/jobs")).status_code == 303
         bearer = {"Authorization": f"Bearer {wrong}"}
         for path in ("/admin/jobs", "/admin/jobs/1"):

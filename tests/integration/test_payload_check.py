@@ -11,13 +11,12 @@ import datetime as dt
 import enum
 import math
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
 import trio
 from support.workers import running
-from trio.testing import MockClock
 
 from service.jobs import (
     JobContext,
@@ -32,6 +31,9 @@ from service.jobs import (
 from service.jobs import _codec as codec
 from service.jobs import _payload_check as payload_check
 from service.jobs._store import JobInsert
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 
 class Colour(enum.IntEnum):

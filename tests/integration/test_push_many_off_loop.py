@@ -8,9 +8,7 @@ late a 1 ms sleep wakes while 100,000 jobs are pushed, with the production ``Thr
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import pytest
@@ -20,6 +18,10 @@ from service.jobs import JobContext, PayloadError, SQLiteStore, Task, TaskOption
 from service.jobs._push import GC_PAUSE_ROWS, collector_paused
 from service.jobs._sqlite import store as sqlite_store
 from service.jobs._sqlite.queries import insert_many
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 T = TypeVar("T")
 
@@ -61,7 +63,8 @@ async def test_a_batch_over_inline_rows_is_written_on_the_store_thread(tmp_path:
         big = await store.push_many(Tick(n=n) for n in range(sqlite_store.INLINE_ROWS + 1))
 
         assert runner.inserted == [sqlite_store.INLINE_ROWS + 1]  # the small ones ran inline
-        assert len(small) == sqlite_store.INLINE_ROWS and len(big) == sqlite_store.INLINE_ROWS + 1
+        assert len(small) == sqlite_store.INLINE_ROWS
+        assert len(big) == sqlite_store.INLINE_ROWS + 1
         assert big == list(range(big[0], big[0] + len(big)))
         [(count,)] = await store.query("SELECT count(*) FROM jobs")
         assert count == 2 * sqlite_store.INLINE_ROWS + 2
@@ -100,7 +103,8 @@ async def _worst_stall_during_push_many(path: Path) -> tuple[float, float]:
                 await trio.sleep(0.001)
             nursery.cancel_scope.cancel()
 
-        assert len(ids) == JOBS and ids == list(range(ids[0], ids[0] + JOBS))
+        assert len(ids) == JOBS
+        assert ids == list(range(ids[0], ids[0] + JOBS))
         [(count,)] = await store.query("SELECT count(*) FROM jobs")
         assert count == JOBS
         assert meter.ticks > 10, "the meter ran throughout"

@@ -45,10 +45,12 @@ def test_a_failure_holds_for_a_while_even_if_a_probe_succeeds_then_clears() -> N
     health.failed("disk I/O error (SQLITE_IOERR_WRITE)")
     clock.now += HOLD_S - 0.5
     health.probe_succeeded()  # one small row went through; real pushes may still fail
-    assert health.failure is not None and health.probe_due()
+    assert health.failure is not None
+    assert health.probe_due()
     clock.now += 0.5
     health.probe_succeeded()
-    assert health.failure is None and not health.probe_due()
+    assert health.failure is None
+    assert not health.probe_due()
 
 
 def test_a_new_failure_restarts_the_hold() -> None:

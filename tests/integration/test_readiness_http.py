@@ -8,9 +8,7 @@ not the module's constants, so changing a constant without the docs fails here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -23,6 +21,10 @@ from service.http.operator import ops
 from service.http.plumbing.health import StoreHealth
 from service.runtime import open_state
 from service.state import AppState
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
 
 Ready = tuple[QuartTrio, AppState, list[float]]
 
@@ -95,7 +97,8 @@ async def test_a_failed_request_holds_readiness_at_503_for_3_seconds(
 
     await trio.sleep(2.9)
     status, body = await readyz(app)
-    assert status == 503 and "SQLITE_FULL" in body["error"]["message"]
+    assert status == 503
+    assert "SQLITE_FULL" in body["error"]["message"]
     assert "2.9 s ago" in body["error"]["message"]
     await trio.sleep(0.1)
     assert (await readyz(app))[0] == 200, "the first probe after 3 s clears it"

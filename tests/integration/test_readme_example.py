@@ -12,14 +12,16 @@ import inspect
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
 from trio.testing import MockClock
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import ModuleType
 
 ROOT = next(p for p in Path(__file__).parents if (p / "pyproject.toml").exists())
 README = ROOT / "README.md"
@@ -39,7 +41,8 @@ def example(tmp_path: Path) -> Iterator[ModuleType]:
     path = tmp_path / "readme_example.py"
     path.write_text(example_source())
     spec = importlib.util.spec_from_file_location("readme_example", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # attrs and cattrs look classes up by module
     try:

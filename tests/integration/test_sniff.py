@@ -6,12 +6,15 @@ import gzip
 import hashlib
 import io
 import zipfile
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from service.domain.sniff import FileSniffer, inspect_file
 from service.domain.uploads import FILENAME_MAX, display_filename
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(50)
 

@@ -10,10 +10,7 @@ term in its order, so SQLite could not use the index.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +19,11 @@ from service.jobs._sqlite import queries
 from service.jobs._sqlite.connection import connect, in_transaction, migrate
 from service.jobs._sqlite.schema import MIGRATIONS
 from service.jobs._store import JobInsert, SetStateIfRunning
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 NOW = 1_800_000_000.0
 

@@ -6,8 +6,7 @@ import inspect
 import math
 import threading
 from collections import Counter
-from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import pytest
@@ -40,6 +39,9 @@ from service.jobs.testing import (
     sqlite_test_store,
     store_time,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SENT: list[tuple[float, str]] = []
 
@@ -85,7 +87,8 @@ async def test_drain_runs_retries_and_snoozes_through_virtual_time(
 
         result = await drain(store, [FollowUp, SendReminder], state=store)
 
-        assert result.completed == 2 and result.discarded == 0
+        assert result.completed == 2
+        assert result.discarded == 0
         # one day of snooze, then two failures an hour and two hours apart
         assert SENT == [(86_400 + 3600 + 7200, "ada@example.com")]
         assert [t.email for t in await pushed(store, SendReminder)] == ["ada@example.com"]
@@ -119,9 +122,11 @@ async def test_assert_pushed_explains_what_was_pushed_instead(tmp_path: Path) ->
 
 async def test_run_task_runs_one_attempt_without_a_store() -> None:
     result = await run_task(SendReminder(email="c@example.com"), attempt=3)
-    assert result.outcome == "completed" and result.value == "sent to c@example.com"
+    assert result.outcome == "completed"
+    assert result.value == "sent to c@example.com"
     failed = await run_task(SendReminder(email="c@example.com"), attempt=1)
-    assert failed.outcome == "failed" and isinstance(failed.error, ConnectionError)
+    assert failed.outcome == "failed"
+    assert isinstance(failed.error, ConnectionError)
 
 
 # -- what a drain costs ----------------------------------------------------------------------
@@ -173,7 +178,7 @@ async def test_a_drain_through_an_hour_long_delay_makes_a_few_dozen_store_calls(
     async with sqlite_test_store(tmp_path / "jobs.db") as store:
         await store.push(Ping(), delay=3600)
         counting = CountingStore(store)
-        result = await drain(cast(JobStore, counting), [Ping])
+        result = await drain(cast("JobStore", counting), [Ping])
         assert result.completed == 1
         assert trio.current_time() == pytest.approx(3600)
         assert sum(counting.calls.values()) <= 50, counting.calls
@@ -185,7 +190,7 @@ async def test_a_drain_through_a_day_costs_a_few_calls_per_virtual_hour(
     async with sqlite_test_store(tmp_path / "jobs.db") as store:
         await store.push(Ping(), delay=86_400)
         counting = CountingStore(store)
-        assert (await drain(cast(JobStore, counting), [Ping])).completed == 1
+        assert (await drain(cast("JobStore", counting), [Ping])).completed == 1
         assert sum(counting.calls.values()) <= 24 * 6, counting.calls
 
 
@@ -196,7 +201,7 @@ async def test_a_drain_waits_for_a_running_job_without_polling_the_store(
     async with sqlite_test_store(tmp_path / "jobs.db") as store:
         await store.push(Nap())
         counting = CountingStore(store)
-        assert (await drain(cast(JobStore, counting), [Nap])).completed == 1
+        assert (await drain(cast("JobStore", counting), [Nap])).completed == 1
         assert counting.calls["job_count_by_state"] <= 5, counting.calls
         assert sum(counting.calls.values()) <= 50, counting.calls
 
@@ -206,7 +211,7 @@ async def test_a_worker_on_test_config_idles_through_a_day_on_a_few_calls_an_hou
 ) -> None:
     async with sqlite_test_store(tmp_path / "jobs.db") as store:
         counting = CountingStore(store)
-        worker = TaskWorker(cast(JobStore, counting), [Ping], config=TEST_CONFIG)
+        worker = TaskWorker(cast("JobStore", counting), [Ping], config=TEST_CONFIG)
         async with trio.open_nursery() as nursery:
             await nursery.start(worker.run)
             await trio.sleep(86_400)
@@ -352,7 +357,8 @@ async def test_a_thread_call_in_flight_does_not_make_the_clock_look_frozen(
         autojumps_while_held = testing.clock_autojumps()
         release.set()
     await runner.aclose()
-    assert held == math.inf and autojumps_while_held
+    assert held == math.inf
+    assert autojumps_while_held
     assert testing.clock_autojumps()
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 import trio
 from support.http import Served, serve_app
@@ -17,6 +15,11 @@ from support.waiting import eventually
 
 from service.jobs import JobFilter, JobState
 from service.runtime import make_worker
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import httpx
 
 
 def field(name: str, value: str) -> bytes:
@@ -34,7 +37,8 @@ async def post(app: Served, body: bytes | AsyncIterator[bytes],
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code and error["message"]
+    assert error["code"] == code
+    assert error["message"]
     return error
 
 
@@ -234,7 +238,8 @@ async def test_a_missing_stored_file_fails_the_upload_and_completes_the_job(
             await worker.shutdown()
         assert upload["status"] == "failed"
         assert "missing" in upload["error"]
-        assert upload["size"] is None and upload["content_type"] is None
+        assert upload["size"] is None
+        assert upload["content_type"] is None
         [job] = await app.state.store.job_list(JobFilter(task="process_upload"))
         assert job.state is JobState.COMPLETED
 

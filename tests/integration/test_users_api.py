@@ -5,21 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import email
 import uuid
-from collections.abc import Sequence
 from email import policy
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 from support.http import Served, serve_app
 from support.waiting import eventually
 
 from service.jobs import JobFilter, StoreError
 from service.jobs._sqlite.store import SQLiteTransaction
-from service.jobs._store import InsertResult, JobInsert
 from service.tasks import SendWelcomeEmail
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    import httpx
+
+    from service.jobs._store import InsertResult, JobInsert
 
 ADA = {"name": "Ada Lovelace", "email": "ada@example.com"}
 
@@ -27,7 +31,8 @@ ADA = {"name": "Ada Lovelace", "email": "ada@example.com"}
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     error: dict[str, Any] = response.json()["error"]
-    assert error["code"] == code and error["message"]
+    assert error["code"] == code
+    assert error["message"]
     return error
 
 
@@ -61,7 +66,8 @@ async def test_creating_a_user_answers_201_with_the_user_and_pushes_its_welcome(
         assert abs(created.timestamp() - app.state.store.clock.now()) < 60
         assert response.headers["Location"] == f"/api/users/{user['id']}"
         fetched = await app.client.get(f"/api/users/{user['id']}")
-        assert fetched.status_code == 200 and fetched.json() == user
+        assert fetched.status_code == 200
+        assert fetched.json() == user
         [job] = await app.state.store.job_list(JobFilter(task="send_welcome_email"))
         assert job.args == f'{{"user_id":"{user["id"]}"}}'
 
@@ -113,7 +119,8 @@ async def test_the_welcome_task_is_idempotent_and_cancels_for_a_missing_user(
         assert (second.outcome, second.value) == ("completed", "already sent")
         assert eml.stat().st_mtime_ns == written
         gone = await run_task(SendWelcomeEmail(user_id=uuid.uuid4()), state=app.state)
-        assert gone.outcome == "cancelled" and "no longer exists" in str(gone.error)
+        assert gone.outcome == "cancelled"
+        assert "no longer exists" in str(gone.error)
 
 
 async def test_a_duplicate_email_is_409_whatever_its_case_and_adds_nothing(

@@ -9,13 +9,12 @@ used to crash the whole worker (``KeyError`` freeing the job's slot twice).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 from support.waiting import wait_for_job_state
 from support.workers import running
-from trio.testing import MockClock
 
 from service.jobs import (
     JobContext,
@@ -27,6 +26,9 @@ from service.jobs import (
     TaskWorker,
     WorkerConfig,
 )
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 RUNS: list[tuple[int, str]] = []  # (attempt, "started" | "finished" | "cancelled")
 
@@ -73,7 +75,8 @@ async def test_a_job_rescued_from_under_its_own_worker_and_claimed_again_runs_on
         await wait_for_job_state(store, job_id, JobState.COMPLETED, within=120, poll=1)
         assert worker.in_flight == 0
     job = await store.job_get(job_id)
-    assert job.attempt == 2 and job.rescues == 1
+    assert job.attempt == 2
+    assert job.rescues == 1
     # The attempt whose lease lapsed stops when the job is claimed again; the new one finishes.
     assert [event for attempt, event in RUNS if attempt == 1] == ["started", "cancelled"]
     assert [event for attempt, event in RUNS if attempt == 2] == ["started", "finished"]

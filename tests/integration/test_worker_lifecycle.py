@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 import trio
 from support.waiting import wait_for_job_state, wait_until
 from support.workers import running
-from trio.testing import MockClock
 
 from service.jobs import (
     JobContext,
@@ -18,6 +19,9 @@ from service.jobs import (
     WorkerConfig,
 )
 from service.jobs._store import REPEAT_RESCUE_SPREAD_S
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 STARTED: list[tuple[float, int, int]] = []  # (time, seconds, attempt)
 FINISHED: list[tuple[float, int]] = []
@@ -72,13 +76,15 @@ async def test_shutdown_lets_short_jobs_finish_and_returns_long_ones_to_the_queu
     assert [s for _, s in FINISHED] == [2]
     assert [(t0 + 5, 60)] == CANCELLED
     done = await store.job_get(short)
-    assert done.state is JobState.COMPLETED and done.result == "2"
+    assert done.state is JobState.COMPLETED
+    assert done.result == "2"
     back = await store.job_get(long)
     assert back.state is JobState.AVAILABLE
     assert back.attempt == 0, "the interrupted attempt is not counted"
     assert back.lease_owner is None
     [note] = back.errors
-    assert note.kind == "interrupted" and "shutdown" in note.message
+    assert note.kind == "interrupted"
+    assert "shutdown" in note.message
 
 
 async def test_shutdown_returns_at_once_when_nothing_is_running(
@@ -128,7 +134,8 @@ async def test_cancelling_the_worker_from_outside_still_returns_its_jobs(
         await started(1)
         nursery.cancel_scope.cancel()
     job = await store.job_get(job_id)
-    assert job.state is JobState.AVAILABLE and job.attempt == 0
+    assert job.state is JobState.AVAILABLE
+    assert job.attempt == 0
 
 
 async def test_shutdown_records_the_grace_it_was_given_not_the_configured_one(
@@ -166,7 +173,9 @@ async def test_a_job_cancelled_from_outside_during_the_grace_records_a_forced_in
     assert trio.current_time() == t0
     assert [(t0, 600)] == CANCELLED
     job = await store.job_get(job_id)
-    assert job.state is JobState.AVAILABLE and job.attempt == 0 and job.lease_owner is None
+    assert job.state is JobState.AVAILABLE
+    assert job.attempt == 0
+    assert job.lease_owner is None
     [note] = job.errors
     assert note.kind == "interrupted"
     assert note.message == (
@@ -206,7 +215,8 @@ async def test_the_job_of_a_dead_worker_runs_again_within_the_documented_bound(
     bound = config.lease_ttl + config.rescue_interval + config.poll_max
     assert config.lease_ttl < rerun_after <= bound <= 30
     job = await store.job_get(job_id)
-    assert job.rescues == 1 and job.attempt == 2
+    assert job.rescues == 1
+    assert job.attempt == 2
     assert job.errors[0].kind == "lease_expired"
     assert "dead-host:1" in job.errors[0].message
 

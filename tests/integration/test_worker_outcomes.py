@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import attrs
 import pytest
@@ -10,7 +11,6 @@ import trio
 from conftest import EPOCH
 from support.waiting import wait_for_job_state, wait_until
 from support.workers import running
-from trio.testing import MockClock
 
 from service.jobs import (
     Backoff,
@@ -24,6 +24,9 @@ from service.jobs import (
     TaskWorker,
 )
 from service.jobs._store import JobInsert
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 RUNS: list[tuple[float, str, int]] = []
 
@@ -193,7 +196,9 @@ async def test_snooze_runs_again_later_without_using_an_attempt(
     # max_attempts is 1: only possible because snoozes do not count
     assert [(t, attempt) for t, _, attempt in RUNS] == [(0, 1), (30, 1), (60, 1)]
     job = await store.job_get(job_id)
-    assert job.attempt == 1 and job.errors == [] and job.result == '"awake"'
+    assert job.attempt == 1
+    assert job.errors == []
+    assert job.result == '"awake"'
 
 
 async def test_cancel_from_a_task_stops_its_job_for_good(
@@ -221,7 +226,8 @@ async def test_a_payload_that_no_longer_decodes_is_discarded_and_work_goes_on(
         await wait_for_state(store, bad.id, JobState.DISCARDED)
     job = await store.job_get(bad.id)
     message = job.errors[0].message
-    assert "sleepy" in message and "$.seconds" in message
+    assert "sleepy" in message
+    assert "$.seconds" in message
     assert job.errors[0].kind == "payload"
 
 

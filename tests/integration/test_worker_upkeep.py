@@ -9,11 +9,12 @@ out here on purpose.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 import trio
 from support.waiting import wait_for_job_state
 from support.workers import running
-from trio.testing import MockClock
 
 from service.jobs import (
     JobContext,
@@ -27,6 +28,9 @@ from service.jobs import (
     WorkerConfig,
 )
 from service.jobs._store import JobInsert, SetStateIfRunning
+
+if TYPE_CHECKING:
+    from trio.testing import MockClock
 
 DAY = 86_400.0
 

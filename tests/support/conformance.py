@@ -7,8 +7,7 @@ runs unchanged against every backend the ``backend`` fixture yields.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -24,6 +23,9 @@ from service.jobs import (
 )
 from service.jobs._store import ClaimedJob, SetStateIfRunning
 from service.jobs._task import task_options
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 #: Seconds a claim's lease lasts in these tests.
 LEASE = 30.0

@@ -13,13 +13,10 @@ import os
 import re
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 import psycopg
 import pytest
 from psycopg import sql
@@ -29,6 +26,12 @@ from service.jobs._rows import errors_from_json
 from service.runtime import open_store
 from service.settings import load
 from support.waiting import wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    import httpx
 
 UNFINISHED = {s.value for s in JobState} - {"completed", "cancelled", "discarded"}
 

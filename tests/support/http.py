@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
@@ -13,6 +12,10 @@ import trio
 from service.runtime import WebService, make_worker, open_state
 from service.settings import Settings, load
 from service.state import AppState
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
 
 ADMIN_TOKEN = "test-admin-token"
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -21,6 +20,9 @@ import trio
 from psycopg import sql
 
 from service.jobs import Clock, PostgresStore
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
 
 URL = os.environ.get("SERVICE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

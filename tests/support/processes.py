@@ -7,16 +7,18 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 import trio
 
 from support.waiting import WaitTimedOut
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 TESTS = Path(__file__).parent.parent
 ADMIN_TOKEN = "process-test-token"

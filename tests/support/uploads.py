@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import h11
 import trio
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 BOUNDARY = "testBoundary7MA4YWxk"
 CLOSING = b"\r\n--" + BOUNDARY.encode() + b"--\r\n"

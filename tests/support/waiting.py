@@ -8,13 +8,16 @@ there at once), real otherwise. A wait that runs out fails with :class:`WaitTime
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
-import httpx
 import trio
 
-from service.jobs import JobRow, JobState, JobStore
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import httpx
+
+    from service.jobs import JobRow, JobState, JobStore
 
 T = TypeVar("T")
 
@@ -53,8 +56,8 @@ async def wait_until(
             if inspect.isawaitable(value):
                 value = await value
             last = value
-            if done(cast(T, value)):
-                return cast(T, value)
+            if done(cast("T", value)):
+                return cast("T", value)
             await trio.sleep(poll)
     seen = "nothing (the first probe had not returned)" if last is _NOTHING else repr(last)
     raise WaitTimedOut(f"timed out after {within:g} s waiting for {what}; last seen: {seen}")
@@ -68,7 +71,7 @@ async def eventually(
     Fails (:class:`WaitTimedOut`, also a ``trio.TooSlowError``) after 10 s.
     """
     name = what or getattr(check, "__name__", "the check")
-    return cast(T, await wait_until(name, check, within=within))
+    return cast("T", await wait_until(name, check, within=within))
 
 
 async def wait_for_job_state(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import trio
 
-from service.jobs import TaskWorker
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from service.jobs import TaskWorker
 
 
 @asynccontextmanager

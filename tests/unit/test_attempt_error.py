@@ -197,7 +197,8 @@ def test_the_api_entry_of_a_coded_error_has_the_same_fields_as_ever() -> None:
 def test_the_dashboard_shows_old_and_coded_entries_as_text() -> None:
     page = job_page(_row([*OLD, to_stored(SAMPLES[3])]))
 
-    assert "Attempt 2, " in page and "<strong>lease_expired</strong> LeaseExpired" in page
+    assert "Attempt 2, " in page
+    assert "<strong>lease_expired</strong> LeaseExpired" in page
     assert "returned to the queue after a random pause of up to 1.0 s" in page
     assert "returned to the queue after a random pause of up to 2 s" in page
     assert "<strong>cancelled</strong> Cancelled</p><pre>no longer wanted</pre>" in page

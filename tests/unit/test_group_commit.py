@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
 import trio.testing
 
 from service.jobs._group_commit import GroupCommit
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class Recorder:

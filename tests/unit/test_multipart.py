@@ -63,10 +63,12 @@ def collect(events: list[Event]) -> list[tuple[dict[str, str], str | None, str |
             assert current is None
             current, data = event, b""
         elif isinstance(event, PartData):
-            assert current is not None and event.data
+            assert current is not None
+            assert event.data
             data += event.data
         else:
-            assert isinstance(event, PartEnd) and current is not None
+            assert isinstance(event, PartEnd)
+            assert current is not None
             parts.append((current.headers, current.name, current.filename, data))
             current = None
     assert current is None
@@ -141,9 +143,13 @@ def test_part_bodies_are_passed_on_without_waiting_for_the_end() -> None:
 def test_malformed_bodies_are_refused(body: bytes, problem: str) -> None:
     parser = MultipartParser(b"b")
     with pytest.raises(MultipartError, match=problem):
-        for i in range(0, len(body), 7):
-            parser.feed(body[i:i + 7])
-        parser.close()
+        _feed_in_small_chunks(parser, body)
+
+
+def _feed_in_small_chunks(parser: MultipartParser, body: bytes) -> None:
+    for i in range(0, len(body), 7):
+        parser.feed(body[i:i + 7])
+    parser.close()
 
 
 def test_data_after_the_closing_boundary_is_ignored() -> None:

@@ -7,13 +7,16 @@ ever wrapped in ``Markup`` directly.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from markupsafe import Markup
 
 from ...jobs import CANCEL_SOURCES, RETRY_SOURCES, AttemptError, JobRow, JobState
 from ..plumbing.html import document, field, when
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 #: Characters of the last error shown in the listing.
 EXCERPT = 120

@@ -18,15 +18,23 @@ hypercorn queues ``http.disconnect`` there after the response and blocks until i
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
-from hypercorn.typing import ASGIReceiveCallable, ASGIReceiveEvent, ASGISendCallable, ASGISendEvent
-from quart.wrappers import Request
-from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 from quart_trio.wrappers.request import TrioBody, TrioRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from hypercorn.typing import (
+        ASGIReceiveCallable,
+        ASGIReceiveEvent,
+        ASGISendCallable,
+        ASGISendEvent,
+    )
+    from quart.wrappers import Request
+    from quart_trio import QuartTrio
 
 #: Body bytes held for the handler before the receive loop waits. hypercorn's queue and the
 #: socket buffers hold a little more (its messages are at most 64 KiB each).

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quart import Response, jsonify
-from werkzeug.exceptions import HTTPException
 
 from ...jobs import ConstraintViolation, StoreError, emit
 from .health import store_health
+
+if TYPE_CHECKING:
+    from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger("service.http")
 

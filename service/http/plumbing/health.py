@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from quart import current_app
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: While no failure is recorded, readiness writes at most this often (seconds).
 PROBE_INTERVAL_S = 5.0

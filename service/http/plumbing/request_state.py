@@ -5,11 +5,12 @@ A leaf module, so that every blueprint can reach the state without importing the
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from quart import current_app
 
-from ...state import AppState
+if TYPE_CHECKING:
+    from ...state import AppState
 
 #: The key under which :func:`service.http.app.create_app` stores the state.
 STATE_KEY = "service"
@@ -17,4 +18,4 @@ STATE_KEY = "service"
 
 def app_state() -> AppState:
     """The ``AppState`` of the app serving the current request."""
-    return cast(AppState, current_app.extensions[STATE_KEY])
+    return cast("AppState", current_app.extensions[STATE_KEY])

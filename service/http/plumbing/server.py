@@ -16,8 +16,7 @@ We run both steps shielded. The fixes are pinned to the version they were made f
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hypercorn
 import hypercorn.trio
@@ -25,6 +24,9 @@ import trio
 from hypercorn.config import Config
 from hypercorn.events import Event, Updated
 from hypercorn.trio.tcp_server import TCPServer
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 FIXED_HYPERCORN = "0.18.0"
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
-from ...domain.users import User
 from ...domain.validation import EMAIL_MAX, NAME_MAX
 from ..plumbing.html import document, field, when
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from ...domain.users import User
 
 
 def _user_row(user: User) -> Markup:

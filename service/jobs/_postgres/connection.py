@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from psycopg import errors as pgerrors
@@ -18,6 +17,9 @@ from psycopg_pool import PoolTimeout
 
 from .._errors import ConstraintViolation, StoreBusy, StoreError, StoreUnavailable
 from .._migrations import Migration, pending
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 T = TypeVar("T")
 #: A psycopg connection as the backend uses it (autocommit, tuple rows).

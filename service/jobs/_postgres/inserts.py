@@ -8,16 +8,19 @@ holds (waiting for that job's transaction if it is still open), and the holder's
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import ConstraintViolation
 from .._rows import COLUMNS
 from .._states import JobState
 from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
-from .connection import Conn
 from .notify import DUE, encode_payload, notify_tasks
 from .queries import UNFINISHED_SQL, to_row
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .connection import Conn
 
 _INSERT_VALUES = (
     "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"

@@ -22,8 +22,7 @@ import math
 import os
 import select
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -31,6 +30,9 @@ from psycopg import sql
 from .. import _log as log
 from .._errors import StoreError
 from .connection import connect
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

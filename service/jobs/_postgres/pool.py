@@ -20,8 +20,7 @@ connection whose session turned out read-only is closed, so the pool replaces it
 from __future__ import annotations
 
 import select
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 import trio
@@ -30,6 +29,9 @@ from psycopg_pool import ConnectionPool
 from .._errors import StoreError, StoreUnavailable
 from .._runner import autojump_suspended
 from .connection import Conn, connect, is_disconnect, is_read_only, translate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 T = TypeVar("T")
 

@@ -9,8 +9,7 @@ workers on many hosts never wait on one another's rows, and the lock re-checks t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -37,8 +36,12 @@ from .._store import (
     Rescued,
     SetStateIfRunning,
 )
-from .connection import Conn
 from .notify import DUE, notify_tasks
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .connection import Conn
 
 UNFINISHED_SQL = state_list(UNFINISHED)
 

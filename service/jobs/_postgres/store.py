@@ -7,15 +7,13 @@ connections (:mod:`.pool`); wake-ups travel by LISTEN/NOTIFY (:mod:`.notify`).
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
 from .._clock import Clock, SystemClock
 from .._errors import StoreError
-from .._migrations import Migration
 from .._push import Pusher
 from .._states import FINISHED, JobState
 from .._store import (
@@ -38,6 +36,11 @@ from .placeholders import to_psycopg
 from .pool import PoolDriver
 from .schema import MIGRATIONS
 from .transaction import PostgresTransaction, app_query, begin, commit, rollback
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+
+    from .._migrations import Migration
 
 T = TypeVar("T")
 

@@ -11,22 +11,23 @@ pretending to commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 import trio
 from psycopg.pq import TransactionStatus
 
-from .._clock import Clock
 from .._errors import StoreError
 from .._push import Pusher
 from .._store import InsertResult, JobInsert, PushResult, Transaction, Wake
 from . import inserts
-from .connection import Conn
 from .placeholders import to_psycopg
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._clock import Clock
+    from .connection import Conn
     from .pool import PoolDriver
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._attempt_error import ErrorKind, operator_cancelled
 from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
@@ -38,6 +37,9 @@ from .._store import (
     Rescued,
     SetStateIfRunning,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 UNFINISHED_SQL = state_list(UNFINISHED)
 FINISHED_SQL = state_list(FINISHED)

@@ -8,15 +8,17 @@ reads run here instead: on their own connection (opened on first use), in a work
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
 from .._errors import StoreError
 from .._runner import autojump_suspended
 from .connection import connect, guarded
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
 
 T = TypeVar("T")
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import trio
 
 from .._clock import Clock, SystemClock
 from .._errors import StoreError
 from .._group_commit import GroupCommit
-from .._migrations import Migration
 from .._owner_lock import OwnerLock
 from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
@@ -47,6 +44,12 @@ from .connection import (
 )
 from .reader import ReadConnection
 from .schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+
+    from .._migrations import Migration
 
 T = TypeVar("T")
 
@@ -195,7 +198,7 @@ class SQLiteStore(Pusher):
             if result is BUSY:
                 result = await self._call(in_transaction, fn, *args)
             self._wrote()
-            return cast(T, result)
+            return cast("T", result)
 
     async def _long_read(self, fn: Callable[..., T], *args: Any) -> T:
         """A read that may walk many rows: on the reader connection, off the write path.

@@ -18,9 +18,9 @@ import os
 import pwd
 import shutil
 import uuid
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -39,6 +39,9 @@ from support.faults import (
 from support.postgres import URL, require_postgres
 from support.processes import service_env, service_process
 from support.waiting import wait_for_status
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -15,6 +15,9 @@ from support.postgres import schema_store
 from support.waiting import wait_until
 
 from service.jobs import JobState, PostgresStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("pg_url")]
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -16,6 +15,10 @@ from support.processes import service_env, service_process
 from support.waiting import wait_for_status, wait_until
 
 from .test_survives_restart import _why_not_controllable, pg_ctl, start_server
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.fixture

@@ -91,9 +91,12 @@ async def test_claimed_jobs_are_running_under_the_owners_lease(backend: JobStore
     [claimed] = await backend.job_claim(EMAIL, "worker-a", 1, now, now + LEASE)
     row = await backend.job_get(job_id)
 
-    assert claimed.id == job_id and claimed.task == EMAIL
-    assert claimed.attempt == 1 and claimed.max_attempts == row.max_attempts
-    assert claimed.args == row.args and claimed.priority == row.priority
+    assert claimed.id == job_id
+    assert claimed.task == EMAIL
+    assert claimed.attempt == 1
+    assert claimed.max_attempts == row.max_attempts
+    assert claimed.args == row.args
+    assert claimed.priority == row.priority
     assert claimed.run_at == row.run_at
     assert row.state == JobState.RUNNING
     assert row.attempt == 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import trio.testing
+from typing import TYPE_CHECKING
+
 from support.conformance import EMAIL, REPORT, Email, Report, jobs_in_states
 
 from service.jobs import JobState, JobStore
 from service.jobs._store import Rescued
+
+if TYPE_CHECKING:
+    import trio.testing
 
 
 async def test_available_jobs_of_unknown_tasks_past_the_grace_are_discarded(

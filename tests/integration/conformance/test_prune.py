@@ -74,7 +74,7 @@ async def test_delete_finished_refuses_an_unfinished_state(
 ) -> None:
     job_id = await make_job(backend, state)
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="only finished jobs are pruned"):
         await backend.job_delete_finished(state, backend.clock.now() + 86_400, limit=100)
 
     assert (await backend.job_get(job_id)).state == state

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import pytest
-import trio.testing
 from support.conformance import (
     EMAIL,
     REPORT,
@@ -19,6 +19,9 @@ from support.conformance import (
 )
 
 from service.jobs import JobNotFound, JobState, JobStore, Push, ServiceError
+
+if TYPE_CHECKING:
+    import trio.testing
 
 
 async def test_push_returns_the_id_of_a_stored_available_job(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -19,6 +18,9 @@ from support.conformance import EMAIL, Email, all_jobs
 
 from service.jobs import JobStore, PayloadError, Push, Task, TaskOptions
 from service.jobs import _codec as codec
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 @attrs.frozen(kw_only=True)
@@ -193,7 +195,7 @@ async def orders(backend: JobStore) -> AsyncIterator[None]:
             "CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, amount INTEGER NOT NULL)"
         )
         await tx.execute("DELETE FROM orders")
-    yield
+    return
 
 
 async def _order_ids(backend: JobStore) -> list[int]:
@@ -216,7 +218,8 @@ async def test_a_refused_push_in_a_transaction_commits_neither_the_app_row_nor_a
             else:
                 await tx.push(bad)
 
-    assert info.value.task == CHARGE and "$.amount_cents" in info.value.fields
+    assert info.value.task == CHARGE
+    assert "$.amount_cents" in info.value.fields
     assert await _order_ids(backend) == []
     assert await all_jobs(backend) == []
 

@@ -23,8 +23,10 @@ async def test_push_result_of_a_new_job_is_its_stored_row(
     assert result.row == await backend.job_get(result.row.id)
     assert result.row.task == EMAIL
     assert result.row.state == JobState.AVAILABLE
-    assert result.row.run_at == now and result.row.created_at == now
-    assert result.row.attempt == 0 and result.row.errors == []
+    assert result.row.run_at == now
+    assert result.row.created_at == now
+    assert result.row.attempt == 0
+    assert result.row.errors == []
     assert args_of(result.row) == {"to": "ann@example.com", "subject": "hello"}
 
 
@@ -44,7 +46,8 @@ async def test_push_result_takes_every_push_option(
     assert row == await backend.job_get(row.id)
 
     at = await backend.push_result(Report(month=4), run_at=now + 30)
-    assert at.row.run_at == now + 30 and at.row.state == JobState.SCHEDULED
+    assert at.row.run_at == now + 30
+    assert at.row.state == JobState.SCHEDULED
 
 
 @pytest.mark.parametrize("state", sorted(UNFINISHED))

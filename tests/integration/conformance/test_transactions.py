@@ -5,7 +5,7 @@ The app SQL here is plain, parameterless SQL that SQLite and PostgreSQL both acc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -23,6 +23,9 @@ from support.conformance import (
 
 from service.jobs import ConstraintViolation, JobNotFound, JobState, JobStore, Push, StoreError
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
 
 class Boom(Exception):
     pass
@@ -36,7 +39,7 @@ async def users(backend: JobStore) -> AsyncIterator[None]:
             "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, email TEXT NOT NULL)"
         )
         await tx.execute("DELETE FROM users")
-    yield
+    return
 
 
 def insert_user(user_id: int, email: str) -> str:
@@ -437,8 +440,10 @@ async def test_push_result_in_a_transaction_returns_a_committed_holder(
         again = await tx.push_result(Email(to="bob@example.com"), unique_key="k")
         fresh = await tx.push_result(Report(month=1), unique_key="k")
 
-    assert not again.inserted and again.row == holder.row
-    assert fresh.inserted and fresh.row.task == REPORT
+    assert not again.inserted
+    assert again.row == holder.row
+    assert fresh.inserted
+    assert fresh.row.task == REPORT
     assert len(await all_jobs(backend)) == 2
 
 

@@ -242,7 +242,7 @@ async def test_an_outcome_whose_error_is_not_json_is_refused_and_none_of_the_bat
     now = backend.clock.now()
     before = [await backend.job_get(i) for i in ids]
 
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="cannot be stored as JSON") as info:
         await backend.job_set_state_if_running_many(
             [
                 first_attempt(ids[0], "w1", JobState.COMPLETED, finished_at=now),
