@@ -24,6 +24,7 @@ from .jobs import (
     QueueNotFound,
     StoreError,
     job_json,
+    redact_secrets,
 )
 from .runtime import open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
@@ -198,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load(overrides)
     except SettingsError as exc:
-        print(f"python -m service: invalid configuration: {exc}", file=sys.stderr)
+        _fail(f"invalid configuration: {exc}")
         return 2
     logs.setup(settings.log_level)
     command = args.command or "run"
@@ -213,21 +214,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif command == "queues":
             trio.run(_queues, settings, args)
     except SettingsError as exc:
-        print(f"python -m service: invalid configuration: {exc}", file=sys.stderr)
+        _fail(f"invalid configuration: {exc}")
         return 2
     except CommandError as exc:
-        print(f"python -m service: {exc}", file=sys.stderr)
+        _fail(str(exc))
         return 1
     except (OSError, StoreError) as exc:
-        print(f"python -m service: {exc}", file=sys.stderr)
+        _fail(str(exc))
         return 1
     except BaseExceptionGroup as group:
         failure = _first_operational(group)
         if failure is None:
             raise
-        print(f"python -m service: {failure}", file=sys.stderr)
+        _fail(str(failure))
         return 1
     return 0
+
+
+def _fail(message: str) -> None:
+    """Report a failure on stderr, one line, with any password in it masked."""
+    print(f"python -m service: {redact_secrets(message)}", file=sys.stderr)
 
 
 def _first_operational(group: BaseExceptionGroup[Any]) -> BaseException | None:

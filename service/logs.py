@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object per line on stderr, one line per event."""
+"""Structured logs: one JSON object per line on stderr, one line per event.
+
+Every string in a line (fields, messages, tracebacks, other libraries' records) goes through
+:func:`service.jobs.redact_secrets`: a URL's password never reaches the log.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import logging
 import sys
 from typing import Any
 
-from .jobs import emit
+from .jobs import emit, redact_secrets
 
 __all__ = ["JsonFormatter", "emit", "setup"]
 
@@ -35,7 +39,22 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return json.dumps(_redacted(entry), default=_text, separators=(",", ":"))
+
+
+def _text(value: object) -> str:
+    return redact_secrets(str(value))
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with every string in it (keys too) redacted, however deeply nested."""
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, dict):
+        return {_redacted(key): _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
 
 
 def setup(level: str = "INFO") -> None:

@@ -26,6 +26,7 @@ from .jobs import (
     UnsupportedStoreURL,
     WorkerConfig,
     emit,
+    redact_secrets,
 )
 from .jobs import open_store as open_job_store
 from .settings import Settings, SettingsError
@@ -145,7 +146,7 @@ async def run_service(settings: Settings, roles: Collection[str] = ROLES) -> int
                     await root.start(worker.run)
                     await root.start(LoopWatchdog().run)
                 emit(logger, logging.INFO, "service.ready", roles=",".join(roles),
-                     database=settings.database_url)
+                     database=redact_secrets(settings.database_url))
 
                 first = await signals.__anext__()
                 emit(logger, logging.INFO, "service.stopping", signal=signal.Signals(first).name,

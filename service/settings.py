@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .jobs import PayloadError, ServiceError, structure_payload
+from .jobs import PayloadError, ServiceError, redact_secrets, structure_payload
 
 
 class SettingsError(ServiceError, ValueError):
@@ -134,35 +134,44 @@ def _bind(name: str, value: str) -> str:
 
 
 def _database_url(name: str, value: str) -> str:
+    shown = redact_secrets(value)  # error messages never show a password
     scheme = value.split(":", 1)[0].lower() if ":" in value else ""
     if scheme == "sqlite":
         if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
             raise SettingsError(
-                f"{_env(name)}: expected sqlite:///path/to/file.db, got {value!r}"
+                f"{_env(name)}: expected sqlite:///path/to/file.db, got {shown!r}"
             )
         return value
     if scheme in ("postgresql", "postgres"):
-        if not urlsplit(value).hostname and "host=" not in value:
-            raise SettingsError(f"{_env(name)}: a postgresql:// URL needs a host, got {value!r}")
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:  # an unbalanced [ in the host
+            host = None
+        if not host and "host=" not in value:
+            raise SettingsError(f"{_env(name)}: a postgresql:// URL needs a host, got {shown!r}")
         return value
     raise SettingsError(
-        f"{_env(name)}: expected sqlite:///path or postgresql://..., got {value!r}"
+        f"{_env(name)}: expected sqlite:///path or postgresql://..., got {shown!r}"
     )
 
 
 def _smtp_url(name: str, value: str) -> str | None:
     if not value:
         return None
-    parts = urlsplit(value)
+    shown = redact_secrets(value)  # error messages never show a password
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unbalanced [ in the host
+        raise SettingsError(f"{_env(name)}: invalid host in {shown!r}") from None
     if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
         raise SettingsError(
             f"{_env(name)}: expected smtp://[user:pass@]host[:port] (or smtps://,"
-            f" smtp+starttls://), got {value!r}"
+            f" smtp+starttls://), got {shown!r}"
         )
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
-        raise SettingsError(f"{_env(name)}: invalid port in {value!r}") from None
+        raise SettingsError(f"{_env(name)}: invalid port in {shown!r}") from None
     return value
 
 

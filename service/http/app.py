@@ -21,6 +21,9 @@ from .plumbing.errors import (
     handle_unexpected,
 )
 from .plumbing.health import StoreHealth
+from .plumbing.outage import StoreOutage
+from .plumbing.request_id import HEADER as REQUEST_ID_HEADER
+from .plumbing.request_id import request_id
 from .plumbing.request_state import STATE_KEY
 from .user import pages, uploads, users
 
@@ -29,12 +32,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("service.http")
 
+#: Methods whose success means the database took a write: every write route writes to it, but
+#: for the dashboard's login and logout (:data:`_NO_STORE`).
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_NO_STORE = frozenset({"job_pages.login", "job_pages.logout"})
+
 
 def create_app(state: AppState) -> QuartTrio:
     app = QuartTrio("service", static_folder=None)
     install_backpressure(app)  # quart would buffer a body its handler is slow to read
     app.extensions[STATE_KEY] = state
     app.extensions["store_health"] = StoreHealth()
+    app.extensions["store_outage"] = StoreOutage()
     app.config["BODY_MAX_BYTES"] = state.settings.body_max_bytes
     # Uploads stream past quart's own limit; our handlers enforce SERVICE_UPLOAD_MAX_BYTES.
     app.config["MAX_CONTENT_LENGTH"] = None
@@ -52,6 +61,7 @@ def create_app(state: AppState) -> QuartTrio:
     @app.before_request
     async def _start_timer() -> None:
         g.started = time.perf_counter()
+        request_id()  # chosen now, from the client's X-Request-ID if it is sane
 
     @app.after_request
     async def _count(response: Response) -> Response:
@@ -63,7 +73,12 @@ def create_app(state: AppState) -> QuartTrio:
         seconds = 0.0 if started is None else time.perf_counter() - started
         metrics.http_duration.observe(seconds, route=route)
         emit(logger, logging.INFO, "http.request", method=request.method, path=request.path,
-             route=route, status=response.status_code, ms=round(seconds * 1000, 2))
+             route=route, status=response.status_code, ms=round(seconds * 1000, 2),
+             request_id=request_id())
+        if (request.method in _WRITES and response.status_code < 400
+                and request.endpoint not in _NO_STORE):
+            app.extensions["store_outage"].succeeded()  # the database took a write again
+        response.headers[REQUEST_ID_HEADER] = request_id()
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         has_body = bool(request.content_length) or "chunked" in request.headers.get(
             "Transfer-Encoding", "").lower()

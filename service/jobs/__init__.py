@@ -30,6 +30,7 @@ from ._errors import (
 from ._factory import open_store
 from ._log import emit
 from ._migrations import Migration
+from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
 from ._sqlite import SQLiteStore
@@ -105,6 +106,7 @@ __all__ = [
     "job_json",
     "open_store",
     "queue_json",
+    "redact_secrets",
     "structure_payload",
     "to_datetime",
 ]

@@ -7,6 +7,8 @@ that fits it, so callers may catch either (``except LookupError`` catches
 
 from __future__ import annotations
 
+from ._redact import redact_secrets
+
 
 class ServiceError(Exception):
     """Root of every error raised by this project."""
@@ -72,10 +74,12 @@ class QueueNotFound(ServiceError, LookupError):
 
 
 class UnsupportedStoreURL(ServiceError, ValueError):
-    """Raised by ``open_store`` for a database URL that names no backend it has."""
+    """Raised by ``open_store`` for a database URL that names no backend it has, or that the
+    backend cannot read. The message shows the URL with its password masked; ``url`` keeps it."""
 
     def __init__(self, url: str, problem: str) -> None:
-        super().__init__(f"{problem}: {url!r} (expected sqlite:///path/to/file.db,"
+        shown = redact_secrets(url)
+        super().__init__(f"{problem}: {shown!r} (expected sqlite:///path/to/file.db,"
                          " sqlite:///:memory:, a file path, or postgresql://user@host/db)")
         self.url = url
 

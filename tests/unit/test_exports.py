@@ -65,6 +65,7 @@ ENGINE = {
     "job_json": "service.jobs._admin",
     "open_store": "service.jobs._factory",
     "queue_json": "service.jobs._admin",
+    "redact_secrets": "service.jobs._redact",
     "structure_payload": "service.jobs._codec",
     "to_datetime": "service.jobs._clock",
 }

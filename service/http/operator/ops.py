@@ -9,6 +9,8 @@ from ...domain.health import probe_write
 from ...jobs import StoreError
 from ..plumbing.errors import error_response
 from ..plumbing.health import store_health
+from ..plumbing.outage import public_reason, store_outage
+from ..plumbing.request_id import request_id
 from ..plumbing.request_state import app_state
 from .auth import admin_only
 
@@ -27,27 +29,35 @@ async def healthz() -> Response:
 async def readyz() -> Response:
     """200 when the database answers within 2 s and takes writes, else 503 saying why.
 
-    See :mod:`service.http.health` for how writes are checked without writing on every call.
+    See :mod:`service.http.plumbing.health` for how writes are checked without writing on every
+    call. The answer says what kind of failure it is, never the driver's message (that goes to
+    the log, see :mod:`service.http.plumbing.outage`).
     """
     state = app_state()
     health = store_health()
+    outage = store_outage()
     with trio.move_on_after(READY_TIMEOUT_S):
         try:
             await state.store.query("SELECT 1")
         except StoreError as exc:
             health.failed(str(exc))
-            return error_response(503, "unavailable", f"database unreachable: {exc}")
+            outage.failed(str(exc), request_id=request_id(), path="/readyz")
+            return error_response(503, "unavailable",
+                                  f"the database is unavailable{public_reason(str(exc))}")
         if health.probe_due():
             try:
                 await probe_write(state.store)
             except StoreError as exc:
                 health.failed(str(exc))
-                return error_response(503, "unavailable", f"the database refuses writes: {exc}")
+                outage.failed(str(exc), request_id=request_id(), path="/readyz")
+                return error_response(503, "unavailable",
+                                      f"the database refuses writes{public_reason(str(exc))}")
             health.probe_succeeded()
         if health.failure is not None:
             ago = health.failed_seconds_ago()
-            return error_response(503, "unavailable", f"a database write failed {ago:.1f} s ago:"
-                                  f" {health.failure}")
+            return error_response(503, "unavailable", f"a database write failed {ago:.1f} s ago"
+                                  f"{public_reason(health.failure)}")
+        outage.succeeded()
         return jsonify({"status": "ready"})
     return error_response(503, "unavailable", "database did not answer within 2 s")
 

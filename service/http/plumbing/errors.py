@@ -1,14 +1,18 @@
-"""Every HTTP error is JSON: ``{"error": {"code", "message", "fields"?}}`` with the right status."""
+"""Every HTTP error is JSON: ``{"error": {"code", "message", "fields"?, "request_id"}}`` with the
+right status. A database failure answers a generic message (:mod:`.outage`); its detail is logged.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
-from quart import Response, jsonify
+from quart import Response, jsonify, request
 
 from ...jobs import ConstraintViolation, StoreError, emit
 from .health import store_health
+from .outage import public_reason, store_outage
+from .request_id import request_id
 
 if TYPE_CHECKING:
     from werkzeug.exceptions import HTTPException
@@ -35,6 +39,9 @@ def error_response(
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
+    current = request_id()
+    if current:
+        body["request_id"] = current
     response = jsonify({"error": body})
     response.status_code = status
     return response
@@ -80,14 +87,20 @@ async def handle_http_exception(error: HTTPException) -> Response:
 
 
 async def handle_store_error(error: StoreError) -> Response:
-    emit(logger, logging.WARNING, "http.store_error", error=str(error))
-    if isinstance(error, ConstraintViolation):
+    detail = str(error)
+    if isinstance(error, ConstraintViolation):  # a client's conflict, not an outage
+        emit(logger, logging.WARNING, "http.store_error", error=detail, request_id=request_id(),
+             method=request.method, path=request.path)
         return error_response(409, "conflict", "the request conflicts with stored data")
-    store_health().failed(str(error))  # readiness answers 503 too, for a while
-    return error_response(503, "unavailable", f"the database is unavailable: {error}")
+    store_health().failed(detail)  # readiness answers 503 too, for a while
+    store_outage().failed(detail, request_id=request_id(), method=request.method,
+                          path=request.path)
+    return error_response(503, "unavailable",
+                          f"the database is unavailable{public_reason(detail)}")
 
 
 async def handle_unexpected(error: Exception) -> Response:
+    fields = {"error": repr(error), "request_id": request_id()}
     logger.error("http.unhandled_error", exc_info=error,
-                 extra={"event": "http.unhandled_error", "fields": {"error": repr(error)}})
+                 extra={"event": "http.unhandled_error", "fields": fields})
     return error_response(500, "internal", "internal error; it has been logged")

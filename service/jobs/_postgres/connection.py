@@ -15,8 +15,15 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import PoolTimeout
 
-from .._errors import ConstraintViolation, StoreBusy, StoreError, StoreUnavailable
+from .._errors import (
+    ConstraintViolation,
+    StoreBusy,
+    StoreError,
+    StoreUnavailable,
+    UnsupportedStoreURL,
+)
 from .._migrations import Migration, pending
+from .._redact import redact_secrets, secrets_in
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -42,8 +49,17 @@ def check_schema(schema: str | None) -> str | None:
 
 
 def conninfo(url: str, schema: str | None, application_name: str) -> str:
-    """libpq connection string for ``url``, with ``search_path`` set to ``schema`` if given."""
-    params: dict[str, Any] = {**_KEEPALIVES, **conninfo_to_dict(url)}
+    """libpq connection string for ``url``, with ``search_path`` set to ``schema`` if given.
+
+    :class:`UnsupportedStoreURL` if libpq cannot read ``url``: its message may quote a piece of
+    it (``invalid percent-encoded token: "..."``), so the password is masked there too.
+    """
+    try:
+        parsed = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        problem = redact_secrets(str(exc).strip(), *secrets_in(url))
+        raise UnsupportedStoreURL(url, f"not a PostgreSQL URL libpq can read ({problem})") from None
+    params: dict[str, Any] = {**_KEEPALIVES, **parsed}
     params.setdefault("application_name", application_name)
     params.setdefault("connect_timeout", "5")
     if schema is not None:
@@ -69,8 +85,8 @@ def connect(info: str) -> psycopg.Connection[tuple[Any, ...]]:
 
 
 def translate(exc: Exception) -> StoreError:
-    """The project's exception for a driver (or pool) error."""
-    text = str(exc).strip() or type(exc).__name__
+    """The project's exception for a driver (or pool) error; a password it quotes is masked."""
+    text = redact_secrets(str(exc).strip()) or type(exc).__name__
     if isinstance(exc, pgerrors.IntegrityError):
         return ConstraintViolation(text)
     if isinstance(

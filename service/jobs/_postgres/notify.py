@@ -29,6 +29,7 @@ from psycopg import sql
 
 from .. import _log as log
 from .._errors import StoreError
+from .._redact import redact_secrets
 from .connection import connect
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class NotifyListener:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
         except psycopg.Error as exc:
             conn.close()
-            raise StoreError(f"LISTEN failed: {exc}") from exc
+            raise StoreError(f"LISTEN failed: {redact_secrets(str(exc))}") from exc
         return conn
 
     def _wait(self, seconds: float) -> bool:
@@ -167,7 +168,7 @@ class NotifyListener:
                     if conn.broken or conn.closed:
                         raise psycopg.OperationalError("the listening connection was closed")
                 except psycopg.Error as exc:
-                    log.event(logging.WARNING, "store.listen_lost", error=str(exc))
+                    log.event(logging.WARNING, "store.listen_lost", error=redact_secrets(str(exc)))
                     conn.close()
                     conn = self._conn = None
                     continue
