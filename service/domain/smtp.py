@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 import trio
 
-from ..jobs import ServiceError
+from ..jobs import ServiceError, redact_secrets
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -57,7 +57,8 @@ class SmtpTarget:
 
     @property
     def address(self) -> str:
-        """``scheme://host:port``, without credentials (safe to log)."""
+        """``scheme://host:port``, without credentials (safe to log; any other text that may
+        quote the URL goes through :func:`service.jobs.redact_secrets`)."""
         return f"{self.scheme}://{self.host}:{self.port}"
 
 
@@ -112,7 +113,7 @@ class SmtpMailer:
         try:
             await trio.to_thread.run_sync(self._deliver, message)
         except (smtplib.SMTPException, OSError) as exc:
-            raise MailError(
+            raise MailError(redact_secrets(
                 f"SMTP delivery of {key} via {self.target.address} failed: {exc!r}"
-            ) from exc
+            )) from exc
         return self.target.address

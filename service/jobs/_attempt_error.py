@@ -20,6 +20,8 @@ from typing import Any
 
 import attrs
 
+from ._redact import redact_secrets
+
 
 class ErrorKind(enum.StrEnum):
     """Why an error entry was recorded on a job."""
@@ -139,7 +141,11 @@ def render_message(error: AttemptError) -> str:
 
 
 def to_stored(error: AttemptError) -> dict[str, Any]:
-    """``error`` as the JSON object stored in the job's ``errors`` array (None fields left out)."""
+    """``error`` as the JSON object stored in the job's ``errors`` array (None fields left out).
+
+    A URL password in the message or traceback is masked (:func:`redact_secrets`): the API, the
+    CLI and the dashboard show what is stored.
+    """
     stored: dict[str, Any] = {}
     if error.attempt is not None:
         stored["attempt"] = error.attempt
@@ -150,7 +156,7 @@ def to_stored(error: AttemptError) -> dict[str, Any]:
     for key, value in (("message", error.detail), ("traceback", error.traceback),
                        ("task", error.task)):
         if value is not None:
-            stored[key] = value
+            stored[key] = value if key == "task" else redact_secrets(value)
     if error.lease is not None:
         stored |= {"owner": error.lease.owner, "rescues": error.lease.rescues,
                    "step": error.lease.step.value, "pause": error.lease.pause}

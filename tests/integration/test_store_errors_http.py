@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
+import trio.testing
 from support.http import make_settings, serve_app
 
 from service.http.app import create_app
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     import httpx
-    import trio.testing
     from quart_trio import QuartTrio
 
     from service.state import AppState
@@ -119,7 +119,7 @@ async def test_a_sane_x_request_id_is_kept_and_any_other_replaced(tmp_path: Any)
         assert invalid.headers["X-Request-ID"] == sent
         assert invalid.json()["error"]["request_id"] == sent
 
-        for bad in ("-leading-dash", "x" * 129, "has space", "<script>", "é"):
+        for bad in (b"-leading-dash", b"x" * 129, b"has space", b"<script>", "é".encode()):
             response = await app.client.get("/api/nope", headers={"X-Request-ID": bad})
             assert response.status_code == 404
             chosen = response.headers["X-Request-ID"]

@@ -111,3 +111,17 @@ def test_every_string_of_a_json_log_line_is_masked() -> None:
     assert entry["error"] == "postgresql://ada:***@db/app"
     assert entry["extra_field"] == "host=db password=***"
     assert "ada:***@db" in entry["exception"]
+
+
+def test_an_error_recorded_on_a_job_is_stored_without_the_password() -> None:
+    from service.jobs import AttemptError, ErrorKind
+    from service.jobs._attempt_error import to_stored
+
+    error = AttemptError(
+        attempt=1, at=0.0, kind=ErrorKind.ERROR, error="ConnectionError",
+        detail="cannot reach postgresql://ada:hunter2@db/app",
+        traceback="Traceback ...\nConnectionError: cannot reach postgresql://ada:hunter2@db/app",
+    )
+    stored = to_stored(error)
+    assert stored["message"] == "cannot reach postgresql://ada:***@db/app"
+    assert SECRET not in stored["traceback"]
