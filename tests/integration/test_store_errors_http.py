@@ -96,7 +96,7 @@ async def test_a_503_shows_no_database_internals_and_the_log_has_them_with_the_r
     ("detail", "message"),
     [
         ("database or disk is full (SQLITE_FULL)",
-         "the database is unavailable: it is full (SQLITE_FULL)"),
+         "the database is unavailable: its disk is full, no space left (SQLITE_FULL)"),
         ("the database is read-only: cannot execute INSERT in a read-only transaction",
          "the database is unavailable: it is read-only"),
         ("disk I/O error (SQLITE_IOERR_WRITE)",

@@ -1,8 +1,9 @@
 """Database failures as clients see them, and as the log tells them.
 
 A client whose request failed on the database learns only that, and what kind of failure it is
-(:func:`public_reason`): "the database is unavailable: it is full (SQLITE_FULL)". Never the
-driver's text, which names hosts, ports, database names, users and file paths.
+(:func:`public_reason`): "the database is unavailable: its disk is full, no space left
+(SQLITE_FULL)". Never the driver's text, which names hosts, ports, database names, users and
+file paths.
 
 The detail goes to the log instead, as ``http.store_error`` with the request id, through
 :class:`StoreOutage`: the first failure of an outage is logged at once, later ones at most once
@@ -35,7 +36,8 @@ LOG_INTERVAL_S = 10.0
 
 #: What kind of failure a driver message describes, by the words in it: (words, description).
 _KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("is full", "disk full", "diskfull", "no space left", "could not extend"), "it is full"),
+    (("is full", "disk full", "diskfull", "no space left", "could not extend"),
+     "its disk is full, no space left"),
     (("read-only", "readonly"), "it is read-only"),
     (("disk i/o",), "disk I/O error"),
     (("locked", "busy", "deadlock"), "it is busy"),
