@@ -25,7 +25,7 @@ from .jobs import (
     StoreError,
     job_json,
 )
-from .runtime import open_state, open_store, run_service
+from .runtime import ListenError, open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
 
 if TYPE_CHECKING:
@@ -215,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"python -m service: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except ListenError as exc:
+        print(f"python -m service: {exc}", file=sys.stderr)
+        return 2
     except CommandError as exc:
         print(f"python -m service: {exc}", file=sys.stderr)
         return 1
@@ -226,13 +229,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if failure is None:
             raise
         print(f"python -m service: {failure}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(failure, ListenError) else 1
     return 0
 
 
 def _first_operational(group: BaseExceptionGroup[Any]) -> BaseException | None:
-    """An OSError (address in use...) or StoreError inside ``group``: the one to report."""
-    matched, rest = group.split((OSError, StoreError))
+    """A ListenError, OSError or StoreError inside ``group``: the one to report."""
+    matched, rest = group.split((ListenError, OSError, StoreError))
     if matched is None or rest is not None:
         return None
     found: BaseException = matched
