@@ -26,7 +26,7 @@ from .jobs import (
     job_json,
     redact_secrets,
 )
-from .runtime import open_state, open_store, run_service
+from .runtime import ListenError, open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
 
 if TYPE_CHECKING:
@@ -216,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2
+    except ListenError as exc:
+        _fail(str(exc))
+        return 2
     except CommandError as exc:
         _fail(str(exc))
         return 1
@@ -227,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if failure is None:
             raise
         _fail(str(failure))
-        return 1
+        return 2 if isinstance(failure, ListenError) else 1
     return 0
 
 
@@ -237,8 +240,8 @@ def _fail(message: str) -> None:
 
 
 def _first_operational(group: BaseExceptionGroup[Any]) -> BaseException | None:
-    """An OSError (address in use...) or StoreError inside ``group``: the one to report."""
-    matched, rest = group.split((OSError, StoreError))
+    """A ListenError, OSError or StoreError inside ``group``: the one to report."""
+    matched, rest = group.split((ListenError, OSError, StoreError))
     if matched is None or rest is not None:
         return None
     found: BaseException = matched

@@ -8,8 +8,11 @@ everything at once (jobs still go back to the queue) and the process exits 1.
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import signal
+import socket
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,7 @@ from .jobs import (
     ErrorKind,
     JobStore,
     LoopWatchdog,
+    ServiceError,
     SetStateIfRunning,
     TaskWorker,
     UnsupportedStoreURL,
@@ -36,9 +40,51 @@ from .tasks import REGISTRY
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection
 
+    from hypercorn.config import Sockets
+
 logger = logging.getLogger("service")
 
 ROLES = ("web", "worker")
+
+
+class ListenError(ServiceError):
+    """The HTTP server cannot listen where ``SERVICE_BIND`` says; the message names the address,
+    the reason and the setting."""
+
+    def __init__(self, bind: str, error: OSError) -> None:
+        super().__init__(
+            f"cannot listen on {bind} ({listen_failure(error)}): set SERVICE_BIND or --bind"
+        )
+        self.bind = bind
+        self.error = error
+
+
+_LISTEN_FAILURES = {
+    errno.EADDRINUSE: "address already in use",
+    errno.EACCES: "permission denied",
+    errno.EADDRNOTAVAIL: "not an address of this host",
+}
+
+
+def listen_failure(error: OSError) -> str:
+    """Why a bind failed, in words: the common failures by name, others as the system says."""
+    if not isinstance(error, socket.gaierror) and error.errno in _LISTEN_FAILURES:
+        return _LISTEN_FAILURES[error.errno]
+    text = error.strerror or str(error) or type(error).__name__
+    return text[:1].lower() + text[1:]
+
+
+def listen(settings: Settings) -> Sockets:
+    """The HTTP server's sockets, bound and listening on ``settings.bind``; raises
+    :class:`ListenError` when they cannot be. Done before the store is opened, so a port in use
+    creates nothing."""
+    from .http.plumbing.server import hypercorn_config
+    from .http.plumbing.server import listen as listen_on
+
+    try:
+        return listen_on(hypercorn_config(settings.bind, settings.shutdown_grace))
+    except OSError as exc:
+        raise ListenError(settings.bind, exc) from None
 
 
 def open_store(settings: Settings) -> JobStore:
@@ -96,10 +142,12 @@ def make_worker(state: AppState) -> TaskWorker:
 
 
 class WebService:
-    """hypercorn serving the app, with the same lifecycle as the worker."""
+    """hypercorn serving the app, with the same lifecycle as the worker: on ``sockets`` already
+    listening (closed when it stops), or on sockets it binds itself (see :func:`listen`)."""
 
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: AppState, *, sockets: Sockets | None = None) -> None:
         self.state = state
+        self._sockets = sockets
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self.addresses: list[str] = []
@@ -111,16 +159,20 @@ class WebService:
 
         settings = self.state.settings
         config = hypercorn_config(settings.bind, settings.shutdown_grace)
+        started = False
         try:
+            sockets = self._sockets if self._sockets is not None else listen(settings)
             async with trio.open_nursery() as nursery:
-                self.addresses = await nursery.start(
-                    serve, create_app(self.state), config, self._stop
-                )
+                self.addresses = await nursery.start(functools.partial(
+                    serve, create_app(self.state), config, self._stop, sockets=sockets
+                ))
+                started = True
                 emit(logger, logging.INFO, "web.started", addresses=",".join(self.addresses))
                 task_status.started(self.addresses)
         finally:
             self._stopped.set()
-            emit(logger, logging.INFO, "web.stopped")
+            if started:  # no "stopped" for a server that never started
+                emit(logger, logging.INFO, "web.stopped")
 
     async def shutdown(self) -> None:
         self._stop.set()
@@ -128,7 +180,23 @@ class WebService:
 
 
 async def run_service(settings: Settings, roles: Collection[str] = ROLES) -> int:
-    """Run ``roles`` until a signal; the process exit code."""
+    """Run ``roles`` until a signal; the process exit code.
+
+    The web role listens first: a port in use (or any address it cannot listen on) raises
+    :class:`ListenError` before the store is opened, so it creates no database or directory.
+    """
+    sockets = listen(settings) if "web" in roles else None
+    try:
+        return await _run_service(settings, roles, sockets)
+    finally:
+        if sockets is not None:
+            from .http.plumbing.server import close_sockets
+
+            close_sockets(sockets)
+
+
+async def _run_service(settings: Settings, roles: Collection[str], sockets: Sockets | None
+                       ) -> int:
     forced = False
     async with open_state(settings) as state:
         if "web" in roles and not settings.admin_token:
@@ -138,7 +206,7 @@ async def run_service(settings: Settings, roles: Collection[str] = ROLES) -> int
                  " SERVICE_ADMIN_TOKEN or --admin-token to open them")
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as root:
-                web = WebService(state) if "web" in roles else None
+                web = WebService(state, sockets=sockets) if "web" in roles else None
                 worker = make_worker(state) if "worker" in roles else None
                 if web is not None:
                     await root.start(web.run)

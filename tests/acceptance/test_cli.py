@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from support.processes import run_cli, service_env
 
+from service.cli import build_parser
+
 if TYPE_CHECKING:
-    from pathlib import Path
+    from argparse import Namespace
+
+README = Path(__file__).parent.parent.parent / "README.md"
 
 
 def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> None:
@@ -90,3 +97,22 @@ def test_a_push_whose_task_would_not_decode_is_refused_and_nothing_is_stored(
     listing = run_cli(env, "jobs", "list", "--json")
     assert listing.returncode == 0
     assert listing.stdout.strip() == ""
+
+
+COMMAND = re.compile(r"^(?:[A-Z_]+=\S+ )*(\S*python3?) -m service\b(.*)$")
+
+
+def test_the_readme_commands_are_one_a_line_with_the_venv_interpreter_and_parse() -> None:
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), re.DOTALL)
+    commands = [match for block in blocks for line in block.splitlines()
+                if (match := COMMAND.match(line))]
+    parsed: list[Namespace] = []
+    for command in commands:
+        assert command[1] == ".venv/bin/python", command[0]
+        words = shlex.split(command[2], comments=True)
+        assert "|" not in words, f"reads as a shell pipe: {command[0]}"
+        parsed.append(build_parser().parse_args(words))
+    wanted = {("jobs", "list"), ("jobs", "show"), ("jobs", "retry"), ("jobs", "cancel"),
+              ("jobs", "push"), ("queues", None), ("queues", "pause"), ("queues", "resume"),
+              ("migrate", None), ("worker", None)}
+    assert wanted <= {(args.command, getattr(args, "action", None)) for args in parsed}

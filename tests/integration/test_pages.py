@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from support.http import Served, serve_app
 from support.waiting import eventually
 
+from service.http.plumbing.page_support import CSP
 from service.jobs import JobFilter
 
 if TYPE_CHECKING:
@@ -32,6 +34,28 @@ async def test_the_users_page_is_html_with_a_sign_up_form(tmp_path: Path) -> Non
         assert 'name="name"' in page
         assert 'name="email"' in page
         assert "No users yet." in page
+
+
+async def test_the_index_links_to_the_users_page_and_the_dashboard(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        response = await app.client.get("/")
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert response.headers["Content-Security-Policy"] == CSP
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        page = response.text
+        assert page.startswith("<!doctype html>")
+        assert re.findall(r'<a href="([^"]*)"', page) == ["/users", "/admin"]
+        assert "<script" not in page
+        for link in ("/users", "/admin"):  # each leads to a page (the dashboard to its login)
+            followed = await app.client.get(link, follow_redirects=True)
+            assert followed.status_code == 200, link
+            assert followed.headers["Content-Security-Policy"] == CSP
+        # Nothing of the request is reflected into the page.
+        odd = await app.client.get("/", params={"q": SCRIPT})
+        assert odd.status_code == 200
+        assert SCRIPT not in odd.text
+        assert odd.text == page
 
 
 async def test_names_and_emails_are_escaped_on_the_page(tmp_path: Path) -> None:

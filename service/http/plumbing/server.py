@@ -16,14 +16,17 @@ We run both steps shielded. The fixes are pinned to the version they were made f
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Any
 
 import hypercorn
 import hypercorn.trio
 import trio
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
 from hypercorn.events import Event, Updated
+from hypercorn.trio.run import worker_serve
 from hypercorn.trio.tcp_server import TCPServer
+from hypercorn.utils import wrap_app
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -81,14 +84,54 @@ def hypercorn_config(bind: str, graceful_timeout: float) -> Config:
     return config
 
 
+def listen(config: Config) -> Sockets:
+    """Bind and listen on each ``host:port`` of ``config.bind`` now, before anything else opens.
+
+    The sockets are made as hypercorn would make them (``Config.create_sockets``), but a failure
+    raises the ``OSError`` (in use, permission denied, not an address of this host...) having
+    closed every socket made, the failed one included.
+    """
+    made: list[socket.socket] = []
+    try:
+        for bind in config.bind:
+            host, _, port = bind.rpartition(":")
+            host = host.strip("[]")
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            made.append(sock)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, int(port)))
+            sock.setblocking(False)
+            sock.listen(config.backlog)
+    except BaseException:
+        for sock in made:
+            sock.close()
+        raise
+    return Sockets(secure_sockets=[], insecure_sockets=made, quic_sockets=[])
+
+
+def close_sockets(sockets: Sockets) -> None:
+    for sock in [*sockets.secure_sockets, *sockets.insecure_sockets, *sockets.quic_sockets]:
+        sock.close()
+
+
 async def serve(
     app: Any,
     config: Config,
     shutdown: trio.Event,
     *,
+    sockets: Sockets | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until ``shutdown`` is set; reports the bound addresses (``http://host:port``)."""
-    await hypercorn.trio.serve(
-        app, config, shutdown_trigger=shutdown.wait, task_status=task_status
-    )
+    """Serve until ``shutdown`` is set on ``sockets`` (already listening; by default bound here)
+    and close them; reports the bound addresses (``http://host:port``)."""
+    if sockets is None:
+        sockets = listen(config)
+    try:
+        # hypercorn.trio.serve without its warnings about settings we never set, taking sockets.
+        await worker_serve(
+            wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets,
+            shutdown_trigger=shutdown.wait, task_status=task_status,
+        )
+    finally:
+        close_sockets(sockets)

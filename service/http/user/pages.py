@@ -1,4 +1,5 @@
-"""HTML pages: ``GET /users`` lists users with a sign-up form that posts to ``POST /users``.
+"""HTML pages: ``GET /`` links to the pages; ``GET /users`` lists users with a sign-up form
+that posts to ``POST /users``.
 
 The form action follows the same rule as the API: the user and its welcome job are created in
 one transaction. Success answers 303 See Other back to ``/users``; invalid input re-renders the
@@ -13,7 +14,7 @@ from ...domain.users import list_users
 from ..plumbing.errors import ApiError
 from ..plumbing.page_support import html_response, read_form
 from ..plumbing.request_state import app_state
-from .user_html import error_page, users_page
+from .user_html import error_page, index_page, users_page
 from .users import sign_up
 
 blueprint = Blueprint("pages", __name__)
@@ -31,6 +32,12 @@ async def _page(
 ) -> Response:
     users = await list_users(app_state().store, limit=PAGE_USERS)
     return html_response(users_page(users, values=values, errors=errors, notice=notice), status)
+
+
+@blueprint.get("/")
+async def index() -> Response:
+    """A small index linking to the users page and the dashboard."""
+    return html_response(index_page())
 
 
 @blueprint.get("/users")

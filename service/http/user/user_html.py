@@ -1,4 +1,4 @@
-"""HTML of the user pages: the users list with its sign-up form, and error pages."""
+"""HTML of the user pages: the index, the users list with its sign-up form, error pages."""
 
 from __future__ import annotations
 
@@ -53,6 +53,24 @@ def users_page(
         rows=rows,
     )
     return document("Users", body)
+
+
+#: The index's links: (path, title, what is there).
+INDEX_LINKS = (
+    ("/users", "Users", "the users list and the sign-up form"),
+    ("/admin", "Dashboard", "jobs and their errors, for operators (log in with the admin token)"),
+)
+
+
+def index_page() -> str:
+    """``GET /``: what this service serves to a browser."""
+    items = Markup("\n").join(
+        Markup('<li><a href="{}">{}</a>: {}</li>').format(path, title, text)
+        for path, title, text in INDEX_LINKS
+    )
+    body = Markup("<h1>service</h1>\n<p>Durable background jobs.</p>\n<ul>\n{}\n</ul>").format(
+        items)
+    return document("service", body)
 
 
 def error_page(status: int, message: str) -> str:
