@@ -90,7 +90,9 @@ def make_mailer(settings: Settings) -> Mailer:
     return FileMailer(settings.mail_dir)
 
 
-class _RenderedAddressHeader(UniqueAddressHeader, BaseHeader):
+# The stubs type BaseHeader.init and max_count apart from the address headers'; at run time this
+# pairing is exactly how the email package's HeaderRegistry builds its own header classes.
+class _RenderedAddressHeader(UniqueAddressHeader, BaseHeader):  # type: ignore[misc]
     """An address header sent exactly as :func:`address_header` rendered it.
 
     The email package re-renders every header from its parse tree when a message is written,
