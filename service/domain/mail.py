@@ -11,9 +11,10 @@ import os
 import re
 import tempfile
 from email import policy
-from email.headerregistry import Address
+from email.header import Header
+from email.headerregistry import Address, BaseHeader, UniqueAddressHeader
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, quote
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,6 +24,7 @@ from .smtp import SmtpMailer
 
 if TYPE_CHECKING:
     import uuid
+    from email.policy import Policy
 
     from ..settings import Settings
 
@@ -31,6 +33,8 @@ __all__ = ["FileMailer", "Mailer", "SmtpMailer", "build_welcome_email", "make_ma
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 WELCOME_SUBJECT = "Welcome!"
+#: RFC 5322's recommended longest header line, without its CRLF.
+_LINE = 78
 
 
 class Mailer(Protocol):
@@ -86,21 +90,88 @@ def make_mailer(settings: Settings) -> Mailer:
     return FileMailer(settings.mail_dir)
 
 
+# The stubs type BaseHeader.init and max_count apart from the address headers'; at run time this
+# pairing is exactly how the email package's HeaderRegistry builds its own header classes.
+class _RenderedAddressHeader(UniqueAddressHeader, BaseHeader):  # type: ignore[misc]
+    """An address header sent exactly as :func:`address_header` rendered it.
+
+    The email package re-renders every header from its parse tree when a message is written,
+    and writes the text of an encoded word back as plain text whenever that text is ASCII: a
+    display name ``Ada =?utf-8?q?x?= evil`` comes out bare, and every reader then decodes the
+    encoded word inside it. This header keeps its own rendering (:meth:`fold`), while its parsed
+    value (``.addresses``) is what a reader of that rendering gets.
+    """
+
+    lines: tuple[str, ...]
+
+    def fold(self, *, policy: Policy) -> str:
+        return f"{self.name}: " + policy.linesep.join(self.lines) + policy.linesep
+
+    def __reduce__(self) -> tuple[object, tuple[str, tuple[str, ...]]]:
+        # The generator deep-copies a message whose body it re-encodes; the copy must keep
+        # this class (the email package's own reduce would rebuild a plain address header).
+        return (_rendered_address_header, (self.name, self.lines))
+
+
+def _rendered_address_header(name: str, lines: tuple[str, ...]) -> _RenderedAddressHeader:
+    header = _RenderedAddressHeader(name, "".join(lines))
+    header.lines = lines
+    return header
+
+
+def _address_lines(name: str, display_name: str, addr_spec: str) -> tuple[str, ...]:
+    address = Address(display_name=display_name, addr_spec=addr_spec)
+    if not display_name:
+        return (address.addr_spec,)
+    angle = f"<{address.addr_spec}>"
+    if display_name.isascii() and "=?" not in display_name:
+        # Words, or a quoted string when it has specials (commas, quotes, angle brackets) or
+        # whitespace that is not one space between words (a reader would collapse it).
+        words = str(address).removesuffix(f" {angle}")
+        if words == display_name and " ".join(display_name.split()) != display_name:
+            words = f'"{quote(display_name)}"'
+        lines = [words]
+    else:
+        # Anything else is encoded words (RFC 2047) that decode back to exactly the name --
+        # including text that merely looks like an encoded word, which is thus never decoded.
+        encoded = Header(display_name, "utf-8", header_name=name).encode(linesep="\n")
+        lines = [word.strip() for word in encoded.split("\n")]
+        lines[1:] = [f" {word}" for word in lines[1:]]
+    first = len(name) + 2 if len(lines) == 1 else 0
+    if first + len(lines[-1]) + 1 + len(angle) <= _LINE:
+        lines[-1] += f" {angle}"
+    else:
+        lines.append(f" {angle}")
+    return tuple(lines)
+
+
+def address_header(name: str, *, display_name: str, addr_spec: str) -> BaseHeader:
+    """The header ``name`` (``To``, ...) naming one mailbox, built from its parts.
+
+    The display name is always taken as text, never as header syntax: specials are quoted,
+    and non-ASCII text or text containing ``=?`` is sent as encoded words, so a reader shows
+    exactly ``display_name``. ``ValueError`` if ``addr_spec`` is not one address.
+    """
+    return _rendered_address_header(name, _address_lines(name, display_name, addr_spec))
+
+
 def build_welcome_email(
     *, user_id: uuid.UUID, name: str, email: str, mail_from: str, sent_at: float
 ) -> EmailMessage:
     """The welcome message for a new user.
 
     ``Message-ID`` is derived from the user id, so every retry sends the same message and
-    receivers can deduplicate. Raises ``ValueError`` if ``name`` or ``email`` could inject a
-    header (they are checked at the API already).
+    receivers can deduplicate. The ``To`` header is built from the name and the address as
+    parts (:func:`address_header`): the name is shown as given, whatever it contains. Raises
+    ``ValueError`` if ``name`` or ``email`` could inject a header (they are checked at the API
+    already).
     """
     for what, value in (("name", name), ("email", email), ("mail_from", mail_from)):
         if "\r" in value or "\n" in value:
             raise ValueError(f"{what} must not contain line breaks")
     message = EmailMessage(policy=policy.default)
     message["From"] = mail_from
-    message["To"] = Address(display_name=name, addr_spec=email)
+    message["To"] = address_header("To", display_name=name, addr_spec=email)
     message["Subject"] = WELCOME_SUBJECT
     message["Date"] = format_datetime(dt.datetime.fromtimestamp(sent_at, tz=dt.UTC))
     message["Message-ID"] = f"<welcome-{user_id}@service>"

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from ..jobs import ServiceError
+
 if TYPE_CHECKING:
     from .db import AppStore, AppTransaction
     from .sniff import FileFacts
@@ -29,9 +31,19 @@ _COLUMNS = (
 _UNPRINTABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 
+class StoredFileUnreadable(ServiceError, OSError):
+    """The stored file of an upload is missing or cannot be read where this process looks for
+    it (``<upload_dir>/<stored_name>``): a failed attempt of its ``ProcessUpload`` job."""
+
+
 @attrs.frozen(kw_only=True)
 class Upload:
-    """An upload as stored. ``size``, ``sha256`` and ``content_type`` are set once processed."""
+    """An upload as stored. ``size``, ``sha256`` and ``content_type`` are set once processed.
+
+    ``status`` follows its ``ProcessUpload`` job: ``pending`` while the job waits, runs or will
+    be retried; ``processed`` once it completed; ``failed`` (with ``error``) once its last
+    attempt failed and the job was discarded.
+    """
 
     id: uuid.UUID
     filename: str
@@ -132,5 +144,17 @@ async def mark_failed(
             "UPDATE uploads SET status = 'failed', error = ?, processed_at = ?"
             " WHERE id = ? AND status = 'pending' RETURNING id",
             (error, processed_at, str(upload_id)),
+        )
+    return bool(rows)
+
+
+async def reopen_failed(store: AppStore, upload_id: uuid.UUID) -> bool:
+    """Set a ``failed`` upload ``pending`` again (its job is being retried by an operator);
+    False unless it was failed."""
+    async with store.transaction() as tx:
+        rows = await tx.execute(
+            "UPDATE uploads SET status = 'pending', error = NULL, processed_at = NULL"
+            " WHERE id = ? AND status = 'failed' RETURNING id",
+            (str(upload_id),),
         )
     return bool(rows)

@@ -2,6 +2,15 @@
 
 Control characters (CR and LF among them) are refused in both, so neither can ever inject a
 header into an email built from them.
+
+A name may hold any printable text: letters of every script with their accents and combining
+marks, CJK, emoji, spaces, apostrophes, hyphens, quotes, commas, even ``=?...?=`` (the email
+shows it as text, see :func:`service.domain.mail.address_header`). It may not hold invisible
+format characters (Unicode category Cf: bidi overrides and isolates such as U+202E, which
+would show the rest of the name -- and of the page or mail line around it -- reversed, zero
+width spaces, soft hyphens, the BOM...), except ZERO WIDTH NON-JOINER and ZERO WIDTH JOINER
+(U+200C, U+200D), which Persian, Indic scripts and emoji sequences need to be spelt right.
+Nor control characters, surrogates, or line and paragraph separators.
 """
 
 from __future__ import annotations
@@ -26,8 +35,18 @@ class CheckedUser:
     errors: dict[str, str]
 
 
+#: Format characters a name may hold: ZERO WIDTH NON-JOINER and ZERO WIDTH JOINER.
+NAME_FORMAT_ALLOWED = frozenset("\u200c\u200d")
+
+
 def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in text)
+
+
+def _has_hidden_format(text: str) -> bool:
+    return any(
+        unicodedata.category(ch) == "Cf" and ch not in NAME_FORMAT_ALLOWED for ch in text
+    )
 
 
 def name_problem(name: str) -> str | None:
@@ -38,6 +57,11 @@ def name_problem(name: str) -> str | None:
         return f"must be at most {NAME_MAX} characters"
     if _has_control(name):
         return "must not contain control characters or line breaks"
+    if _has_hidden_format(name):
+        return (
+            "must not contain invisible formatting characters"
+            " (such as right-to-left overrides or zero-width spaces)"
+        )
     return None
 
 

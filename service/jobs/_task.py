@@ -92,10 +92,24 @@ class JobContext(Generic[StateT]):
 
     job_id: int
     task: str
+    #: This attempt's number, from 1; snoozes and shutdown interruptions do not count.
     attempt: int
+    #: The job's attempts in all (``TaskOptions.max_attempts`` unless the push or an operator's
+    #: retry set another).
     max_attempts: int
     #: The application's shared state (settings, store, mailer...), as given to the worker.
     state: StateT = attrs.field(default=None)
+
+    @property
+    def last_attempt(self) -> bool:
+        """Whether a failure of this attempt (raising, or running past the timeout) discards the
+        job rather than retrying it: ``attempt >= max_attempts``, the worker's own rule.
+
+        A task whose failure must also be recorded elsewhere (its own row) checks it before it
+        raises. A job can still end without a last attempt: cancelled by an operator, or
+        discarded after ``max_rescues`` lease expiries (its process kept dying).
+        """
+        return self.attempt >= self.max_attempts
 
 
 class Task:

@@ -16,7 +16,7 @@ from service.jobs._sqlite.connection import connect
 from service.jobs._store import REPEAT_RESCUE_SPREAD_MAX_S, REPEAT_RESCUE_SPREAD_S
 from service.runtime import worker_config
 from service.settings import load
-from service.tasks import SendWelcomeEmail
+from service.tasks import ProcessUpload, SendWelcomeEmail
 
 MIB = 1024 * 1024
 
@@ -78,3 +78,9 @@ async def test_the_job_listing_pages_50_by_default_and_at_most_500(tmp_path: Pat
         for limit, status in (("500", 200), ("501", 422), ("0", 422)):
             response = await app.admin.get("/api/jobs", params={"limit": limit})
             assert response.status_code == status, (limit, response.text)
+
+
+def test_an_upload_job_retries_2_8_32_128_s_apart_over_5_attempts() -> None:
+    options = ProcessUpload.options
+    assert options.max_attempts == 5
+    assert options.backoff.schedule(options.max_attempts - 1) == [2, 8, 32, 128]

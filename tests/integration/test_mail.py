@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import email
 import uuid
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
@@ -70,6 +72,70 @@ def test_a_display_name_with_specials_and_non_ascii_is_encoded_and_round_trips()
     body = message.get_body(("plain",))
     assert body is not None
     assert f"Hello {name}," in body.get_content()
+
+
+#: Names that are header syntax if pasted into a header: encoded words, quotes, commas, angle
+#: brackets, semicolons, backslashes, whitespace a reader would collapse.
+HOSTILE_NAMES = [
+    "Ada =?utf-8?q?x?= evil",
+    "=?utf-8?b?QUJD?=",
+    "=?iso-8859-1?q?Ren=E9?= =?iso-8859-1?q?e?=",
+    '"=?utf-8?q?quoted?="',
+    "Zoë =?utf-8?q?=41?=",
+    "Eve, Mallory <mallory@example.com>",
+    "Bob <bob@example.com>; Carol: x;",
+    'Ada "The Countess" Lovelace',
+    "back\\slash \\=?utf-8?q?x?=",
+    "Ada  Lovelace ",
+    "O'Brien-Smith (admin)",
+]
+
+
+def to_line(raw: bytes) -> str:
+    """The ``To`` header of ``raw``, unfolded, as sent."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    [line] = [h for h in head.replace("\r\n ", " ").split("\r\n") if h.startswith("To: ")]
+    return line.removeprefix("To: ")
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_name_is_always_the_display_name_as_given_never_header_syntax(name: str) -> None:
+    raw = welcome(name=name).as_bytes(policy=policy.SMTP)
+    assert raw.isascii()
+    [to] = parse(raw)["To"].addresses
+    assert (to.display_name, to.addr_spec) == (name, "ada@example.com")
+    assert to_line(raw).endswith(" <ada@example.com>")  # one mailbox, the user's
+    # Also as RFC 2047 readers decode it (encoded words once, nothing inside them again).
+    decoded = str(make_header(decode_header(to_line(raw))))
+    assert decoded.endswith(" <ada@example.com>")
+    if not decoded.startswith('"'):
+        assert decoded == f"{name} <ada@example.com>"
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES[:3])
+def test_the_name_survives_every_way_the_message_is_written(name: str) -> None:
+    """smtplib writes with the message's own policy; the generator deep-copies a message whose
+    body it re-encodes (8-bit to 7-bit) -- neither may fall back to re-rendering the header."""
+    message = welcome(name=name)
+    for copy_of in (message, copy.deepcopy(message), copy.copy(message)):
+        for how in (policy.SMTP, policy.default, policy.SMTPUTF8, None):
+            raw = copy_of.as_bytes(policy=how) if how else copy_of.as_bytes()
+            [to] = email.message_from_bytes(raw, policy=policy.default)["To"].addresses
+            assert to.display_name == name, (how, raw[:200])
+
+
+@pytest.mark.parametrize(
+    "name", ["李小龍 =?utf-8?q?=41?= " * 8, "é" * 200, "=?" * 100, "x" * 70 + " =?utf-8?q?x?="])
+def test_a_long_name_is_folded_into_encoded_words_that_decode_to_it(name: str) -> None:
+    """Long enough to need several encoded words. Decoded as RFC 2047 says (whitespace between
+    adjacent encoded words is dropped, 6.2) it is the name; Python's own address parser keeps
+    that whitespace, so it shows a space where a line was folded."""
+    raw = welcome(name=name, address="a" * 60 + "@" + "d" * 180 + ".com").as_bytes(
+        policy=policy.SMTP)
+    assert raw.isascii()
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    to = str(make_header(decode_header(to_line(raw))))
+    assert to == f"{name} <{'a' * 60}@{'d' * 180}.com>"
 
 
 @pytest.mark.parametrize(

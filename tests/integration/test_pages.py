@@ -119,6 +119,15 @@ async def test_invalid_input_re_renders_the_form_with_422_and_the_problems(
         assert await user_count(app) == 0
 
 
+async def test_a_name_with_a_bidi_override_is_refused_by_the_form(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        response = await app.client.post(
+            "/users", data={"name": "Ada\u202eecalevoL", "email": "ada@example.com"})
+        assert response.status_code == 422
+        assert "invisible formatting characters" in response.text
+        assert await user_count(app) == 0
+
+
 async def test_a_duplicate_email_in_the_form_is_shown_and_stores_nothing(
     tmp_path: Path,
 ) -> None:

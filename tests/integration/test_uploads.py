@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
-from support.http import Served, serve_app
+from conftest import EPOCH
+from support.http import Served, make_settings, serve_app
 from support.uploads import BOUNDARY, PNG, multipart
-from support.waiting import eventually
+from support.waiting import eventually, wait_for_job_state, wait_until
+from support.workers import running
 
-from service.jobs import JobFilter, JobState
+from service.domain.mail import make_mailer
+from service.domain.schema import APP_MIGRATIONS
+from service.http.app import create_app
+from service.jobs import ErrorKind, JobAdmin, JobFilter, JobState, TrioClock
+from service.jobs.testing import sqlite_test_store
 from service.runtime import make_worker
+from service.state import AppState
+from service.tasks import REGISTRY
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     import httpx
+    from quart_trio import QuartTrio
+    from trio.testing import MockClock
+
+    from service.jobs import JobRow
 
 
 def field(name: str, value: str) -> bytes:
@@ -225,23 +239,137 @@ async def test_a_client_that_hangs_up_mid_upload_leaves_no_partial_file(
         await assert_nothing_recorded(app)
 
 
-async def test_a_missing_stored_file_fails_the_upload_and_completes_the_job(
-    tmp_path: Path,
+@asynccontextmanager
+async def virtual_time_app(tmp_path: Path) -> AsyncIterator[tuple[QuartTrio, AppState]]:
+    """The app on a SQLite file whose timestamps follow trio's clock (MockClock: backoff
+    passes in virtual time), served in process; start its worker with ``make_worker``."""
+    settings = make_settings(tmp_path)
+    async with sqlite_test_store(
+        tmp_path / "service.db", clock=TrioClock(EPOCH), migrations=APP_MIGRATIONS
+    ) as store:
+        state = AppState(
+            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings)
+        )
+        yield create_app(state), state
+
+
+async def upload_via(app: QuartTrio, data: bytes = PNG) -> dict[str, Any]:
+    response = await app.test_client().post(
+        "/api/uploads", data=multipart(b"gone.png", data),
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    assert response.status_code == 202, await response.get_data(as_text=True)
+    accepted: dict[str, Any] = await response.get_json()
+    return accepted
+
+
+async def upload_view(app: QuartTrio, upload_id: str) -> dict[str, Any]:
+    response = await app.test_client().get(f"/api/uploads/{upload_id}")
+    assert response.status_code == 200
+    view: dict[str, Any] = await response.get_json()
+    return view
+
+
+def stored_path(state: AppState, upload_id: str) -> Path:
+    return state.settings.upload_dir / uuid.UUID(upload_id).hex
+
+
+async def the_job(state: AppState) -> JobRow:
+    [job] = await state.store.job_list(JobFilter(task="process_upload"))
+    return job
+
+
+def failures(state: AppState) -> float:
+    key = (("kind", "error"), ("task", "process_upload"))
+    return state.metrics.job_failures.values.get(key, 0)
+
+
+async def test_a_missing_stored_file_is_a_failed_attempt_retried_then_fails_the_upload(
+    tmp_path: Path, autojump_clock: MockClock, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with serve_app(tmp_path) as app:
-        accepted = (await post(app, multipart(b"gone.png", PNG))).json()
-        (app.state.settings.upload_dir / uuid.UUID(accepted["id"]).hex).unlink()
-        async with trio.open_nursery() as nursery:
-            worker = make_worker(app.state)
-            await nursery.start(worker.run)
-            upload = await processed(app, accepted["id"])
-            await worker.shutdown()
+    caplog.set_level(logging.INFO, logger="service.jobs")
+    async with virtual_time_app(tmp_path) as (app, state):
+        accepted = await upload_via(app)
+        stored_path(state, accepted["id"]).unlink()
+        job_id = (await the_job(state)).id
+        async with running(make_worker(state)):
+            job = await wait_for_job_state(state.store, job_id, JobState.RETRYABLE, poll=0.01)
+            [error] = job.errors
+            assert (error.kind, error.attempt, error.error) == (
+                ErrorKind.ERROR, 1, "StoredFileUnreadable")
+            detail = error.detail or ""
+            assert "the stored file is missing" in detail
+            assert str(stored_path(state, accepted["id"])) in detail  # where it looked
+            upload = await upload_view(app, accepted["id"])
+            assert (upload["status"], upload["error"]) == ("pending", None)
+            await wait_until("the failure counted", lambda: failures(state), lambda n: n == 1)
+
+            job = await wait_for_job_state(
+                state.store, job_id, JobState.DISCARDED, within=600, poll=1)
+        assert [(e.kind, e.attempt) for e in job.errors] == [
+            (ErrorKind.ERROR, n) for n in range(1, 6)]
+        assert "(attempt 5 of 5: discarded)" in (job.errors[-1].detail or "")
+        assert job.result is None
+        upload = await upload_view(app, accepted["id"])
         assert upload["status"] == "failed"
-        assert "missing" in upload["error"]
-        assert upload["size"] is None
-        assert upload["content_type"] is None
-        [job] = await app.state.store.job_list(JobFilter(task="process_upload"))
-        assert job.state is JobState.COMPLETED
+        assert upload["error"] == "the stored file is missing"
+        assert (upload["size"], upload["sha256"], upload["content_type"]) == (None, None, None)
+        assert failures(state) == 5
+        outcomes = state.metrics.job_outcomes.values
+        assert dict(outcomes) == {
+            (("state", "retryable"), ("task", "process_upload")): 4,
+            (("state", "discarded"), ("task", "process_upload")): 1,
+        }
+        listed = await state.store.job_list(JobFilter(state=JobState.DISCARDED))
+        assert [j.id for j in listed] == [job_id]
+        outcomes_logged = [
+            (record.levelno, record.event) for record in caplog.records
+            if getattr(record, "event", "") in ("job.retryable", "job.discarded", "job.completed")
+        ]
+        assert outcomes_logged == [(logging.WARNING, "job.retryable")] * 4 + [
+            (logging.WARNING, "job.discarded")]
+
+
+async def test_a_stored_file_that_comes_back_before_the_last_attempt_is_processed(
+    tmp_path: Path, autojump_clock: MockClock,
+) -> None:
+    async with virtual_time_app(tmp_path) as (app, state):
+        accepted = await upload_via(app)
+        path = stored_path(state, accepted["id"])
+        kept = path.read_bytes()
+        path.unlink()
+        job_id = (await the_job(state)).id
+        async with running(make_worker(state)):
+            await wait_for_job_state(state.store, job_id, JobState.RETRYABLE, poll=0.01)
+            path.write_bytes(kept)  # e.g. the shared directory is mounted now
+            job = await wait_for_job_state(
+                state.store, job_id, JobState.COMPLETED, within=600, poll=1)
+        assert [(e.kind, e.attempt) for e in job.errors] == [(ErrorKind.ERROR, 1)]
+        upload = await upload_view(app, accepted["id"])
+        assert (upload["status"], upload["error"]) == ("processed", None)
+        assert (upload["size"], upload["content_type"]) == (len(PNG), "image/png")
+
+
+async def test_retrying_the_discarded_job_of_a_failed_upload_processes_it_anew(
+    tmp_path: Path, autojump_clock: MockClock,
+) -> None:
+    async with virtual_time_app(tmp_path) as (app, state):
+        accepted = await upload_via(app)
+        path = stored_path(state, accepted["id"])
+        kept = path.read_bytes()
+        path.unlink()
+        job_id = (await the_job(state)).id
+        async with running(make_worker(state)):
+            await wait_for_job_state(
+                state.store, job_id, JobState.DISCARDED, within=600, poll=1)
+            assert (await upload_view(app, accepted["id"]))["status"] == "failed"
+            path.write_bytes(kept)
+            await JobAdmin(state.store, state.registry).retry(job_id)
+            job = await wait_for_job_state(
+                state.store, job_id, JobState.COMPLETED, within=600, poll=1)
+        assert job.result == '"processed"'
+        upload = await upload_view(app, accepted["id"])
+        assert (upload["status"], upload["error"], upload["size"]) == (
+            "processed", None, len(PNG))
 
 
 @pytest.mark.parametrize("raw", ["not-a-uuid", "123"])

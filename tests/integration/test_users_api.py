@@ -103,6 +103,29 @@ async def test_the_welcome_email_is_written_and_recorded_once_the_job_ran(
         assert [p.name for p in app.state.settings.mail_dir.iterdir()] == [eml.name]
 
 
+async def test_a_name_that_looks_like_header_syntax_is_the_emails_display_name_as_given(
+    tmp_path: Path,
+) -> None:
+    name = "Ada =?utf-8?q?x?= evil, <root@example.com>"
+    async with serve_app(tmp_path, worker=True) as app:
+        created = await app.client.post(
+            "/api/users", json={"name": name, "email": "ada@example.com"})
+        assert created.status_code == 201, created.text
+        user = created.json()
+        assert user["name"] == name
+
+        async def sent_at() -> str | None:
+            fetched = (await app.client.get(f"/api/users/{user['id']}")).json()
+            return fetched["welcome_email_sent_at"]  # type: ignore[no-any-return]
+
+        await eventually(sent_at)
+        eml = app.state.settings.mail_dir / f"welcome-{user['id']}.eml"
+        message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        [to] = message["To"].addresses
+        assert (to.display_name, to.addr_spec) == (name, "ada@example.com")
+
+
 async def test_the_welcome_task_is_idempotent_and_cancels_for_a_missing_user(
     tmp_path: Path,
 ) -> None:
@@ -163,6 +186,8 @@ async def test_a_failed_push_rolls_back_the_user_too(
         ({"name": "   ", "email": "a@example.com"}, "$.name"),
         ({"name": "x" * 201, "email": "a@example.com"}, "$.name"),
         ({"name": "Eve\r\nBcc: all@example.com", "email": "eve@example.com"}, "$.name"),
+        ({"name": "Ada\u202eecalevoL", "email": "a@example.com"}, "$.name"),
+        ({"name": "\u2067Ada\u2069", "email": "a@example.com"}, "$.name"),
         ({"name": 42, "email": "a@example.com"}, "$.name"),
         ({"name": "A", "email": "no-at-sign"}, "$.email"),
         ({"name": "A", "email": "two@@example.com"}, "$.email"),

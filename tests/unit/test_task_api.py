@@ -12,10 +12,12 @@ import pytest
 import trio
 import trio.testing
 
+from service.jobs import _outcomes as outcomes
 from service.jobs._errors import Cancel, PayloadError, ServiceError, Snooze, UnknownTask
 from service.jobs._push import Push, build_insert
 from service.jobs._retry import Backoff
 from service.jobs._states import JobState
+from service.jobs._store import ClaimedJob
 from service.jobs._task import JobContext, Task, TaskOptions, TaskRegistry, task_options
 from service.jobs.testing import run_task
 
@@ -422,6 +424,20 @@ async def test_job_context_is_generic_in_the_state_it_carries() -> None:
     assert JobContext(job_id=1, task="t", attempt=1, max_attempts=1).state is None
     result = await run_task(GreetWithState(who="ada"), state=Greeter("hello"))
     assert result.value == "hello ada"
+
+
+@pytest.mark.parametrize(
+    ("attempt", "max_attempts", "last"), [(1, 5, False), (4, 5, False), (5, 5, True),
+                                          (1, 1, True), (6, 5, True)])
+def test_the_last_attempt_is_the_one_whose_failure_discards_the_job(
+    attempt: int, max_attempts: int, last: bool
+) -> None:
+    ctx = JobContext(job_id=1, task="t", attempt=attempt, max_attempts=max_attempts)
+    assert ctx.last_attempt is last
+    row = ClaimedJob(id=1, task="t", args="{}", priority=0, attempt=attempt,
+                     max_attempts=max_attempts, run_at=0.0)
+    failed = outcomes.failed(row, "owner", 0.0, Backoff(), RuntimeError("x"))
+    assert (failed.state is JobState.DISCARDED) is last  # the worker's own rule
 
 
 async def test_run_task_reports_a_raised_exception_as_failed() -> None:
