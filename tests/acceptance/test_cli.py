@@ -165,16 +165,16 @@ def test_a_listing_piped_into_head_ends_quietly(tmp_path: Path) -> None:
     env = migrated_env(tmp_path)
     _push_directly(env, 1500)  # ~120 KB as a table, ~700 KB as JSON: more than a pipe holds
     for flags in (["--json"], []):
-        process = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, "-m", "support.run_service", "jobs", "list", "--limit", "1500",
              *flags], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        assert process.stdout is not None
-        assert process.stderr is not None
-        first = process.stdout.readline()
-        process.stdout.close()  # as `| head -n 1` does once it has its line
-        stderr = process.stderr.read()
-        code = process.wait(timeout=60)
+        ) as process:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            first = process.stdout.readline()
+            process.stdout.close()  # as `| head -n 1` does once it has its line
+            stderr = process.stderr.read()
+            code = process.wait(timeout=60)
         assert first.strip(), flags
         assert "Traceback" not in stderr, (flags, stderr)
         assert "pipe" not in stderr.lower(), (flags, stderr)
