@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ import trio
 from . import logs
 from .arguments import Parser, UsageError, explain
 from .jobs import (
+    DatabaseNotFound,
     InvalidPush,
     InvalidTransition,
     JobAdmin,
@@ -24,6 +26,7 @@ from .jobs import (
     QueueNotFound,
     StoreError,
     job_json,
+    queue_json,
     redact_secrets,
 )
 from .runtime import ListenError, open_state, open_store, run_service
@@ -39,12 +42,17 @@ EPILOG = """commands:
   migrate                 create or upgrade the database schema, then exit
   jobs list               list jobs, newest first  [--state S] [--task T] [--limit N]
   jobs show ID            one job as JSON, with its errors
-  jobs retry ID           run a finished or waiting job again now
+  jobs retry ID           run a finished or waiting job again now (a job out of attempts
+                          gets one more: max_attempts is raised, and a note says so)
   jobs cancel ID          cancel an unfinished job  [--reason TEXT]
   jobs push TASK          push a job  [--args JSON] [--delay S] [--priority P] [--unique-key K]
-  queues                  per task type: counts by state, concurrency, paused
+  queues                  per task type: counts by state, concurrency, paused  [--json]
   queues pause TASK       stop claiming jobs of TASK (all processes)
   queues resume TASK
+
+Operator commands (jobs, queues) never create a database: a missing SQLite file is an error
+(exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is relative to the
+working directory; sqlite:////srv/x.db is absolute.
 
 Any number of processes may share one database. SIGTERM/SIGINT drain and exit 0; a second
 signal exits at once. Invalid configuration exits 2 with a message naming the setting; so does
@@ -101,11 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--max-attempts", type=int)
 
     queues = commands.add_parser("queues", parents=[common], help="per task type status")
+    json_help = "one JSON object per queue per line (as GET /api/queues lists them)"
+    queues.add_argument("--json", action="store_true", help=json_help)
     queue_actions = queues.add_subparsers(dest="action", metavar="action")
-    queue_actions.add_parser("list", parents=[common], help="the default")
+    queue_list = queue_actions.add_parser("list", parents=[common], help="the default")
+    subs = [queue_list]
     for action in ("pause", "resume"):
         sub = queue_actions.add_parser(action, parents=[common], help=f"{action} a queue")
         sub.add_argument("task")
+        subs.append(sub)
+    for sub in subs:  # SUPPRESS: a --json before the action is not reset by the action's default
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
     return parser
 
 
@@ -114,7 +128,7 @@ def _print_json(value: Any) -> None:
 
 
 async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
-    async with open_state(settings) as state:
+    async with open_state(settings, create=False) as state:
         admin = JobAdmin(state.store, state.registry)
         try:
             if args.action == "list":
@@ -135,7 +149,10 @@ async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
             elif args.action == "show":
                 _print_json(job_json(await admin.get(args.id)))
             elif args.action == "retry":
-                _print_json(job_json(await admin.retry(args.id)))
+                retried = await admin.retry_explained(args.id)
+                _print_json(job_json(retried.row))
+                if retried.notice is not None:
+                    print(f"python -m service: note: {retried.notice}", file=sys.stderr)
             elif args.action == "cancel":
                 _print_json(job_json(await admin.cancel(args.id, args.reason)))
             elif args.action == "push":
@@ -160,7 +177,7 @@ async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
 
 
 async def _queues(settings: Settings, args: argparse.Namespace) -> None:
-    async with open_state(settings) as state:
+    async with open_state(settings, create=False) as state:
         admin = JobAdmin(state.store, state.registry)
         if args.action in ("pause", "resume"):
             try:
@@ -168,6 +185,10 @@ async def _queues(settings: Settings, args: argparse.Namespace) -> None:
                        else admin.resume(args.task))
             except QueueNotFound as exc:
                 raise CommandError(str(exc)) from None
+        if args.json:
+            for queue in await admin.queues():
+                print(json.dumps(queue_json(queue)))
+            return
         states = list(JobState)
         header = " ".join(f"{s.value:>9}" for s in states)
         print(f"{'TASK':<24} {'CONC':>4} {'PAUSED':<6} {header}")
@@ -184,6 +205,27 @@ async def _migrate(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); the exit code."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit: a reader gone by then is handled below
+    except BrokenPipeError:
+        return _stdout_closed()
+    return code
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``jobs list | head``): exit 1 quietly, no traceback.
+
+    stdout is pointed at /dev/null so that the interpreter's last flush does not fail again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     words = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -222,14 +264,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         _fail(str(exc))
         return 1
+    except DatabaseNotFound as exc:
+        _fail(_missing_database(exc, settings))
+        return 1
+    except BrokenPipeError:
+        raise
     except (OSError, StoreError) as exc:
         _fail(str(exc))
         return 1
     except BaseExceptionGroup as group:
+        if _only(group, BrokenPipeError):
+            raise BrokenPipeError from None
         failure = _first_operational(group)
         if failure is None:
             raise
-        _fail(str(failure))
+        text = (_missing_database(failure, settings) if isinstance(failure, DatabaseNotFound)
+                else str(failure))
+        _fail(text)
         return 2 if isinstance(failure, ListenError) else 1
     return 0
 
@@ -237,6 +288,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(message: str) -> None:
     """Report a failure on stderr, one line, with any password in it masked."""
     print(f"python -m service: {redact_secrets(message)}", file=sys.stderr)
+
+
+def _missing_database(exc: DatabaseNotFound, settings: Settings) -> str:
+    """What to tell an operator whose command found no database file."""
+    return (f"{exc}: operator commands use an existing database and create none. Point"
+            f" SERVICE_DATABASE_URL (or --database-url; now {settings.database_url}) at the"
+            " service's database: sqlite:///relative/path.db is relative to the working"
+            f" directory ({os.getcwd()}), sqlite:////absolute/path.db is absolute. Or create"
+            " an empty one with `python -m service migrate`.")
+
+
+def _only(group: BaseExceptionGroup[Any], kind: type[BaseException]) -> bool:
+    matched, rest = group.split(kind)
+    return matched is not None and rest is None
 
 
 def _first_operational(group: BaseExceptionGroup[Any]) -> BaseException | None:

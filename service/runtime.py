@@ -87,22 +87,29 @@ def listen(settings: Settings) -> Sockets:
         raise ListenError(settings.bind, exc) from None
 
 
-def open_store(settings: Settings) -> JobStore:
-    """The (unopened) store ``settings.database_url`` names: a SQLite file or PostgreSQL."""
+def open_store(settings: Settings, *, create: bool = True) -> JobStore:
+    """The (unopened) store ``settings.database_url`` names: a SQLite file or PostgreSQL.
+
+    ``create=False`` (operator commands): a missing SQLite file is :class:`DatabaseNotFound`
+    when opened, and nothing is created.
+    """
     try:
         return open_job_store(
             settings.database_url, migrations=APP_MIGRATIONS,
             cache_bytes=settings.sqlite_cache_bytes, mmap_bytes=settings.sqlite_mmap_bytes,
-            pool_size=settings.db_pool_size,
+            pool_size=settings.db_pool_size, create=create,
         )
     except UnsupportedStoreURL as exc:
         raise SettingsError(f"SERVICE_DATABASE_URL: {exc}") from None
 
 
 @asynccontextmanager
-async def open_state(settings: Settings) -> AsyncIterator[AppState]:
-    """Connect (migrating the schema) and build the shared state; close on exit."""
-    async with open_store(settings) as store:
+async def open_state(settings: Settings, *, create: bool = True) -> AsyncIterator[AppState]:
+    """Connect (migrating the schema) and build the shared state; close on exit.
+
+    ``create``: as for :func:`open_store`.
+    """
+    async with open_store(settings, create=create) as store:
         yield AppState(
             settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings)
         )

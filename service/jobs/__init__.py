@@ -5,7 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, job_json, queue_json
+from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried, job_json, queue_json
 from ._attempt_error import AttemptError, ErrorKind
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
@@ -13,6 +13,7 @@ from ._config import Retention, WorkerConfig
 from ._errors import (
     Cancel,
     ConstraintViolation,
+    DatabaseNotFound,
     InvalidPush,
     InvalidTransition,
     JobNotFound,
@@ -62,6 +63,7 @@ __all__ = [
     "Cancel",
     "Clock",
     "ConstraintViolation",
+    "DatabaseNotFound",
     "ErrorKind",
     "InlineRunner",
     "InvalidPush",
@@ -83,6 +85,7 @@ __all__ = [
     "QueueNotFound",
     "QueueSummary",
     "Retention",
+    "Retried",
     "Runner",
     "SQLiteStore",
     "ServiceError",

@@ -16,12 +16,13 @@ from . import _codec as codec
 from ._clock import to_datetime
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
 from ._states import JobState
+from ._store import JobRow
 
 if TYPE_CHECKING:
     import builtins
     import datetime as dt
 
-    from ._store import JobFilter, JobRow, JobStore, PushResult
+    from ._store import JobFilter, JobStore, PushResult
     from ._task import Task, TaskRegistry
 
 #: The reason recorded when an operator cancels a job without giving one.
@@ -42,6 +43,24 @@ class QueueSummary:
     concurrency: int | None
     paused: bool
     counts: dict[JobState, int]
+
+
+@attrs.frozen(kw_only=True)
+class Retried:
+    """What :meth:`JobAdmin.retry_explained` did: the job's row after the retry, and its
+    ``max_attempts`` before, when the retry raised it (the job had used all its attempts)."""
+
+    row: JobRow
+    raised_from: int | None = None
+
+    @property
+    def notice(self) -> str | None:
+        """One line for the operator when ``max_attempts`` was raised, else None."""
+        if self.raised_from is None:
+            return None
+        return (f"job {self.row.id} had used all {self.raised_from} of its attempts:"
+                f" max_attempts raised from {self.raised_from} to {self.row.max_attempts}"
+                " so that it runs once more")
 
 
 class JobAdmin:
@@ -110,10 +129,22 @@ class JobAdmin:
     async def retry(self, job_id: int) -> JobRow:
         """Make a finished or waiting job ``available`` now; its row after.
 
+        A job that has used all its attempts gets one more: ``max_attempts`` becomes
+        ``attempt + 1`` (:meth:`retry_explained` says when that happened).
+
         :class:`JobNotFound` for an unknown id, :class:`InvalidTransition` for a job that is
         available or running.
         """
-        return await self.store.job_retry(job_id, self.store.clock.now())
+        return (await self.retry_explained(job_id)).row
+
+    async def retry_explained(self, job_id: int) -> Retried:
+        """:meth:`retry`, with what it changed beyond the state: the row after, and the
+        ``max_attempts`` the job had when the retry had to raise it (for the operator's output).
+        """
+        before = await self.store.job_get(job_id)
+        row = await self.store.job_retry(job_id, self.store.clock.now())
+        raised = before.max_attempts if row.max_attempts > before.max_attempts else None
+        return Retried(row=row, raised_from=raised)
 
     async def cancel(self, job_id: int, reason: str = CANCEL_REASON) -> JobRow:
         """Cancel an unfinished job, recording ``reason``; its row after.

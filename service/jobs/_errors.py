@@ -100,6 +100,18 @@ class StoreUnavailable(StoreError):
     """Raised when the database cannot be reached or written (read-only file, disk full)."""
 
 
+class DatabaseNotFound(StoreUnavailable, FileNotFoundError):
+    """Raised when a store opened with ``create=False`` finds no database file at ``path``
+    (the absolute path it looked at)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no SQLite database at {path}")
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class JobOutcome(ServiceError):
     """Base of the exceptions a task raises to choose its outcome instead of failing."""
 

@@ -62,6 +62,7 @@ def open_store(
     pool_size: int | None = None,
     schema: str | None = None,
     listen: bool = True,
+    create: bool = True,
 ) -> JobStore:
     """The store ``url`` names, not yet open: open it with ``async with`` (or ``open()``).
 
@@ -71,12 +72,15 @@ def open_store(
     ``runner``, ``cache_bytes`` and ``mmap_bytes``; PostgreSQL takes ``pool_size`` (connections
     per process), ``schema`` (the schema of its tables) and ``listen`` (False: a process that
     only pushes needs no LISTEN connection). An option left None keeps the backend's default.
+    ``create=False``: a SQLite file that does not exist is not created (nor its directory);
+    opening raises :class:`DatabaseNotFound` naming its absolute path. PostgreSQL never creates
+    a database either way.
     """
     path = sqlite_path(url)
     if path is not None:
         sqlite_options: dict[str, Any] = _given(cache_bytes=cache_bytes, mmap_bytes=mmap_bytes)
         return SQLiteStore(path, clock=clock, runner=runner, migrations=migrations,
-                           **sqlite_options)
+                           create=create, **sqlite_options)
     from ._postgres import PostgresStore  # psycopg is loaded only when a URL names PostgreSQL
 
     pg_options: dict[str, Any] = _given(max_size=pool_size)

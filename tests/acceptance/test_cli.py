@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import trio
 from support.processes import run_cli, service_env
 
 from service.cli import build_parser
@@ -19,8 +22,16 @@ if TYPE_CHECKING:
 README = Path(__file__).parent.parent.parent / "README.md"
 
 
-def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> None:
+def migrated_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a service whose database exists (operator commands create none)."""
     env = service_env(tmp_path)
+    migrated = run_cli(env, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    return env
+
+
+def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
     user_id = str(uuid.uuid4())
     pushed = run_cli(env, "jobs", "push", "send_welcome_email", "--args",
                      json.dumps({"user_id": user_id}), "--delay", "600", "--priority", "2")
@@ -50,7 +61,7 @@ def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> N
 
 
 def test_operator_mistakes_get_a_message_and_a_nonzero_exit(tmp_path: Path) -> None:
-    env = service_env(tmp_path)
+    env = migrated_env(tmp_path)
     missing = run_cli(env, "jobs", "show", "4242")
     assert missing.returncode == 1
     assert "job 4242 not found" in missing.stderr
@@ -71,7 +82,7 @@ def test_operator_mistakes_get_a_message_and_a_nonzero_exit(tmp_path: Path) -> N
 
 
 def test_queues_can_be_paused_and_resumed_from_the_cli(tmp_path: Path) -> None:
-    env = service_env(tmp_path)
+    env = migrated_env(tmp_path)
     paused = run_cli(env, "queues", "pause", "process_upload")
     assert paused.returncode == 0
     row = next(line for line in paused.stdout.splitlines() if line.startswith("process_upload"))
@@ -87,7 +98,7 @@ def test_queues_can_be_paused_and_resumed_from_the_cli(tmp_path: Path) -> None:
 def test_a_push_whose_task_would_not_decode_is_refused_and_nothing_is_stored(
     tmp_path: Path,
 ) -> None:
-    env = service_env(tmp_path)
+    env = migrated_env(tmp_path)
     refused = run_cli(env, "jobs", "push", "lossy_charge", "--args", '{"amount_cents": 12}')
     assert refused.returncode == 1, refused.stdout
     assert "task 'lossy_charge': $.amount_cents: invalid value for type, expected int" in (
@@ -116,3 +127,132 @@ def test_the_readme_commands_are_one_a_line_with_the_venv_interpreter_and_parse(
               ("jobs", "push"), ("queues", None), ("queues", "pause"), ("queues", "resume"),
               ("migrate", None), ("worker", None)}
     assert wanted <= {(args.command, getattr(args, "action", None)) for args in parsed}
+def test_operator_commands_never_create_a_database_and_name_the_missing_file(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    env = service_env(tmp_path)  # SERVICE_DATA_DIR=<tmp>/data, which does not exist
+    for command in (["jobs", "list"], ["jobs", "list", "--json"], ["jobs", "show", "1"],
+                    ["jobs", "push", "send_welcome_email", "--args", "{}"],
+                    ["queues"], ["queues", "--json"], ["queues", "pause", "process_upload"]):
+        result = run_cli(env, *command)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert result.stdout == "", command
+        assert f"no SQLite database at {data / 'service.db'}" in result.stderr, command
+        assert "SERVICE_DATABASE_URL" in result.stderr
+        assert "--database-url" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not data.exists(), f"{command} created {data}"
+
+    elsewhere = tmp_path / "elsewhere" / "jobs.db"
+    env_url = {**env, "SERVICE_DATABASE_URL": f"sqlite:///{elsewhere}"}  # four slashes
+    missing = run_cli(env_url, "queues")
+    assert missing.returncode == 1
+    assert f"no SQLite database at {elsewhere}" in missing.stderr
+    assert not elsewhere.parent.exists()
+
+    assert run_cli(env, "migrate").returncode == 0, "migrate creates it"
+    assert (data / "service.db").exists()
+    listing = run_cli(env, "jobs", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout == ""
+
+
+def test_an_unopenable_database_names_its_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    env = {**service_env(tmp_path), "SERVICE_DATABASE_URL": f"sqlite:///{blocker}/x/jobs.db"}
+    result = run_cli(env, "migrate")
+    assert result.returncode == 1
+    assert str(blocker) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _push_directly(env: dict[str, str], count: int, **options: object) -> list[int]:
+    """Push ``count`` welcome emails into the service's database from this process."""
+    from service.domain.schema import APP_MIGRATIONS
+    from service.jobs import open_store
+    from service.tasks import SendWelcomeEmail
+
+    async def push() -> list[int]:
+        url = f"sqlite:///{env['SERVICE_DATA_DIR']}/service.db"
+        async with open_store(url, migrations=APP_MIGRATIONS) as store:
+            tasks = [SendWelcomeEmail(user_id=uuid.uuid4()) for _ in range(count)]
+            if not options:
+                return await store.push_many(tasks)
+            return [await store.push(task, **options) for task in tasks]  # type: ignore[arg-type]
+
+    return trio.run(push)
+
+
+def test_a_listing_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+    _push_directly(env, 1500)  # ~120 KB as a table, ~700 KB as JSON: more than a pipe holds
+    for flags in (["--json"], []):
+        with subprocess.Popen(
+            [sys.executable, "-m", "support.run_service", "jobs", "list", "--limit", "1500",
+             *flags], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ) as process:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            first = process.stdout.readline()
+            process.stdout.close()  # as `| head -n 1` does once it has its line
+            stderr = process.stderr.read()
+            code = process.wait(timeout=60)
+        assert first.strip(), flags
+        assert "Traceback" not in stderr, (flags, stderr)
+        assert "pipe" not in stderr.lower(), (flags, stderr)
+        assert code == 1, flags
+
+
+def test_retrying_a_job_out_of_attempts_says_max_attempts_was_raised(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+    [job_id] = _push_directly(env, 1, max_attempts=1)
+
+    async def fail_it() -> None:
+        from service.domain.schema import APP_MIGRATIONS
+        from service.jobs import Backoff, open_store
+        from service.jobs import _outcomes as outcomes
+
+        async with open_store(f"sqlite:///{env['SERVICE_DATA_DIR']}/service.db",
+                              migrations=APP_MIGRATIONS) as store:
+            now = store.clock.now()
+            [claimed] = await store.job_claim("send_welcome_email", "test", 1, now, now + 60)
+            try:
+                raise RuntimeError("smtp down")
+            except RuntimeError as exc:
+                outcome = outcomes.failed(claimed, "test", now, Backoff(), exc)
+            assert await store.job_set_state_if_running_many([outcome]) == [True]
+
+    trio.run(fail_it)
+    retried = run_cli(env, "jobs", "retry", str(job_id))
+    assert retried.returncode == 0, retried.stderr
+    job = json.loads(retried.stdout)
+    assert (job["state"], job["attempt"], job["max_attempts"]) == ("available", 1, 2)
+    assert (f"note: job {job_id} had used all 1 of its attempts: max_attempts raised from 1"
+            " to 2") in retried.stderr
+    cancelled = run_cli(env, "jobs", "cancel", str(job_id))
+    assert cancelled.returncode == 0
+    again = run_cli(env, "jobs", "retry", str(job_id))
+    assert again.returncode == 0
+    assert "note:" not in again.stderr, "attempt 1 of 2: nothing raised"
+
+
+def test_queues_as_json_lines_match_the_api_shape(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+    _push_directly(env, 2)
+    for command in (["queues", "--json"], ["queues", "list", "--json"],
+                    ["queues", "--json", "list"]):
+        result = run_cli(env, *command)
+        assert result.returncode == 0, result.stderr
+        queues = {q["task"]: q for q in map(json.loads, result.stdout.splitlines())}
+        welcome = queues["send_welcome_email"]
+        assert set(welcome) == {"task", "registered", "concurrency", "paused", "counts"}
+        assert welcome["counts"]["available"] == 2
+        assert welcome["registered"] is True
+        assert "process_upload" in queues
+    paused = run_cli(env, "queues", "pause", "process_upload", "--json")
+    lines = [json.loads(line) for line in paused.stdout.splitlines()]
+    assert next(q for q in lines if q["task"] == "process_upload")["paused"] is True
+    text = run_cli(env, "queues")
+    assert text.stdout.startswith("TASK"), "without --json: the table"

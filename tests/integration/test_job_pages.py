@@ -223,6 +223,29 @@ async def test_hostile_payloads_errors_and_results_render_as_inert_text(tmp_path
         assert escaped(IMG) in result, "the result"
 
 
+async def test_the_listing_shows_a_last_error_only_while_it_explains_the_state(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path) as app:
+        client = await log_in(app)
+        job_id = await push_welcome(app)
+        cancelled = await app.admin.post(f"/api/jobs/{job_id}/cancel",
+                                         json={"reason": "duplicate"})
+        assert cancelled.status_code == 200
+        assert "<td>duplicate</td>" in (await client.get("/admin/jobs")).text, "cancelled"
+        assert (await app.admin.post(f"/api/jobs/{job_id}/retry")).status_code == 200
+        store = app.state.store
+        now = store.clock.now()
+        [claimed] = await store.job_claim("send_welcome_email", "test-owner", 1, now, now + 60)
+        done = outcomes.completed(claimed, "test-owner", now, None)
+        assert await store.job_set_state_if_running_many([done]) == [True]
+        listing = (await client.get("/admin/jobs")).text
+        assert f'<td><a href="/admin/jobs/{job_id}">{job_id}</a></td>' in listing
+        assert "duplicate" not in listing, "a completed job lists no last error"
+        detail = (await client.get(f"/admin/jobs/{job_id}")).text
+        assert "duplicate" in detail, "its page keeps the cancel among its errors"
+
+
 async def test_retry_and_cancel_forms_answer_303_back_to_the_job(tmp_path: Path) -> None:
     async with serve_app(tmp_path) as app:
         client = await log_in(app)

@@ -11,6 +11,9 @@ from support.http import ADMIN_TOKEN, serve_app
 from support.lossy_task import LossyCharge
 from support.waiting import wait_until
 
+from service.jobs import Backoff
+from service.jobs import _outcomes as outcomes
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -188,6 +191,70 @@ async def test_cancel_and_retry_follow_the_state_machine(tmp_path: Path) -> None
         assert retried.json()["state"] == "available"
         assert_error(await app.admin.post(f"/api/jobs/{job_id}/retry"), 409, "conflict")
         assert_error(await app.admin.post("/api/jobs/424242/retry"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"reason": 5}, "$.reason"),
+        ({"reason": ["x"]}, "$.reason"),
+        ({"reason": "dup", "why": "x"}, "$"),
+        ([], "$"),
+    ],
+)
+async def test_a_cancel_body_that_does_not_fit_is_422_naming_the_field(
+    tmp_path: Path, body: object, field: str
+) -> None:
+    async with serve_app(tmp_path) as app:
+        job_id = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
+        error = assert_error(await app.admin.post(f"/api/jobs/{job_id}/cancel", json=body),
+                             422, "invalid")
+        assert field in error["fields"], error  # type: ignore[operator]
+        if field == "$" and isinstance(body, dict):
+            assert "why" in str(error["fields"])
+        assert await job_state(app.admin, job_id) == "available", "nothing was cancelled"
+
+
+async def test_an_empty_cancel_body_or_reason_records_the_default_reason(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        for body in (None, {}, {"reason": ""}, {"reason": None}):
+            job_id = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
+            response = await app.admin.post(f"/api/jobs/{job_id}/cancel", json=body)
+            assert response.status_code == 200, (body, response.text)
+            assert response.json()["errors"][-1]["message"] == "cancelled by an operator", body
+        job_id = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
+        long = await app.admin.post(f"/api/jobs/{job_id}/cancel", json={"reason": "x" * 600})
+        assert long.json()["errors"][-1]["message"] == "x" * 500
+
+
+async def test_retrying_a_job_out_of_attempts_says_that_max_attempts_was_raised(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path) as app:
+        pushed = await app.admin.post("/api/jobs", json={**welcome(), "max_attempts": 1})
+        job_id = pushed.json()["id"]
+        store = app.state.store
+        now = store.clock.now()
+        [claimed] = await store.job_claim("send_welcome_email", "test-owner", 1, now, now + 60)
+        try:
+            raise RuntimeError("smtp down")
+        except RuntimeError as exc:
+            outcome = outcomes.failed(claimed, "test-owner", now, Backoff(), exc)
+        assert await store.job_set_state_if_running_many([outcome]) == [True]
+        assert await job_state(app.admin, job_id) == "discarded"
+
+        retried = await app.admin.post(f"/api/jobs/{job_id}/retry")
+        assert retried.status_code == 200, retried.text
+        job = retried.json()
+        assert (job["state"], job["attempt"], job["max_attempts"]) == ("available", 1, 2)
+        assert job["notice"] == (f"job {job_id} had used all 1 of its attempts: max_attempts"
+                                 " raised from 1 to 2 so that it runs once more")
+
+        other = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
+        await app.admin.post(f"/api/jobs/{other}/cancel")
+        plain = (await app.admin.post(f"/api/jobs/{other}/retry")).json()
+        assert plain["notice"] is None
+        assert plain["max_attempts"] == 10
 
 
 async def test_queues_report_counts_and_pausing_stops_claims_until_resumed(

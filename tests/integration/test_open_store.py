@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -13,11 +14,14 @@ from support.postgres import URL, drop_schema, new_schema_name, require_postgres
 
 from service.domain.schema import APP_MIGRATIONS
 from service.jobs import (
+    DatabaseNotFound,
     InlineRunner,
     JobStore,
     PostgresStore,
     ServiceError,
     SQLiteStore,
+    StoreError,
+    StoreUnavailable,
     UnsupportedStoreURL,
     open_store,
 )
@@ -105,6 +109,36 @@ async def test_the_apps_migrations_are_applied_on_open(tmp_path: Path) -> None:
 
     assert {f"{m.component}:{m.version}" for m in APP_MIGRATIONS} <= set(applied)
     assert any(name.startswith("app:") for name in applied)
+
+
+@pytest.mark.parametrize("runner", [InlineRunner, None])
+async def test_create_false_opens_only_an_existing_file_and_creates_nothing(
+    tmp_path: Path, runner: type[InlineRunner] | None
+) -> None:
+    missing = tmp_path / "data" / "jobs.db"
+    with pytest.raises(DatabaseNotFound) as info:
+        async with open_store(f"sqlite:///{missing}", create=False,
+                              runner=runner() if runner else None):
+            pass
+    assert str(info.value) == f"no SQLite database at {missing}"
+    assert info.value.path == str(missing)
+    assert isinstance(info.value, StoreError)
+    assert isinstance(info.value, FileNotFoundError)
+    assert not missing.parent.exists(), "not even the directory"
+
+    async with open_store(missing, runner=runner() if runner else None) as store:
+        job_id = await store.push(Email(to="ann@example.com"))
+    async with open_store(missing, create=False, runner=runner() if runner else None) as store:
+        assert (await store.job_get(job_id)).task == "conf.email"
+
+
+async def test_errors_while_opening_a_sqlite_file_name_it(tmp_path: Path) -> None:
+    directory = tmp_path / "a-directory.db"
+    directory.mkdir()
+    with pytest.raises(StoreUnavailable, match=rf"^SQLite database {re.escape(str(directory))}:"
+                                               r" unable to open database file"):
+        async with open_store(directory, runner=InlineRunner()):
+            pass
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])

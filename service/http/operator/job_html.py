@@ -87,8 +87,14 @@ def jobs_url(**params: object) -> str:
     return "/admin/jobs" + (f"?{query}" if query else "")
 
 
+#: The states a job is in because of its last recorded error: only these list it. A job that
+#: completed (or waits or runs again) after an earlier failure or cancel shows none; its page
+#: keeps every error, each with its attempt.
+LAST_ERROR_STATES = frozenset({JobState.RETRYABLE, JobState.DISCARDED, JobState.CANCELLED})
+
+
 def _last_error(row: JobRow) -> str:
-    if not row.errors:
+    if not row.errors or row.state not in LAST_ERROR_STATES:
         return ""
     message = row.errors[-1].message
     return message if len(message) <= EXCERPT else message[: EXCERPT - 1] + "\u2026"

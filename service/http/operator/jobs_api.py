@@ -20,7 +20,7 @@ from ...jobs import (
     job_json,
     queue_json,
 )
-from ..plumbing.bodies import read_json, structure
+from ..plumbing.bodies import read_json, read_optional_json, structure
 from ..plumbing.errors import ApiError
 from ..plumbing.request_state import app_state
 from .auth import admin_only
@@ -111,19 +111,37 @@ async def push_job() -> Response:
     return response
 
 
+@attrs.frozen(kw_only=True)
+class CancelRequest:
+    """``POST /api/jobs/{id}/cancel``: an optional reason (an empty body or reason: the
+    default); kept to its first :data:`REASON_MAX` characters."""
+
+    reason: str | None = None
+
+
+REASON_MAX = 500
+
+
+async def _cancel_reason() -> str:
+    """The reason a cancel request gives; 422 naming ``$.reason`` (or an unknown key) when the
+    body does not fit :class:`CancelRequest`. An empty body means the default reason."""
+    raw = await read_optional_json()
+    if raw is None:
+        return CANCEL_REASON
+    body = structure(raw, CancelRequest, what="cancel request")
+    return (body.reason or "")[:REASON_MAX] or CANCEL_REASON
+
+
 async def _transition(raw_id: str, action: str) -> Response:
     admin = _admin()
     job_id = job_id_param(raw_id)
     try:
         if action == "retry":
-            row = await admin.retry(job_id)
-        else:
-            reason = CANCEL_REASON
-            if request.content_length:
-                payload = await read_json()
-                if isinstance(payload, dict) and isinstance(payload.get("reason"), str):
-                    reason = payload["reason"][:500] or reason
-            row = await admin.cancel(job_id, reason)
+            retried = await admin.retry_explained(job_id)
+            # "notice" says when the retry had to raise max_attempts (else null).
+            return jsonify({**job_json(retried.row), "notice": retried.notice})
+        reason = await _cancel_reason()
+        row = await admin.cancel(job_id, reason)
     except JobNotFound:
         raise ApiError(404, "not_found", f"no job {raw_id}") from None
     except InvalidTransition as exc:

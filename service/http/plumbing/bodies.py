@@ -32,13 +32,30 @@ async def read_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json() -> Any:
-    """The request's JSON document; 415 unless JSON, 400 if it does not parse."""
+def _check_json_mimetype() -> None:
     mimetype = request.mimetype
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+
+
+async def read_json() -> Any:
+    """The request's JSON document; 415 unless JSON, 400 if it does not parse."""
+    _check_json_mimetype()
+    limit: int = current_app.config["BODY_MAX_BYTES"]
+    return _parse_json(await read_body(limit))
+
+
+async def read_optional_json() -> Any:
+    """:func:`read_json`, but None for an empty body (whatever its content type)."""
     limit: int = current_app.config["BODY_MAX_BYTES"]
     raw = await read_body(limit)
+    if not raw:
+        return None
+    _check_json_mimetype()
+    return _parse_json(raw)
+
+
+def _parse_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import trio
 
 from .._clock import Clock, SystemClock
-from .._errors import StoreError
+from .._errors import DatabaseNotFound, StoreError
 from .._group_commit import GroupCommit
 from .._owner_lock import OwnerLock
 from .._push import Pusher
@@ -117,6 +118,9 @@ class SQLiteStore(Pusher):
     ``migrations`` adds the application's own schema steps to the engine's, applied by
     :meth:`open`. Use ``InlineRunner`` in MockClock tests; the default runner is a dedicated thread.
     ``cache_bytes`` and ``mmap_bytes`` size SQLite's page cache and memory-mapped I/O.
+    ``create=False`` opens only an existing database: :meth:`open` raises
+    :class:`DatabaseNotFound` rather than create the file or its directory (operator tools).
+    Errors met while opening name the file.
     """
 
     def __init__(
@@ -128,8 +132,10 @@ class SQLiteStore(Pusher):
         migrations: Iterable[Migration] = (),
         cache_bytes: int = CACHE_BYTES,
         mmap_bytes: int = MMAP_BYTES,
+        create: bool = True,
     ) -> None:
         self.path = os.fspath(path)
+        self.create = create
         self._absolute_path = os.path.abspath(self.path)
         self._cache_bytes = cache_bytes
         self._mmap_bytes = mmap_bytes
@@ -228,17 +234,27 @@ class SQLiteStore(Pusher):
     async def open(self) -> None:
         if self._conn is not None:
             return
-        background = self.path != ":memory:" and not isinstance(self._runner, InlineRunner)
-        if self.path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)  # noqa: ASYNC240
-        self._conn = await self._runner.run(
-            guarded, connect, self.path, self._cache_bytes, self._mmap_bytes,
-            BACKSTOP_PAGES if background else None,
-        )
+        in_memory = self.path == ":memory:"
+        background = not in_memory and not isinstance(self._runner, InlineRunner)
+        if not in_memory and self.create:
+            os.makedirs(os.path.dirname(self._absolute_path), exist_ok=True)
         try:
-            self.applied_migrations = await self._write(
-                migrate, self._migrations, self.clock.now()
+            self._conn = await self._runner.run(
+                guarded, functools.partial(connect, create=self.create or in_memory),
+                self.path if self.create else self._absolute_path,
+                self._cache_bytes, self._mmap_bytes, BACKSTOP_PAGES if background else None,
             )
+        except StoreError as exc:
+            with trio.CancelScope(shield=True):
+                await self._runner.aclose()
+            raise self._naming_the_file(exc) from exc
+        try:
+            try:
+                self.applied_migrations = await self._write(
+                    migrate, self._migrations, self.clock.now()
+                )
+            except StoreError as exc:
+                raise self._naming_the_file(exc) from exc
             if background:
                 # Both open the file by its absolute path and never create one.
                 self._reader = ReadConnection(self._absolute_path)
@@ -249,6 +265,18 @@ class SQLiteStore(Pusher):
             with trio.CancelScope(shield=True):
                 await self.aclose()
             raise
+
+    def _naming_the_file(self, exc: StoreError) -> StoreError:
+        """``exc`` (met while opening) as :class:`DatabaseNotFound` if the file is missing and
+        may not be created, else the same error with the file's path in its message."""
+        if not self.create and not os.path.exists(self._absolute_path):
+            return DatabaseNotFound(self._absolute_path)
+        if self._absolute_path in str(exc) or self.path == ":memory:":
+            return exc
+        try:
+            return type(exc)(f"SQLite database {self._absolute_path}: {exc}")
+        except TypeError:  # a subclass with its own constructor: keep it as it is
+            return exc
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None

@@ -17,7 +17,15 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import InvalidTransition, JobNotFound, JobState, JobStore, ServiceError
+from service.jobs import (
+    InvalidTransition,
+    JobAdmin,
+    JobNotFound,
+    JobState,
+    JobStore,
+    ServiceError,
+    TaskRegistry,
+)
 
 RETRYABLE_BY_OPERATOR = [
     JobState.COMPLETED,
@@ -72,6 +80,22 @@ async def test_retry_keeps_max_attempts_while_attempts_remain(backend: JobStore)
 
     assert row.attempt == 1
     assert row.max_attempts == 3
+
+
+async def test_the_admin_retry_says_when_it_raised_max_attempts(backend: JobStore) -> None:
+    admin = JobAdmin(backend, TaskRegistry([Resize, Report]))
+    out_of_attempts = await make_job(backend, JobState.DISCARDED, Resize(image="a.png"))
+    attempts_left = await make_job(backend, JobState.COMPLETED, Report(month=1))
+
+    raised = await admin.retry_explained(out_of_attempts)
+    kept = await admin.retry_explained(attempts_left)
+
+    assert (raised.row.state, raised.row.attempt, raised.row.max_attempts) == (
+        JobState.AVAILABLE, 1, 2)
+    assert raised.raised_from == 1
+    assert raised.notice is not None
+    assert "max_attempts raised from 1 to 2" in raised.notice
+    assert (kept.row.max_attempts, kept.raised_from, kept.notice) == (3, None, None)
 
 
 async def test_retry_keeps_the_error_history(backend: JobStore) -> None:
