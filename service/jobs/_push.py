@@ -142,6 +142,10 @@ class Pusher:
         """Insert one row and read it back in the same write (the holder's on a unique hit)."""
         raise NotImplementedError
 
+    def _insert(self, task: Task, **options: Any) -> JobInsert:
+        """The checked row for one push of ``task`` with ``options`` (see :class:`Push`)."""
+        return build_insert(Push(task=task, **options), self.clock.now())
+
     async def push(
         self,
         task: Task,
@@ -153,15 +157,9 @@ class Pusher:
         max_attempts: int | None = None,
     ) -> int:
         """Store one job durably and return its id (an existing job's id on a unique-key hit)."""
-        request = Push(
-            task=task,
-            delay=delay,
-            run_at=run_at,
-            priority=priority,
-            unique_key=unique_key,
-            max_attempts=max_attempts,
-        )
-        [result] = await self.job_insert_many([build_insert(request, self.clock.now())])
+        row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
+                           unique_key=unique_key, max_attempts=max_attempts)
+        [result] = await self.job_insert_many([row])
         return result.id
 
     async def push_result(
@@ -175,15 +173,9 @@ class Pusher:
         max_attempts: int | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
-        request = Push(
-            task=task,
-            delay=delay,
-            run_at=run_at,
-            priority=priority,
-            unique_key=unique_key,
-            max_attempts=max_attempts,
-        )
-        return await self.job_insert_returning(build_insert(request, self.clock.now()))
+        row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
+                           unique_key=unique_key, max_attempts=max_attempts)
+        return await self.job_insert_returning(row)
 
     async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:
         """Store many jobs in one transaction; ids in the order given.

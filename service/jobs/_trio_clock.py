@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import trio
+
+from ._clock import SystemClock
 
 
 class TrioClock:
@@ -14,7 +14,8 @@ class TrioClock:
     """
 
     def __init__(self, start: float | None = None) -> None:
-        self._start = time.time() if start is None else start
+        # The wall clock is read in one place only: the system clock.
+        self._start = SystemClock().now() if start is None else start
         self._offset: float | None = None
 
     def now(self) -> float:
