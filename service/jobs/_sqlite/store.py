@@ -38,7 +38,7 @@ from .connection import (
     CACHE_BYTES,
     MMAP_BYTES,
     connect,
-    guarded,
+    guarded_at,
     in_transaction,
     migrate,
     try_transaction,
@@ -137,6 +137,10 @@ class SQLiteStore(Pusher):
         self.path = os.fspath(path)
         self.create = create
         self._absolute_path = os.path.abspath(self.path)
+        #: ``guarded_at`` this file: named in the errors of the file itself.
+        self._guarded = functools.partial(
+            guarded_at, None if self.path == ":memory:" else self._absolute_path
+        )
         self._cache_bytes = cache_bytes
         self._mmap_bytes = mmap_bytes
         self.clock: Clock = clock or SystemClock()
@@ -156,7 +160,7 @@ class SQLiteStore(Pusher):
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             raise StoreError("the store is not open")
-        return await self._runner.run(guarded, fn, self._conn, *args)
+        return await self._runner.run(self._guarded, fn, self._conn, *args)
 
     def _check_not_in_own_transaction(self) -> None:
         if self._lock.owner is trio.lowlevel.current_task():
@@ -198,7 +202,7 @@ class SQLiteStore(Pusher):
                 raise StoreError("the store is not open")
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                result = guarded(try_transaction, self._conn, fn, *args)
+                result = self._guarded(try_transaction, self._conn, fn, *args)
             finally:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             if result is BUSY:
@@ -240,7 +244,7 @@ class SQLiteStore(Pusher):
             os.makedirs(os.path.dirname(self._absolute_path), exist_ok=True)
         try:
             self._conn = await self._runner.run(
-                guarded, functools.partial(connect, create=self.create or in_memory),
+                self._guarded, functools.partial(connect, create=self.create or in_memory),
                 self.path if self.create else self._absolute_path,
                 self._cache_bytes, self._mmap_bytes, BACKSTOP_PAGES if background else None,
             )
