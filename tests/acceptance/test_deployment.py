@@ -62,14 +62,16 @@ def test_the_image_runs_python_m_service_as_an_unprivileged_user() -> None:
     assert json.loads(instruction(stage, "ENTRYPOINT")) == ["python", "-m", "service"]
     assert json.loads(instruction(stage, "CMD"))[0] in ROLES
     user = instruction(stage, "USER")
-    assert user not in {"root", "0"} and not user.startswith(("root:", "0:"))
+    assert user not in {"root", "0"}
+    assert not user.startswith(("root:", "0:"))
     assert instruction(stage, "STOPSIGNAL") == "SIGTERM", "docker stop drains like SIGTERM"
     assert instruction(stage, "EXPOSE") == "8000"
 
 
 def test_the_images_settings_are_ones_the_service_accepts() -> None:
     parsed = accepted(dockerfile().envs)
-    assert parsed.host == "0.0.0.0" and parsed.port == 8000, "reachable from outside the container"
+    assert parsed.host == "0.0.0.0", "reachable from outside the container"
+    assert parsed.port == 8000
     assert str(parsed.database_url) == "sqlite:////data/service.db", "in the /data volume"
 
 
@@ -85,7 +87,8 @@ def test_the_image_copies_files_that_exist_and_its_healthcheck_is_the_tested_scr
     command = json.loads(check.split("CMD", 1)[1])
     assert command[0] == "python"
     [(copied_from, copied_to)] = [(w[0], w[1]) for w in copies if w[0] == "deploy/healthcheck.py"]
-    assert (ROOT / copied_from).samefile(HEALTHCHECK) and command[1] == copied_to
+    assert (ROOT / copied_from).samefile(HEALTHCHECK)
+    assert command[1] == copied_to
 
 
 def compose_file() -> dict[str, Any]:
@@ -146,7 +149,8 @@ def test_the_systemd_unit_verifies_and_runs_the_service() -> None:
         local.unlink()
     problems = [line for line in (result.stdout + result.stderr).splitlines()
                 if local.name in line or "Unknown" in line]
-    assert result.returncode == 0 and not problems, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not problems, result.stdout + result.stderr
 
 
 def run_healthcheck(environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
