@@ -16,6 +16,7 @@ from ._errors import (
     DatabaseNotFound,
     InvalidPush,
     InvalidTransition,
+    InvalidWorkflow,
     JobNotFound,
     JobOutcome,
     PayloadError,
@@ -27,6 +28,7 @@ from ._errors import (
     StoreUnavailable,
     UnknownTask,
     UnsupportedStoreURL,
+    WorkflowNotFound,
 )
 from ._factory import open_store
 from ._log import emit
@@ -41,6 +43,7 @@ from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
+from ._workflow import Member, Workflow
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -68,6 +71,7 @@ __all__ = [
     "InlineRunner",
     "InvalidPush",
     "InvalidTransition",
+    "InvalidWorkflow",
     "JobAdmin",
     "JobContext",
     "JobFilter",
@@ -77,6 +81,7 @@ __all__ = [
     "JobState",
     "JobStore",
     "LoopWatchdog",
+    "Member",
     "Migration",
     "PayloadError",
     "PostgresStore",
@@ -105,6 +110,8 @@ __all__ = [
     "UnknownTask",
     "UnsupportedStoreURL",
     "WorkerConfig",
+    "Workflow",
+    "WorkflowNotFound",
     "emit",
     "job_json",
     "open_store",

@@ -73,6 +73,28 @@ class QueueNotFound(ServiceError, LookupError):
         self.task = task
 
 
+class InvalidWorkflow(ServiceError, ValueError):
+    """Raised by ``push_workflow`` before anything is written (or, for an ``after=`` id that
+    names no job, with the push rolled back) when the graph cannot be stored: a handle of
+    another workflow, an unknown job id, an invalid option, too many members.
+
+    ``member`` is the offending member's index in the order of ``Workflow.add`` (None when the
+    fault is the workflow's own); the message names it, its task and the workflow.
+    """
+
+    def __init__(self, message: str, *, member: int | None = None) -> None:
+        super().__init__(message)
+        self.member = member
+
+
+class WorkflowNotFound(ServiceError, LookupError):
+    """Raised when a workflow id names no workflow in the store."""
+
+    def __init__(self, workflow_id: int) -> None:
+        super().__init__(f"workflow {workflow_id} not found")
+        self.workflow_id = workflow_id
+
+
 class UnsupportedStoreURL(ServiceError, ValueError):
     """Raised by ``open_store`` for a database URL that names no backend it has, or that the
     backend cannot read. The message shows the URL with its password masked; ``url`` keeps it."""

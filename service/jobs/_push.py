@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from ._clock import Clock, to_timestamp
+from ._errors import JobNotFound
 from ._payload_check import encode_task
 from ._states import JobState
 from ._store import InsertResult, JobInsert, Push, PushResult
@@ -19,6 +20,8 @@ from ._task import Task, check_priority, task_options
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
+
+    from ._workflow import Workflow, WorkflowInsert, WorkflowInserted
 
 __all__ = ["MAX_ATTEMPTS_LIMIT", "Push", "Pusher", "build_insert"]
 
@@ -141,6 +144,31 @@ class Pusher:
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         """Insert one row and read it back in the same write (the holder's on a unique hit)."""
         raise NotImplementedError
+
+    async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
+        """Store a workflow's members and edges in one transaction (``push_workflow``)."""
+        raise NotImplementedError
+
+    async def push_workflow(self, workflow: Workflow) -> list[int]:
+        """Store every member of ``workflow`` and its dependencies in one transaction; the
+        members' job ids in the order of ``Workflow.add``. Sets ``workflow.id``.
+
+        ``InvalidWorkflow`` naming the member, before anything is written, when the graph, an
+        option or a payload is invalid or an ``after=`` id names no job.
+        """
+        now = self.clock.now()
+        members = []
+        for member in workflow.member_rows(now):
+            members.append(member)
+            if len(members) % BUILD_CHUNK == 0:
+                await trio.lowlevel.checkpoint()  # ~5 µs a member: let the loop run
+        plan = workflow.insert_of(members, now)
+        try:
+            inserted = await self.workflow_insert(plan)
+        except JobNotFound as exc:
+            raise workflow.unknown_job(exc.job_id) from None
+        workflow.pushed(inserted)
+        return list(inserted.job_ids)
 
     def _insert(self, task: Task, **options: Any) -> JobInsert:
         """The checked row for one push of ``task`` with ``options`` (see :class:`Push`)."""

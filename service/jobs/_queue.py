@@ -235,12 +235,21 @@ class TaskQueue:
         except PayloadError as exc:
             log.event(logging.ERROR, "job.undecodable", id=row.id, task=self.name, error=str(exc))
             return outcomes.undecodable(row, owner, clock.now(), exc)
+        try:
+            dependencies = (
+                () if row.workflow_id is None
+                else tuple(await context.store.job_dependencies(row.id))
+            )
+        except StoreError as exc:
+            return outcomes.failed(row, owner, clock.now(), backoff, exc)
         ctx = JobContext(
             job_id=row.id,
             task=self.name,
             attempt=row.attempt,
             max_attempts=row.max_attempts,
             state=context.state,
+            workflow_id=row.workflow_id,
+            dependencies=dependencies,
         )
         timeout = self.options.timeout
         log.event(logging.INFO, "job.started", id=row.id, task=self.name, attempt=row.attempt)

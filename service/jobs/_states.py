@@ -20,6 +20,8 @@ class JobState(enum.StrEnum):
     RETRYABLE = "retryable"
     CANCELLED = "cancelled"
     DISCARDED = "discarded"
+    #: A workflow member waiting for its dependencies (see ``Workflow``).
+    PENDING = "pending"
 
 
 S = JobState
@@ -41,6 +43,10 @@ TRANSITIONS: dict[tuple[JobState, JobState], str] = {
     (S.COMPLETED, S.AVAILABLE): "operator retries",
     (S.CANCELLED, S.AVAILABLE): "operator retries",
     (S.DISCARDED, S.AVAILABLE): "operator retries",
+    (S.PENDING, S.AVAILABLE): "its last dependency ended (completed, or failed under"
+                              " on_failure='run')",
+    (S.PENDING, S.CANCELLED): "a dependency ended discarded or cancelled under"
+                              " on_failure='cancel', or an operator cancels",
 }
 
 FINISHED: frozenset[JobState] = frozenset({S.COMPLETED, S.CANCELLED, S.DISCARDED})
@@ -64,7 +70,8 @@ def sources_of(target: JobState) -> frozenset[JobState]:
     return frozenset(src for (src, dst) in TRANSITIONS if dst == target)
 
 
-#: States an operator's retry moves to ``available``; a running job is not retried.
-RETRY_SOURCES: frozenset[JobState] = sources_of(S.AVAILABLE) - {S.RUNNING}
+#: States an operator's retry moves to ``available``; a running job is not retried, and a pending
+#: one is released by its dependencies, never by hand.
+RETRY_SOURCES: frozenset[JobState] = sources_of(S.AVAILABLE) - {S.RUNNING, S.PENDING}
 #: States an operator's cancel moves to ``cancelled``.
 CANCEL_SOURCES: frozenset[JobState] = sources_of(S.CANCELLED)

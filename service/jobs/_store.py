@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from ._clock import Clock
+    from ._workflow import Dependency, Workflow, WorkflowInsert, WorkflowInserted
 
 
 @attrs.frozen(kw_only=True)
@@ -114,6 +115,9 @@ class JobRow:
     unique_key: str | None
     errors: list[AttemptError]  # oldest first
     result: str | None  # JSON text
+    #: The workflow the job is a member of (see ``Workflow``), if any.
+    workflow_id: int | None = None
+    workflow_name: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -142,6 +146,8 @@ class ClaimedJob:
     attempt: int  # this attempt's number, counted at the claim
     max_attempts: int
     run_at: float
+    #: Set for a workflow member: its context then reads its dependencies before it runs.
+    workflow_id: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -248,6 +254,14 @@ class Transaction(Protocol):
         """Insert prepared rows in the transaction (``push``/``push_many`` build them)."""
         ...
 
+    async def push_workflow(self, workflow: Workflow) -> list[int]:
+        """Store a workflow in the transaction (see :meth:`JobStore.push_workflow`)."""
+        ...
+
+    async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
+        """Store a prepared workflow in the transaction (``push_workflow`` builds it)."""
+        ...
+
 
 class JobStore(Protocol):
     """Durable job storage. Every state change is a compare-and-set on the current state."""
@@ -317,6 +331,15 @@ class JobStore(Protocol):
         """
         ...
 
+    async def push_workflow(self, workflow: Workflow) -> list[int]:
+        """Store every member of ``workflow`` and its edges in one transaction; the members'
+        job ids in ``Workflow.add`` order, and ``workflow.id`` set.
+
+        ``InvalidWorkflow`` naming the member (nothing written) when the graph, an option or a
+        payload is invalid, or an ``after=`` id names no job.
+        """
+        ...
+
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only statement of the app's own SQL (``?`` placeholders) outside any
         transaction; its rows."""
@@ -342,6 +365,23 @@ class JobStore(Protocol):
 
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         """Insert prepared rows in one transaction (``push``/``push_many`` build them)."""
+        ...
+
+    async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
+        """Store a prepared workflow in one transaction (``push_workflow`` builds it).
+
+        Members without dependencies are due (or scheduled); the others ``pending``. Edges on
+        jobs that already ended are settled at once. ``JobNotFound`` if an id names no job.
+        """
+        ...
+
+    async def workflow_cancel(self, workflow_id: int, now: float, reason: str) -> list[int]:
+        """Cancel every unfinished member of a workflow, running ones included, in one
+        transaction; the ids cancelled. ``WorkflowNotFound`` if there is no such workflow."""
+        ...
+
+    async def job_dependencies(self, job_id: int) -> list[Dependency]:
+        """The stored dependencies of ``job_id`` with their states and results, by id."""
         ...
 
     async def job_get(self, job_id: int) -> JobRow:

@@ -16,17 +16,22 @@ A task that uses no state may write plain ``JobContext`` (``JobContext[Any]``).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import attrs
+import trio
 from typing_extensions import TypeVar
 
 from ._errors import UnknownTask
 from ._retry import Backoff
+from ._states import JobState
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+
+    from ._workflow import Dependency
 
 #: The type of the app state a task's ``ctx.state`` holds; plain ``JobContext`` means ``Any``.
 StateT = TypeVar("StateT", default=Any)
@@ -80,6 +85,9 @@ class TaskOptions:
     priority: int = attrs.field(default=0, validator=lambda _i, _a, v: check_priority(v))
 
 
+_FAILED = frozenset({JobState.DISCARDED, JobState.CANCELLED})
+
+
 @attrs.frozen(kw_only=True)
 class JobContext(Generic[StateT]):
     """What a running task is told about its job, and the app state it may use.
@@ -99,6 +107,29 @@ class JobContext(Generic[StateT]):
     max_attempts: int
     #: The application's shared state (settings, store, mailer...), as given to the worker.
     state: StateT = attrs.field(default=None)
+    #: The workflow this job is a member of (``Workflow.id``), if any.
+    workflow_id: int | None = None
+    #: The dependencies of a workflow member, read before it runs (see
+    #: :meth:`dependency_results`).
+    dependencies: tuple[Dependency, ...] = attrs.field(default=(), repr=False)
+
+    @property
+    def failed_dependencies(self) -> list[int]:
+        """Ids of the dependencies that ended ``discarded`` or ``cancelled`` (a member runs
+        despite them only under ``on_failure="run"``)."""
+        return [d.id for d in self.dependencies if d.state in _FAILED]
+
+    async def dependency_results(self) -> dict[int, Any]:
+        """{job id: stored result (decoded JSON)} of each dependency that completed.
+
+        Dependencies that ended otherwise are absent (see :attr:`failed_dependencies`); a
+        dependency that returned nothing maps to None.
+        """
+        await trio.lowlevel.checkpoint()
+        return {
+            d.id: None if d.result is None else json.loads(d.result)
+            for d in self.dependencies if d.state is JobState.COMPLETED
+        }
 
     @property
     def last_attempt(self) -> bool:

@@ -40,6 +40,8 @@ EXPECTED: frozenset[tuple[JobState, JobState]] = frozenset(
         (S.COMPLETED, S.AVAILABLE),
         (S.CANCELLED, S.AVAILABLE),
         (S.DISCARDED, S.AVAILABLE),
+        (S.PENDING, S.AVAILABLE),
+        (S.PENDING, S.CANCELLED),
     }
 )
 
@@ -61,6 +63,7 @@ def test_state_values_are_the_names_stored_in_the_database() -> None:
         "retryable",
         "cancelled",
         "discarded",
+        "pending",
     ]
     assert JobState("running") is JobState.RUNNING
     assert isinstance(JobState.RUNNING, str)
@@ -122,16 +125,17 @@ def test_attempt_outcomes_are_reached_only_from_running(outcome: JobState) -> No
     assert sources_of(outcome) == {S.RUNNING}
 
 
-def test_retry_sources_are_every_state_an_operator_may_retry_but_running() -> None:
+def test_retry_sources_are_every_state_an_operator_may_retry_but_running_or_pending() -> None:
     assert {S.SCHEDULED, S.RETRYABLE, S.COMPLETED, S.CANCELLED, S.DISCARDED} == RETRY_SOURCES
     assert S.RUNNING not in RETRY_SOURCES
+    assert S.PENDING not in RETRY_SOURCES
     assert S.AVAILABLE not in RETRY_SOURCES
     for source in RETRY_SOURCES:
         check_transition(source, S.AVAILABLE)
 
 
 def test_cancel_sources_are_exactly_the_unfinished_states() -> None:
-    assert {S.SCHEDULED, S.AVAILABLE, S.RUNNING, S.RETRYABLE} == CANCEL_SOURCES
+    assert {S.SCHEDULED, S.AVAILABLE, S.RUNNING, S.RETRYABLE, S.PENDING} == CANCEL_SOURCES
     assert CANCEL_SOURCES == UNFINISHED
     for source in CANCEL_SOURCES:
         check_transition(source, S.CANCELLED)
@@ -139,7 +143,7 @@ def test_cancel_sources_are_exactly_the_unfinished_states() -> None:
 
 def test_finished_and_unfinished_partition_the_states() -> None:
     assert {S.COMPLETED, S.CANCELLED, S.DISCARDED} == FINISHED
-    assert {S.SCHEDULED, S.AVAILABLE, S.RUNNING, S.RETRYABLE} == UNFINISHED
+    assert {S.SCHEDULED, S.AVAILABLE, S.RUNNING, S.RETRYABLE, S.PENDING} == UNFINISHED
     assert not FINISHED & UNFINISHED
     assert set(JobState) == FINISHED | UNFINISHED
 
@@ -159,3 +163,8 @@ def test_waiting_states_are_those_that_wait_for_run_at() -> None:
 @pytest.mark.parametrize("state", sorted(UNFINISHED), ids=str)
 def test_every_unfinished_state_can_reach_a_finished_state(state: JobState) -> None:
     assert any(is_allowed(state, end) for end in FINISHED)
+
+
+def test_a_pending_job_leaves_only_when_its_dependencies_settle_or_it_is_cancelled() -> None:
+    assert {dst for (src, dst) in TRANSITIONS if src == S.PENDING} == {S.AVAILABLE, S.CANCELLED}
+    assert sources_of(S.PENDING) == set()  # only a workflow push writes it

@@ -11,11 +11,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConstraintViolation
-from .._rows import COLUMNS
+from .._rows import COLUMN_COUNT, COLUMNS
 from .._states import JobState
 from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
 from .notify import DUE, encode_payload, notify_tasks
-from .queries import UNFINISHED_SQL, to_row
+from .queries import KEY_HOLDER_SQL, to_row
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,7 +43,7 @@ def _holder_or_insert(conn: Conn, job: JobInsert) -> InsertResult:
     for _ in range(UNIQUE_RETRIES):
         existing = conn.execute(
             "SELECT id FROM jobs WHERE task = %s AND unique_key = %s"
-            f" AND state IN {UNFINISHED_SQL}",
+            f" AND state IN {KEY_HOLDER_SQL}",
             (job.task, job.unique_key),
         ).fetchone()
         if existing is not None:
@@ -62,7 +62,7 @@ def insert_many(
     A unique key held by an unfinished job makes ``ON CONFLICT DO NOTHING`` skip the row; its
     result is then the holder's id. The notification is delivered when the transaction commits.
     """
-    ids = _insert_rows(conn, jobs)
+    ids = insert_rows(conn, jobs)
     results = [
         InsertResult(id=job_id, inserted=True) if job_id is not None
         else _holder_or_insert(conn, job)
@@ -72,7 +72,7 @@ def insert_many(
     return results
 
 
-def _insert_rows(conn: Conn, jobs: Sequence[JobInsert]) -> list[int | None]:
+def insert_rows(conn: Conn, jobs: Sequence[JobInsert]) -> list[int | None]:
     """Each job's new id, or None where a unique key was taken."""
     if len(jobs) == 1:  # executemany's pipeline costs more than it saves for one row
         row = conn.execute(_INSERT, _values(jobs[0])).fetchone()
@@ -115,7 +115,7 @@ def _holder_row_or_insert(conn: Conn, job: JobInsert) -> PushResult:
     for _ in range(UNIQUE_RETRIES):
         existing = conn.execute(
             f"SELECT {COLUMNS} FROM jobs WHERE task = %s AND unique_key = %s"
-            f" AND state IN {UNFINISHED_SQL}",
+            f" AND state IN {KEY_HOLDER_SQL}",
             (job.task, job.unique_key),
         ).fetchone()
         if existing is not None:
@@ -145,7 +145,7 @@ _INSERT_ROW_OR_HOLDER = (
     f"WITH ins AS ({_INSERT_ROW})"
     f" SELECT {COLUMNS}, true, pg_notify(%s, %s) FROM ins"
     f" UNION ALL SELECT {COLUMNS}, false, NULL::void FROM jobs"
-    f" WHERE task = %s AND unique_key = %s AND state IN {UNFINISHED_SQL}"
+    f" WHERE task = %s AND unique_key = %s AND state IN {KEY_HOLDER_SQL}"
     " AND NOT EXISTS (SELECT 1 FROM ins)"
 )
 
@@ -171,7 +171,7 @@ def insert_returning_committed(
             _INSERT_ROW_OR_HOLDER,
             (*_values(job), channel, payload, job.task, job.unique_key),
         ).fetchone()
-        inserted = row is not None and bool(row[17])
+        inserted = row is not None and bool(row[COLUMN_COUNT])
     if row is not None:
         return PushResult(row=to_row(row), inserted=inserted)
     with conn.transaction():

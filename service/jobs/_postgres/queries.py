@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from .connection import Conn
 
 UNFINISHED_SQL = state_list(UNFINISHED)
+#: The states of jobs that hold their unique key, as ``jobs_unique_key`` lists them (a workflow
+#: member, the only ``pending`` job, has no key): the planner then proves the index usable.
+KEY_HOLDER_SQL = state_list(UNFINISHED - {JobState.PENDING})
 
 
 def to_row(r: Sequence[Any]) -> JobRow:
@@ -314,16 +317,23 @@ def cancel(conn: Conn, job_id: int, now: float, reason: str) -> JobRow:
 #: only when the planner can prove its predicate, which a bound parameter in a generic plan
 #: never lets it do.
 _DELETE_FINISHED = {
-    state: "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
-           f" WHERE state = '{state.value}' AND finished_at < %s LIMIT %s"
-           " FOR UPDATE SKIP LOCKED)"
+    state: "WITH gone AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+           f" WHERE state = '{state.value}' AND finished_at < %s"
+           # A workflow member stays while a dependent is unfinished: it reads our result.
+           " AND NOT EXISTS (SELECT 1 FROM job_deps JOIN jobs AS dependent"
+           "  ON dependent.id = job_deps.job_id WHERE job_deps.dep_id = jobs.id"
+           f"  AND dependent.state IN {UNFINISHED_SQL})"
+           " LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id),"
+           " edges AS (DELETE FROM job_deps WHERE job_id IN (SELECT id FROM gone))"
+           " SELECT count(*) FROM gone"
     for state in FINISHED
 }
 
 
 def delete_finished(conn: Conn, state: JobState, before: float, limit: int) -> int:
-    """Delete up to ``limit`` jobs in ``state`` finished before ``before``."""
-    return conn.execute(_DELETE_FINISHED[state], (before, limit)).rowcount
+    """Delete up to ``limit`` jobs in ``state`` finished before ``before`` (and their edges)."""
+    [(count,)] = conn.execute(_DELETE_FINISHED[state], (before, limit)).fetchall()
+    return int(count)
 
 
 def queue_set_paused(

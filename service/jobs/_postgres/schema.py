@@ -66,4 +66,30 @@ JOBS_V2 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2]
+WORKFLOWS_V1 = Migration(
+    component="workflows",
+    version=1,
+    description="workflows: the pending state, members' workflow and counts, dependency edges",
+    statements={
+        "postgresql": [
+            "ALTER TABLE jobs DROP CONSTRAINT jobs_state_check",
+            "ALTER TABLE jobs ADD CONSTRAINT jobs_state_check CHECK (state IN ('scheduled',"
+            " 'available', 'running', 'completed', 'retryable', 'cancelled', 'discarded',"
+            " 'pending'))",
+            "CREATE TABLE job_workflows (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " name TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+            "ALTER TABLE jobs ADD COLUMN workflow_id BIGINT",
+            "ALTER TABLE jobs ADD COLUMN workflow_name TEXT",
+            "ALTER TABLE jobs ADD COLUMN on_failure TEXT",
+            # Dependencies not yet settled: 0 releases a pending member.
+            "ALTER TABLE jobs ADD COLUMN deps_left INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX jobs_workflow ON jobs (workflow_id) WHERE workflow_id IS NOT NULL",
+            # One row per edge; ``resolved`` once the dependency's outcome settled it.
+            "CREATE TABLE job_deps (job_id BIGINT NOT NULL, dep_id BIGINT NOT NULL,"
+            " resolved BOOLEAN NOT NULL DEFAULT false, PRIMARY KEY (job_id, dep_id))",
+            "CREATE INDEX job_deps_dep ON job_deps (dep_id, job_id)",
+        ]
+    },
+)
+
+MIGRATIONS = [JOBS_V1, JOBS_V2, WORKFLOWS_V1]

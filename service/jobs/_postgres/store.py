@@ -29,7 +29,7 @@ from .._store import (
     SetStateIfRunning,
     Wake,
 )
-from . import inserts, queries
+from . import graph, inserts, queries
 from .connection import channel_name, check_schema, conninfo, migrate
 from .notify import DUE, NotifyListener, earliest_by_task
 from .placeholders import to_psycopg
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
     from .._migrations import Migration
+    from .._workflow import Dependency, WorkflowInsert, WorkflowInserted
 
 T = TypeVar("T")
 
@@ -117,6 +118,13 @@ class PostgresStore(Pusher):
     def _notify_task(self, task: str, run_at: float) -> None:
         for listener in self._listeners:
             listener(frozenset([task]), run_at)
+
+    def _notify_released(self, tasks: set[str]) -> None:
+        """Wake local listeners for dependents an outcome released (due now)."""
+        if tasks:
+            now = self.clock.now()
+            for listener in self._listeners:
+                listener(frozenset(tasks), now)
 
     def _remote(self, earliest: dict[str, float]) -> None:
         """On the trio thread: tell local listeners of pushes other stores made."""
@@ -235,6 +243,21 @@ class PostgresStore(Pusher):
             self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
         return result
 
+    async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
+        inserted, wake = await self._call(graph.insert_workflow_committed, plan, self.channel,
+                                          self.origin)
+        self._notify(wake)
+        return inserted
+
+    async def workflow_cancel(self, workflow_id: int, now: float, reason: str) -> list[int]:
+        ids, released = await self._call(graph.cancel_workflow, workflow_id, now, reason,
+                                         self.channel, self.origin)
+        self._notify_released(released)
+        return ids
+
+    async def job_dependencies(self, job_id: int) -> list[Dependency]:
+        return await self._call(graph.dependencies, job_id)
+
     async def job_get(self, job_id: int) -> JobRow:
         return await self._call(queries.get, job_id)
 
@@ -264,12 +287,19 @@ class PostgresStore(Pusher):
     async def job_rescue_expired(
         self, now: float, max_rescues: int, limit: int = 1000
     ) -> list[Rescued]:
-        return await self._call(queries.rescue_expired, now, max_rescues, limit)
+        rescued, released = await self._call(graph.rescue_and_settle, now, max_rescues, limit,
+                                             self.channel, self.origin)
+        self._notify_released(released)
+        return rescued
 
     async def job_discard_unknown(
         self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
     ) -> list[Rescued]:
-        return await self._call(queries.discard_unknown, known, available_before, now, limit)
+        found, released = await self._call(graph.discard_unknown_and_settle, known,
+                                           available_before, now, limit, self.channel,
+                                           self.origin)
+        self._notify_released(released)
+        return found
 
     async def job_set_state_if_running_many(
         self, outcomes: Sequence[SetStateIfRunning]
@@ -277,7 +307,10 @@ class PostgresStore(Pusher):
         if not outcomes:
             return []
         params = queries.set_state_params(outcomes)
-        return await self._call(queries.set_state_if_running_many, params)
+        matched, released = await self._call(graph.set_state_and_settle, params, self.channel,
+                                             self.origin)
+        self._notify_released(released)
+        return matched
 
     async def job_retry(self, job_id: int, now: float) -> JobRow:
         row = await self._call(queries.retry, job_id, now, self.channel, self.origin)
@@ -285,7 +318,10 @@ class PostgresStore(Pusher):
         return row
 
     async def job_cancel(self, job_id: int, now: float, reason: str) -> JobRow:
-        return await self._call(queries.cancel, job_id, now, reason)
+        row, released = await self._call(graph.cancel_and_settle, job_id, now, reason,
+                                         self.channel, self.origin)
+        self._notify_released(released)
+        return row
 
     async def job_delete_finished(
         self, state: JobState, finished_before: float, limit: int

@@ -20,13 +20,14 @@ from psycopg.pq import TransactionStatus
 from .._errors import StoreError
 from .._push import Pusher
 from .._store import InsertResult, JobInsert, PushResult, Transaction, Wake
-from . import inserts
+from . import graph, inserts
 from .placeholders import to_psycopg
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .._clock import Clock
+    from .._workflow import WorkflowInsert, WorkflowInserted
     from .connection import Conn
     from .pool import PoolDriver
 
@@ -123,6 +124,18 @@ class PostgresTransaction(Pusher):
         if wake is not None:
             self.wake = wake.merged(self.wake)
         return results
+
+    async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
+        """Store a workflow in this transaction; workers hear of it when it commits."""
+        self._check_open()
+        async with self._lock:
+            self._check_open()
+            inserted, wake = await self._driver.run_on(
+                self._conn, graph.insert_workflow, plan, self._store.channel, self._store.origin,
+            )
+        if wake is not None:
+            self.wake = wake.merged(self.wake)
+        return inserted
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         """Insert one job in this transaction and read its row back (``push_result``)."""

@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 UNFINISHED_SQL = state_list(UNFINISHED)
 FINISHED_SQL = state_list(FINISHED)
+#: The states of jobs that hold their unique key, as ``jobs_unique_key`` lists them (a workflow
+#: member, the only ``pending`` job, has no key): repeated as written, so the index is usable.
+KEY_HOLDER_SQL = state_list(UNFINISHED - {JobState.PENDING})
 
 
 def to_row(r: Sequence[Any]) -> JobRow:
@@ -80,7 +83,7 @@ def _insert_unique(conn: sqlite3.Connection, job: JobInsert) -> InsertResult:
     if row is not None:
         return InsertResult(id=row[0], inserted=True)
     existing = conn.execute(
-        f"SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND state IN {UNFINISHED_SQL}",
+        f"SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND state IN {KEY_HOLDER_SQL}",
         (job.task, job.unique_key),
     ).fetchone()
     if existing is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
@@ -117,7 +120,7 @@ def insert_returning(conn: sqlite3.Connection, job: JobInsert) -> PushResult:
         return PushResult(row=to_row(new), inserted=True)
     holder = conn.execute(
         f"SELECT {COLUMNS} FROM jobs WHERE task = ? AND unique_key = ?"
-        f" AND state IN {UNFINISHED_SQL}",
+        f" AND state IN {KEY_HOLDER_SQL}",
         (job.task, job.unique_key),
     ).fetchone()
     if holder is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
@@ -376,7 +379,12 @@ def cancel(conn: sqlite3.Connection, job_id: int, now: float, reason: str) -> Jo
 _DELETE_FINISHED = {
     state: "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
            f" WHERE state IN {FINISHED_SQL} AND state = '{state.value}'"
-           " AND finished_at < ? LIMIT ?)"
+           " AND finished_at < ?"
+           # A workflow member stays while a dependent is unfinished: it reads our result.
+           " AND NOT EXISTS (SELECT 1 FROM job_deps JOIN jobs AS dependent"
+           "  ON dependent.id = job_deps.job_id WHERE job_deps.dep_id = jobs.id"
+           f"  AND dependent.state IN {UNFINISHED_SQL})"
+           " LIMIT ?) RETURNING id"
     for state in FINISHED
 }
 
@@ -384,7 +392,11 @@ _DELETE_FINISHED = {
 def delete_finished(
     conn: sqlite3.Connection, state: JobState, before: float, limit: int
 ) -> int:
-    return conn.execute(_DELETE_FINISHED[state], (before, limit)).rowcount
+    ids = [r[0] for r in conn.execute(_DELETE_FINISHED[state], (before, limit)).fetchall()]
+    if ids:
+        conn.execute("DELETE FROM job_deps WHERE job_id IN (SELECT value FROM json_each(?))",
+                     (json.dumps(ids),))
+    return len(ids)
 
 
 def count_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], int]:

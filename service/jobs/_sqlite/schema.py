@@ -73,4 +73,34 @@ JOBS_V3 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3]
+WORKFLOWS_V1 = Migration(
+    component="workflows",
+    version=1,
+    description="workflows: the pending state, members' workflow and counts, dependency edges",
+    statements={
+        "sqlite": [
+            # SQLite cannot alter a CHECK constraint; widening it (one more allowed value)
+            # changes no stored row, so the documented schema edit is safe: rewrite the
+            # table's SQL, then reload the schema (RESET). The CREATE TABLEs below bump the
+            # schema cookie, so other connections reload it too.
+            "PRAGMA writable_schema = ON",
+            "UPDATE sqlite_schema SET sql = replace(sql, '''discarded''))',"
+            " '''discarded'', ''pending''))') WHERE type = 'table' AND name = 'jobs'",
+            "PRAGMA writable_schema = RESET",
+            "CREATE TABLE job_workflows (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " name TEXT NOT NULL, created_at REAL NOT NULL)",
+            "ALTER TABLE jobs ADD COLUMN workflow_id INTEGER",
+            "ALTER TABLE jobs ADD COLUMN workflow_name TEXT",
+            "ALTER TABLE jobs ADD COLUMN on_failure TEXT",
+            # Dependencies not yet settled: 0 releases a pending member.
+            "ALTER TABLE jobs ADD COLUMN deps_left INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX jobs_workflow ON jobs (workflow_id) WHERE workflow_id IS NOT NULL",
+            # One row per edge; ``resolved`` once the dependency's outcome settled it.
+            "CREATE TABLE job_deps (job_id INTEGER NOT NULL, dep_id INTEGER NOT NULL,"
+            " resolved INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (job_id, dep_id)) WITHOUT ROWID",
+            "CREATE INDEX job_deps_dep ON job_deps (dep_id, job_id)",
+        ]
+    },
+)
+
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, WORKFLOWS_V1]

@@ -31,7 +31,7 @@ from .._store import (
     Wake,
     wake_of,
 )
-from . import queries
+from . import graph, queries
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
     BUSY,
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
     from .._migrations import Migration
+    from .._workflow import Dependency, WorkflowInsert, WorkflowInserted
 
 T = TypeVar("T")
 
@@ -103,6 +104,13 @@ class SQLiteTransaction(Pusher):
         if wake is not None:
             self.wake = wake.merged(self.wake)
         return results
+
+    async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
+        self._check_open()
+        inserted, wake = await self._store._call(graph.insert_workflow, plan)
+        if wake is not None:
+            self.wake = wake.merged(self.wake)
+        return inserted
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         self._check_open()
@@ -375,6 +383,20 @@ class SQLiteStore(Pusher):
             self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
         return result
 
+    async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
+        write = self._write if len(plan.members) > INLINE_ROWS else self._short_write
+        inserted, wake = await write(graph.insert_workflow, plan)
+        self._notify(wake)
+        return inserted
+
+    async def workflow_cancel(self, workflow_id: int, now: float, reason: str) -> list[int]:
+        ids, released = await self._write(graph.cancel_workflow, workflow_id, now, reason)
+        self._notify_tasks(released)
+        return ids
+
+    async def job_dependencies(self, job_id: int) -> list[Dependency]:
+        return await self._read(graph.dependencies, job_id)
+
     async def job_get(self, job_id: int) -> JobRow:
         return await self._read(queries.get, job_id)
 
@@ -404,19 +426,27 @@ class SQLiteStore(Pusher):
     async def job_rescue_expired(
         self, now: float, max_rescues: int, limit: int = 1000
     ) -> list[Rescued]:
-        return await self._write(queries.rescue_expired, now, max_rescues, limit)
+        rescued, released = await self._write(graph.rescue_and_settle, now, max_rescues, limit)
+        self._notify_tasks(released)
+        return rescued
 
     async def job_discard_unknown(
         self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
     ) -> list[Rescued]:
-        return await self._write(queries.discard_unknown, known, available_before, now, limit)
+        found, released = await self._write(
+            graph.discard_unknown_and_settle, known, available_before, now, limit
+        )
+        self._notify_tasks(released)
+        return found
 
     async def job_set_state_if_running_many(
         self, outcomes: Sequence[SetStateIfRunning]
     ) -> list[bool]:
         if not outcomes:
             return []
-        return await self._short_write(queries.set_state_if_running_many, outcomes)
+        matched, released = await self._short_write(graph.set_state_and_settle, outcomes)
+        self._notify_tasks(released)
+        return matched
 
     async def job_retry(self, job_id: int, now: float) -> JobRow:
         row = await self._write(queries.retry, job_id, now)
@@ -424,7 +454,9 @@ class SQLiteStore(Pusher):
         return row
 
     async def job_cancel(self, job_id: int, now: float, reason: str) -> JobRow:
-        return await self._write(queries.cancel, job_id, now, reason)
+        row, released = await self._write(graph.cancel_and_settle, job_id, now, reason)
+        self._notify_tasks(released)
+        return row
 
     async def job_delete_finished(
         self, state: JobState, finished_before: float, limit: int
@@ -443,6 +475,13 @@ class SQLiteStore(Pusher):
 
     async def queue_paused(self) -> set[str]:
         return await self._read(queries.queue_paused)
+
+    def _notify_tasks(self, tasks: set[str]) -> None:
+        """Wake listeners for dependents an outcome released (due now)."""
+        if tasks:
+            now = self.clock.now()
+            for listener in self._listeners:
+                listener(frozenset(tasks), now)
 
     def _notify_row_task(self, task: str) -> None:
         for listener in self._listeners:

@@ -1,0 +1,222 @@
+"""Workflows on PostgreSQL: storing a graph, settling dependents when a dependency ends,
+cancelling a whole workflow, and what a member reads of its dependencies.
+
+A dependency's outcome and the counts of its dependents commit in one transaction (design
+invariant 13). Rows are locked in ascending id order -- a dependent always has a larger id than
+its dependencies -- so outcomes, pushes and cancels running at once never deadlock one another.
+Released tasks are NOTIFYed inside the transaction, so other processes hear of them at commit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._attempt_error import operator_cancelled
+from .._errors import JobNotFound, WorkflowNotFound
+from .._rows import error_json, state_list
+from .._states import CANCEL_SOURCES, FINISHED, JobState
+from .._store import JobRow, Rescued, Wake
+from .._workflow import Dependency, WorkflowInsert, WorkflowInserted, dependency_failed
+from . import queries
+from .inserts import insert_rows
+from .notify import DUE, notify_tasks
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from .connection import Conn
+
+#: (job id, the state it ended in): outcomes that may settle dependents.
+Ended = tuple[int, JobState]
+
+
+def insert_workflow(
+    conn: Conn, plan: WorkflowInsert, channel: str, origin: str
+) -> tuple[WorkflowInserted, Wake | None]:
+    """Store the workflow, its members and edges (call inside a transaction); settle edges on
+    jobs that already ended. :class:`JobNotFound` when an ``after=`` id names no job."""
+    external = plan.external_ids()
+    ended: list[Ended] = []
+    if external:
+        # FOR SHARE: a dependency cannot end between this read and our commit unseen; an
+        # outcome already being written is waited for, and read as it ends.
+        found = dict(conn.execute(
+            "SELECT id, state FROM jobs WHERE id = ANY(%s::bigint[]) ORDER BY id FOR SHARE",
+            (external,),
+        ).fetchall())
+        for job_id in external:
+            if job_id not in found:
+                raise JobNotFound(job_id)
+            if JobState(found[job_id]) in FINISHED:
+                ended.append((job_id, JobState(found[job_id])))
+    [(workflow_id,)] = conn.execute(
+        "INSERT INTO job_workflows (name, created_at) VALUES (%s, %s) RETURNING id",
+        (plan.name, plan.created_at),
+    ).fetchall()
+    rows = [m.row for m in plan.members]
+    ids = [job_id for job_id in insert_rows(conn, rows) if job_id is not None]
+    conn.execute(
+        "UPDATE jobs SET workflow_id = %s, workflow_name = %s, on_failure = m.on_failure,"
+        " deps_left = m.deps FROM unnest(%s::bigint[], %s::text[], %s::integer[])"
+        " AS m(id, on_failure, deps) WHERE jobs.id = m.id",
+        (workflow_id, plan.name, ids, [m.on_failure for m in plan.members],
+         [m.dependencies for m in plan.members]),
+    )
+    edges = plan.edges(ids)
+    if edges:
+        conn.execute(
+            "INSERT INTO job_deps (job_id, dep_id)"
+            " SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
+            ([e[0] for e in edges], [e[1] for e in edges]),
+        )
+    wake = plan.due_wake()
+    if wake is not None:
+        notify_tasks(conn, channel, origin, {task: DUE for task in wake.tasks})
+    released = settle(conn, ended, plan.created_at, channel, origin)
+    if released:
+        wake = Wake(frozenset(released), plan.created_at).merged(wake)
+    return WorkflowInserted(id=workflow_id, job_ids=ids), wake
+
+
+def settle(
+    conn: Conn, ended: Iterable[Ended], now: float, channel: str, origin: str
+) -> set[str]:
+    """Settle the edges of jobs that just ended; the tasks of the dependents it released.
+
+    See the SQLite twin (``_sqlite/graph.py``): the same steps, with rows locked in id order.
+    """
+    released: set[str] = set()
+    frontier = [(job_id, state) for job_id, state in ended if state in FINISHED]
+    while frontier:
+        state_of = dict(frontier)
+        edges = conn.execute(
+            "UPDATE job_deps SET resolved = true WHERE NOT resolved"
+            " AND dep_id = ANY(%s::bigint[]) RETURNING job_id, dep_id",
+            (list(state_of),),
+        ).fetchall()
+        if not edges:
+            break
+        counts: dict[int, int] = {}
+        failed: dict[int, tuple[int, JobState]] = {}
+        for job_id, dep_id in edges:
+            counts[job_id] = counts.get(job_id, 0) + 1
+            if state_of[dep_id] is not JobState.COMPLETED and job_id not in failed:
+                failed[job_id] = (dep_id, state_of[dep_id])
+        conn.execute(
+            "SELECT id FROM jobs WHERE id = ANY(%s::bigint[]) AND state = 'pending'"
+            " ORDER BY id FOR UPDATE", (sorted(counts),),
+        )
+        cancelled: list[int] = []
+        if failed:
+            cancelled = [r[0] for r in conn.execute(
+                "UPDATE jobs SET state = 'cancelled', finished_at = %s,"
+                " errors = errors || jsonb_build_array(f.error)"
+                " FROM unnest(%s::bigint[], %s::jsonb[]) AS f(id, error)"
+                " WHERE jobs.id = f.id AND jobs.state = 'pending' AND jobs.on_failure = 'cancel'"
+                " RETURNING jobs.id",
+                (now, list(failed),
+                 [error_json(dependency_failed(now, *dep)) for dep in failed.values()]),
+            ).fetchall()]
+        for job_id in cancelled:
+            counts.pop(job_id, None)
+        if counts:
+            rows = conn.execute(
+                "UPDATE jobs SET deps_left = deps_left - c.n,"
+                " state = CASE WHEN deps_left - c.n <= 0 THEN 'available' ELSE state END,"
+                " run_at = CASE WHEN deps_left - c.n <= 0 THEN %s ELSE run_at END"
+                " FROM unnest(%s::bigint[], %s::integer[]) AS c(id, n)"
+                " WHERE jobs.id = c.id AND jobs.state = 'pending'"
+                " RETURNING jobs.task, jobs.state",
+                (now, list(counts), list(counts.values())),
+            ).fetchall()
+            released.update(task for task, state in rows if state == JobState.AVAILABLE)
+        frontier = [(job_id, JobState.CANCELLED) for job_id in cancelled]
+    if released:
+        notify_tasks(conn, channel, origin, {task: DUE for task in released})
+    return released
+
+
+def cancel_workflow(
+    conn: Conn, workflow_id: int, now: float, reason: str, channel: str, origin: str
+) -> tuple[list[int], set[str]]:
+    """Cancel every unfinished member of the workflow (running ones included); their ids, and
+    the tasks of dependents outside it that this released (``on_failure='run'``)."""
+    with conn.transaction():
+        if conn.execute("SELECT 1 FROM job_workflows WHERE id = %s",
+                        (workflow_id,)).fetchone() is None:
+            raise WorkflowNotFound(workflow_id)
+        ids = [r[0] for r in conn.execute(
+            "UPDATE jobs SET state = 'cancelled', finished_at = %s, lease_owner = NULL,"
+            " lease_expires_at = NULL, errors = errors || jsonb_build_array(%s::jsonb)"
+            " WHERE id IN (SELECT id FROM jobs WHERE workflow_id = %s"
+            f"  AND state IN {state_list(CANCEL_SOURCES)} ORDER BY id FOR UPDATE)"
+            " RETURNING id",
+            (now, error_json(operator_cancelled(now, reason)), workflow_id),
+        ).fetchall()]
+        released = settle(conn, [(job_id, JobState.CANCELLED) for job_id in ids], now, channel,
+                          origin)
+    return sorted(ids), released
+
+
+def dependencies(conn: Conn, job_id: int) -> list[Dependency]:
+    """The dependencies of ``job_id`` still stored, with their states and results."""
+    return [
+        Dependency(id=r[0], state=JobState(r[1]), result=r[2])
+        for r in conn.execute(
+            "SELECT jobs.id, jobs.state, jobs.result FROM job_deps"
+            " JOIN jobs ON jobs.id = job_deps.dep_id WHERE job_deps.job_id = %s"
+            " ORDER BY jobs.id",
+            (job_id,),
+        ).fetchall()
+    ]
+
+
+# -- the engine's state changes, each followed by the settling of what it ended ---------------
+
+def set_state_and_settle(
+    conn: Conn, params: Sequence[dict[str, Any]], channel: str, origin: str
+) -> tuple[list[bool], set[str]]:
+    """:func:`.queries.set_state_if_running_many` and the settling of the jobs it ended, in
+    one transaction; (matched, the tasks of the dependents released)."""
+    finished = {s.value for s in FINISHED}
+    with conn.transaction():
+        matched = queries.set_state_if_running_many(conn, params)
+        ended = [(p["id"], JobState(p["state"])) for p, hit in zip(params, matched, strict=True)
+                 if hit and p["state"] in finished]
+        if not ended:
+            return matched, set()
+        now = max((p["finished_at"] or 0.0) for p in params)
+        return matched, settle(conn, ended, now, channel, origin)
+
+
+def cancel_and_settle(
+    conn: Conn, job_id: int, now: float, reason: str, channel: str, origin: str
+) -> tuple[JobRow, set[str]]:
+    with conn.transaction():
+        row = queries.cancel(conn, job_id, now, reason)
+        return row, settle(conn, [(row.id, row.state)], now, channel, origin)
+
+
+def insert_workflow_committed(
+    conn: Conn, plan: WorkflowInsert, channel: str, origin: str
+) -> tuple[WorkflowInserted, Wake | None]:
+    """:func:`insert_workflow` in a transaction of its own."""
+    with conn.transaction():
+        return insert_workflow(conn, plan, channel, origin)
+
+
+def rescue_and_settle(
+    conn: Conn, now: float, max_rescues: int, limit: int, channel: str, origin: str
+) -> tuple[list[Rescued], set[str]]:
+    with conn.transaction():
+        rescued = queries.rescue_expired(conn, now, max_rescues, limit)
+        return rescued, settle(conn, [(r.id, r.state) for r in rescued], now, channel, origin)
+
+
+def discard_unknown_and_settle(
+    conn: Conn, known: Sequence[str], before: float, now: float, limit: int, channel: str,
+    origin: str,
+) -> tuple[list[Rescued], set[str]]:
+    with conn.transaction():
+        found = queries.discard_unknown(conn, known, before, now, limit)
+        return found, settle(conn, [(r.id, r.state) for r in found], now, channel, origin)
