@@ -18,8 +18,10 @@ from service.jobs import (
     JobRow,
     JobState,
     JobStore,
+    Push,
     Task,
     TaskOptions,
+    Workflow,
 )
 from service.jobs._store import ClaimedJob, SetStateIfRunning
 from service.jobs._task import task_options
@@ -148,6 +150,12 @@ async def make_job(
     now = backend.clock.now()
     if state == JobState.SCHEDULED:
         return await backend.push(task, delay=3600, **push)
+    if state == JobState.PENDING:  # a workflow member waiting on a job scheduled in an hour
+        blocker = await backend.push(Report(month=12), delay=3600)
+        workflow = Workflow(f"made-pending-{blocker}")
+        workflow.add(Push(task=task, **push), after=[blocker])
+        [job_id] = await backend.push_workflow(workflow)
+        return job_id
     job_id = await backend.push(task, **push)
     if state == JobState.AVAILABLE:
         return job_id
