@@ -15,15 +15,22 @@ from ._clock import Clock, to_timestamp
 from ._errors import JobNotFound
 from ._payload_check import encode_task
 from ._states import JobState
-from ._store import InsertResult, JobInsert, Push, PushResult
+from ._store import (
+    InsertResult,
+    JobInsert,
+    Push,
+    PushResult,
+    WorkflowInsert,
+    WorkflowInserted,
+    WorkflowSource,
+)
 from ._task import Task, check_priority, task_options
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-    from ._workflow import Workflow, WorkflowInsert, WorkflowInserted
 
-__all__ = ["MAX_ATTEMPTS_LIMIT", "Push", "Pusher", "build_insert"]
+__all__ = ["MAX_ATTEMPTS_LIMIT", "Push", "Pusher", "build_insert", "plain_insert"]
 
 MAX_ATTEMPTS_LIMIT = 10_000
 #: ``push_many`` lets the event loop run after each this many rows it builds or unpacks (about
@@ -114,7 +121,7 @@ def build_insert(request: Push, now: float) -> JobInsert:
     )
 
 
-def _plain_insert(task: Task, now: float) -> JobInsert:
+def plain_insert(task: Task, now: float) -> JobInsert:
     """``build_insert(Push(task=task), now)`` without the options to check: a due job with the
     task type's own priority and attempts (checked when its ``TaskOptions`` were made)."""
     options = task_options(task)
@@ -149,7 +156,7 @@ class Pusher:
         """Store a workflow's members and edges in one transaction (``push_workflow``)."""
         raise NotImplementedError
 
-    async def push_workflow(self, workflow: Workflow) -> list[int]:
+    async def push_workflow(self, workflow: WorkflowSource) -> list[int]:
         """Store every member of ``workflow`` and its dependencies in one transaction; the
         members' job ids in the order of ``Workflow.add``. Sets ``workflow.id``.
 
@@ -162,7 +169,7 @@ class Pusher:
             members.append(member)
             if len(members) % BUILD_CHUNK == 0:
                 await trio.lowlevel.checkpoint()  # ~5 µs a member: let the loop run
-        plan = workflow.insert_of(members, now)
+        plan = WorkflowInsert(name=workflow.name, created_at=now, members=members)
         try:
             inserted = await self.workflow_insert(plan)
         except JobNotFound as exc:
@@ -215,7 +222,7 @@ class Pusher:
         rows: list[JobInsert] = []
         with contextlib.ExitStack() as big_batch:
             for r in requests:
-                rows.append(build_insert(r, now) if isinstance(r, Push) else _plain_insert(r, now))
+                rows.append(build_insert(r, now) if isinstance(r, Push) else plain_insert(r, now))
                 if len(rows) % BUILD_CHUNK == 0:
                     if len(rows) == GC_PAUSE_ROWS:
                         big_batch.enter_context(collector_paused())

@@ -237,8 +237,8 @@ class TaskQueue:
             return outcomes.undecodable(row, owner, clock.now(), exc)
         try:
             dependencies = (
-                () if row.workflow_id is None
-                else tuple(await context.store.job_dependencies(row.id))
+                tuple(await context.store.job_dependencies(row.id)) if row.dependencies
+                else ()
             )
         except StoreError as exc:
             return outcomes.failed(row, owner, clock.now(), backoff, exc)

@@ -22,7 +22,9 @@ COLUMNS = (
 #: How many columns :data:`COLUMNS` lists.
 COLUMN_COUNT = len(COLUMNS.split(","))
 #: What a claim returns, in :class:`ClaimedJob` order.
-CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at, workflow_id"
+CLAIMED_COLUMNS = (
+    "id, task, args, priority, attempt, max_attempts, run_at, workflow_id, deps_total"
+)
 
 
 def error_json(error: AttemptError | None) -> str | None:
@@ -78,7 +80,8 @@ def to_row(r: Sequence[Any], errors: object) -> JobRow:
 def to_claimed(r: Sequence[Any]) -> ClaimedJob:
     """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS`."""
     return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
-                      max_attempts=r[5], run_at=r[6], workflow_id=r[7])
+                      max_attempts=r[5], run_at=r[6], workflow_id=r[7],
+                      dependencies=r[8])
 
 
 def claim_order(job: ClaimedJob) -> tuple[int, float, int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 import attrs
 
@@ -17,11 +17,11 @@ from ._states import JobState
 from ._task import Task
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from ._clock import Clock
-    from ._workflow import Dependency, Workflow, WorkflowInsert, WorkflowInserted
+    from ._dependency import Dependency
 
 
 @attrs.frozen(kw_only=True)
@@ -90,6 +90,81 @@ def wake_of(jobs: Sequence[JobInsert], results: Sequence[InsertResult]) -> Wake 
     return Wake(frozenset(tasks), earliest) if tasks else None
 
 
+#: What a workflow member does when a dependency ends discarded or cancelled.
+OnFailure = Literal["cancel", "run"]
+
+
+@attrs.frozen(kw_only=True)
+class MemberInsert:
+    """One member to insert: its row (``pending`` if it has dependencies) and its edges."""
+
+    row: JobInsert
+    on_failure: OnFailure
+    #: Indexes of earlier members it runs after.
+    after_members: tuple[int, ...]
+    #: Ids of stored jobs it runs after.
+    after_jobs: tuple[int, ...]
+
+    @property
+    def dependencies(self) -> int:
+        return len(self.after_members) + len(self.after_jobs)
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowInsert:
+    """A workflow ready to store (``JobStore.workflow_insert``)."""
+
+    name: str
+    created_at: float
+    members: list[MemberInsert]
+
+    def external_ids(self) -> list[int]:
+        return sorted({job_id for m in self.members for job_id in m.after_jobs})
+
+    def due_wake(self) -> Wake | None:
+        """Whom the members without dependencies wake once the push commits."""
+        due = [m.row for m in self.members if m.row.state is not JobState.PENDING]
+        if not due:
+            return None
+        return Wake(frozenset(r.task for r in due), min(r.run_at for r in due))
+
+    def edges(self, ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(dependent id, dependency id) of every edge, given the members' new ids."""
+        return [
+            (ids[index], dep)
+            for index, member in enumerate(self.members)
+            for dep in (*(ids[i] for i in member.after_members), *member.after_jobs)
+        ]
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowInserted:
+    """What a stored workflow got: its id and its members' job ids, in ``add`` order."""
+
+    id: int
+    job_ids: list[int]
+
+
+class WorkflowSource(Protocol):
+    """What ``push_workflow`` needs of a ``Workflow``: its checked rows, and where to record
+    what the push gave it."""
+
+    @property
+    def name(self) -> str: ...
+
+    def member_rows(self, now: float) -> Iterator[MemberInsert]:
+        """Each member's row and edges, checked (``InvalidWorkflow`` naming the member)."""
+        ...
+
+    def unknown_job(self, job_id: int) -> Exception:
+        """The error for an ``after=`` id that names no job, naming the member."""
+        ...
+
+    def pushed(self, inserted: WorkflowInserted) -> None:
+        """Record the workflow's id and its members' job ids."""
+        ...
+
+
 @attrs.frozen(kw_only=True)
 class JobRow:
     """A job as stored: what ``job_get``, listings and ``PushResult.row`` return.
@@ -146,8 +221,10 @@ class ClaimedJob:
     attempt: int  # this attempt's number, counted at the claim
     max_attempts: int
     run_at: float
-    #: Set for a workflow member: its context then reads its dependencies before it runs.
+    #: Set for a workflow member.
     workflow_id: int | None = None
+    #: How many dependencies the member has: its context reads them before it runs.
+    dependencies: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -254,7 +331,7 @@ class Transaction(Protocol):
         """Insert prepared rows in the transaction (``push``/``push_many`` build them)."""
         ...
 
-    async def push_workflow(self, workflow: Workflow) -> list[int]:
+    async def push_workflow(self, workflow: WorkflowSource) -> list[int]:
         """Store a workflow in the transaction (see :meth:`JobStore.push_workflow`)."""
         ...
 
@@ -331,7 +408,7 @@ class JobStore(Protocol):
         """
         ...
 
-    async def push_workflow(self, workflow: Workflow) -> list[int]:
+    async def push_workflow(self, workflow: WorkflowSource) -> list[int]:
         """Store every member of ``workflow`` and its edges in one transaction; the members'
         job ids in ``Workflow.add`` order, and ``workflow.id`` set.
 

@@ -21,17 +21,15 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import attrs
-import trio
 from typing_extensions import TypeVar
 
+from ._dependency import Dependency
 from ._errors import UnknownTask
 from ._retry import Backoff
 from ._states import JobState
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-
-    from ._workflow import Dependency
 
 #: The type of the app state a task's ``ctx.state`` holds; plain ``JobContext`` means ``Any``.
 StateT = TypeVar("StateT", default=Any)
@@ -125,7 +123,6 @@ class JobContext(Generic[StateT]):
         Dependencies that ended otherwise are absent (see :attr:`failed_dependencies`); a
         dependency that returned nothing maps to None.
         """
-        await trio.lowlevel.checkpoint()
         return {
             d.id: None if d.result is None else json.loads(d.result)
             for d in self.dependencies if d.state is JobState.COMPLETED

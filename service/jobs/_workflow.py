@@ -16,21 +16,20 @@ unsettled; the transaction that records a dependency's outcome settles its edges
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ._attempt_error import AttemptError, ErrorKind
 from ._errors import InvalidWorkflow
-from ._push import build_insert
+from ._push import build_insert, plain_insert
 from ._states import JobState
-from ._store import JobInsert, Push, Wake
+from ._store import MemberInsert, OnFailure, Push, WorkflowInsert, WorkflowInserted
 from ._task import Task, task_options
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator
 
-OnFailure = Literal["cancel", "run"]
 ON_FAILURE: tuple[OnFailure, ...] = ("cancel", "run")
 #: The most members one workflow may have.
 MAX_MEMBERS = 10_000
@@ -56,6 +55,8 @@ class Member:
 @attrs.frozen(kw_only=True)
 class _Entry:
     request: Push
+    #: Pushed as a bare task: no options to check.
+    bare: bool
     after: tuple[Member | int, ...]
     on_failure: OnFailure
 
@@ -102,7 +103,8 @@ class Workflow:
         ``unique_key``). Everything is checked at the push, with errors naming the member.
         """
         request = task if isinstance(task, Push) else Push(task=task)
-        entry = _Entry(request=request, after=tuple(after), on_failure=on_failure)
+        entry = _Entry(request=request, bare=not isinstance(task, Push), after=tuple(after),
+                       on_failure=on_failure)
         self._entries.append(entry)
         return Member(self, len(self._entries) - 1)
 
@@ -119,11 +121,7 @@ class Workflow:
     def plan(self, now: float) -> WorkflowInsert:
         """The rows and edges to store; :class:`InvalidWorkflow` naming the member when the
         graph, an option or a payload is invalid -- before anything is written."""
-        return self.insert_of(list(self.member_rows(now)), now)
-
-    def insert_of(self, members: list[MemberInsert], now: float) -> WorkflowInsert:
-        """The workflow to store, from its checked :meth:`member_rows`."""
-        return WorkflowInsert(name=self.name, created_at=now, members=members)
+        return WorkflowInsert(name=self.name, created_at=now, members=list(self.member_rows(now)))
 
     def member_rows(self, now: float) -> Iterator[MemberInsert]:
         """:meth:`plan`'s members one at a time (``push_workflow`` yields to the event loop in
@@ -143,37 +141,41 @@ class Workflow:
         self.id = inserted.id
         self.job_ids = list(inserted.job_ids)
 
+    def _fault(self, index: int, problem: str) -> InvalidWorkflow:
+        return InvalidWorkflow(f"{self._describe(index)}: {problem}", member=index)
+
     def _member_row(self, index: int, entry: _Entry, now: float) -> MemberInsert:
-        where = self._describe(index)
         if entry.on_failure not in ON_FAILURE:
-            raise InvalidWorkflow(f"{where}: on_failure must be 'cancel' or 'run', got"
-                                  f" {entry.on_failure!r}", member=index)
+            raise self._fault(index, f"on_failure must be 'cancel' or 'run', got"
+                                     f" {entry.on_failure!r}")
         internal: list[int] = []
         external: list[int] = []
         for dep in entry.after:
             if isinstance(dep, Member):
                 if dep.workflow is not self:
-                    raise InvalidWorkflow(
-                        f"{where}: after= names member {dep.index} of another workflow"
-                        f" ({dep.workflow.name!r}); use its job id once that one is pushed",
-                        member=index)
-                internal.append(dep.index)  # always earlier: handles come from earlier adds
+                    raise self._fault(index, f"after= names member {dep.index} of another"
+                                             f" workflow ({dep.workflow.name!r}); use its job id"
+                                             " once that one is pushed")
+                if not 0 <= dep.index < index:  # handles come from earlier adds: no cycles
+                    raise self._fault(index, f"after= names member {dep.index}, which is not"
+                                             " an earlier member")
+                internal.append(dep.index)
             elif isinstance(dep, int) and not isinstance(dep, bool) and dep > 0:
                 external.append(dep)
             else:
-                raise InvalidWorkflow(f"{where}: after= takes handles of this workflow and job"
-                                      f" ids, got {dep!r}", member=index)
+                raise self._fault(index, f"after= takes handles of this workflow and job ids,"
+                                         f" got {dep!r}")
         request = entry.request
         if request.unique_key is not None:
-            raise InvalidWorkflow(f"{where}: a member cannot have a unique_key", member=index)
+            raise self._fault(index, "a member cannot have a unique_key")
         waits = bool(internal or external)
         if waits and (request.delay is not None or request.run_at is not None):
-            raise InvalidWorkflow(f"{where}: a member with dependencies runs when they end;"
-                                  " it takes no delay or run_at", member=index)
+            raise self._fault(index, "a member with dependencies runs when they end; it takes"
+                                     " no delay or run_at")
         try:
-            row = build_insert(request, now)
+            row = plain_insert(request.task, now) if entry.bare else build_insert(request, now)
         except (ValueError, TypeError) as exc:
-            raise InvalidWorkflow(f"{where}: {exc}", member=index) from exc
+            raise self._fault(index, str(exc)) from exc
         if waits:
             row = attrs.evolve(row, state=JobState.PENDING)
         return MemberInsert(
@@ -191,66 +193,6 @@ class Workflow:
                 return InvalidWorkflow(f"{self._describe(index)}: after= names job {job_id},"
                                        " which does not exist", member=index)
         return InvalidWorkflow(f"workflow {self.name!r}: job {job_id} does not exist")
-
-
-@attrs.frozen(kw_only=True)
-class MemberInsert:
-    """One member to insert: its row (``pending`` if it has dependencies) and its edges."""
-
-    row: JobInsert
-    on_failure: OnFailure
-    #: Indexes of earlier members it runs after.
-    after_members: tuple[int, ...]
-    #: Ids of stored jobs it runs after.
-    after_jobs: tuple[int, ...]
-
-    @property
-    def dependencies(self) -> int:
-        return len(self.after_members) + len(self.after_jobs)
-
-
-@attrs.frozen(kw_only=True)
-class WorkflowInsert:
-    """A workflow ready to store (``JobStore.workflow_insert``)."""
-
-    name: str
-    created_at: float
-    members: list[MemberInsert]
-
-    def external_ids(self) -> list[int]:
-        return sorted({job_id for m in self.members for job_id in m.after_jobs})
-
-    def due_wake(self) -> Wake | None:
-        """Whom the members without dependencies wake once the push commits."""
-        due = [m.row for m in self.members if m.row.state is not JobState.PENDING]
-        if not due:
-            return None
-        return Wake(frozenset(r.task for r in due), min(r.run_at for r in due))
-
-    def edges(self, ids: Sequence[int]) -> list[tuple[int, int]]:
-        """(dependent id, dependency id) of every edge, given the members' new ids."""
-        return [
-            (ids[index], dep)
-            for index, member in enumerate(self.members)
-            for dep in (*(ids[i] for i in member.after_members), *member.after_jobs)
-        ]
-
-
-@attrs.frozen(kw_only=True)
-class WorkflowInserted:
-    """What a stored workflow got: its id and its members' job ids, in ``add`` order."""
-
-    id: int
-    job_ids: list[int]
-
-
-@attrs.frozen(kw_only=True)
-class Dependency:
-    """One dependency of a job, as the job's context reads it."""
-
-    id: int
-    state: JobState
-    result: str | None  # JSON text
 
 
 def dependency_failed(at: float, dep_id: int, state: JobState) -> AttemptError:

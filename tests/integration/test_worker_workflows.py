@@ -117,7 +117,7 @@ async def test_a_member_that_runs_despite_a_failure_sees_which_dependencies_fail
     good = wf.add(Step(label="good"))
     bad = wf.add(Step(label="bad", failures=3))
     wf.add(Step(label="report"), after=[good, bad], on_failure="run")
-    never = wf.add(Step(label="never"), after=[bad])
+    wf.add(Step(label="never"), after=[bad])
     good_id, bad_id, report_id, never_id = await store.push_workflow(wf)
 
     async with running(TaskWorker(store, TASKS)):

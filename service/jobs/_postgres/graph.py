@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._attempt_error import operator_cancelled
+from .._dependency import Dependency
 from .._errors import JobNotFound, WorkflowNotFound
 from .._rows import error_json, state_list
 from .._states import CANCEL_SOURCES, FINISHED, JobState
-from .._store import JobRow, Rescued, Wake
-from .._workflow import Dependency, WorkflowInsert, WorkflowInserted, dependency_failed
+from .._store import JobRow, Rescued, Wake, WorkflowInsert, WorkflowInserted
+from .._workflow import dependency_failed
 from . import queries
 from .inserts import insert_rows
 from .notify import DUE, notify_tasks
@@ -57,8 +58,9 @@ def insert_workflow(
     ids = [job_id for job_id in insert_rows(conn, rows) if job_id is not None]
     conn.execute(
         "UPDATE jobs SET workflow_id = %s, workflow_name = %s, on_failure = m.on_failure,"
-        " deps_left = m.deps FROM unnest(%s::bigint[], %s::text[], %s::integer[])"
-        " AS m(id, on_failure, deps) WHERE jobs.id = m.id",
+        " deps_total = m.deps, deps_left = m.deps"
+        " FROM unnest(%s::bigint[], %s::text[], %s::integer[]) AS m(id, on_failure, deps)"
+        " WHERE jobs.id = m.id",
         (workflow_id, plan.name, ids, [m.on_failure for m in plan.members],
          [m.dependencies for m in plan.members]),
     )

@@ -40,8 +40,9 @@ from .transaction import PostgresTransaction, app_query, begin, commit, rollback
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
+    from .._dependency import Dependency
     from .._migrations import Migration
-    from .._workflow import Dependency, WorkflowInsert, WorkflowInserted
+    from .._store import WorkflowInsert, WorkflowInserted
 
 T = TypeVar("T")
 

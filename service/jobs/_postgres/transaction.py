@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .._clock import Clock
-    from .._workflow import WorkflowInsert, WorkflowInserted
+    from .._store import WorkflowInsert, WorkflowInserted
     from .connection import Conn
     from .pool import PoolDriver
 

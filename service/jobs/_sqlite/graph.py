@@ -11,11 +11,12 @@ import json
 from typing import TYPE_CHECKING
 
 from .._attempt_error import operator_cancelled
+from .._dependency import Dependency
 from .._errors import JobNotFound, WorkflowNotFound
 from .._rows import error_json, state_list
 from .._states import CANCEL_SOURCES, FINISHED, JobState
-from .._store import JobRow, Rescued, SetStateIfRunning, Wake
-from .._workflow import Dependency, WorkflowInsert, WorkflowInserted, dependency_failed
+from .._store import JobRow, Rescued, SetStateIfRunning, Wake, WorkflowInsert, WorkflowInserted
+from .._workflow import dependency_failed
 from . import queries
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def insert_workflow(
     ids = [r.id for r in results]
     conn.execute(
         "UPDATE jobs SET workflow_id = ?, workflow_name = ?, on_failure = m.value ->> 1,"
-        " deps_left = m.value ->> 2"
+        " deps_total = m.value ->> 2, deps_left = m.value ->> 2"
         " FROM json_each(?) AS m WHERE jobs.id = m.value ->> 0",
         (workflow_id, plan.name, json.dumps(
             [[job_id, m.on_failure, m.dependencies] for job_id, m in zip(ids, plan.members,

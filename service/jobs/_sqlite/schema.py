@@ -92,7 +92,8 @@ WORKFLOWS_V1 = Migration(
             "ALTER TABLE jobs ADD COLUMN workflow_id INTEGER",
             "ALTER TABLE jobs ADD COLUMN workflow_name TEXT",
             "ALTER TABLE jobs ADD COLUMN on_failure TEXT",
-            # Dependencies not yet settled: 0 releases a pending member.
+            # A member's dependencies, and those not yet settled (0 releases it).
+            "ALTER TABLE jobs ADD COLUMN deps_total INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE jobs ADD COLUMN deps_left INTEGER NOT NULL DEFAULT 0",
             "CREATE INDEX jobs_workflow ON jobs (workflow_id) WHERE workflow_id IS NOT NULL",
             # One row per edge; ``resolved`` once the dependency's outcome settled it.

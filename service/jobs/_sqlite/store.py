@@ -50,8 +50,9 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
+    from .._dependency import Dependency
     from .._migrations import Migration
-    from .._workflow import Dependency, WorkflowInsert, WorkflowInserted
+    from .._store import WorkflowInsert, WorkflowInserted
 
 T = TypeVar("T")
 

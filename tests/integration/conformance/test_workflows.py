@@ -225,10 +225,16 @@ async def test_a_workflow_pushed_in_a_transaction_commits_or_rolls_back_with_it(
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):
+    rolled_back: list[int] = []
+
+    async def push_then_fail() -> None:
         async with backend.transaction() as tx:
-            rolled_back = await tx.push_workflow(diamond())
+            rolled_back.extend(await tx.push_workflow(diamond()))
             raise Boom
+
+    with pytest.raises(Boom):
+        await push_then_fail()
+    assert len(rolled_back) == 4
     for job_id in rolled_back:
         with pytest.raises(JobNotFound):
             await backend.job_get(job_id)
