@@ -25,9 +25,11 @@ from .jobs import (
     JobState,
     QueueNotFound,
     StoreError,
+    WorkflowNotFound,
     job_json,
     queue_json,
     redact_secrets,
+    workflow_cancel_json,
 )
 from .runtime import ListenError, open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
@@ -46,12 +48,14 @@ EPILOG = """commands:
                           gets one more: max_attempts is raised, and a note says so)
   jobs cancel ID          cancel an unfinished job  [--reason TEXT]
   jobs push TASK          push a job  [--args JSON] [--delay S] [--priority P] [--unique-key K]
+  workflows cancel ID     cancel every unfinished member of a workflow, running ones
+                          included  [--reason TEXT]
   queues                  per task type: counts by state, concurrency, paused  [--json]
   queues pause TASK       stop claiming jobs of TASK (all processes)
   queues resume TASK
 
-Operator commands (jobs, queues) never create a database: a missing SQLite file is an error
-(exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is relative to the
+Operator commands (jobs, workflows, queues) never create a database: a missing SQLite file is
+an error (exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is relative to the
 working directory; sqlite:////srv/x.db is absolute.
 
 Any number of processes may share one database. SIGTERM/SIGINT drain and exit 0; a second
@@ -107,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--priority", type=int)
     push.add_argument("--unique-key")
     push.add_argument("--max-attempts", type=int)
+
+    workflows = commands.add_parser("workflows", parents=[common], help="act on workflows")
+    workflow_actions = workflows.add_subparsers(dest="action", metavar="action", required=True)
+    workflow_cancel = workflow_actions.add_parser(
+        "cancel", parents=[common], help="cancel every unfinished member of a workflow")
+    workflow_cancel.add_argument("id", type=int)
+    workflow_cancel.add_argument("--reason", default="cancelled by an operator")
 
     queues = commands.add_parser("queues", parents=[common], help="per task type status")
     json_help = "one JSON object per queue per line (as GET /api/queues lists them)"
@@ -174,6 +185,16 @@ async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
     except InvalidPush as exc:
         raise CommandError(str(exc)) from None
     _print_json(job_json(pushed.row))
+
+
+async def _workflows(settings: Settings, args: argparse.Namespace) -> None:
+    async with open_state(settings, create=False) as state:
+        admin = JobAdmin(state.store, state.registry)
+        try:
+            cancelled = await admin.cancel_workflow(args.id, args.reason)
+        except WorkflowNotFound as exc:
+            raise CommandError(str(exc)) from None
+        _print_json(workflow_cancel_json(args.id, cancelled))
 
 
 async def _queues(settings: Settings, args: argparse.Namespace) -> None:
@@ -253,6 +274,8 @@ def _main(argv: Sequence[str] | None) -> int:
             trio.run(_migrate, settings)
         elif command == "jobs":
             trio.run(_jobs, settings, args)
+        elif command == "workflows":
+            trio.run(_workflows, settings, args)
         elif command == "queues":
             trio.run(_queues, settings, args)
     except SettingsError as exc:

@@ -5,7 +5,15 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried, job_json, queue_json
+from ._admin import (
+    CANCEL_REASON,
+    JobAdmin,
+    QueueSummary,
+    Retried,
+    job_json,
+    queue_json,
+    workflow_cancel_json,
+)
 from ._attempt_error import AttemptError, ErrorKind
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
@@ -119,4 +127,5 @@ __all__ = [
     "redact_secrets",
     "structure_payload",
     "to_datetime",
+    "workflow_cancel_json",
 ]

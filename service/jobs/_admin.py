@@ -153,6 +153,16 @@ class JobAdmin:
         """
         return await self.store.job_cancel(job_id, self.store.clock.now(), reason)
 
+    async def cancel_workflow(
+        self, workflow_id: int, reason: str = CANCEL_REASON
+    ) -> builtins.list[int]:
+        """Cancel every unfinished member of a workflow, running ones included, in one
+        transaction, recording ``reason``; the ids cancelled (none if all had finished).
+
+        :class:`WorkflowNotFound` for an unknown id.
+        """
+        return await self.store.workflow_cancel(workflow_id, self.store.clock.now(), reason)
+
     async def pause(self, task: str) -> None:
         """Stop every process claiming jobs of ``task``; :class:`QueueNotFound` if ``task`` is
         not registered."""
@@ -211,6 +221,11 @@ def _option_field(message: str) -> str:
     return "$"
 
 
+def workflow_cancel_json(workflow_id: int, cancelled: list[int]) -> dict[str, Any]:
+    """What cancelling a workflow answers (``POST /api/workflows/{id}/cancel``, the CLI)."""
+    return {"workflow": workflow_id, "cancelled": cancelled}
+
+
 def queue_json(queue: QueueSummary) -> dict[str, Any]:
     """The public shape of a queue (``GET /api/queues``)."""
     return {"task": queue.task, "registered": queue.registered,
@@ -261,4 +276,7 @@ def job_json(row: JobRow) -> dict[str, Any]:
         "lease_expires_at": iso(row.lease_expires_at),
         "errors": errors,
         "result": _json(row.result),
+        # The workflow the job is a member of (see Workflow), else null.
+        "workflow": None if row.workflow_id is None
+        else {"id": row.workflow_id, "name": row.workflow_name},
     }

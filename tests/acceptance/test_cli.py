@@ -256,3 +256,35 @@ def test_queues_as_json_lines_match_the_api_shape(tmp_path: Path) -> None:
     assert next(q for q in lines if q["task"] == "process_upload")["paused"] is True
     text = run_cli(env, "queues")
     assert text.stdout.startswith("TASK"), "without --json: the table"
+
+
+def test_operators_cancel_a_whole_workflow_from_the_cli(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+
+    async def push_workflow() -> tuple[int, list[int]]:
+        from service.domain.schema import APP_MIGRATIONS
+        from service.jobs import Workflow, open_store
+        from service.tasks.send_welcome_email import SendWelcomeEmail
+
+        wf = Workflow("cli-batch")
+        first = wf.add(SendWelcomeEmail(user_id=uuid.uuid4()))
+        wf.add(SendWelcomeEmail(user_id=uuid.uuid4()), after=[first])
+        async with open_store(f"sqlite:///{env['SERVICE_DATA_DIR']}/service.db",
+                              migrations=APP_MIGRATIONS) as store:
+            ids = await store.push_workflow(wf)
+        assert wf.id is not None
+        return wf.id, ids
+
+    workflow_id, ids = trio.run(push_workflow)
+    cancelled = run_cli(env, "workflows", "cancel", str(workflow_id), "--reason", "wrong batch")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert json.loads(cancelled.stdout) == {"workflow": workflow_id, "cancelled": ids}
+    shown = json.loads(run_cli(env, "jobs", "show", str(ids[1])).stdout)
+    assert shown["state"] == "cancelled"
+    assert shown["workflow"] == {"id": workflow_id, "name": "cli-batch"}
+    assert shown["errors"][-1]["message"] == "wrong batch"
+
+    missing = run_cli(env, "workflows", "cancel", "4242")
+    assert missing.returncode == 1
+    assert "workflow 4242 not found" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -25,6 +25,7 @@ ADMIN_ROUTES = [
     ("POST", "/api/jobs"),
     ("POST", "/api/jobs/1/retry"),
     ("POST", "/api/jobs/1/cancel"),
+    ("POST", "/api/workflows/1/cancel"),
     ("GET", "/api/queues"),
     ("POST", "/api/queues/send_welcome_email/pause"),
     ("POST", "/api/queues/send_welcome_email/resume"),

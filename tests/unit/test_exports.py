@@ -74,6 +74,7 @@ ENGINE = {
     "redact_secrets": "service.jobs._redact",
     "structure_payload": "service.jobs._codec",
     "to_datetime": "service.jobs._clock",
+    "workflow_cancel_json": "service.jobs._admin",
 }
 
 TESTING = {

@@ -163,6 +163,8 @@ def _facts(row: JobRow) -> Markup:
         ("Unique key", _text(row.unique_key)), ("Rescues", str(row.rescues)),
         ("Lease owner", _text(row.lease_owner)), ("Lease expires", _time(row.lease_expires_at)),
     ]
+    if row.workflow_id is not None:
+        facts.append(("Workflow", f"{row.workflow_name} ({row.workflow_id})"))
     items = Markup("").join(Markup("<dt>{}</dt><dd>{}</dd>").format(k, v) for k, v in facts)
     return Markup('<dl class="facts">{}</dl>').format(items)
 
@@ -194,6 +196,12 @@ def _actions(row: JobRow) -> Markup:
             '<input type="text" name="reason" maxlength="500" placeholder="reason (optional)"'
             ' aria-label="Reason"> <button type="submit">Cancel job</button></form>'
         ).format(row.id))
+    if row.workflow_id is not None:
+        forms.append(Markup(
+            '<form class="inline" method="post" action="/admin/workflows/{}/cancel">'
+            '<input type="hidden" name="job" value="{}">'
+            '<button type="submit">Cancel workflow</button></form>'
+        ).format(row.workflow_id, row.id))
     return Markup('<div class="actions">{}</div>').format(Markup(" ").join(forms))
 
 

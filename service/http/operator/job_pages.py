@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, request
 
-from ...jobs import CANCEL_REASON, InvalidTransition, JobAdmin, JobFilter, JobNotFound, JobState
+from ...jobs import (
+    CANCEL_REASON,
+    InvalidTransition,
+    JobAdmin,
+    JobFilter,
+    JobNotFound,
+    JobState,
+    WorkflowNotFound,
+)
 from ..plumbing.errors import ApiError
 from ..plumbing.page_support import FORM_TYPE, html_response, read_form
 from ..plumbing.request_state import app_state
@@ -28,7 +36,7 @@ from .auth import (
     token_matches,
 )
 from .job_html import error_page, job_page, jobs_page, login_page
-from .job_views import job_id_param
+from .job_views import job_id_param, workflow_id_param
 
 blueprint = Blueprint("job_pages", __name__, url_prefix="/admin")
 
@@ -220,3 +228,21 @@ async def job_retry(raw_id: str) -> Response:
 async def job_cancel(raw_id: str) -> Response:
     """Cancel the job (optional form field ``reason``); 303 to its page, or 409 as for retry."""
     return await _transition(raw_id, "cancel")
+
+
+@blueprint.post("/workflows/<raw_id>/cancel")
+@action
+async def workflow_cancel(raw_id: str) -> Response:
+    """Cancel every unfinished member of the workflow (form field ``job``: the member whose page
+    the button was on, shown again after); 303 there, or to the jobs list."""
+    workflow_id = workflow_id_param(raw_id)
+    form = await read_form() if request.mimetype == FORM_TYPE else {}
+    reason = form.get("reason", "").strip()[:500] or CANCEL_REASON
+    try:
+        await _admin().cancel_workflow(workflow_id, reason)
+    except WorkflowNotFound:
+        raise ApiError(404, "not_found", f"no workflow {raw_id}") from None
+    job = form.get("job", "")
+    if job.isascii() and job.isdigit() and len(job) <= 18:
+        return _see_other(f"/admin/jobs/{int(job)}")
+    return _see_other("/admin/jobs")

@@ -17,14 +17,16 @@ from ...jobs import (
     JobNotFound,
     JobState,
     QueueNotFound,
+    WorkflowNotFound,
     job_json,
     queue_json,
+    workflow_cancel_json,
 )
 from ..plumbing.bodies import read_json, read_optional_json, structure
 from ..plumbing.errors import ApiError
 from ..plumbing.request_state import app_state
 from .auth import admin_only
-from .job_views import job_id_param
+from .job_views import job_id_param, workflow_id_param
 
 blueprint = Blueprint("jobs_api", __name__)
 
@@ -159,6 +161,20 @@ async def retry_job(raw_id: str) -> Response:
 @admin_only
 async def cancel_job(raw_id: str) -> Response:
     return await _transition(raw_id, "cancel")
+
+
+@blueprint.post("/api/workflows/<raw_id>/cancel")
+@admin_only
+async def cancel_workflow(raw_id: str) -> Response:
+    """Cancel every unfinished member of the workflow, running ones included (optional JSON
+    body ``{"reason": ...}``); 404 for an unknown workflow."""
+    workflow_id = workflow_id_param(raw_id)
+    reason = await _cancel_reason()
+    try:
+        cancelled = await _admin().cancel_workflow(workflow_id, reason)
+    except WorkflowNotFound:
+        raise ApiError(404, "not_found", f"no workflow {raw_id}") from None
+    return jsonify(workflow_cancel_json(workflow_id, cancelled))
 
 
 @blueprint.get("/api/queues")
