@@ -312,6 +312,7 @@ def test_job_json_is_the_public_shape_of_a_job() -> None:
         "errors": [{"attempt": 1, "kind": "error", "error": "ValueError", "message": "boom",
                     "at": "2027-01-15T08:00:02+00:00"}],
         "result": None,
+        "workflow": None,
     }
 
 
