@@ -22,8 +22,11 @@ from service.jobs import (
     TaskWorker,
     Workflow,
 )
+from service.jobs.testing import drain, sqlite_test_store
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from trio.testing import MockClock
 
 #: (event, label, attempt, trio time)
@@ -146,3 +149,22 @@ async def test_a_fan_in_of_ten_thousand_members_releases_its_callback_once(
 
     assert [(e, label) for e, label, _, _ in EVENTS] == [("gather", "9999")]
     assert (await store.job_get(ids[-1])).result == str(sum(range(9_999)))
+
+
+async def test_drain_runs_a_workflow_to_its_end_in_virtual_time(
+    autojump_clock: MockClock, tmp_path: Path,
+) -> None:
+    """The README's example of a MockClock test of a workflow."""
+    async with sqlite_test_store(tmp_path / "jobs.db") as store:
+        wf = Workflow("publish")
+        resize = wf.add(Step(label="resize"))
+        thumb = wf.add(Step(label="thumb", failures=1), after=[resize])
+        scan = wf.add(Step(label="scan"), after=[resize])
+        wf.add(Step(label="publish"), after=[thumb, scan])
+        *_, publish = await store.push_workflow(wf)
+
+        result = await drain(store, [Step])
+
+        assert result.completed == 4
+        assert (await store.job_get(publish)).state is JobState.COMPLETED
+        assert times("start", "publish") == pytest.approx([8], abs=0.01)

@@ -5,7 +5,8 @@
 Prints ``ready`` once its worker runs, then runs :class:`ChaosStep` jobs until killed. Each
 attempt appends ``start <id>`` when it begins and ``done <id>`` just before it returns to
 ``OUT`` (one ``O_APPEND`` write each, so the lines of every process land in the order they
-happened), and ``bad <id>`` if a dependency's result was missing. Short leases: the jobs of a killed process are rescued within about 1.5 s.
+happened), and ``bad <id>`` if a dependency's result was missing. Short leases: the jobs of a
+killed process are rescued within about 1.5 s.
 """
 
 from __future__ import annotations
