@@ -243,7 +243,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2
-    logs.setup(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
     command = args.command or "run"
     try:
         if command in ("run", "web", "worker"):
