@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     Message = dict[str, Any]
     Receive = Callable[[], Awaitable[Message]]
     Send = Callable[[Message], Awaitable[None]]
-    ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+    ASGIApp = Callable[..., Awaitable[None]]  # quart's own signature is narrower
 
 logger = logging.getLogger("service.http")
 

@@ -34,6 +34,7 @@ def request_id() -> str:
         return ""
     chosen: str | None = g.get("request_id")
     if chosen is None:
-        chosen = request.scope.get(SCOPE_KEY) or choose(request.headers.get(HEADER))
+        kept = request.scope.get(SCOPE_KEY)
+        chosen = kept if isinstance(kept, str) else choose(request.headers.get(HEADER))
         g.request_id = chosen
     return chosen
