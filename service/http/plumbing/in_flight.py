@@ -6,8 +6,8 @@ server cuts off never gets there: on shutdown hypercorn lets requests in flight 
 period, then cancels them, and a client may hang up mid-answer. :class:`InFlight` sees every
 request from outside the app, so it logs those as ``http.cut`` -- method, path, request id, how
 long the request ran (``ms``), the status if the answer had started, and ``reason``
-(``shutdown`` while the server is stopping, else ``disconnected``) -- and then lets the
-cancellation go on.
+(``shutdown`` while the server is stopping, ``error`` if the app itself raised, else
+``disconnected``) -- and then lets the cancellation go on.
 
 The request id is chosen here (from a sane ``X-Request-ID``, else a new one, see
 :mod:`.request_id`) and kept in the ASGI scope, so the app's log lines, its error bodies and
@@ -65,14 +65,21 @@ class InFlight:
                 finished = True
             await send(message)
 
+        reason = "disconnected"  # the app returned without finishing: the client hung up
         try:
             await self.app(scope, receive, tracked_send)
+        except BaseException as exc:
+            cancelled = isinstance(exc, trio.Cancelled) or (
+                isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[1] is None)
+            reason = "disconnected" if cancelled else "error"
+            raise
         finally:
             if not finished:
-                self._cut(scope, trio.current_time() - started, status)
+                if self.stopping is not None and self.stopping.is_set() and reason != "error":
+                    reason = "shutdown"
+                self._cut(scope, trio.current_time() - started, status, reason)
 
-    def _cut(self, scope: Scope, seconds: float, status: int | None) -> None:
-        stopping = self.stopping is not None and self.stopping.is_set()
+    def _cut(self, scope: Scope, seconds: float, status: int | None, reason: str) -> None:
         emit(logger, logging.WARNING, "http.cut", method=scope.get("method"),
              path=scope.get("path"), request_id=scope[SCOPE_KEY], ms=round(seconds * 1000, 2),
-             status=status, reason="shutdown" if stopping else "disconnected")
+             status=status, reason=reason)
