@@ -36,7 +36,16 @@ from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
 from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
-from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
+from ._store import (
+    JobFilter,
+    JobRow,
+    JobStats,
+    JobStore,
+    Push,
+    PushResult,
+    SetStateIfRunning,
+    Transaction,
+)
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
@@ -75,6 +84,7 @@ __all__ = [
     "JobOutcome",
     "JobRow",
     "JobState",
+    "JobStats",
     "JobStore",
     "LoopWatchdog",
     "Migration",

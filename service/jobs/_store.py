@@ -181,6 +181,16 @@ class Rescued:
 
 
 @attrs.frozen(kw_only=True)
+class JobStats:
+    """The jobs of one task in one state (``JobStore.job_stats_by_state``)."""
+
+    count: int
+    #: The earliest ``run_at`` among them: for ``available`` jobs, since when the oldest one
+    #: has been waiting for a worker.
+    oldest_run_at: float
+
+
+@attrs.frozen(kw_only=True)
 class JobFilter:
     """Which jobs a listing returns (``JobStore.job_list``, ``JobAdmin.list``), newest first.
 
@@ -413,6 +423,11 @@ class JobStore(Protocol):
 
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         """(task, state) -> number of jobs."""
+        ...
+
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        """(task, state) -> how many jobs, and their earliest ``run_at``: one grouped query (a
+        metrics scrape's whole cost)."""
         ...
 
     async def queue_set_paused(self, task: str, paused: bool) -> None:

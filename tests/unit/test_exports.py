@@ -32,6 +32,7 @@ ENGINE = {
     "JobOutcome": "service.jobs._errors",
     "JobRow": "service.jobs._store",
     "JobState": "service.jobs._states",
+    "JobStats": "service.jobs._store",
     "JobStore": "service.jobs._store",
     "LoopWatchdog": "service.jobs._watchdog",
     "Migration": "service.jobs._migrations",

@@ -33,6 +33,7 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     PushResult,
     Rescued,
     SetStateIfRunning,
@@ -385,6 +386,16 @@ def delete_finished(
     conn: sqlite3.Connection, state: JobState, before: float, limit: int
 ) -> int:
     return conn.execute(_DELETE_FINISHED[state], (before, limit)).rowcount
+
+
+def stats_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], JobStats]:
+    """(task, state) -> count and earliest run_at, in one pass over the table."""
+    return {
+        (task, JobState(state)): JobStats(count=count, oldest_run_at=oldest)
+        for task, state, count, oldest in conn.execute(
+            "SELECT task, state, count(*), min(run_at) FROM jobs GROUP BY task, state"
+        )
+    }
 
 
 def count_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], int]:

@@ -22,6 +22,7 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     JobStore,
     PushListener,
     PushResult,
@@ -435,6 +436,9 @@ class SQLiteStore(Pusher):
 
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._long_read(queries.count_by_state)
+
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        return await self._long_read(queries.stats_by_state)
 
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         await self._write(queries.queue_set_paused, task, paused, self.clock.now())
