@@ -38,6 +38,7 @@ from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
 from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
@@ -59,6 +60,7 @@ __all__ = [
     "CANCEL_SOURCES",
     "RETRY_SOURCES",
     "AttemptError",
+    "AttemptTrace",
     "Backoff",
     "Cancel",
     "Clock",
@@ -76,12 +78,14 @@ __all__ = [
     "JobRow",
     "JobState",
     "JobStore",
+    "JobTracer",
     "LoopWatchdog",
     "Migration",
     "PayloadError",
     "PostgresStore",
     "Push",
     "PushResult",
+    "PushTrace",
     "QueueNotFound",
     "QueueSummary",
     "Retention",
@@ -110,6 +114,7 @@ __all__ = [
     "open_store",
     "queue_json",
     "redact_secrets",
+    "set_job_tracer",
     "structure_payload",
     "to_datetime",
 ]
