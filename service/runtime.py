@@ -36,6 +36,7 @@ from .jobs import open_store as open_job_store
 from .settings import Settings, SettingsError
 from .state import AppState
 from .tasks import REGISTRY
+from .tracing import Tracing, start_tracing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection
@@ -104,14 +105,17 @@ def open_store(settings: Settings, *, create: bool = True) -> JobStore:
 
 
 @asynccontextmanager
-async def open_state(settings: Settings, *, create: bool = True) -> AsyncIterator[AppState]:
+async def open_state(
+    settings: Settings, *, create: bool = True, tracing: Tracing | None = None
+) -> AsyncIterator[AppState]:
     """Connect (migrating the schema) and build the shared state; close on exit.
 
-    ``create``: as for :func:`open_store`.
+    ``create``: as for :func:`open_store`. ``tracing``: the process's, if it is switched on.
     """
     async with open_store(settings, create=create) as store:
         yield AppState(
-            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings)
+            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings),
+            tracing=tracing,
         )
 
 
@@ -191,21 +195,27 @@ async def run_service(settings: Settings, roles: Collection[str] = ROLES) -> int
 
     The web role listens first: a port in use (or any address it cannot listen on) raises
     :class:`ListenError` before the store is opened, so it creates no database or directory.
+    Tracing is switched on first, as the ``OTEL_*`` variables say (see ``service.tracing``).
     """
-    sockets = listen(settings) if "web" in roles else None
+    tracing = start_tracing()
     try:
-        return await _run_service(settings, roles, sockets)
+        sockets = listen(settings) if "web" in roles else None
+        try:
+            return await _run_service(settings, roles, sockets, tracing)
+        finally:
+            if sockets is not None:
+                from .http.plumbing.server import close_sockets
+
+                close_sockets(sockets)
     finally:
-        if sockets is not None:
-            from .http.plumbing.server import close_sockets
-
-            close_sockets(sockets)
+        if tracing is not None:
+            tracing.close()
 
 
-async def _run_service(settings: Settings, roles: Collection[str], sockets: Sockets | None
-                       ) -> int:
+async def _run_service(settings: Settings, roles: Collection[str], sockets: Sockets | None,
+                       tracing: Tracing | None) -> int:
     forced = False
-    async with open_state(settings) as state:
+    async with open_state(settings, tracing=tracing) as state:
         if "web" in roles and not settings.admin_token:
             emit(logger, logging.WARNING, "admin.closed",
                  message="no SERVICE_ADMIN_TOKEN set: the operator API (/api/jobs, /api/queues,"

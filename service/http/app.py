@@ -57,6 +57,8 @@ def create_app(state: AppState) -> QuartTrio:
 
     for module in (users, uploads, jobs_api, ops, pages, job_pages):
         app.register_blueprint(module.blueprint)
+    if state.tracing is not None:
+        state.tracing.instrument(app)
 
     @app.before_request
     async def _start_timer() -> None:
