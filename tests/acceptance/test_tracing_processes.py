@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from support.faults import query
-from support.processes import service_env, service_process
+from support.processes import run_cli, service_env, service_process
 from support.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -103,3 +103,15 @@ def test_with_tracing_off_no_module_of_the_service_imports_opentelemetry() -> No
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_trace_exporter_exits_2_naming_the_variable_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    env = service_env(tmp_path) | {"OTEL_TRACES_EXPORTER": "zipkin"}
+    env.pop("OTEL_SDK_DISABLED", None)
+    result = run_cli(env, "web")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "OTEL_TRACES_EXPORTER: unknown exporter 'zipkin'" in line
+    assert not (tmp_path / "data").exists()
