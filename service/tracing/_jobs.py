@@ -64,11 +64,10 @@ class JobSpans:
             if trace.state is not None:
                 span.set_attribute("job.state", trace.state.value)
             error = trace.error
-            if error is not None:
+            if error is not None and trace.state in FAILED:
                 span.add_event("exception", {"exception.type": error.error,
                                              "exception.message": error.message})
-                if trace.state in FAILED:
-                    span.set_status(Status(StatusCode.ERROR, error.message))
+                span.set_status(Status(StatusCode.ERROR, error.message))
 
 
 def _describe_push(span: Span, trace: PushTrace) -> None:

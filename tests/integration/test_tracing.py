@@ -119,7 +119,9 @@ async def test_a_pushed_jobs_attempts_continue_the_trace_of_the_request_that_pus
         == {"job.id": job_id, "job.task": "fails_once", "job.attempt": 2, "job.state": "completed"}
     assert first.status.status_code == StatusCode.ERROR
     assert "first attempt fails" in (first.status.description or "")
+    assert [event.name for event in first.events] == ["exception"]
     assert second.status.status_code == StatusCode.UNSET
+    assert not second.events
 
 
 async def test_a_request_without_a_traceparent_starts_a_trace_and_an_unmatched_one_has_no_route(
