@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 import trio
+import trio.testing
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,7 +20,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from support.http import serve_app
 from support.waiting import wait_for_job_state, wait_until
 
-from service.jobs import Backoff, JobContext, JobState, Task, TaskOptions, TaskWorker
+from service.jobs import Backoff, JobContext, JobState, SQLiteStore, Task, TaskOptions, TaskWorker
+from service.jobs.testing import TEST_CONFIG
 from service.tracing._otel import OtelTracing
 
 if TYPE_CHECKING:
@@ -42,6 +44,16 @@ class FailsOnce(Task):
         if ctx.attempt == 1:
             raise RuntimeError("first attempt fails")
         return self.note
+
+
+@attrs.frozen(kw_only=True)
+class PushesFollowUp(Task):
+    """Pushes a :class:`FailsOnce` from inside its attempt."""
+
+    options = TaskOptions(name="pushes_follow_up")
+
+    async def run(self, ctx: JobContext[SQLiteStore]) -> int:
+        return await ctx.state.push(FailsOnce(note="follow-up"))
 
 
 @attrs.frozen
@@ -148,3 +160,27 @@ async def test_a_request_without_a_traceparent_starts_a_trace_and_an_unmatched_o
     assert "http.route" not in attrs_of(unmatched)
     assert attrs_of(unmatched)["http.response.status_code"] == 404
     assert unmatched.status.status_code == StatusCode.UNSET
+
+
+async def test_a_job_pushed_by_a_running_task_is_traced_as_a_child_of_that_attempt(
+    store: SQLiteStore, traced: Traced, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        worker = TaskWorker(store, [PushesFollowUp, FailsOnce], state=store, config=TEST_CONFIG)
+        await nursery.start(worker.run)
+        first = await store.push(PushesFollowUp())
+        done = await wait_for_job_state(store, first, JobState.COMPLETED)
+        assert done.result is not None
+        await wait_for_job_state(store, int(done.result), JobState.COMPLETED)
+        await worker.shutdown()
+
+    pushes = traced.spans(SpanKind.PRODUCER)
+    [outer_push, inner_push] = sorted(pushes, key=lambda s: s.start_time or 0)
+    [outer] = [s for s in traced.spans(SpanKind.CONSUMER) if s.name == "run pushes_follow_up"]
+    inner = [s for s in traced.spans(SpanKind.CONSUMER) if s.name == "run fails_once"]
+    assert outer_push.parent is None  # pushed outside any span: a trace of its own
+    assert parent_id(outer) == outer_push.context.span_id
+    assert parent_id(inner_push) == outer.context.span_id
+    assert [parent_id(s) for s in inner] == [inner_push.context.span_id] * 2
+    assert {s.context.trace_id for s in (outer, inner_push, *inner)} == {
+        outer_push.context.trace_id}
