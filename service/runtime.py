@@ -37,6 +37,7 @@ from .jobs import open_store as open_job_store
 from .settings import Settings, SettingsError
 from .state import AppState
 from .tasks import REGISTRY
+from .tracing import Tracing, start_tracing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection
@@ -107,14 +108,17 @@ def open_store(settings: Settings, *, create: bool = True) -> JobStore:
 
 
 @asynccontextmanager
-async def open_state(settings: Settings, *, create: bool = True) -> AsyncIterator[AppState]:
+async def open_state(
+    settings: Settings, *, create: bool = True, tracing: Tracing | None = None
+) -> AsyncIterator[AppState]:
     """Connect (migrating the schema) and build the shared state; close on exit.
 
-    ``create``: as for :func:`open_store`.
+    ``create``: as for :func:`open_store`. ``tracing``: the process's, if it is switched on.
     """
     async with open_store(settings, create=create) as store:
         yield AppState(
-            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings)
+            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings),
+            tracing=tracing,
         )
 
 
@@ -209,26 +213,30 @@ async def run_service(settings: Settings, roles: Collection[str] = ROLES) -> int
 
     The HTTP servers listen first (the web role's, and the metrics server's when
     ``SERVICE_METRICS_BIND`` is set): an address it cannot listen on raises :class:`ListenError`
-    before the store is opened, so it creates no database or directory.
+    before the store is opened, so it creates no database or directory. Tracing is switched on
+    first, as the ``OTEL_*`` variables say (see ``service.tracing``).
     """
     from .http.plumbing.server import close_sockets
 
+    tracing = start_tracing()
     listening: dict[str, Sockets] = {}
     try:
         if "web" in roles:
             listening["bind"] = listen(settings)
         if settings.metrics_bind is not None:
             listening["metrics_bind"] = listen(settings, "metrics_bind")
-        return await _run_service(settings, roles, listening)
+        return await _run_service(settings, roles, listening, tracing)
     finally:
         for sockets in listening.values():
             close_sockets(sockets)
+        if tracing is not None:
+            tracing.close()
 
 
-async def _run_service(settings: Settings, roles: Collection[str], listening: dict[str, Sockets]
-                       ) -> int:
+async def _run_service(settings: Settings, roles: Collection[str], listening: dict[str, Sockets],
+                       tracing: Tracing | None) -> int:
     forced = False
-    async with open_state(settings) as state:
+    async with open_state(settings, tracing=tracing) as state:
         if listening and not settings.admin_token:
             emit(logger, logging.WARNING, "admin.closed",
                  message="no SERVICE_ADMIN_TOKEN set: the operator API (/api/jobs, /api/queues,"

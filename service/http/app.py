@@ -70,6 +70,8 @@ def _app(state: AppState, modules: tuple[ModuleType, ...]) -> QuartTrio:
 
     for module in modules:
         app.register_blueprint(module.blueprint)
+    if state.tracing is not None:
+        state.tracing.instrument(app)
 
     @app.before_request
     async def _start_timer() -> None:

@@ -47,6 +47,7 @@ from ._store import (
     Transaction,
 )
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
@@ -68,6 +69,7 @@ __all__ = [
     "CANCEL_SOURCES",
     "RETRY_SOURCES",
     "AttemptError",
+    "AttemptTrace",
     "Backoff",
     "Cancel",
     "Clock",
@@ -86,12 +88,14 @@ __all__ = [
     "JobState",
     "JobStats",
     "JobStore",
+    "JobTracer",
     "LoopWatchdog",
     "Migration",
     "PayloadError",
     "PostgresStore",
     "Push",
     "PushResult",
+    "PushTrace",
     "QueueNotFound",
     "QueueSummary",
     "Retention",
@@ -120,6 +124,7 @@ __all__ = [
     "open_store",
     "queue_json",
     "redact_secrets",
+    "set_job_tracer",
     "structure_payload",
     "to_datetime",
 ]

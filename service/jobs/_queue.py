@@ -20,6 +20,7 @@ from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, Snooze, StoreError
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
+from ._tracing import traced_attempt
 from ._wakeup import Wakeup
 
 
@@ -241,12 +242,14 @@ class TaskQueue:
             attempt=row.attempt,
             max_attempts=row.max_attempts,
             state=context.state,
+            traceparent=row.traceparent,
         )
         timeout = self.options.timeout
         log.event(logging.INFO, "job.started", id=row.id, task=self.name, attempt=row.attempt)
         started = attempt.started_at = trio.current_time()
         outcome: SetStateIfRunning | None = None
-        with attempt.scope:
+        trace, traced = traced_attempt(ctx)
+        with traced, attempt.scope:
             try:
                 limit = trio.move_on_after(timeout) if timeout else nullcontext()
                 with limit:
@@ -260,6 +263,8 @@ class TaskQueue:
                 outcome = outcomes.cancelled(row, owner, clock.now(), cancel)
             except Exception as exc:
                 outcome = outcomes.failed(row, owner, clock.now(), backoff, exc)
+            if trace is not None and outcome is not None:
+                trace.state, trace.error = outcome.state, outcome.error
         attempt.duration = trio.current_time() - started
         return outcome
 

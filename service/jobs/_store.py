@@ -38,6 +38,9 @@ class Push:
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    #: The W3C ``traceparent`` to store with the job (see :func:`set_job_tracer`); None: the
+    #: installed tracer's, if any.
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +55,7 @@ class JobInsert:
     run_at: float
     created_at: float
     unique_key: str | None = None
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -114,6 +118,8 @@ class JobRow:
     unique_key: str | None
     errors: list[AttemptError]  # oldest first
     result: str | None  # JSON text
+    #: The W3C ``traceparent`` stored by the push (opaque to the engine), if it had one.
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -142,6 +148,7 @@ class ClaimedJob:
     attempt: int  # this attempt's number, counted at the claim
     max_attempts: int
     run_at: float
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -229,6 +236,7 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> int:
         """Insert one job in the transaction; its id (the holder's id on a unique-key hit).
 
@@ -250,6 +258,7 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
         ...
@@ -296,6 +305,7 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> int:
         """Store one job durably and return its id, once committed.
 
@@ -319,6 +329,7 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it.
 

@@ -66,4 +66,11 @@ JOBS_V2 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2]
+JOBS_V3 = Migration(
+    component="jobs",
+    version=3,
+    description="the W3C traceparent a push stores with its job (tracing)",
+    statements={"postgresql": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
+)
+
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3]

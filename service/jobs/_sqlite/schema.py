@@ -73,4 +73,11 @@ JOBS_V3 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3]
+JOBS_V4 = Migration(
+    component="jobs",
+    version=4,
+    description="the W3C traceparent a push stores with its job (tracing)",
+    statements={"sqlite": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
+)
+
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4]
