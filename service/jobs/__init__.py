@@ -15,11 +15,13 @@ from ._errors import (
     ConstraintViolation,
     DatabaseNotFound,
     InvalidPush,
+    InvalidSchedule,
     InvalidTransition,
     JobNotFound,
     JobOutcome,
     PayloadError,
     QueueNotFound,
+    ScheduleNotFound,
     ServiceError,
     Snooze,
     StoreBusy,
@@ -34,9 +36,20 @@ from ._migrations import Migration
 from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
+from ._schedule import Schedule
+from ._schedule_admin import ScheduleSummary, schedule_json
 from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
-from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
+from ._store import (
+    JobFilter,
+    JobRow,
+    JobStore,
+    Push,
+    PushResult,
+    ScheduleRow,
+    SetStateIfRunning,
+    Transaction,
+)
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
@@ -67,6 +80,7 @@ __all__ = [
     "ErrorKind",
     "InlineRunner",
     "InvalidPush",
+    "InvalidSchedule",
     "InvalidTransition",
     "JobAdmin",
     "JobContext",
@@ -88,6 +102,10 @@ __all__ = [
     "Retried",
     "Runner",
     "SQLiteStore",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleRow",
+    "ScheduleSummary",
     "ServiceError",
     "SetStateIfRunning",
     "Snooze",
@@ -110,6 +128,7 @@ __all__ = [
     "open_store",
     "queue_json",
     "redact_secrets",
+    "schedule_json",
     "structure_payload",
     "to_datetime",
 ]
