@@ -114,12 +114,38 @@ class CronTicks:
         return next(self._forward(after), None)
 
     def between(self, after: float, until: float, keep: int) -> list[float]:
-        """The last ``keep`` ticks ``t`` with ``after < t <= until``, oldest first.
+        """The last ``keep`` ticks ``t`` with ``after < t <= until``, oldest first."""
+        return self.around(after, until, keep)[0]
 
-        Costs about ``keep`` steps however long the span: it seeks back from ``until`` first.
+    def around(self, after: float, until: float, keep: int) -> tuple[list[float], float | None]:
+        """:meth:`between`, and the first tick after ``until`` (None if it never fires again).
+
+        Costs about ``keep`` steps however long the span: past that many ticks from ``after``
+        it seeks back from ``until`` instead of walking the whole span.
         """
-        if until <= after or keep < 1:
-            return []
+        keep = max(1, keep)
+        found: list[float] = []
+        for walked, tick in enumerate(self._forward(after)):
+            if tick > until:
+                return found, tick
+            found.append(tick)
+            if len(found) > keep:
+                del found[0]
+            if walked > keep + 2:
+                break
+        else:
+            return found, None
+        found = []
+        for tick in self._forward(self._seek(after, until, keep)):
+            if tick > until:
+                return found, tick
+            found.append(tick)
+            if len(found) > keep:
+                del found[0]
+        return found, None
+
+    def _seek(self, after: float, until: float, keep: int) -> float:
+        """An instant after ``after`` with at least ``keep`` ticks between it and ``until``."""
         start = after
         # Ticks fall on whole seconds: t <= until exactly when t < floor(until) + 1.
         back = CronSim(self.expression,
@@ -132,30 +158,33 @@ class CronTicks:
                 start = moment - 1
         except (StopIteration, CronSimError):
             pass
-        found: list[float] = []
-        for tick in self._forward(max(start, after)):
-            if tick > until:
-                break
-            found.append(tick)
-            if len(found) > keep:
-                del found[0]
-        return found
+        return max(start, after)
 
 
-def due_ticks(schedule: Schedule, ticks: CronTicks, since: float, now: float) -> tuple[
-        list[float], float | None]:
-    """What a worker does at ``now`` for a schedule whose last handled tick (or first sighting)
-    is ``since``: the ticks to push, oldest first, and the tick to record as the last one
-    handled (None when no tick is due). Skipped ticks are recorded too, so never reconsidered.
-    """
+@attrs.frozen
+class Due:
+    """What a worker does at some instant for one schedule (:func:`due_ticks`)."""
+
+    #: The ticks to push now, oldest first.
+    push: list[float]
+    #: The tick to record as the last one handled (None when no tick is due). Skipped ticks are
+    #: recorded too, so they are never reconsidered.
+    latest: float | None
+    #: The next tick after the instant (None if the expression never fires again).
+    upcoming: float | None
+
+
+def due_ticks(schedule: Schedule, ticks: CronTicks, since: float, now: float) -> Due:
+    """What is due at ``now`` for a schedule whose last handled tick (or first sighting) is
+    ``since``, by its ``catch_up`` policy."""
     keep = schedule.max_catch_up if schedule.catch_up == "all" else 1
-    due = ticks.between(since, now, keep)
+    due, upcoming = ticks.around(since, now, keep)
     if not due:
-        return [], None
+        return Due([], None, upcoming)
     latest = due[-1]
     if schedule.catch_up == "none":
-        return ([latest] if now - latest <= ON_TIME_S else []), latest
-    return due, latest
+        return Due([latest] if now - latest <= ON_TIME_S else [], latest, upcoming)
+    return Due(due, latest, upcoming)
 
 
 def check_schedules(

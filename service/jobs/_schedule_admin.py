@@ -12,7 +12,7 @@ import attrs
 
 from ._clock import to_datetime
 from ._errors import ScheduleNotFound
-from ._scheduler import definition
+from ._scheduler import definition, step
 
 if TYPE_CHECKING:
     from ._schedule import CronTicks, Schedule
@@ -96,6 +96,11 @@ async def set_paused(
     if name in code:
         await store.schedule_register([definition(code[name][0])], now)
     await store.schedule_set_paused(name, paused, now)
+    if not paused and name in code:
+        # The ticks missed while paused are pushed now, by its catch_up policy, rather than
+        # when a worker next looks (the CAS keeps that from pushing them twice).
+        schedule, ticks = code[name]
+        await step(store, schedule, ticks, paused_poll=0.0)
     return await get_schedule(store, code, name)
 
 

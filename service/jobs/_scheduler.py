@@ -22,7 +22,6 @@ from ._schedule import due_ticks
 from ._store import Push, ScheduleDefinition, TickInsert
 
 if TYPE_CHECKING:
-    from ._clock import Clock
     from ._config import WorkerConfig
     from ._schedule import CronTicks, Schedule
     from ._store import JobStore
@@ -44,12 +43,11 @@ class Scheduler:
 
     def __init__(
         self, store: JobStore, schedules: dict[str, tuple[Schedule, CronTicks]],
-        config: WorkerConfig, clock: Clock,
+        config: WorkerConfig,
     ) -> None:
         self.store = store
         self.schedules = schedules
         self.config = config
-        self.clock = clock
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -60,7 +58,7 @@ class Scheduler:
     async def _run_one(self, schedule: Schedule, ticks: CronTicks) -> None:
         while True:
             try:
-                wait = await self._step(schedule, ticks)
+                wait = await step(self.store, schedule, ticks, self.config.schedule_interval)
             except StoreError as exc:
                 log.event(logging.WARNING, "schedule.failed", schedule=schedule.name,
                           error=str(exc))
@@ -69,30 +67,31 @@ class Scheduler:
             # */5 schedule and nothing in between.
             await trio.sleep(max(0.0, wait))
 
-    async def _step(self, schedule: Schedule, ticks: CronTicks) -> float:
-        """Push what is due now; how long to sleep before looking again."""
-        now = self.clock.now()
-        row = await self.store.schedule_get(schedule.name)
-        if row is None:
-            await self.store.schedule_register([definition(schedule)], now)
+
+async def step(store: JobStore, schedule: Schedule, ticks: CronTicks, paused_poll: float) -> float:
+    """Push what is due now for ``schedule``, by its ``catch_up`` policy; how long to sleep
+    before looking again (at most ``paused_poll`` while it is paused: a resume may come from
+    any process). Safe to run anywhere at any time: the CAS pushes each tick once."""
+    clock = store.clock
+    now = clock.now()
+    row = await store.schedule_get(schedule.name)
+    if row is None:
+        await store.schedule_register([definition(schedule)], now)
+        return 0.0
+    since = row.created_at if row.last_tick is None else row.last_tick
+    due = due_ticks(schedule, ticks, since, now + EPSILON)
+    until_next = math.inf if due.upcoming is None else due.upcoming - clock.now()
+    if row.paused:
+        return min(until_next, paused_poll)
+    if due.latest is not None:
+        jobs = [TickInsert(job=build_insert(Push(task=schedule.task), now), tick=tick)
+                for tick in due.push]
+        ids = await store.schedule_enqueue(schedule.name, row.last_tick, due.latest, jobs, now)
+        if ids is None:  # another worker handled it first, or it was paused meanwhile
             return 0.0
-        upcoming = ticks.next_after(now + EPSILON)
-        until_next = math.inf if upcoming is None else upcoming - self.clock.now()
-        if row.paused:
-            # A resume may come from any process: look again now and then while paused.
-            return min(until_next, self.config.schedule_interval)
-        since = row.created_at if row.last_tick is None else row.last_tick
-        to_push, latest = due_ticks(schedule, ticks, since, now + EPSILON)
-        if latest is not None:
-            jobs = [TickInsert(job=build_insert(Push(task=schedule.task), now), tick=tick)
-                    for tick in to_push]
-            ids = await self.store.schedule_enqueue(schedule.name, row.last_tick, latest, jobs,
-                                                    now)
-            if ids is None:  # another worker handled it first, or it was paused meanwhile
-                return 0.0
-            log.event(logging.INFO, "schedule.tick", schedule=schedule.name,
-                      tick=_iso(latest), jobs=",".join(map(str, ids)))
-        return until_next
+        log.event(logging.INFO, "schedule.tick", schedule=schedule.name,
+                  tick=_iso(due.latest), jobs=",".join(map(str, ids)))
+    return until_next
 
 
 def _iso(timestamp: float) -> str:

@@ -84,7 +84,7 @@ class TaskWorker:
             note_run_at=self.note_run_at,
         )
         self.queues = {cls.options.name: TaskQueue(context, cls) for cls in self.registry}
-        self.scheduler = Scheduler(store, checked, self.config, self.clock)
+        self.scheduler = Scheduler(store, checked, self.config)
         self._schedule_wakeup = Wakeup()
         self._queues_done = trio.Event()
         self._stopped = trio.Event()
