@@ -129,7 +129,7 @@ def _print_json(value: Any) -> None:
 
 async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
     async with open_state(settings, create=False) as state:
-        admin = JobAdmin(state.store, state.registry)
+        admin = state.admin()
         try:
             if args.action == "list":
                 if not 1 <= args.limit <= 10_000:
@@ -178,7 +178,7 @@ async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
 
 async def _queues(settings: Settings, args: argparse.Namespace) -> None:
     async with open_state(settings, create=False) as state:
-        admin = JobAdmin(state.store, state.registry)
+        admin = state.admin()
         if args.action in ("pause", "resume"):
             try:
                 await (admin.pause(args.task) if args.action == "pause"

@@ -35,7 +35,7 @@ from .jobs import (
 from .jobs import open_store as open_job_store
 from .settings import Settings, SettingsError
 from .state import AppState
-from .tasks import REGISTRY
+from .tasks import REGISTRY, SCHEDULES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection
@@ -111,7 +111,8 @@ async def open_state(settings: Settings, *, create: bool = True) -> AsyncIterato
     """
     async with open_store(settings, create=create) as store:
         yield AppState(
-            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings)
+            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings),
+            schedules=SCHEDULES,
         )
 
 
@@ -143,6 +144,7 @@ def make_worker(state: AppState) -> TaskWorker:
         state=state,
         config=worker_config(state.settings),
         on_attempt=on_attempt,
+        schedules=state.schedules,
     )
     state.worker = worker
     return worker

@@ -8,7 +8,6 @@ ticks every second.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -20,6 +19,7 @@ from support.postgres import schema_store
 from support.processes import TESTS
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 pytestmark = pytest.mark.slow
@@ -47,8 +47,12 @@ async def run_two(url: str, out: Path) -> list[tuple[int, int]]:
             nursery.start_soon(one)
     for result in results:
         assert result.returncode == 0, result.stderr.decode()[-2000:]
-    lines = out.read_text().split() if out.exists() else []
+    lines = read_words(out)
     return [(int(tick), int(pid)) for tick, pid in zip(lines[::2], lines[1::2], strict=True)]
+
+
+def read_words(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
 
 
 def assert_each_tick_once(runs: list[tuple[int, int]]) -> None:
