@@ -201,8 +201,10 @@ def check_schedules(
         if not isinstance(schedule, Schedule):
             raise InvalidSchedule("?", f"expected a Schedule, got {schedule!r}")
         name = schedule.name
-        if not isinstance(name, str) or not 1 <= len(name) <= 200 or not name.isprintable():
-            raise InvalidSchedule(str(name), "name must be 1-200 printable characters")
+        if (not isinstance(name, str) or not 1 <= len(name) <= 200 or not name.isprintable()
+                or "/" in name):
+            # No slash: operators address a schedule as /api/schedules/<name>/pause.
+            raise InvalidSchedule(str(name), "name must be 1-200 printable characters, no '/'")
         if name in checked:
             raise InvalidSchedule(name, "two schedules have this name")
         if schedule.catch_up not in CATCH_UP_POLICIES:

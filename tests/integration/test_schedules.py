@@ -246,6 +246,7 @@ async def test_a_renamed_or_removed_schedule_stops_and_is_shown_orphaned(
     ([Schedule(name="policy", cron=HOURLY, task=Tick(), catch_up="some")],  # type: ignore[arg-type]
      "'policy': catch_up"),
     ([Schedule(name="never", cron="0 0 30 2 *", task=Tick())], "'never': cron"),
+    ([Schedule(name="a/b", cron=HOURLY, task=Tick())], "'a/b': name"),
 ])
 async def test_an_invalid_schedule_fails_at_worker_construction_naming_it(
     tmp_path: Path, schedules: list[Schedule], message: str,
