@@ -36,7 +36,7 @@ from .jobs import (
 from .jobs import open_store as open_job_store
 from .settings import Settings, SettingsError
 from .state import AppState
-from .tasks import REGISTRY
+from .tasks import REGISTRY, SCHEDULES
 from .tracing import Tracing, start_tracing
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ async def open_state(
         yield AppState(
             settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings),
             tracing=tracing,
+            schedules=SCHEDULES,
         )
 
 
@@ -154,6 +155,7 @@ def make_worker(state: AppState) -> TaskWorker:
         config=worker_config(state.settings),
         on_attempt=on_attempt,
         on_rescue=on_rescue,
+        schedules=state.schedules,
     )
     state.worker = worker
     return worker

@@ -15,11 +15,13 @@ from ._errors import (
     ConstraintViolation,
     DatabaseNotFound,
     InvalidPush,
+    InvalidSchedule,
     InvalidTransition,
     JobNotFound,
     JobOutcome,
     PayloadError,
     QueueNotFound,
+    ScheduleNotFound,
     ServiceError,
     Snooze,
     StoreBusy,
@@ -34,6 +36,8 @@ from ._migrations import Migration
 from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
+from ._schedule import Schedule
+from ._schedule_admin import ScheduleSummary, schedule_json
 from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
 from ._store import (
@@ -43,6 +47,7 @@ from ._store import (
     JobStore,
     Push,
     PushResult,
+    ScheduleRow,
     SetStateIfRunning,
     Transaction,
 )
@@ -78,6 +83,7 @@ __all__ = [
     "ErrorKind",
     "InlineRunner",
     "InvalidPush",
+    "InvalidSchedule",
     "InvalidTransition",
     "JobAdmin",
     "JobContext",
@@ -102,6 +108,10 @@ __all__ = [
     "Retried",
     "Runner",
     "SQLiteStore",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleRow",
+    "ScheduleSummary",
     "ServiceError",
     "SetStateIfRunning",
     "Snooze",
@@ -124,6 +134,7 @@ __all__ = [
     "open_store",
     "queue_json",
     "redact_secrets",
+    "schedule_json",
     "set_job_tracer",
     "structure_payload",
     "to_datetime",

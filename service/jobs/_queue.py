@@ -15,7 +15,7 @@ from . import _codec as codec
 from . import _log as log
 from . import _outcomes as outcomes
 from ._batcher import OutcomeBatcher
-from ._clock import Clock, iso_time
+from ._clock import Clock, iso_time, to_datetime
 from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, Snooze, StoreError
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
@@ -243,6 +243,7 @@ class TaskQueue:
             max_attempts=row.max_attempts,
             state=context.state,
             traceparent=row.traceparent,
+            tick=to_datetime(row.tick),
         )
         timeout = self.options.timeout
         log.event(logging.INFO, "job.started", id=row.id, task=self.name, attempt=row.attempt)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._attempt_error import AttemptError, RescueStep, from_stored, to_stored
 from ._errors import PayloadError
 from ._states import JobState
-from ._store import ClaimedJob, JobFilter, JobRow
+from ._store import ClaimedJob, JobFilter, JobRow, ScheduleRow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,7 +21,11 @@ COLUMNS = (
 #: How many columns :data:`COLUMNS` names (a statement may select more after them).
 COLUMN_COUNT = len(COLUMNS.split(","))
 #: What a claim returns, in :class:`ClaimedJob` order.
-CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at, traceparent"
+CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at, traceparent, tick"
+#: Every column of a schedule, in :class:`ScheduleRow` order.
+SCHEDULE_COLUMNS = (
+    "name, cron, timezone, task, catch_up, paused, last_tick, last_job_id, created_at, updated_at"
+)
 
 
 def error_json(error: AttemptError | None) -> str | None:
@@ -77,7 +81,14 @@ def to_row(r: Sequence[Any], errors: object) -> JobRow:
 def to_claimed(r: Sequence[Any]) -> ClaimedJob:
     """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS`."""
     return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
-                      max_attempts=r[5], run_at=r[6], traceparent=r[7])
+                      max_attempts=r[5], run_at=r[6], traceparent=r[7], tick=r[8])
+
+
+def to_schedule(r: Sequence[Any]) -> ScheduleRow:
+    """A :class:`ScheduleRow` from a row of :data:`SCHEDULE_COLUMNS`."""
+    return ScheduleRow(name=r[0], cron=r[1], timezone=r[2], task=r[3], catch_up=r[4],
+                       paused=bool(r[5]), last_tick=r[6], last_job_id=r[7], created_at=r[8],
+                       updated_at=r[9])
 
 
 def claim_order(job: ClaimedJob) -> tuple[int, float, int]:

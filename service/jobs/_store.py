@@ -149,6 +149,47 @@ class ClaimedJob:
     max_attempts: int
     run_at: float
     traceparent: str | None = None
+    #: The schedule tick this job was pushed for (epoch seconds); None if not from a schedule.
+    tick: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleDefinition:
+    """A schedule as the code declares it, stored so operators see it (``schedule_register``)."""
+
+    name: str
+    cron: str
+    timezone: str
+    task: str
+    catch_up: str
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleRow:
+    """A schedule as stored: its last definition, whether it is paused, and the last tick
+    handled (pushed or skipped by its catch-up policy) with the id of the last job pushed.
+
+    ``created_at`` is when a worker first saw it: ticks before it never run.
+    """
+
+    name: str
+    cron: str
+    timezone: str
+    task: str
+    catch_up: str
+    paused: bool
+    last_tick: float | None
+    last_job_id: int | None
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class TickInsert:
+    """One job a schedule pushes for one of its ticks (``schedule_enqueue``)."""
+
+    job: JobInsert
+    tick: float
 
 
 @attrs.frozen(kw_only=True)
@@ -447,6 +488,38 @@ class JobStore(Protocol):
 
     async def queue_paused(self) -> set[str]:
         """The task types whose queues are paused."""
+        ...
+
+    async def schedule_register(
+        self, definitions: Sequence[ScheduleDefinition], now: float
+    ) -> None:
+        """Store each schedule's definition; one never seen before starts at ``now`` (its
+        ``created_at``), unpaused. Its tick state and pause are kept when it exists."""
+        ...
+
+    async def schedule_list(self) -> list[ScheduleRow]:
+        """Every stored schedule, by name."""
+        ...
+
+    async def schedule_get(self, name: str) -> ScheduleRow | None:
+        ...
+
+    async def schedule_enqueue(
+        self, name: str, expected_last_tick: float | None, last_tick: float,
+        jobs: Sequence[TickInsert], now: float,
+    ) -> list[int] | None:
+        """Insert ``jobs`` in the same transaction as a compare-and-set of the schedule's last
+        tick from ``expected_last_tick`` to ``last_tick``, if it is not paused.
+
+        Returns the new jobs' ids, or None when the CAS found no match (another process
+        handled the tick first, or the schedule is paused): then nothing is written. Any number
+        of processes racing on one tick insert its jobs once.
+        """
+        ...
+
+    async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
+        """Pause (no tick pushes a job, in any process) or resume a stored schedule;
+        :class:`ScheduleNotFound` if none is stored under ``name``."""
         ...
 
 

@@ -26,6 +26,8 @@ from ._batcher import OutcomeBatcher
 from ._config import WorkerConfig
 from ._errors import StoreError
 from ._queue import LEASE_LOST, QueueContext, Shutdown, TaskQueue
+from ._schedule import Schedule, check_schedules
+from ._scheduler import Scheduler
 from ._states import JobState
 from ._task import Task, TaskRegistry
 from ._wakeup import Wakeup
@@ -45,6 +47,8 @@ class TaskWorker:
     """Runs the jobs of every registered task type from ``store``.
 
     ``state`` is handed to each task as ``ctx.state`` (the app's settings, store, mailer...).
+    ``schedules`` are pushed at each of their ticks, exactly once however many workers run them;
+    an invalid one raises :class:`InvalidSchedule` naming it, here.
     """
 
     def __init__(
@@ -57,9 +61,12 @@ class TaskWorker:
         owner: str | None = None,
         on_attempt: Callable[[str, float, SetStateIfRunning], None] | None = None,
         on_rescue: Callable[[str, JobState], None] | None = None,
+        schedules: Iterable[Schedule] = (),
     ) -> None:
         self.store = store
         self.registry = registry if isinstance(registry, TaskRegistry) else TaskRegistry(registry)
+        checked = check_schedules(schedules, self.registry)
+        self.schedules = [schedule for schedule, _ in checked.values()]
         self.state = state
         self.config = config or WorkerConfig()
         self.owner = owner or default_owner()
@@ -81,6 +88,7 @@ class TaskWorker:
             note_run_at=self.note_run_at,
         )
         self.queues = {cls.options.name: TaskQueue(context, cls) for cls in self.registry}
+        self.scheduler = Scheduler(store, checked, self.config)
         self._schedule_wakeup = Wakeup()
         self._queues_done = trio.Event()
         self._stopped = trio.Event()
@@ -98,6 +106,7 @@ class TaskWorker:
                 upkeep.start_soon(self._rescue_expired)
                 upkeep.start_soon(self._promote_scheduled)
                 upkeep.start_soon(self._prune)
+                upkeep.start_soon(self.scheduler.run)
                 await upkeep.start(self.batcher.run)
                 async with trio.open_nursery() as queues:
                     for queue in self.queues.values():

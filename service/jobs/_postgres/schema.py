@@ -73,4 +73,22 @@ JOBS_V3 = Migration(
     statements={"postgresql": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3]
+JOBS_V4 = Migration(
+    component="jobs",
+    version=4,
+    description="periodic schedules: one row per schedule, and each job's tick",
+    statements={
+        "postgresql": [
+            # last_tick moves by compare-and-set in the transaction that inserts the tick's
+            # jobs: any number of processes push a tick once, with no leader.
+            "CREATE TABLE job_schedules (name TEXT PRIMARY KEY, cron TEXT NOT NULL,"
+            " timezone TEXT NOT NULL, task TEXT NOT NULL, catch_up TEXT NOT NULL,"
+            " paused BOOLEAN NOT NULL DEFAULT false, last_tick DOUBLE PRECISION,"
+            " last_job_id BIGINT, created_at DOUBLE PRECISION NOT NULL,"
+            " updated_at DOUBLE PRECISION NOT NULL)",
+            "ALTER TABLE jobs ADD COLUMN tick DOUBLE PRECISION",
+        ]
+    },
+)
+
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4]
