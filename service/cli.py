@@ -24,11 +24,13 @@ from .jobs import (
     JobNotFound,
     JobState,
     QueueNotFound,
+    ScheduleNotFound,
     StoreError,
     WorkflowNotFound,
     job_json,
     queue_json,
     redact_secrets,
+    schedule_json,
     workflow_cancel_json,
 )
 from .runtime import ListenError, open_state, open_store, run_service
@@ -40,7 +42,8 @@ if TYPE_CHECKING:
 EPILOG = """commands:
   (none) | run            HTTP API and TaskWorker in one process (the default)
   web                     HTTP API only
-  worker                  TaskWorker only
+  worker                  TaskWorker only; --metrics-bind HOST:PORT gives it a port for
+                          /metrics, /healthz and /readyz
   migrate                 create or upgrade the database schema, then exit
   jobs list               list jobs, newest first  [--state S] [--task T] [--limit N]
   jobs show ID            one job as JSON, with its errors
@@ -53,10 +56,14 @@ EPILOG = """commands:
   queues                  per task type: counts by state, concurrency, paused  [--json]
   queues pause TASK       stop claiming jobs of TASK (all processes)
   queues resume TASK
+  schedules               every schedule: cron, time zone, next run, last tick, paused,
+                          orphaned  [--json]
+  schedules pause NAME    no process pushes the schedule's ticks until it is resumed
+  schedules resume NAME   push again; ticks missed while paused follow its catch_up
 
-Operator commands (jobs, workflows, queues) never create a database: a missing SQLite file is
-an error (exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is relative to the
-working directory; sqlite:////srv/x.db is absolute.
+Operator commands (jobs, workflows, queues, schedules) never create a database: a missing
+SQLite file is an error (exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is
+relative to the working directory; sqlite:////srv/x.db is absolute.
 
 Any number of processes may share one database. SIGTERM/SIGINT drain and exit 0; a second
 signal exits at once. Invalid configuration exits 2 with a message naming the setting; so does
@@ -131,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
         subs.append(sub)
     for sub in subs:  # SUPPRESS: a --json before the action is not reset by the action's default
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
+
+    schedules = commands.add_parser("schedules", parents=[common], help="periodic schedules")
+    json_help = "one JSON object per schedule per line (as GET /api/schedules lists them)"
+    schedules.add_argument("--json", action="store_true", help=json_help)
+    schedule_actions = schedules.add_subparsers(dest="action", metavar="action")
+    subs = [schedule_actions.add_parser("list", parents=[common], help="the default")]
+    for action in ("pause", "resume"):
+        sub = schedule_actions.add_parser(action, parents=[common], help=f"{action} a schedule")
+        sub.add_argument("name")
+        subs.append(sub)
+    for sub in subs:
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
     return parser
 
 
@@ -140,7 +159,7 @@ def _print_json(value: Any) -> None:
 
 async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
     async with open_state(settings, create=False) as state:
-        admin = JobAdmin(state.store, state.registry)
+        admin = state.admin()
         try:
             if args.action == "list":
                 if not 1 <= args.limit <= 10_000:
@@ -189,7 +208,7 @@ async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
 
 async def _workflows(settings: Settings, args: argparse.Namespace) -> None:
     async with open_state(settings, create=False) as state:
-        admin = JobAdmin(state.store, state.registry)
+        admin = state.admin()
         try:
             cancelled = await admin.cancel_workflow(args.id, args.reason)
         except WorkflowNotFound as exc:
@@ -199,7 +218,7 @@ async def _workflows(settings: Settings, args: argparse.Namespace) -> None:
 
 async def _queues(settings: Settings, args: argparse.Namespace) -> None:
     async with open_state(settings, create=False) as state:
-        admin = JobAdmin(state.store, state.registry)
+        admin = state.admin()
         if args.action in ("pause", "resume"):
             try:
                 await (admin.pause(args.task) if args.action == "pause"
@@ -217,6 +236,30 @@ async def _queues(settings: Settings, args: argparse.Namespace) -> None:
             conc = str(queue.concurrency) if queue.registered else "-"
             print(f"{queue.task[:24]:<24} {conc:>4} {'yes' if queue.paused else 'no':<6} "
                   + " ".join(f"{queue.counts[s]:>9}" for s in states))
+
+
+async def _schedules(settings: Settings, args: argparse.Namespace) -> None:
+    async with open_state(settings, create=False) as state:
+        admin = state.admin()
+        if args.action in ("pause", "resume"):
+            try:
+                await (admin.pause_schedule(args.name) if args.action == "pause"
+                       else admin.resume_schedule(args.name))
+            except ScheduleNotFound as exc:
+                raise CommandError(str(exc)) from None
+        listing = [schedule_json(s) for s in await admin.schedules()]
+        if args.json:
+            for item in listing:
+                print(json.dumps(item))
+            return
+        print(f"{'NAME':<24} {'CRON':<16} {'TIMEZONE':<16} {'TASK':<20} {'STATUS':<8} "
+              f"{'NEXT_RUN':<25} {'LAST_TICK':<25} LAST_JOB")
+        for item in listing:
+            status = ("orphaned" if item["orphaned"] else "paused" if item["paused"]
+                      else "active")
+            print(f"{item['name'][:24]:<24} {item['cron'][:16]:<16} {item['timezone'][:16]:<16}"
+                  f" {item['task'][:20]:<20} {status:<8} {item['next_run_at'] or '-':<25}"
+                  f" {item['last_tick'] or '-':<25} {item['last_job_id'] or '-'}")
 
 
 async def _migrate(settings: Settings) -> None:
@@ -264,7 +307,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2
-    logs.setup(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
     command = args.command or "run"
     try:
         if command in ("run", "web", "worker"):
@@ -278,6 +321,8 @@ def _main(argv: Sequence[str] | None) -> int:
             trio.run(_workflows, settings, args)
         elif command == "queues":
             trio.run(_queues, settings, args)
+        elif command == "schedules":
+            trio.run(_schedules, settings, args)
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2

@@ -23,12 +23,14 @@ from ._errors import (
     ConstraintViolation,
     DatabaseNotFound,
     InvalidPush,
+    InvalidSchedule,
     InvalidTransition,
     InvalidWorkflow,
     JobNotFound,
     JobOutcome,
     PayloadError,
     QueueNotFound,
+    ScheduleNotFound,
     ServiceError,
     Snooze,
     StoreBusy,
@@ -44,10 +46,23 @@ from ._migrations import Migration
 from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
+from ._schedule import Schedule
+from ._schedule_admin import ScheduleSummary, schedule_json
 from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
-from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
+from ._store import (
+    JobFilter,
+    JobRow,
+    JobStats,
+    JobStore,
+    Push,
+    PushResult,
+    ScheduleRow,
+    SetStateIfRunning,
+    Transaction,
+)
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
@@ -70,6 +85,7 @@ __all__ = [
     "CANCEL_SOURCES",
     "RETRY_SOURCES",
     "AttemptError",
+    "AttemptTrace",
     "Backoff",
     "Cancel",
     "Clock",
@@ -78,6 +94,7 @@ __all__ = [
     "ErrorKind",
     "InlineRunner",
     "InvalidPush",
+    "InvalidSchedule",
     "InvalidTransition",
     "InvalidWorkflow",
     "JobAdmin",
@@ -87,7 +104,9 @@ __all__ = [
     "JobOutcome",
     "JobRow",
     "JobState",
+    "JobStats",
     "JobStore",
+    "JobTracer",
     "LoopWatchdog",
     "Member",
     "Migration",
@@ -95,12 +114,17 @@ __all__ = [
     "PostgresStore",
     "Push",
     "PushResult",
+    "PushTrace",
     "QueueNotFound",
     "QueueSummary",
     "Retention",
     "Retried",
     "Runner",
     "SQLiteStore",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleRow",
+    "ScheduleSummary",
     "ServiceError",
     "SetStateIfRunning",
     "Snooze",
@@ -125,6 +149,8 @@ __all__ = [
     "open_store",
     "queue_json",
     "redact_secrets",
+    "schedule_json",
+    "set_job_tracer",
     "structure_payload",
     "to_datetime",
     "workflow_cancel_json",

@@ -15,13 +15,17 @@ import attrs
 from . import _codec as codec
 from ._clock import to_datetime
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
+from ._schedule import check_schedules
+from ._schedule_admin import ScheduleSummary, get_schedule, list_schedules, set_paused
 from ._states import JobState
 from ._store import JobRow
 
 if TYPE_CHECKING:
     import builtins
     import datetime as dt
+    from collections.abc import Iterable
 
+    from ._schedule import Schedule
     from ._store import JobFilter, JobStore, PushResult
     from ._task import Task, TaskRegistry
 
@@ -64,11 +68,15 @@ class Retried:
 
 
 class JobAdmin:
-    """The operator's operations on ``store``; ``registry`` names the tasks it may push."""
+    """The operator's operations on ``store``; ``registry`` names the tasks it may push,
+    ``schedules`` the schedules of the code (a stored schedule not among them is orphaned)."""
 
-    def __init__(self, store: JobStore, registry: TaskRegistry) -> None:
+    def __init__(
+        self, store: JobStore, registry: TaskRegistry, *, schedules: Iterable[Schedule] = ()
+    ) -> None:
         self.store = store
         self.registry = registry
+        self._schedules = check_schedules(schedules, registry)
 
     async def push(
         self,
@@ -199,6 +207,22 @@ class JobAdmin:
             if queue.task == task:
                 return queue
         raise QueueNotFound(task)
+
+    async def schedules(self) -> builtins.list[ScheduleSummary]:
+        """Every schedule, of the code or stored (orphaned), by name."""
+        return await list_schedules(self.store, self._schedules)
+
+    async def schedule(self, name: str) -> ScheduleSummary:
+        """One schedule; :class:`ScheduleNotFound` if neither the code nor the store has it."""
+        return await get_schedule(self.store, self._schedules, name)
+
+    async def pause_schedule(self, name: str) -> ScheduleSummary:
+        """Stop ``name`` pushing jobs, in every process; :class:`ScheduleNotFound` if unknown."""
+        return await set_paused(self.store, self._schedules, name, True)
+
+    async def resume_schedule(self, name: str) -> ScheduleSummary:
+        """Let ``name`` push jobs again; the ticks it missed follow its ``catch_up`` policy."""
+        return await set_paused(self.store, self._schedules, name, False)
 
     async def counts(self, task: str | None = None) -> dict[JobState, int]:
         """Jobs by state, of ``task`` or of every task; states without jobs are left out."""

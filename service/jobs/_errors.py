@@ -93,6 +93,22 @@ class WorkflowNotFound(ServiceError, LookupError):
     def __init__(self, workflow_id: int) -> None:
         super().__init__(f"workflow {workflow_id} not found")
         self.workflow_id = workflow_id
+class InvalidSchedule(ServiceError, ValueError):
+    """Raised by ``TaskWorker`` (and ``JobAdmin``) for a schedule that cannot run: an invalid
+    cron expression, time zone or catch-up policy, a task it cannot push, or a name used twice.
+    The message names the schedule; ``name`` keeps it."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"schedule {name!r}: {problem}")
+        self.name = name
+
+
+class ScheduleNotFound(ServiceError, LookupError):
+    """Raised when an operator names a schedule that is neither in the code nor stored."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule {name!r}")
+        self.name = name
 
 
 class UnsupportedStoreURL(ServiceError, ValueError):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._attempt_error import AttemptError, RescueStep, from_stored, to_stored
 from ._errors import PayloadError
 from ._states import JobState
-from ._store import ClaimedJob, JobFilter, JobRow
+from ._store import ClaimedJob, JobFilter, JobRow, ScheduleRow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -16,14 +16,19 @@ if TYPE_CHECKING:
 #: Every column of a job, in :class:`JobRow` order.
 COLUMNS = (
     "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
-    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result,"
+    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result, traceparent,"
     " workflow_id, workflow_name"
 )
-#: How many columns :data:`COLUMNS` lists.
+#: How many columns :data:`COLUMNS` names (a statement may select more after them).
 COLUMN_COUNT = len(COLUMNS.split(","))
 #: What a claim returns, in :class:`ClaimedJob` order.
 CLAIMED_COLUMNS = (
-    "id, task, args, priority, attempt, max_attempts, run_at, workflow_id, deps_total"
+    "id, task, args, priority, attempt, max_attempts, run_at, traceparent, tick, workflow_id,"
+    " deps_total"
+)
+#: Every column of a schedule, in :class:`ScheduleRow` order.
+SCHEDULE_COLUMNS = (
+    "name, cron, timezone, task, catch_up, paused, last_tick, last_job_id, created_at, updated_at"
 )
 
 
@@ -73,15 +78,23 @@ def to_row(r: Sequence[Any], errors: object) -> JobRow:
         id=r[0], task=r[1], args=r[2], state=JobState(r[3]), priority=r[4], attempt=r[5],
         max_attempts=r[6], run_at=r[7], created_at=r[8], attempted_at=r[9], finished_at=r[10],
         lease_owner=r[11], lease_expires_at=r[12], rescues=r[13], unique_key=r[14],
-        errors=errors_from_json(errors), result=r[16], workflow_id=r[17], workflow_name=r[18],
+        errors=errors_from_json(errors), result=r[16], traceparent=r[17], workflow_id=r[18],
+        workflow_name=r[19],
     )
 
 
 def to_claimed(r: Sequence[Any]) -> ClaimedJob:
     """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS`."""
     return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
-                      max_attempts=r[5], run_at=r[6], workflow_id=r[7],
-                      dependencies=r[8])
+                      max_attempts=r[5], run_at=r[6], traceparent=r[7], tick=r[8],
+                      workflow_id=r[9], dependencies=r[10])
+
+
+def to_schedule(r: Sequence[Any]) -> ScheduleRow:
+    """A :class:`ScheduleRow` from a row of :data:`SCHEDULE_COLUMNS`."""
+    return ScheduleRow(name=r[0], cron=r[1], timezone=r[2], task=r[3], catch_up=r[4],
+                       paused=bool(r[5]), last_tick=r[6], last_job_id=r[7], created_at=r[8],
+                       updated_at=r[9])
 
 
 def claim_order(job: ClaimedJob) -> tuple[int, float, int]:

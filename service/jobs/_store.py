@@ -39,6 +39,9 @@ class Push:
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    #: The W3C ``traceparent`` to store with the job (see :func:`set_job_tracer`); None: the
+    #: installed tracer's, if any.
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -53,6 +56,7 @@ class JobInsert:
     run_at: float
     created_at: float
     unique_key: str | None = None
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -152,8 +156,9 @@ class WorkflowSource(Protocol):
     @property
     def name(self) -> str: ...
 
-    def member_rows(self, now: float) -> Iterator[MemberInsert]:
-        """Each member's row and edges, checked (``InvalidWorkflow`` naming the member)."""
+    def member_rows(self, now: float, traceparent: str | None) -> Iterator[MemberInsert]:
+        """Each member's row and edges, checked (``InvalidWorkflow`` naming the member);
+        ``traceparent`` (the tracer's) is stored unless a member's push gives its own."""
         ...
 
     def unknown_job(self, job_id: int) -> Exception:
@@ -190,6 +195,8 @@ class JobRow:
     unique_key: str | None
     errors: list[AttemptError]  # oldest first
     result: str | None  # JSON text
+    #: The W3C ``traceparent`` stored by the push (opaque to the engine), if it had one.
+    traceparent: str | None = None
     #: The workflow the job is a member of (see ``Workflow``), if any.
     workflow_id: int | None = None
     workflow_name: str | None = None
@@ -225,6 +232,48 @@ class ClaimedJob:
     workflow_id: int | None = None
     #: How many dependencies the member has: its context reads them before it runs.
     dependencies: int = 0
+    traceparent: str | None = None
+    #: The schedule tick this job was pushed for (epoch seconds); None if not from a schedule.
+    tick: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleDefinition:
+    """A schedule as the code declares it, stored so operators see it (``schedule_register``)."""
+
+    name: str
+    cron: str
+    timezone: str
+    task: str
+    catch_up: str
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleRow:
+    """A schedule as stored: its last definition, whether it is paused, and the last tick
+    handled (pushed or skipped by its catch-up policy) with the id of the last job pushed.
+
+    ``created_at`` is when a worker first saw it: ticks before it never run.
+    """
+
+    name: str
+    cron: str
+    timezone: str
+    task: str
+    catch_up: str
+    paused: bool
+    last_tick: float | None
+    last_job_id: int | None
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class TickInsert:
+    """One job a schedule pushes for one of its ticks (``schedule_enqueue``)."""
+
+    job: JobInsert
+    tick: float
 
 
 @attrs.frozen(kw_only=True)
@@ -261,6 +310,16 @@ class Rescued:
     id: int
     task: str
     state: JobState  # available again, retryable after a pause (rescued before), or discarded
+
+
+@attrs.frozen(kw_only=True)
+class JobStats:
+    """The jobs of one task in one state (``JobStore.job_stats_by_state``)."""
+
+    count: int
+    #: The earliest ``run_at`` among them: for ``available`` jobs, since when the oldest one
+    #: has been waiting for a worker.
+    oldest_run_at: float
 
 
 @attrs.frozen(kw_only=True)
@@ -302,6 +361,7 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> int:
         """Insert one job in the transaction; its id (the holder's id on a unique-key hit).
 
@@ -323,6 +383,7 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
         ...
@@ -377,6 +438,7 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> int:
         """Store one job durably and return its id, once committed.
 
@@ -400,6 +462,7 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it.
 
@@ -532,12 +595,49 @@ class JobStore(Protocol):
         """(task, state) -> number of jobs."""
         ...
 
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        """(task, state) -> how many jobs, and their earliest ``run_at``: one grouped query (a
+        metrics scrape's whole cost)."""
+        ...
+
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         """Pause (no claims, in any process) or resume the jobs of ``task``."""
         ...
 
     async def queue_paused(self) -> set[str]:
         """The task types whose queues are paused."""
+        ...
+
+    async def schedule_register(
+        self, definitions: Sequence[ScheduleDefinition], now: float
+    ) -> None:
+        """Store each schedule's definition; one never seen before starts at ``now`` (its
+        ``created_at``), unpaused. Its tick state and pause are kept when it exists."""
+        ...
+
+    async def schedule_list(self) -> list[ScheduleRow]:
+        """Every stored schedule, by name."""
+        ...
+
+    async def schedule_get(self, name: str) -> ScheduleRow | None:
+        ...
+
+    async def schedule_enqueue(
+        self, name: str, expected_last_tick: float | None, last_tick: float,
+        jobs: Sequence[TickInsert], now: float,
+    ) -> list[int] | None:
+        """Insert ``jobs`` in the same transaction as a compare-and-set of the schedule's last
+        tick from ``expected_last_tick`` to ``last_tick``, if it is not paused.
+
+        Returns the new jobs' ids, or None when the CAS found no match (another process
+        handled the tick first, or the schedule is paused): then nothing is written. Any number
+        of processes racing on one tick insert its jobs once.
+        """
+        ...
+
+    async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
+        """Pause (no tick pushes a job, in any process) or resume a stored schedule;
+        :class:`ScheduleNotFound` if none is stored under ``name``."""
         ...
 
 

@@ -26,6 +26,8 @@ from ._batcher import OutcomeBatcher
 from ._config import WorkerConfig
 from ._errors import StoreError
 from ._queue import LEASE_LOST, QueueContext, Shutdown, TaskQueue
+from ._schedule import Schedule, check_schedules
+from ._scheduler import Scheduler
 from ._states import JobState
 from ._task import Task, TaskRegistry
 from ._wakeup import Wakeup
@@ -45,6 +47,8 @@ class TaskWorker:
     """Runs the jobs of every registered task type from ``store``.
 
     ``state`` is handed to each task as ``ctx.state`` (the app's settings, store, mailer...).
+    ``schedules`` are pushed at each of their ticks, exactly once however many workers run them;
+    an invalid one raises :class:`InvalidSchedule` naming it, here.
     """
 
     def __init__(
@@ -56,9 +60,13 @@ class TaskWorker:
         config: WorkerConfig | None = None,
         owner: str | None = None,
         on_attempt: Callable[[str, float, SetStateIfRunning], None] | None = None,
+        on_rescue: Callable[[str, JobState], None] | None = None,
+        schedules: Iterable[Schedule] = (),
     ) -> None:
         self.store = store
         self.registry = registry if isinstance(registry, TaskRegistry) else TaskRegistry(registry)
+        checked = check_schedules(schedules, self.registry)
+        self.schedules = [schedule for schedule, _ in checked.values()]
         self.state = state
         self.config = config or WorkerConfig()
         self.owner = owner or default_owner()
@@ -66,6 +74,9 @@ class TaskWorker:
         self.batcher = OutcomeBatcher(store)
         #: Called after each recorded attempt with (task, seconds, outcome): metrics hook.
         self.on_attempt = on_attempt
+        #: Called for each job whose expired lease this worker's rescue took back, with (task,
+        #: the state the rescue left it in): metrics hook.
+        self.on_rescue = on_rescue
         context = QueueContext(
             store=store,
             owner=self.owner,
@@ -77,6 +88,7 @@ class TaskWorker:
             note_run_at=self.note_run_at,
         )
         self.queues = {cls.options.name: TaskQueue(context, cls) for cls in self.registry}
+        self.scheduler = Scheduler(store, checked, self.config)
         self._schedule_wakeup = Wakeup()
         self._queues_done = trio.Event()
         self._stopped = trio.Event()
@@ -94,6 +106,7 @@ class TaskWorker:
                 upkeep.start_soon(self._rescue_expired)
                 upkeep.start_soon(self._promote_scheduled)
                 upkeep.start_soon(self._prune)
+                upkeep.start_soon(self.scheduler.run)
                 await upkeep.start(self.batcher.run)
                 async with trio.open_nursery() as queues:
                     for queue in self.queues.values():
@@ -176,6 +189,9 @@ class TaskWorker:
             except StoreError as exc:
                 log.event(logging.WARNING, "worker.rescue_failed", error=str(exc))
                 rescued = []
+            if self.on_rescue is not None:
+                for job in rescued:
+                    self.on_rescue(job.task, job.state)
             if self.config.discard_unknown_tasks:
                 rescued += await self._discard_unknown()
             for job in rescued:

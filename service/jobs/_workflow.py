@@ -123,7 +123,9 @@ class Workflow:
         graph, an option or a payload is invalid -- before anything is written."""
         return WorkflowInsert(name=self.name, created_at=now, members=list(self.member_rows(now)))
 
-    def member_rows(self, now: float) -> Iterator[MemberInsert]:
+    def member_rows(
+        self, now: float, traceparent: str | None = None
+    ) -> Iterator[MemberInsert]:
         """:meth:`plan`'s members one at a time (``push_workflow`` yields to the event loop in
         between); the workflow's own faults are raised before the first."""
         if self.job_ids is not None:
@@ -134,7 +136,7 @@ class Workflow:
             raise InvalidWorkflow(f"workflow {self.name!r} has {len(self._entries)} members;"
                                   f" at most {MAX_MEMBERS} are allowed")
         for index, entry in enumerate(self._entries):
-            yield self._member_row(index, entry, now)
+            yield self._member_row(index, entry, now, traceparent)
 
     def pushed(self, inserted: WorkflowInserted) -> None:
         """Record the id and job ids a push gave the workflow."""
@@ -144,7 +146,9 @@ class Workflow:
     def _fault(self, index: int, problem: str) -> InvalidWorkflow:
         return InvalidWorkflow(f"{self._describe(index)}: {problem}", member=index)
 
-    def _member_row(self, index: int, entry: _Entry, now: float) -> MemberInsert:
+    def _member_row(
+        self, index: int, entry: _Entry, now: float, traceparent: str | None
+    ) -> MemberInsert:
         if entry.on_failure not in ON_FAILURE:
             raise self._fault(index, f"on_failure must be 'cancel' or 'run', got"
                                      f" {entry.on_failure!r}")
@@ -173,7 +177,8 @@ class Workflow:
             raise self._fault(index, "a member with dependencies runs when they end; it takes"
                                      " no delay or run_at")
         try:
-            row = plain_insert(request.task, now) if entry.bare else build_insert(request, now)
+            row = (plain_insert(request.task, now, traceparent) if entry.bare
+                   else build_insert(request, now, traceparent))
         except (ValueError, TypeError) as exc:
             raise self._fault(index, str(exc)) from exc
         if waits:

@@ -125,7 +125,8 @@ def test_the_readme_commands_are_one_a_line_with_the_venv_interpreter_and_parse(
         parsed.append(build_parser().parse_args(words))
     wanted = {("jobs", "list"), ("jobs", "show"), ("jobs", "retry"), ("jobs", "cancel"),
               ("jobs", "push"), ("queues", None), ("queues", "pause"), ("queues", "resume"),
-              ("migrate", None), ("worker", None)}
+              ("migrate", None), ("worker", None), ("schedules", None),
+              ("schedules", "pause"), ("schedules", "resume")}
     assert wanted <= {(args.command, getattr(args, "action", None)) for args in parsed}
 def test_operator_commands_never_create_a_database_and_name_the_missing_file(
     tmp_path: Path,
@@ -288,3 +289,23 @@ def test_operators_cancel_a_whole_workflow_from_the_cli(tmp_path: Path) -> None:
     assert missing.returncode == 1
     assert "workflow 4242 not found" in missing.stderr
     assert "Traceback" not in missing.stderr
+def test_schedules_are_listed_paused_and_resumed_from_the_cli(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+    listing = run_cli(env, "schedules")
+    assert listing.returncode == 0, listing.stderr
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("cleanup-uploads"))
+    assert "*/15 * * * *" in row
+    assert " active " in row
+    paused = run_cli(env, "schedules", "pause", "cleanup-uploads", "--json")
+    assert paused.returncode == 0, paused.stderr
+    [schedule] = map(json.loads, paused.stdout.splitlines())
+    assert set(schedule) == {"name", "cron", "timezone", "task", "catch_up", "next_run_at",
+                             "last_tick", "last_job_id", "paused", "orphaned"}
+    assert schedule["paused"] is True
+    resumed = run_cli(env, "schedules", "resume", "cleanup-uploads")
+    row = next(line for line in resumed.stdout.splitlines() if line.startswith("cleanup-uploads"))
+    assert " active " in row
+    unknown = run_cli(env, "schedules", "pause", "nope")
+    assert unknown.returncode == 1
+    assert "no schedule 'nope'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr

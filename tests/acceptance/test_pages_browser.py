@@ -11,6 +11,8 @@ import trio
 from integration.test_job_pages import IMG, SCRIPT, TASK, hostile_job
 from support.http import ADMIN_TOKEN, serve_app
 
+from service.jobs._store import ScheduleDefinition
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -143,3 +145,50 @@ async def test_an_operator_logs_in_and_hostile_job_data_stays_text(tmp_path: Pat
     assert "<b>not</b> needed" in seen["last_error"]
     assert seen["url_after"].endswith(f"/admin/jobs/{job_id}")
     assert shot.stat().st_size > 1000
+
+
+def _schedules_in_browser(sync_api: Any, url: str) -> dict[str, Any]:
+    seen: dict[str, Any] = {"dialogs": []}
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+            page.goto(f"{url}/admin/login")
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            with page.expect_navigation():
+                page.click("nav >> text=Schedules")
+            seen["url"] = page.url
+            row = page.locator("tr", has_text="cleanup-uploads")
+            seen["before"] = row.inner_text()
+            with page.expect_navigation():
+                row.locator("text=Pause").click()
+            seen["paused"] = page.locator("tr", has_text="cleanup-uploads").inner_text()
+            with page.expect_navigation():
+                page.locator("tr", has_text="cleanup-uploads").locator("text=Resume").click()
+            seen["resumed"] = page.locator("tr", has_text="cleanup-uploads").inner_text()
+            seen["orphan"] = page.locator("tr", has_text="orphaned").inner_text()
+            seen["elements"] = page.locator("script, img").count()
+        finally:
+            browser.close()
+    return seen
+
+
+async def test_an_operator_pauses_and_resumes_a_schedule_in_the_browser(tmp_path: Path) -> None:
+    sync_api = _browser_or_skip()
+    async with serve_app(tmp_path) as app:
+        store = app.state.store
+        await store.schedule_register([ScheduleDefinition(
+            name=SCRIPT, cron="0 3 * * *", timezone="UTC", task=IMG, catch_up="latest")],
+            store.clock.now())
+        seen = await trio.to_thread.run_sync(_schedules_in_browser, sync_api, app.url)
+    assert seen["url"].endswith("/admin/schedules")
+    assert "*/15 * * * *" in seen["before"]
+    assert "active" in seen["before"]
+    assert "paused" in seen["paused"]
+    assert "active" in seen["resumed"]
+    assert SCRIPT in seen["orphan"], "a stored name is shown as text"
+    assert seen["elements"] == 0
+    assert seen["dialogs"] == []

@@ -45,7 +45,7 @@ def pretty_json(text: str | None) -> str:
 
 def _admin(title: str, body: Markup) -> str:
     header = Markup(
-        '<nav><a href="/admin/jobs">Jobs</a> '
+        '<nav><a href="/admin/jobs">Jobs</a> <a href="/admin/schedules">Schedules</a> '
         '<form class="inline" method="post" action="/admin/logout">'
         '<button type="submit">Log out</button></form></nav>\n{}'
     ).format(body)

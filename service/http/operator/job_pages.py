@@ -50,7 +50,7 @@ LIST_LIMIT_MAX = 200
 
 def _admin() -> JobAdmin:
     state = app_state()
-    return JobAdmin(state.store, state.registry)
+    return state.admin()
 
 
 def _see_other(location: str) -> Response:

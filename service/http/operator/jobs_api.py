@@ -36,7 +36,7 @@ LIST_LIMIT_MAX = 500
 
 def _admin() -> JobAdmin:
     state = app_state()
-    return JobAdmin(state.store, state.registry)
+    return state.admin()
 
 
 def _int_param(name: str, default: int | None, low: int, high: int) -> int | None:

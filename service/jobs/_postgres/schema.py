@@ -66,6 +66,31 @@ JOBS_V2 = Migration(
     },
 )
 
+JOBS_V3 = Migration(
+    component="jobs",
+    version=3,
+    description="the W3C traceparent a push stores with its job (tracing)",
+    statements={"postgresql": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
+)
+
+JOBS_V4 = Migration(
+    component="jobs",
+    version=4,
+    description="periodic schedules: one row per schedule, and each job's tick",
+    statements={
+        "postgresql": [
+            # last_tick moves by compare-and-set in the transaction that inserts the tick's
+            # jobs: any number of processes push a tick once, with no leader.
+            "CREATE TABLE job_schedules (name TEXT PRIMARY KEY, cron TEXT NOT NULL,"
+            " timezone TEXT NOT NULL, task TEXT NOT NULL, catch_up TEXT NOT NULL,"
+            " paused BOOLEAN NOT NULL DEFAULT false, last_tick DOUBLE PRECISION,"
+            " last_job_id BIGINT, created_at DOUBLE PRECISION NOT NULL,"
+            " updated_at DOUBLE PRECISION NOT NULL)",
+            "ALTER TABLE jobs ADD COLUMN tick DOUBLE PRECISION",
+        ]
+    },
+)
+
 WORKFLOWS_V1 = Migration(
     component="workflows",
     version=1,
@@ -93,4 +118,4 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, WORKFLOWS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, WORKFLOWS_V1]

@@ -22,14 +22,18 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     JobStore,
     PushListener,
     PushResult,
     Rescued,
+    ScheduleDefinition,
+    ScheduleRow,
     SetStateIfRunning,
+    TickInsert,
     Wake,
 )
-from . import graph, inserts, queries
+from . import graph, inserts, queries, schedules
 from .connection import channel_name, check_schema, conninfo, migrate
 from .notify import DUE, NotifyListener, earliest_by_task
 from .placeholders import to_psycopg
@@ -334,6 +338,9 @@ class PostgresStore(Pusher):
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._call(queries.count_by_state)
 
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        return await self._call(queries.stats_by_state)
+
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         now = self.clock.now()
         await self._call(queries.queue_set_paused, task, paused, now, self.channel, self.origin)
@@ -342,6 +349,32 @@ class PostgresStore(Pusher):
 
     async def queue_paused(self) -> set[str]:
         return await self._call(queries.queue_paused)
+
+    async def schedule_register(
+        self, definitions: Sequence[ScheduleDefinition], now: float
+    ) -> None:
+        if definitions:
+            await self._call(schedules.register, definitions, now)
+
+    async def schedule_list(self) -> list[ScheduleRow]:
+        return await self._call(schedules.list_all)
+
+    async def schedule_get(self, name: str) -> ScheduleRow | None:
+        return await self._call(schedules.get, name)
+
+    async def schedule_enqueue(
+        self, name: str, expected_last_tick: float | None, last_tick: float,
+        jobs: Sequence[TickInsert], now: float,
+    ) -> list[int] | None:
+        ids = await self._call(schedules.enqueue, name, expected_last_tick, last_tick, jobs,
+                               now, self.channel, self.origin)
+        if ids:
+            self._notify(Wake(tasks=frozenset(j.job.task for j in jobs),
+                              earliest=min(j.job.run_at for j in jobs)))
+        return ids
+
+    async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
+        return await self._call(schedules.set_paused, name, paused, now)
 
 
 def _is_a_job_store(store: PostgresStore) -> JobStore:

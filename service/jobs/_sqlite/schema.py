@@ -73,6 +73,30 @@ JOBS_V3 = Migration(
     },
 )
 
+JOBS_V4 = Migration(
+    component="jobs",
+    version=4,
+    description="the W3C traceparent a push stores with its job (tracing)",
+    statements={"sqlite": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
+)
+
+JOBS_V5 = Migration(
+    component="jobs",
+    version=5,
+    description="periodic schedules: one row per schedule, and each job's tick",
+    statements={
+        "sqlite": [
+            # last_tick moves by compare-and-set in the transaction that inserts the tick's
+            # jobs: any number of processes push a tick once, with no leader.
+            "CREATE TABLE job_schedules (name TEXT PRIMARY KEY, cron TEXT NOT NULL,"
+            " timezone TEXT NOT NULL, task TEXT NOT NULL, catch_up TEXT NOT NULL,"
+            " paused INTEGER NOT NULL DEFAULT 0, last_tick REAL, last_job_id INTEGER,"
+            " created_at REAL NOT NULL, updated_at REAL NOT NULL)",
+            "ALTER TABLE jobs ADD COLUMN tick REAL",
+        ]
+    },
+)
+
 WORKFLOWS_V1 = Migration(
     component="workflows",
     version=1,
@@ -104,4 +128,4 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, WORKFLOWS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, WORKFLOWS_V1]

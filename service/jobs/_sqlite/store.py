@@ -22,16 +22,20 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     JobStore,
     PushListener,
     PushResult,
     Rescued,
+    ScheduleDefinition,
+    ScheduleRow,
     SetStateIfRunning,
+    TickInsert,
     Transaction,
     Wake,
     wake_of,
 )
-from . import graph, queries
+from . import graph, queries, schedules
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
     BUSY,
@@ -469,6 +473,9 @@ class SQLiteStore(Pusher):
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._long_read(queries.count_by_state)
 
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        return await self._long_read(queries.stats_by_state)
+
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         await self._write(queries.queue_set_paused, task, paused, self.clock.now())
         if not paused:
@@ -477,6 +484,33 @@ class SQLiteStore(Pusher):
     async def queue_paused(self) -> set[str]:
         return await self._read(queries.queue_paused)
 
+    async def schedule_register(
+        self, definitions: Sequence[ScheduleDefinition], now: float
+    ) -> None:
+        if definitions:
+            await self._short_write(schedules.register, definitions, now)
+
+    async def schedule_list(self) -> list[ScheduleRow]:
+        return await self._read(schedules.list_all)
+
+    async def schedule_get(self, name: str) -> ScheduleRow | None:
+        return await self._read(schedules.get, name)
+
+    async def schedule_enqueue(
+        self, name: str, expected_last_tick: float | None, last_tick: float,
+        jobs: Sequence[TickInsert], now: float,
+    ) -> list[int] | None:
+        # One short write: the CAS and a catch-up's jobs (at most max_catch_up rows) never
+        # hold the write lock across an await, so other handles on the file never wait on it.
+        write = self._write if len(jobs) > INLINE_ROWS else self._short_write
+        ids = await write(schedules.enqueue, name, expected_last_tick, last_tick, jobs, now)
+        if ids:
+            self._notify(Wake(tasks=frozenset(j.job.task for j in jobs),
+                              earliest=min(j.job.run_at for j in jobs)))
+        return ids
+
+    async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
+        return await self._write(schedules.set_paused, name, paused, now)
     def _notify_tasks(self, tasks: set[str]) -> None:
         """Wake listeners for dependents an outcome released (due now)."""
         if tasks:

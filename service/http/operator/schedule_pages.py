@@ -1,0 +1,52 @@
+"""The dashboard's schedules page: ``GET /admin/schedules``, and pause/resume form posts."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+
+from ...jobs import ScheduleNotFound
+from ..plumbing.errors import ApiError
+from ..plumbing.page_support import html_response
+from ..plumbing.request_state import app_state
+from .job_html import error_page
+from .job_pages import action, page
+from .schedule_html import schedules_page
+
+blueprint = Blueprint("schedule_pages", __name__, url_prefix="/admin")
+
+
+@blueprint.errorhandler(ApiError)
+async def _api_error(error: ApiError) -> Response:
+    return html_response(error_page(error.status, error.message), error.status, private=True)
+
+
+@blueprint.get("/schedules")
+@page
+async def schedules_list() -> Response:
+    """Every schedule: its cron, time zone, next run, last tick and job, paused or orphaned."""
+    schedules = await app_state().admin().schedules()
+    return html_response(schedules_page(schedules), private=True)
+
+
+async def _set_paused(name: str, paused: bool) -> Response:
+    admin = app_state().admin()
+    try:
+        await (admin.pause_schedule(name) if paused else admin.resume_schedule(name))
+    except ScheduleNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return Response("", status=303,
+                    headers={"Location": "/admin/schedules", "Cache-Control": "no-store"})
+
+
+@blueprint.post("/schedules/<name>/pause")
+@action
+async def schedule_pause(name: str) -> Response:
+    """Pause the schedule; 303 back to the schedules page (404 page for an unknown name)."""
+    return await _set_paused(name, True)
+
+
+@blueprint.post("/schedules/<name>/resume")
+@action
+async def schedule_resume(name: str) -> Response:
+    """Resume the schedule; 303 back to the schedules page."""
+    return await _set_paused(name, False)
