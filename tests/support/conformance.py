@@ -150,8 +150,9 @@ async def make_job(
     now = backend.clock.now()
     if state == JobState.SCHEDULED:
         return await backend.push(task, delay=3600, **push)
-    if state == JobState.PENDING:  # a workflow member waiting on a job scheduled in an hour
-        blocker = await backend.push(Report(month=12), delay=3600)
+    if state == JobState.PENDING:  # a workflow member waiting on a running job of another task
+        blocker = await backend.push(Report(month=12))
+        await claim_id(backend, blocker, owner="blocker", now=now)
         workflow = Workflow(f"made-pending-{blocker}")
         workflow.add(Push(task=task, **push), after=[blocker])
         [job_id] = await backend.push_workflow(workflow)

@@ -20,6 +20,7 @@ from support.conformance import (
 from service.jobs import (
     ErrorKind,
     InvalidWorkflow,
+    JobFilter,
     JobNotFound,
     JobState,
     JobStore,
@@ -74,6 +75,8 @@ async def test_a_workflow_is_pushed_with_members_waiting_pending_and_carrying_it
         row = await backend.job_get(job_id)
         assert (row.workflow_id, row.workflow_name) == (wf.id, "diamond")
     assert (await backend.job_get(await backend.push(email("plain")))).workflow_id is None
+    pending = await backend.job_list(JobFilter(state=S.PENDING))
+    assert [row.id for row in pending] == ids[:0:-1]
 
 
 async def test_a_member_is_released_when_its_last_dependency_completes(
