@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from support.conformance import EMAIL, LEASE, REPORT, Email, Report, all_jobs
 
-from service.jobs import AttemptTrace, JobStore, Push, PushTrace, set_job_tracer
+from service.jobs import AttemptTrace, JobStore, Push, PushTrace, Workflow, set_job_tracer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -110,4 +110,20 @@ async def test_pushes_without_one_store_the_installed_tracers_traceparent(
         (frozenset({REPORT}), 1, [result.row.id]),
         (frozenset({EMAIL, REPORT}), 2, ids),
         (frozenset({EMAIL}), 1, [in_tx]),
+    ]
+
+
+async def test_a_workflow_push_is_one_traced_push_whose_members_store_its_traceparent(
+    backend: JobStore, tracer: RecordingTracer
+) -> None:
+    wf = Workflow("traced")
+    first = wf.add(Email(to="a@example.com"))
+    wf.add(Push(task=Report(month=1), traceparent=PARENT), after=[first])
+
+    ids = await backend.push_workflow(wf)
+
+    stored = {row.id: row.traceparent for row in await all_jobs(backend)}
+    assert stored == {ids[0]: f"00-{1:032x}-{1:016x}-01", ids[1]: PARENT}
+    assert [(p.tasks, p.count, p.ids) for p in tracer.pushes] == [
+        (frozenset({EMAIL, REPORT}), 2, ids),
     ]
