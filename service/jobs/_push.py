@@ -14,7 +14,7 @@ import trio
 from ._clock import Clock, to_timestamp
 from ._payload_check import encode_task
 from ._states import JobState
-from ._store import InsertResult, JobInsert, Push, PushResult
+from ._store import InsertResult, JobInsert, OnConflict, Push, PushResult
 from ._task import Task, check_priority, task_options
 
 if TYPE_CHECKING:
@@ -61,6 +61,60 @@ def collector_paused() -> Iterator[None]:
 LATEST_RUN_AT = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
 
 
+def _moment(name: str, value: object) -> float:
+    """A datetime or epoch seconds as a stored timestamp; ``ValueError`` naming ``name``."""
+    if isinstance(value, dt.datetime):
+        moment = to_timestamp(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        moment = float(value)
+    else:
+        raise ValueError(f"{name} must be a datetime or epoch seconds, got {value!r}")
+    if not math.isfinite(moment):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if not 0 <= moment <= LATEST_RUN_AT:
+        raise ValueError(f"{name} must be from 1970 to 9999, got {value!r}")
+    return moment
+
+
+def _seconds(name: str, value: object, now: float) -> float:
+    """A finite number of seconds >= 0 that ends before the year 10000; ``ValueError``."""
+    if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if not now + value <= LATEST_RUN_AT:
+        raise ValueError(f"{name} must end before the year 10000, got {value!r}")
+    return float(value)
+
+
+def _expiry(request: Push, now: float) -> float | None:
+    if request.expires_at is not None and request.expire_after is not None:
+        raise ValueError("give expires_at or expire_after, not both")
+    if request.expire_after is not None:
+        return now + _seconds("expire_after", request.expire_after, now)
+    if request.expires_at is not None:
+        return _moment("expires_at", request.expires_at)
+    return None
+
+
+def _uniqueness(request: Push, now: float) -> tuple[float | None, bool]:
+    """``unique_for`` in seconds and whether the push replaces; ``ValueError`` naming the
+    option."""
+    if request.on_conflict not in ("keep", "replace"):
+        raise ValueError(f"on_conflict must be 'keep' or 'replace', got {request.on_conflict!r}")
+    unique_for = None
+    if request.unique_for is not None:
+        unique_for = _seconds("unique_for", request.unique_for, now)
+        if unique_for <= 0:
+            raise ValueError(f"unique_for must be > 0, got {request.unique_for!r}")
+    if request.unique_key is None:
+        if unique_for is not None:
+            raise ValueError("unique_for needs a unique_key")
+        if request.on_conflict == "replace":
+            raise ValueError("on_conflict='replace' needs a unique_key")
+    return unique_for, request.on_conflict == "replace"
+
+
 def build_insert(request: Push, now: float) -> JobInsert:
     """The row for one push; ``ValueError`` naming the option if an option is invalid, and
     :class:`PayloadError` (a ``ValueError``) naming the field if the task's payload would not
@@ -70,26 +124,9 @@ def build_insert(request: Push, now: float) -> JobInsert:
         raise ValueError("give delay or run_at, not both")
     run_at = now
     if request.delay is not None:
-        if isinstance(request.delay, bool) or not (
-            isinstance(request.delay, int | float) and math.isfinite(request.delay)
-        ):
-            raise ValueError(f"delay must be a finite number of seconds, got {request.delay!r}")
-        if request.delay < 0:
-            raise ValueError(f"delay must be >= 0, got {request.delay!r}")
-        run_at = now + request.delay
-        if not 0 <= run_at <= LATEST_RUN_AT:
-            raise ValueError(f"delay must end before the year 10000, got {request.delay!r}")
+        run_at = now + _seconds("delay", request.delay, now)
     elif request.run_at is not None:
-        if isinstance(request.run_at, dt.datetime):
-            run_at = to_timestamp(request.run_at)
-        elif isinstance(request.run_at, int | float) and not isinstance(request.run_at, bool):
-            run_at = float(request.run_at)
-        else:
-            raise ValueError(f"run_at must be a datetime or epoch seconds, got {request.run_at!r}")
-        if not math.isfinite(run_at):
-            raise ValueError(f"run_at must be finite, got {request.run_at!r}")
-        if not 0 <= run_at <= LATEST_RUN_AT:
-            raise ValueError(f"run_at must be from 1970 to 9999, got {request.run_at!r}")
+        run_at = _moment("run_at", request.run_at)
     priority = check_priority(options.priority if request.priority is None else request.priority)
     max_attempts = options.max_attempts if request.max_attempts is None else request.max_attempts
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
@@ -99,6 +136,8 @@ def build_insert(request: Push, now: float) -> JobInsert:
     key = request.unique_key
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
         raise ValueError("unique_key must be a string of 1 to 255 characters")
+    expires_at = _expiry(request, now)
+    unique_for, replace = _uniqueness(request, now)
     return JobInsert(
         task=options.name,
         args=encode_task(request.task, name=options.name),
@@ -108,6 +147,9 @@ def build_insert(request: Push, now: float) -> JobInsert:
         run_at=run_at,
         created_at=now,
         unique_key=key,
+        expires_at=expires_at,
+        unique_for=unique_for,
+        replace=replace,
     )
 
 
@@ -155,10 +197,16 @@ class Pusher:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> int:
-        """Store one job durably and return its id (an existing job's id on a unique-key hit)."""
+        """Store one job durably and return its id (the holder's id on a unique-key hit)."""
         row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
-                           unique_key=unique_key, max_attempts=max_attempts)
+                           unique_key=unique_key, max_attempts=max_attempts,
+                           expires_at=expires_at, expire_after=expire_after,
+                           unique_for=unique_for, on_conflict=on_conflict)
         [result] = await self.job_insert_many([row])
         return result.id
 
@@ -171,10 +219,17 @@ class Pusher:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> PushResult:
-        """:meth:`push`, returning the stored row and whether this push inserted it."""
+        """:meth:`push`, returning the stored row and whether this push inserted, kept or
+        replaced it."""
         row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
-                           unique_key=unique_key, max_attempts=max_attempts)
+                           unique_key=unique_key, max_attempts=max_attempts,
+                           expires_at=expires_at, expire_after=expire_after,
+                           unique_for=unique_for, on_conflict=on_conflict)
         return await self.job_insert_returning(row)
 
     async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:
