@@ -28,6 +28,7 @@ from .._store import (
     Rescued,
     SetStateIfRunning,
     Wake,
+    wake_for,
 )
 from . import inserts, queries
 from .connection import channel_name, check_schema, conninfo, migrate
@@ -112,7 +113,7 @@ class PostgresStore(Pusher):
         if wake is None:
             return
         for listener in self._listeners:
-            listener(wake.tasks, wake.earliest)
+            wake.tell(listener)
 
     def _notify_task(self, task: str, run_at: float) -> None:
         for listener in self._listeners:
@@ -231,8 +232,8 @@ class PostgresStore(Pusher):
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._call(inserts.insert_returning_committed, job, self.channel,
                                   self.origin)
-        if result.inserted:
-            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
+        if result.inserted or result.replaced:
+            self._notify(wake_for(job))
         return result
 
     async def job_get(self, job_id: int) -> JobRow:
@@ -253,6 +254,9 @@ class PostgresStore(Pusher):
 
     async def job_next_run_at(self) -> float | None:
         return await self._call(queries.next_run_at)
+
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        return await self._call(queries.discard_expired, now, limit)
 
     async def job_renew_leases(
         self, owner: str, job_ids: Sequence[int], lease_expires_at: float

@@ -15,8 +15,8 @@ from .._attempt_error import ErrorKind, operator_cancelled
 from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
-    RELEASE_FOR_RETRY,
     COLUMNS,
+    RELEASE_FOR_RETRY,
     claim_order,
     error_json,
     list_query,
