@@ -37,6 +37,10 @@ if TYPE_CHECKING:
     from ._store import JobStore, Rescued, SetStateIfRunning
 
 
+#: Expired jobs discarded per statement.
+EXPIRY_BATCH = 1000
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -132,7 +136,8 @@ class TaskWorker:
     # -- wake-ups ---------------------------------------------------------------------------
 
     def _on_push(self, tasks: frozenset[str], earliest_run_at: float) -> None:
-        if earliest_run_at > self.clock.now():
+        # No task: a job's expiry, for the schedule loop to discard it then.
+        if earliest_run_at > self.clock.now() or not tasks:
             self._schedule_wakeup.set()
             return
         for name in tasks:
@@ -206,6 +211,7 @@ class TaskWorker:
             now = self.clock.now()
             next_at: float | None = None
             try:
+                await self._discard_expired(now)
                 promoted = await self.store.job_promote_due(now + epsilon)
                 if promoted:
                     for name in set(promoted):
@@ -220,6 +226,16 @@ class TaskWorker:
             if next_at is not None:
                 wait = max(0.0, min(wait, next_at - self.clock.now()))
             await self._schedule_wakeup.wait(wait)
+
+    async def _discard_expired(self, now: float) -> None:
+        """Discard the jobs whose expiry passed before their next attempt started (claims
+        skip them already: this makes them ``discarded`` rather than ``available``)."""
+        while True:
+            expired = await self.store.job_discard_expired(now, EXPIRY_BATCH)
+            for job in expired:
+                log.event(logging.WARNING, "job.expired", id=job.id, task=job.task)
+            if len(expired) < EXPIRY_BATCH:
+                return
 
     async def _prune(self) -> None:
         while True:
