@@ -36,7 +36,17 @@ from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
 from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
-from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
+from ._store import (
+    JobFilter,
+    JobRow,
+    JobStore,
+    OnConflict,
+    Push,
+    PushResult,
+    SetStateIfRunning,
+    Transaction,
+    UniqueOutcome,
+)
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
@@ -78,6 +88,7 @@ __all__ = [
     "JobStore",
     "LoopWatchdog",
     "Migration",
+    "OnConflict",
     "PayloadError",
     "PostgresStore",
     "Push",
@@ -102,6 +113,7 @@ __all__ = [
     "ThreadRunner",
     "Transaction",
     "TrioClock",
+    "UniqueOutcome",
     "UnknownTask",
     "UnsupportedStoreURL",
     "WorkerConfig",
