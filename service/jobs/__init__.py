@@ -5,7 +5,15 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried, job_json, queue_json
+from ._admin import (
+    CANCEL_REASON,
+    JobAdmin,
+    QueueSummary,
+    Retried,
+    job_json,
+    push_json,
+    queue_json,
+)
 from ._attempt_error import AttemptError, ErrorKind
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
@@ -120,6 +128,7 @@ __all__ = [
     "emit",
     "job_json",
     "open_store",
+    "push_json",
     "queue_json",
     "redact_secrets",
     "structure_payload",

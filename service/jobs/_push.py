@@ -61,9 +61,13 @@ def collector_paused() -> Iterator[None]:
 LATEST_RUN_AT = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
 
 
-def _moment(name: str, value: object) -> float:
-    """A datetime or epoch seconds as a stored timestamp; ``ValueError`` naming ``name``."""
+def _moment(name: str, value: object, *, aware: bool = False) -> float:
+    """A datetime or epoch seconds as a stored timestamp; ``ValueError`` naming ``name``.
+    ``aware``: refuse a datetime without a timezone (else it is taken as UTC)."""
     if isinstance(value, dt.datetime):
+        if aware and value.utcoffset() is None:
+            raise ValueError(f"{name} must be an aware datetime (with a timezone) or epoch"
+                             f" seconds, got {value!r}")
         moment = to_timestamp(value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
         moment = float(value)
@@ -93,7 +97,7 @@ def _expiry(request: Push, now: float) -> float | None:
     if request.expire_after is not None:
         return now + _seconds("expire_after", request.expire_after, now)
     if request.expires_at is not None:
-        return _moment("expires_at", request.expires_at)
+        return _moment("expires_at", request.expires_at, aware=True)
     return None
 
 

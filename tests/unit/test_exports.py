@@ -68,6 +68,7 @@ ENGINE = {
     "emit": "service.jobs._log",
     "job_json": "service.jobs._admin",
     "open_store": "service.jobs._factory",
+    "push_json": "service.jobs._admin",
     "queue_json": "service.jobs._admin",
     "redact_secrets": "service.jobs._redact",
     "structure_payload": "service.jobs._codec",

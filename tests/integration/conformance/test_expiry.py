@@ -69,6 +69,7 @@ async def test_push_many_push_result_and_transactions_take_the_expiry(
         ({"expire_after": float("nan")}, "expire_after must be a finite number"),
         ({"expire_after": True}, "expire_after must be a finite number"),
         ({"expires_at": "tomorrow"}, "expires_at must be a datetime or epoch seconds"),
+        ({"expires_at": dt.datetime(2030, 1, 1)}, "expires_at must be an aware datetime"),
         ({"expires_at": float("inf")}, "expires_at must be finite"),
         ({"expires_at": -5.0}, "expires_at must be from 1970 to 9999"),
     ],
