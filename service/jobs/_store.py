@@ -454,7 +454,8 @@ class JobStore(Protocol):
         ...
 
     async def job_promote_due(self, now: float) -> list[str]:
-        """Make ``scheduled``/``retryable`` jobs whose ``run_at`` passed ``available``.
+        """Make ``scheduled``/``retryable`` jobs whose ``run_at`` passed ``available``, having
+        first discarded the jobs whose expiry passed (as :meth:`job_discard_expired`).
 
         Returns the task names that got jobs.
         """

@@ -37,10 +37,6 @@ if TYPE_CHECKING:
     from ._store import JobStore, Rescued, SetStateIfRunning
 
 
-#: Expired jobs discarded per statement.
-EXPIRY_BATCH = 1000
-
-
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
@@ -211,7 +207,6 @@ class TaskWorker:
             now = self.clock.now()
             next_at: float | None = None
             try:
-                await self._discard_expired(now)
                 promoted = await self.store.job_promote_due(now + epsilon)
                 if promoted:
                     for name in set(promoted):
@@ -226,16 +221,6 @@ class TaskWorker:
             if next_at is not None:
                 wait = max(0.0, min(wait, next_at - self.clock.now()))
             await self._schedule_wakeup.wait(wait)
-
-    async def _discard_expired(self, now: float) -> None:
-        """Discard the jobs whose expiry passed before their next attempt started (claims
-        skip them already: this makes them ``discarded`` rather than ``available``)."""
-        while True:
-            expired = await self.store.job_discard_expired(now, EXPIRY_BATCH)
-            for job in expired:
-                log.event(logging.WARNING, "job.expired", id=job.id, task=job.task)
-            if len(expired) < EXPIRY_BATCH:
-                return
 
     async def _prune(self) -> None:
         while True:

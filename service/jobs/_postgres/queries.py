@@ -119,6 +119,7 @@ PROMOTE_BATCH = 5000
 
 def promote_due(conn: Conn, now: float) -> list[str]:
     """Make due scheduled and retryable jobs available; their task names."""
+    discard_expired(conn, now, PROMOTE_BATCH)  # before: an expired job is never promoted
     rows = conn.execute(
         "UPDATE jobs SET state = 'available'"
         " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"

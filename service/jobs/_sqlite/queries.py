@@ -143,6 +143,7 @@ PROMOTE_BATCH = 5000
 
 
 def promote_due(conn: sqlite3.Connection, now: float) -> list[str]:
+    discard_expired(conn, now, PROMOTE_BATCH)  # before: an expired job is never promoted
     rows = conn.execute(
         "UPDATE jobs SET state = 'available'"
         " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"

@@ -144,9 +144,11 @@ async def test_a_job_due_and_expiring_at_once_never_runs(
     now = backend.clock.now()
     job_id = await backend.push(Email(to="a@example.com"), delay=30, expire_after=30)
 
-    await backend.job_promote_due(now + 30)
     assert await claim(backend, now=now + 30) == []
-    assert [r.id for r in await backend.job_discard_expired(now + 30)] == [job_id]
+    assert await backend.job_promote_due(now + 30) == [], "promotion discards it first"
+    row = await backend.job_get(job_id)
+    assert row.state == JobState.DISCARDED
+    assert [e.kind for e in row.errors] == [ErrorKind.EXPIRED]
 
 
 async def test_a_retryable_job_expires_before_its_next_attempt(
