@@ -61,14 +61,16 @@ def state_list(states: frozenset[JobState]) -> str:
     return "(" + ", ".join(f"'{s.value}'" for s in JobState if s in states) + ")"
 
 
-#: Before an operator's retry of job ``%s``: a finished job holding the same key lets it go
-#: (an unfinished one keeps it, and the retry fails on the unique index). Params: the id twice.
-RELEASE_FOR_RETRY = (
-    "UPDATE jobs SET unique_held = false WHERE unique_held AND id <> %s"
-    f" AND state IN {state_list(FINISHED)}"
-    " AND (task, unique_key) = (SELECT task, unique_key FROM jobs WHERE id = %s"
-    f"  AND unique_key IS NOT NULL AND state IN {state_list(RETRY_SOURCES)})"
-)
+def release_for_retry(mark: str) -> str:
+    """Before an operator's retry of a job: a finished job holding the same key lets it go (an
+    unfinished one keeps it, and the retry fails on the unique index). ``mark`` is the driver's
+    placeholder; the parameters are the retried job's id, twice."""
+    return (
+        "UPDATE jobs SET unique_held = false WHERE unique_held"
+        f" AND id <> {mark} AND state IN {state_list(FINISHED)}"
+        " AND (task, unique_key) = (SELECT task, unique_key FROM jobs"
+        f"  WHERE id = {mark} AND unique_key IS NOT NULL AND state IN {state_list(RETRY_SOURCES)})"
+    )
 
 
 def to_row(r: Sequence[Any], errors: object) -> JobRow:

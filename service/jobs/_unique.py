@@ -70,10 +70,6 @@ def settle(job: JobInsert, holder: Holder) -> Settle:
     return Settle.KEEP
 
 
-class Cursor(Protocol):
-    def fetchone(self) -> Any: ...
-
-
 class Connection(Protocol):
     """What both drivers' connections offer: ``execute(sql, params).fetchone()``."""
 

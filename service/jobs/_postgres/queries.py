@@ -18,10 +18,10 @@ from .._errors import InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
-    RELEASE_FOR_RETRY,
     claim_order,
     error_json,
     list_query,
+    release_for_retry,
     rescue_step,
     state_list,
     to_claimed,
@@ -302,10 +302,13 @@ def _cas(conn: Conn, job_id: int, sql: str, params: Sequence[Any], target: JobSt
     raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
 
 
+_RELEASE_FOR_RETRY = release_for_retry("%s")
+
+
 def retry(conn: Conn, job_id: int, now: float, channel: str, origin: str) -> JobRow:
     """Operator retry, and a NOTIFY so workers on every host hear of it at commit."""
     with conn.transaction():
-        conn.execute(RELEASE_FOR_RETRY, (job_id, job_id))
+        conn.execute(_RELEASE_FOR_RETRY, (job_id, job_id))
         row = _cas(
             conn,
             job_id,

@@ -16,10 +16,10 @@ from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
-    RELEASE_FOR_RETRY,
     claim_order,
     error_json,
     list_query,
+    release_for_retry,
     rescue_step,
     state_list,
     to_claimed,
@@ -350,8 +350,11 @@ def _cas(conn: sqlite3.Connection, job_id: int, sql: str, params: Sequence[Any],
     raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
 
 
+_RELEASE_FOR_RETRY = release_for_retry("?")
+
+
 def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
-    conn.execute(RELEASE_FOR_RETRY.replace("%s", "?"), (job_id, job_id))
+    conn.execute(_RELEASE_FOR_RETRY, (job_id, job_id))
     return _cas(
         conn,
         job_id,
