@@ -19,13 +19,15 @@ from support.pg_spawn import Helper, _env
 from support.pg_tasks import Mark
 from support.postgres import require_postgres, schema_store
 
-from service.jobs import JobFilter, JobState, JobStore, SQLiteStore
+from service.jobs import JobFilter, JobState, JobStore, Push, SQLiteStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-KEYS = 100
+KEYS = 60
+#: Real processes, real time.
+pytestmark = pytest.mark.slow
 
 
 @asynccontextmanager
@@ -92,7 +94,8 @@ async def test_two_processes_past_the_unique_for_window_insert_each_key_once(
     tmp_path: Path, backend: str
 ) -> None:
     async with backend_store(backend, tmp_path) as (store, where):
-        finished = [await store.push(Mark(n=k), unique_key=f"k{k}") for k in range(KEYS)]
+        finished = await store.push_many(Push(task=Mark(n=k), unique_key=f"k{k}")
+                                         for k in range(KEYS))
         for job_id in finished:
             await store.job_cancel(job_id, store.clock.now(), "finished long ago")
         async with pushers(backend, where, "--unique-for", "0.001") as procs:
