@@ -5,7 +5,15 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried, job_json, queue_json
+from ._admin import (
+    CANCEL_REASON,
+    JobAdmin,
+    QueueSummary,
+    Retried,
+    job_json,
+    push_json,
+    queue_json,
+)
 from ._attempt_error import AttemptError, ErrorKind
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
@@ -45,11 +53,13 @@ from ._store import (
     JobRow,
     JobStats,
     JobStore,
+    OnConflict,
     Push,
     PushResult,
     ScheduleRow,
     SetStateIfRunning,
     Transaction,
+    UniqueOutcome,
 )
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
@@ -97,6 +107,7 @@ __all__ = [
     "JobTracer",
     "LoopWatchdog",
     "Migration",
+    "OnConflict",
     "PayloadError",
     "PostgresStore",
     "Push",
@@ -126,12 +137,14 @@ __all__ = [
     "ThreadRunner",
     "Transaction",
     "TrioClock",
+    "UniqueOutcome",
     "UnknownTask",
     "UnsupportedStoreURL",
     "WorkerConfig",
     "emit",
     "job_json",
     "open_store",
+    "push_json",
     "queue_json",
     "redact_secrets",
     "schedule_json",

@@ -32,6 +32,7 @@ from .._store import (
     SetStateIfRunning,
     TickInsert,
     Wake,
+    wake_for,
 )
 from . import inserts, queries, schedules
 from .connection import channel_name, check_schema, conninfo, migrate
@@ -116,7 +117,7 @@ class PostgresStore(Pusher):
         if wake is None:
             return
         for listener in self._listeners:
-            listener(wake.tasks, wake.earliest)
+            wake.tell(listener)
 
     def _notify_task(self, task: str, run_at: float) -> None:
         for listener in self._listeners:
@@ -235,8 +236,8 @@ class PostgresStore(Pusher):
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._call(inserts.insert_returning_committed, job, self.channel,
                                   self.origin)
-        if result.inserted:
-            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
+        if result.inserted or result.replaced:
+            self._notify(wake_for(job))
         return result
 
     async def job_get(self, job_id: int) -> JobRow:
@@ -257,6 +258,9 @@ class PostgresStore(Pusher):
 
     async def job_next_run_at(self) -> float | None:
         return await self._call(queries.next_run_at)
+
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        return await self._call(queries.discard_expired, now, limit)
 
     async def job_renew_leases(
         self, owner: str, job_ids: Sequence[int], lease_expires_at: float

@@ -33,6 +33,7 @@ from .._store import (
     TickInsert,
     Transaction,
     Wake,
+    wake_for,
     wake_of,
 )
 from . import queries, schedules
@@ -111,8 +112,8 @@ class SQLiteTransaction(Pusher):
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         self._check_open()
         result = await self._store._call(queries.insert_returning, job)
-        if result.inserted:
-            self.wake = Wake(tasks=frozenset([job.task]), earliest=job.run_at).merged(self.wake)
+        if result.inserted or result.replaced:
+            self.wake = wake_for(job).merged(self.wake)
         return result
 
 
@@ -235,7 +236,7 @@ class SQLiteStore(Pusher):
         if wake is None:
             return
         for listener in self._listeners:
-            listener(wake.tasks, wake.earliest)
+            wake.tell(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -375,8 +376,8 @@ class SQLiteStore(Pusher):
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._short_write(queries.insert_returning, job)
-        if result.inserted:
-            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
+        if result.inserted or result.replaced:
+            self._notify(wake_for(job))
         return result
 
     async def job_get(self, job_id: int) -> JobRow:
@@ -409,6 +410,9 @@ class SQLiteStore(Pusher):
         self, now: float, max_rescues: int, limit: int = 1000
     ) -> list[Rescued]:
         return await self._write(queries.rescue_expired, now, max_rescues, limit)
+
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        return await self._write(queries.discard_expired, now, limit)
 
     async def job_discard_unknown(
         self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
