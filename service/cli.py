@@ -6,6 +6,7 @@ Every setting can be given as ``SERVICE_<NAME>`` in the environment or ``--<name
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ from .jobs import (
     StoreError,
     WorkflowNotFound,
     job_json,
+    push_json,
     queue_json,
     redact_secrets,
     schedule_json,
@@ -51,6 +53,8 @@ EPILOG = """commands:
                           gets one more: max_attempts is raised, and a note says so)
   jobs cancel ID          cancel an unfinished job  [--reason TEXT]
   jobs push TASK          push a job  [--args JSON] [--delay S] [--priority P] [--unique-key K]
+                          [--unique-for S] [--on-conflict keep|replace]
+                          [--expires-at TIME | --expire-after S]
   workflows cancel ID     cancel every unfinished member of a workflow, running ones
                           included  [--reason TEXT]
   queues                  per task type: counts by state, concurrency, paused  [--json]
@@ -118,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--priority", type=int)
     push.add_argument("--unique-key")
     push.add_argument("--max-attempts", type=int)
+    push.add_argument("--expires-at", help="ISO 8601 time with a timezone, or epoch seconds")
+    push.add_argument("--expire-after", type=float, help="seconds from now")
+    push.add_argument("--unique-for", type=float, help="seconds")
+    push.add_argument("--on-conflict", choices=("keep", "replace"), default="keep")
 
     workflows = commands.add_parser("workflows", parents=[common], help="act on workflows")
     workflow_actions = workflows.add_subparsers(dest="action", metavar="action", required=True)
@@ -197,13 +205,34 @@ async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
     try:
         admin.task_type(args.task)  # an unknown task is reported before invalid --args
         payload = json.loads(args.args)
-        pushed = await admin.push(args.task, payload, delay=args.delay, priority=args.priority,
-                                  unique_key=args.unique_key, max_attempts=args.max_attempts)
+        pushed = await admin.push(
+            args.task, payload, delay=args.delay, priority=args.priority,
+            unique_key=args.unique_key, max_attempts=args.max_attempts,
+            expires_at=_moment("--expires-at", args.expires_at),
+            expire_after=args.expire_after, unique_for=args.unique_for,
+            on_conflict=args.on_conflict,
+        )
     except json.JSONDecodeError as exc:
         raise CommandError(f"--args is not valid JSON: {exc}") from None
     except InvalidPush as exc:
         raise CommandError(str(exc)) from None
-    _print_json(job_json(pushed.row))
+    _print_json(push_json(pushed))
+
+
+def _moment(flag: str, text: str | None) -> dt.datetime | float | None:
+    """A flag's time: epoch seconds, or an ISO 8601 time (the engine refuses one without a
+    timezone, naming the option)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{flag} must be an ISO 8601 time with a timezone or epoch seconds,"
+                           f" got {text!r}") from None
 
 
 async def _workflows(settings: Settings, args: argparse.Namespace) -> None:

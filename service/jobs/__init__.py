@@ -11,6 +11,7 @@ from ._admin import (
     QueueSummary,
     Retried,
     job_json,
+    push_json,
     queue_json,
     workflow_cancel_json,
 )
@@ -55,11 +56,13 @@ from ._store import (
     JobRow,
     JobStats,
     JobStore,
+    OnConflict,
     Push,
     PushResult,
     ScheduleRow,
     SetStateIfRunning,
     Transaction,
+    UniqueOutcome,
 )
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
@@ -110,6 +113,7 @@ __all__ = [
     "LoopWatchdog",
     "Member",
     "Migration",
+    "OnConflict",
     "PayloadError",
     "PostgresStore",
     "Push",
@@ -139,6 +143,7 @@ __all__ = [
     "ThreadRunner",
     "Transaction",
     "TrioClock",
+    "UniqueOutcome",
     "UnknownTask",
     "UnsupportedStoreURL",
     "WorkerConfig",
@@ -147,6 +152,7 @@ __all__ = [
     "emit",
     "job_json",
     "open_store",
+    "push_json",
     "queue_json",
     "redact_secrets",
     "schedule_json",

@@ -26,14 +26,16 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ._schedule import Schedule
-    from ._store import JobFilter, JobStore, PushResult
+    from ._store import JobFilter, JobStore, OnConflict, PushResult
     from ._task import Task, TaskRegistry
 
 #: The reason recorded when an operator cancels a job without giving one.
 CANCEL_REASON = "cancelled by an operator"
 
 #: The options of a push, as an operator names them (``$.<option>`` in a push request).
-PUSH_OPTIONS = ("delay", "run_at", "priority", "unique_key", "max_attempts")
+#: Options whose name is in another's message come first ("unique_for needs a unique_key").
+PUSH_OPTIONS = ("delay", "run_at", "priority", "expires_at", "expire_after", "unique_for",
+                "on_conflict", "unique_key", "max_attempts")
 
 
 @attrs.frozen(kw_only=True)
@@ -88,13 +90,17 @@ class JobAdmin:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> PushResult:
         """Push a job of the task registered as ``task``, built from ``args`` (plain JSON data).
 
-        Returns the stored row; ``inserted`` is False when ``unique_key`` matched an unfinished
-        job, which is returned instead. Raises :class:`InvalidPush` before anything is written
-        when ``task`` is not registered (``$.task``), ``args`` do not fit it
-        (``$.args.<field>``) or an option is invalid (``$.<option>``).
+        Returns the stored row and what the push did (``unique``: inserted, or the key's holder
+        kept or replaced; see :class:`Push` for the options). Raises :class:`InvalidPush` before
+        anything is written when ``task`` is not registered (``$.task``), ``args`` do not fit
+        it (``$.args.<field>``) or an option is invalid (``$.<option>``).
         """
         cls = self.task_type(task)
         try:
@@ -105,7 +111,8 @@ class JobAdmin:
             # build_insert checks every option and the payload before anything is written.
             return await self.store.push_result(
                 instance, delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
-                max_attempts=max_attempts,
+                max_attempts=max_attempts, expires_at=expires_at, expire_after=expire_after,
+                unique_for=unique_for, on_conflict=on_conflict,
             )
         except PayloadError as exc:  # the task built from the args would not decode again
             raise _args_error(task, exc) from None
@@ -271,6 +278,12 @@ def _json(text: str | None) -> Any:
         return text  # an edited payload that is not JSON is shown as text, never evaluated
 
 
+def push_json(pushed: PushResult) -> dict[str, Any]:
+    """The answer to a push (``POST /api/jobs``, ``jobs push``): the job as :func:`job_json`
+    shows it, and ``unique``: ``inserted``, ``kept`` or ``replaced``."""
+    return job_json(pushed.row) | {"unique": pushed.unique.value}
+
+
 def job_json(row: JobRow) -> dict[str, Any]:
     """The public shape of a job (``GET /api/jobs/{id}``)."""
     errors: list[dict[str, Any]] = []
@@ -295,6 +308,7 @@ def job_json(row: JobRow) -> dict[str, Any]:
         "attempted_at": iso(row.attempted_at),
         "finished_at": iso(row.finished_at),
         "unique_key": row.unique_key,
+        "expires_at": iso(row.expires_at),
         "rescues": row.rescues,
         "lease_owner": row.lease_owner,
         "lease_expires_at": iso(row.lease_expires_at),

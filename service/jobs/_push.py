@@ -18,6 +18,7 @@ from ._states import JobState
 from ._store import (
     InsertResult,
     JobInsert,
+    OnConflict,
     Push,
     PushResult,
     WorkflowInsert,
@@ -77,6 +78,64 @@ LATEST_RUN_AT = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
 TRACEPARENT_LIMIT = 512
 
 
+def _moment(name: str, value: object, *, aware: bool = False) -> float:
+    """A datetime or epoch seconds as a stored timestamp; ``ValueError`` naming ``name``.
+    ``aware``: refuse a datetime without a timezone (else it is taken as UTC)."""
+    if isinstance(value, dt.datetime):
+        if aware and value.utcoffset() is None:
+            raise ValueError(f"{name} must be an aware datetime (with a timezone) or epoch"
+                             f" seconds, got {value!r}")
+        moment = to_timestamp(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        moment = float(value)
+    else:
+        raise ValueError(f"{name} must be a datetime or epoch seconds, got {value!r}")
+    if not math.isfinite(moment):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if not 0 <= moment <= LATEST_RUN_AT:
+        raise ValueError(f"{name} must be from 1970 to 9999, got {value!r}")
+    return moment
+
+
+def _seconds(name: str, value: object, now: float) -> float:
+    """A finite number of seconds >= 0 that ends before the year 10000; ``ValueError``."""
+    if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if not now + value <= LATEST_RUN_AT:
+        raise ValueError(f"{name} must end before the year 10000, got {value!r}")
+    return float(value)
+
+
+def _expiry(request: Push, now: float) -> float | None:
+    if request.expires_at is not None and request.expire_after is not None:
+        raise ValueError("give expires_at or expire_after, not both")
+    if request.expire_after is not None:
+        return now + _seconds("expire_after", request.expire_after, now)
+    if request.expires_at is not None:
+        return _moment("expires_at", request.expires_at, aware=True)
+    return None
+
+
+def _uniqueness(request: Push, now: float) -> tuple[float | None, bool]:
+    """``unique_for`` in seconds and whether the push replaces; ``ValueError`` naming the
+    option."""
+    if request.on_conflict not in ("keep", "replace"):
+        raise ValueError(f"on_conflict must be 'keep' or 'replace', got {request.on_conflict!r}")
+    unique_for = None
+    if request.unique_for is not None:
+        unique_for = _seconds("unique_for", request.unique_for, now)
+        if unique_for <= 0:
+            raise ValueError(f"unique_for must be > 0, got {request.unique_for!r}")
+    if request.unique_key is None:
+        if unique_for is not None:
+            raise ValueError("unique_for needs a unique_key")
+        if request.on_conflict == "replace":
+            raise ValueError("on_conflict='replace' needs a unique_key")
+    return unique_for, request.on_conflict == "replace"
+
+
 def build_insert(request: Push, now: float, traceparent: str | None = None) -> JobInsert:
     """The row for one push; ``ValueError`` naming the option if an option is invalid, and
     :class:`PayloadError` (a ``ValueError``) naming the field if the task's payload would not
@@ -89,26 +148,9 @@ def build_insert(request: Push, now: float, traceparent: str | None = None) -> J
         raise ValueError("give delay or run_at, not both")
     run_at = now
     if request.delay is not None:
-        if isinstance(request.delay, bool) or not (
-            isinstance(request.delay, int | float) and math.isfinite(request.delay)
-        ):
-            raise ValueError(f"delay must be a finite number of seconds, got {request.delay!r}")
-        if request.delay < 0:
-            raise ValueError(f"delay must be >= 0, got {request.delay!r}")
-        run_at = now + request.delay
-        if not 0 <= run_at <= LATEST_RUN_AT:
-            raise ValueError(f"delay must end before the year 10000, got {request.delay!r}")
+        run_at = now + _seconds("delay", request.delay, now)
     elif request.run_at is not None:
-        if isinstance(request.run_at, dt.datetime):
-            run_at = to_timestamp(request.run_at)
-        elif isinstance(request.run_at, int | float) and not isinstance(request.run_at, bool):
-            run_at = float(request.run_at)
-        else:
-            raise ValueError(f"run_at must be a datetime or epoch seconds, got {request.run_at!r}")
-        if not math.isfinite(run_at):
-            raise ValueError(f"run_at must be finite, got {request.run_at!r}")
-        if not 0 <= run_at <= LATEST_RUN_AT:
-            raise ValueError(f"run_at must be from 1970 to 9999, got {request.run_at!r}")
+        run_at = _moment("run_at", request.run_at)
     priority = check_priority(options.priority if request.priority is None else request.priority)
     max_attempts = options.max_attempts if request.max_attempts is None else request.max_attempts
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
@@ -124,6 +166,8 @@ def build_insert(request: Push, now: float, traceparent: str | None = None) -> J
             raise ValueError(
                 f"traceparent must be a string of 1 to {TRACEPARENT_LIMIT} characters"
             )
+    expires_at = _expiry(request, now)
+    unique_for, replace = _uniqueness(request, now)
     return JobInsert(
         task=options.name,
         args=encode_task(request.task, name=options.name),
@@ -134,6 +178,9 @@ def build_insert(request: Push, now: float, traceparent: str | None = None) -> J
         created_at=now,
         unique_key=key,
         traceparent=traceparent,
+        expires_at=expires_at,
+        unique_for=unique_for,
+        replace=replace,
     )
 
 
@@ -221,10 +268,16 @@ class Pusher:
         unique_key: str | None = None,
         max_attempts: int | None = None,
         traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> int:
-        """Store one job durably and return its id (an existing job's id on a unique-key hit)."""
+        """Store one job durably and return its id (the holder's id on a unique-key hit)."""
         options = dict(delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
-                       max_attempts=max_attempts, traceparent=traceparent)
+                       max_attempts=max_attempts, traceparent=traceparent,
+                       expires_at=expires_at, expire_after=expire_after,
+                       unique_for=unique_for, on_conflict=on_conflict)
         if job_tracer() is None:
             [result] = await self.job_insert_many([self._insert(task, None, **options)])
             return result.id
@@ -245,10 +298,17 @@ class Pusher:
         unique_key: str | None = None,
         max_attempts: int | None = None,
         traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> PushResult:
-        """:meth:`push`, returning the stored row and whether this push inserted it."""
+        """:meth:`push`, returning the stored row and whether this push inserted, kept or
+        replaced it."""
         options = dict(delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
-                       max_attempts=max_attempts, traceparent=traceparent)
+                       max_attempts=max_attempts, traceparent=traceparent,
+                       expires_at=expires_at, expire_after=expire_after,
+                       unique_for=unique_for, on_conflict=on_conflict)
         if job_tracer() is None:
             return await self.job_insert_returning(self._insert(task, None, **options))
         with _traced() as (trace, current):

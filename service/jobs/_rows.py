@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._attempt_error import AttemptError, RescueStep, from_stored, to_stored
 from ._errors import PayloadError
-from ._states import JobState
+from ._states import FINISHED, RETRY_SOURCES, JobState
 from ._store import ClaimedJob, JobFilter, JobRow, ScheduleRow
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 COLUMNS = (
     "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
     " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result, traceparent,"
-    " workflow_id, workflow_name"
+    " expires_at, workflow_id, workflow_name"
 )
 #: How many columns :data:`COLUMNS` names (a statement may select more after them).
 COLUMN_COUNT = len(COLUMNS.split(","))
@@ -71,6 +71,18 @@ def state_list(states: frozenset[JobState]) -> str:
     return "(" + ", ".join(f"'{s.value}'" for s in JobState if s in states) + ")"
 
 
+def release_for_retry(mark: str) -> str:
+    """Before an operator's retry of a job: a finished job holding the same key lets it go (an
+    unfinished one keeps it, and the retry fails on the unique index). ``mark`` is the driver's
+    placeholder; the parameters are the retried job's id, twice."""
+    return (
+        "UPDATE jobs SET unique_held = false WHERE unique_held"
+        f" AND id <> {mark} AND state IN {state_list(FINISHED)}"
+        " AND (task, unique_key) = (SELECT task, unique_key FROM jobs"
+        f"  WHERE id = {mark} AND unique_key IS NOT NULL AND state IN {state_list(RETRY_SOURCES)})"
+    )
+
+
 def to_row(r: Sequence[Any], errors: object) -> JobRow:
     """A :class:`JobRow` from a row of :data:`COLUMNS`; ``errors`` is the stored array as the
     backend's driver decoded it from JSON, typed here."""
@@ -78,8 +90,8 @@ def to_row(r: Sequence[Any], errors: object) -> JobRow:
         id=r[0], task=r[1], args=r[2], state=JobState(r[3]), priority=r[4], attempt=r[5],
         max_attempts=r[6], run_at=r[7], created_at=r[8], attempted_at=r[9], finished_at=r[10],
         lease_owner=r[11], lease_expires_at=r[12], rescues=r[13], unique_key=r[14],
-        errors=errors_from_json(errors), result=r[16], traceparent=r[17], workflow_id=r[18],
-        workflow_name=r[19],
+        errors=errors_from_json(errors), result=r[16], traceparent=r[17], expires_at=r[18],
+        workflow_id=r[19], workflow_name=r[20],
     )
 
 

@@ -7,6 +7,7 @@ the epoch, taken from the store's injected clock or passed in as ``now``. No SQL
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
@@ -24,13 +25,37 @@ if TYPE_CHECKING:
     from ._dependency import Dependency
 
 
+#: What a push does when its unique key is held: ``keep`` the holder as it is, or ``replace`` its
+#: args, run_at, priority and expiry if it has not started.
+OnConflict = Literal["keep", "replace"]
+
+
+class UniqueOutcome(enum.StrEnum):
+    """What a push did (``PushResult.unique``; ``"unique"`` in the ``POST /api/jobs`` answer)."""
+
+    #: A new job was stored.
+    INSERTED = "inserted"
+    #: The unique key was held (an unfinished job, or a finished one inside ``unique_for``): the
+    #: holder is returned untouched.
+    KEPT = "kept"
+    #: ``on_conflict="replace"``: the holder, not yet started, took this push's args, run_at,
+    #: priority and expiry.
+    REPLACED = "replaced"
+
+
 @attrs.frozen(kw_only=True)
 class Push:
     """A task plus the options of one push; ``push_many`` takes these (or bare tasks).
 
     ``delay`` (seconds) and ``run_at`` (a datetime or epoch seconds) are exclusive.
+    ``expires_at`` (a datetime or epoch seconds) and ``expire_after`` (seconds from the push)
+    are exclusive: a job whose next attempt has not started by then is ``discarded`` with an
+    error of kind ``expired``, and never runs.
     ``unique_key``: while a job of the same task with this key is unfinished, pushing again
-    returns that job's id instead of adding one.
+    returns that job's id instead of adding one. ``unique_for`` (seconds) makes a finished job
+    with the key block the push too, if it was pushed less than that long ago.
+    ``on_conflict="replace"`` rewrites a holder that has not started (args, run_at, priority,
+    expiry) instead of keeping it as it is.
     """
 
     task: Task
@@ -42,6 +67,10 @@ class Push:
     #: The W3C ``traceparent`` to store with the job (see :func:`set_job_tracer`); None: the
     #: installed tracer's, if any.
     traceparent: str | None = None
+    expires_at: dt.datetime | float | None = None
+    expire_after: float | None = None
+    unique_for: float | None = None
+    on_conflict: OnConflict = "keep"
 
 
 @attrs.frozen(kw_only=True)
@@ -57,13 +86,31 @@ class JobInsert:
     created_at: float
     unique_key: str | None = None
     traceparent: str | None = None
+    expires_at: float | None = None
+    #: A held key blocks this insert even if its holder finished, when the holder was created
+    #: less than this many seconds before ``created_at``.
+    unique_for: float | None = None
+    #: On a held key, rewrite the holder if it has not started (``on_conflict="replace"``).
+    replace: bool = False
 
 
 @attrs.frozen(kw_only=True)
 class InsertResult:
     id: int
-    #: False when a unique key matched an unfinished job: ``id`` is that job's.
+    #: False when a unique key was held: ``id`` is the holder's.
     inserted: bool
+    #: True when the holder took this push's args, run_at, priority and expiry.
+    replaced: bool = False
+
+    @property
+    def unique(self) -> UniqueOutcome:
+        return _outcome(self.inserted, self.replaced)
+
+
+def _outcome(inserted: bool, replaced: bool) -> UniqueOutcome:
+    if inserted:
+        return UniqueOutcome.INSERTED
+    return UniqueOutcome.REPLACED if replaced else UniqueOutcome.KEPT
 
 
 @attrs.frozen
@@ -72,26 +119,46 @@ class Wake:
 
     tasks: frozenset[str]
     earliest: float
+    #: The earliest ``expires_at`` among them (inf if none expires): the worker's schedule loop
+    #: must look at the store then, to discard the job if it has not started.
+    expiry: float = math.inf
 
     def merged(self, other: Wake | None) -> Wake:
         if other is None:
             return self
-        return Wake(self.tasks | other.tasks, min(self.earliest, other.earliest))
+        return Wake(self.tasks | other.tasks, min(self.earliest, other.earliest),
+                    min(self.expiry, other.expiry))
+
+    def tell(self, listener: PushListener) -> None:
+        """Call ``listener`` for these jobs; an expiry is told as a time with no task to wake."""
+        listener(self.tasks, self.earliest)
+        if self.expiry != math.inf:
+            listener(frozenset(), self.expiry)
+
+
+def wake_for(job: JobInsert) -> Wake:
+    """The :class:`Wake` of one job that was inserted or replaced."""
+    return Wake(frozenset([job.task]), job.run_at,
+                math.inf if job.expires_at is None else job.expires_at)
 
 
 def wake_of(jobs: Sequence[JobInsert], results: Sequence[InsertResult]) -> Wake | None:
-    """The :class:`Wake` of the jobs that ``results`` say were inserted (None if none was).
+    """The :class:`Wake` of the jobs that ``results`` say were inserted or replaced (None if
+    none was).
 
     A pass over every row: for a big batch the stores compute it off the event loop.
     """
     tasks: set[str] = set()
     earliest = math.inf
+    expiry = math.inf
     for job, result in zip(jobs, results, strict=True):
-        if result.inserted:
+        if result.inserted or result.replaced:
             tasks.add(job.task)
             if job.run_at < earliest:
                 earliest = job.run_at
-    return Wake(frozenset(tasks), earliest) if tasks else None
+            if job.expires_at is not None and job.expires_at < expiry:
+                expiry = job.expires_at
+    return Wake(frozenset(tasks), earliest, expiry) if tasks else None
 
 
 #: What a workflow member does when a dependency ends discarded or cancelled.
@@ -130,7 +197,9 @@ class WorkflowInsert:
         due = [m.row for m in self.members if m.row.state is not JobState.PENDING]
         if not due:
             return None
-        return Wake(frozenset(r.task for r in due), min(r.run_at for r in due))
+        expiries = [r.expires_at for r in due if r.expires_at is not None]
+        return Wake(frozenset(r.task for r in due), min(r.run_at for r in due),
+                    min(expiries, default=math.inf))
 
     def edges(self, ids: Sequence[int]) -> list[tuple[int, int]]:
         """(dependent id, dependency id) of every edge, given the members' new ids."""
@@ -197,6 +266,8 @@ class JobRow:
     result: str | None  # JSON text
     #: The W3C ``traceparent`` stored by the push (opaque to the engine), if it had one.
     traceparent: str | None = None
+    #: After this instant its next attempt may not start: it is discarded (kind ``expired``).
+    expires_at: float | None = None
     #: The workflow the job is a member of (see ``Workflow``), if any.
     workflow_id: int | None = None
     workflow_name: str | None = None
@@ -204,14 +275,21 @@ class JobRow:
 
 @attrs.frozen(kw_only=True)
 class PushResult:
-    """What one push stored: the job's row as it is now, and whether the push added it.
+    """What one push stored: the job's row as it is now, and what the push did with it.
 
-    ``inserted`` is False when the push's unique key matched an unfinished job of the same task:
-    ``row`` is then that job, untouched.
+    ``inserted`` is False when the push's unique key was held by another job of the same task:
+    ``row`` is then that job -- untouched (``unique`` is ``kept``), or rewritten by an
+    ``on_conflict="replace"`` push (``replaced`` is True, ``unique`` is ``replaced``).
     """
 
     row: JobRow
     inserted: bool
+    replaced: bool = False
+
+    @property
+    def unique(self) -> UniqueOutcome:
+        """``inserted``, ``kept`` or ``replaced``."""
+        return _outcome(self.inserted, self.replaced)
 
 
 @attrs.frozen(kw_only=True)
@@ -362,6 +440,10 @@ class Transaction(Protocol):
         unique_key: str | None = None,
         max_attempts: int | None = None,
         traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> int:
         """Insert one job in the transaction; its id (the holder's id on a unique-key hit).
 
@@ -384,6 +466,10 @@ class Transaction(Protocol):
         unique_key: str | None = None,
         max_attempts: int | None = None,
         traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
         ...
@@ -439,11 +525,17 @@ class JobStore(Protocol):
         unique_key: str | None = None,
         max_attempts: int | None = None,
         traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> int:
         """Store one job durably and return its id, once committed.
 
-        On a unique-key hit (an unfinished job of the task holds ``unique_key``) nothing is
-        added and the holder's id is returned. ``ValueError`` naming the option (``PayloadError``
+        On a unique-key hit (an unfinished job of the task holds ``unique_key``, or a finished
+        one pushed less than ``unique_for`` s ago) nothing is added and the holder's id is
+        returned; with ``on_conflict="replace"`` a holder that has not started takes this push's
+        args, run_at, priority and expiry first. ``ValueError`` naming the option (``PayloadError``
         naming the field) before anything is written when an option or the task's fields are
         invalid. See :class:`Push` for the options.
         """
@@ -463,6 +555,10 @@ class JobStore(Protocol):
         unique_key: str | None = None,
         max_attempts: int | None = None,
         traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it.
 
@@ -540,14 +636,23 @@ class JobStore(Protocol):
         ...
 
     async def job_promote_due(self, now: float) -> list[str]:
-        """Make ``scheduled``/``retryable`` jobs whose ``run_at`` passed ``available``.
+        """Make ``scheduled``/``retryable`` jobs whose ``run_at`` passed ``available``, having
+        first discarded the jobs whose expiry passed (as :meth:`job_discard_expired`).
 
         Returns the task names that got jobs.
         """
         ...
 
     async def job_next_run_at(self) -> float | None:
-        """The earliest ``run_at`` among waiting (scheduled, retryable) jobs."""
+        """When the worker's schedule loop must next look: the earliest ``run_at`` among
+        waiting (scheduled, retryable) jobs, or ``expires_at`` among jobs whose next attempt has
+        not started, whichever comes first."""
+        ...
+
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        """Discard up to ``limit`` jobs waiting for their next attempt (scheduled, available,
+        retryable) whose ``expires_at`` is at or before ``now``, recording an ``expired`` error.
+        Claims never start such a job even before this runs."""
         ...
 
     async def job_renew_leases(

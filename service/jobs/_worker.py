@@ -145,7 +145,8 @@ class TaskWorker:
     # -- wake-ups ---------------------------------------------------------------------------
 
     def _on_push(self, tasks: frozenset[str], earliest_run_at: float) -> None:
-        if earliest_run_at > self.clock.now():
+        # No task: a job's expiry, for the schedule loop to discard it then.
+        if earliest_run_at > self.clock.now() or not tasks:
             self._schedule_wakeup.set()
             return
         for name in tasks:

@@ -60,6 +60,43 @@ def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> N
     assert json.loads(retried.stdout)["state"] == "available"
 
 
+def test_jobs_push_takes_expiry_and_uniqueness_options_and_says_what_it_did(
+    tmp_path: Path,
+) -> None:
+    env = migrated_env(tmp_path)
+    edit = ["jobs", "push", "send_welcome_email", "--delay", "30", "--unique-key", "doc",
+            "--on-conflict", "replace", "--unique-for", "60"]
+    first = run_cli(env, *edit, "--args", json.dumps({"user_id": str(uuid.uuid4())}),
+                    "--expires-at", "2099-01-01T00:00:00+00:00")
+    assert first.returncode == 0, first.stderr
+    other = str(uuid.uuid4())
+    second = run_cli(env, *edit, "--args", json.dumps({"user_id": other}),
+                     "--expire-after", "3600")
+    assert second.returncode == 0, second.stderr
+    inserted, replaced = json.loads(first.stdout), json.loads(second.stdout)
+    assert inserted["unique"] == "inserted"
+    assert inserted["expires_at"].startswith("2099-01-01T00:00:00")
+    assert (replaced["unique"], replaced["id"]) == ("replaced", inserted["id"])
+    assert replaced["args"] == {"user_id": other}
+
+    naive = run_cli(env, "jobs", "push", "send_welcome_email", "--args",
+                    json.dumps({"user_id": other}), "--expires-at", "2099-01-01T00:00:00")
+    assert naive.returncode == 1
+    assert "expires_at must be an aware datetime" in naive.stderr
+    garbled = run_cli(env, "jobs", "push", "send_welcome_email", "--expires-at", "soon")
+    assert garbled.returncode == 1
+    assert "--expires-at must be an ISO 8601 time" in garbled.stderr
+    lonely = run_cli(env, "jobs", "push", "send_welcome_email", "--args",
+                     json.dumps({"user_id": other}), "--unique-for", "60")
+    assert lonely.returncode == 1
+    assert "unique_for needs a unique_key" in lonely.stderr
+    wrong = run_cli(env, "jobs", "push", "send_welcome_email", "--on-conflict", "merge")
+    assert wrong.returncode == 2
+    assert "--on-conflict" in wrong.stderr
+    for result in (naive, garbled, lonely, wrong):
+        assert "Traceback" not in result.stderr
+
+
 def test_operator_mistakes_get_a_message_and_a_nonzero_exit(tmp_path: Path) -> None:
     env = migrated_env(tmp_path)
     missing = run_cli(env, "jobs", "show", "4242")

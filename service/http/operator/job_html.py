@@ -160,6 +160,7 @@ def _facts(row: JobRow) -> Markup:
         ("Attempt", f"{row.attempt} of {row.max_attempts}"), ("Priority", str(row.priority)),
         ("Run at", when(row.run_at)), ("Created", when(row.created_at)),
         ("Attempted", _time(row.attempted_at)), ("Finished", _time(row.finished_at)),
+        ("Expires", _time(row.expires_at)),
         ("Unique key", _text(row.unique_key)), ("Rescues", str(row.rescues)),
         ("Lease owner", _text(row.lease_owner)), ("Lease expires", _time(row.lease_expires_at)),
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from quart import Blueprint, Response, jsonify, request
@@ -16,9 +16,11 @@ from ...jobs import (
     JobFilter,
     JobNotFound,
     JobState,
+    OnConflict,
     QueueNotFound,
     WorkflowNotFound,
     job_json,
+    push_json,
     queue_json,
     workflow_cancel_json,
 )
@@ -87,6 +89,12 @@ async def get_job(raw_id: str) -> Response:
 
 @attrs.frozen(kw_only=True)
 class PushRequest:
+    """``POST /api/jobs``: the task, its args and the push's options (see ``service.jobs.Push``).
+
+    ``expires_at`` is an ISO 8601 time with a timezone, or epoch seconds; ``expire_after``,
+    ``unique_for`` and ``delay`` are seconds.
+    """
+
     task: str
     args: dict[str, Any] = attrs.field(factory=dict)
     delay: float | None = None
@@ -94,6 +102,37 @@ class PushRequest:
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    expires_at: dt.datetime | float | None = None
+    expire_after: float | None = None
+    unique_for: float | None = None
+    on_conflict: OnConflict = "keep"
+
+
+@attrs.frozen(kw_only=True)
+class PushResponse:
+    """The answer to ``POST /api/jobs``: the job as ``GET /api/jobs/{id}`` shows it, and
+    ``unique``: whether the push ``inserted`` it, or found its unique key held and ``kept`` or
+    ``replaced`` the holder (the job returned)."""
+
+    id: int
+    task: str
+    args: Any
+    state: str
+    attempt: int
+    max_attempts: int
+    priority: int
+    run_at: str
+    created_at: str
+    attempted_at: str | None
+    finished_at: str | None
+    unique_key: str | None
+    expires_at: str | None
+    rescues: int
+    lease_owner: str | None
+    lease_expires_at: str | None
+    errors: list[dict[str, Any]]
+    result: Any
+    unique: Literal["inserted", "kept", "replaced"]
 
 
 @blueprint.post("/api/jobs")
@@ -104,11 +143,14 @@ async def push_job() -> Response:
         pushed = await _admin().push(
             body.task, body.args, delay=body.delay, run_at=body.run_at, priority=body.priority,
             unique_key=body.unique_key, max_attempts=body.max_attempts,
+            expires_at=body.expires_at, expire_after=body.expire_after,
+            unique_for=body.unique_for, on_conflict=body.on_conflict,
         )
     except InvalidPush as exc:
         raise ApiError(422, "invalid", exc.title, exc.fields) from None
-    response = jsonify(job_json(pushed.row))
-    # 201 for a new job; 200 when a unique key matched an unfinished job, which is returned.
+    answer = PushResponse(**push_json(pushed))
+    response = jsonify(attrs.asdict(answer, recurse=False))
+    # 201 for a new job; 200 when its unique key was held: the holder, kept or replaced.
     response.status_code = 201 if pushed.inserted else 200
     return response
 

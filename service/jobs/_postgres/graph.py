@@ -222,3 +222,20 @@ def discard_unknown_and_settle(
     with conn.transaction():
         found = queries.discard_unknown(conn, known, before, now, limit)
         return found, settle(conn, [(r.id, r.state) for r in found], now, channel, origin)
+
+
+def discard_expired_and_settle(
+    conn: Conn, now: float, limit: int, channel: str, origin: str
+) -> tuple[list[Rescued], set[str]]:
+    with conn.transaction():
+        found = queries.discard_expired(conn, now, limit)
+        return found, settle(conn, [(r.id, r.state) for r in found], now, channel, origin)
+
+
+def promote_due_and_settle(conn: Conn, now: float, channel: str, origin: str) -> list[str]:
+    """:func:`.queries.promote_due`, settling the dependents of the jobs its expiry sweep
+    discards; the tasks that got due jobs (promoted or released)."""
+    with conn.transaction():
+        _, released = discard_expired_and_settle(conn, now, queries.PROMOTE_BATCH, channel,
+                                                 origin)
+        return [*queries.promote_due(conn, now), *sorted(released)]

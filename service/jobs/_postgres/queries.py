@@ -21,12 +21,13 @@ from .._rows import (
     claim_order,
     error_json,
     list_query,
+    release_for_retry,
     rescue_step,
     state_list,
     to_claimed,
 )
 from .._rows import to_row as row_from_columns
-from .._states import CANCEL_SOURCES, FINISHED, RETRY_SOURCES, UNFINISHED, JobState
+from .._states import CANCEL_SOURCES, EXPIRABLE, FINISHED, RETRY_SOURCES, UNFINISHED, JobState
 from .._store import (
     REPEAT_RESCUE_SPREAD_MAX_S,
     REPEAT_RESCUE_SPREAD_S,
@@ -45,9 +46,8 @@ if TYPE_CHECKING:
     from .connection import Conn
 
 UNFINISHED_SQL = state_list(UNFINISHED)
-#: The states of jobs that hold their unique key, as ``jobs_unique_key`` lists them (a workflow
-#: member, the only ``pending`` job, has no key): the planner then proves the index usable.
-KEY_HOLDER_SQL = state_list(UNFINISHED - {JobState.PENDING})
+#: The ``jobs_expiring`` index's predicate.
+EXPIRING = f"expires_at IS NOT NULL AND state IN {state_list(EXPIRABLE)}"
 
 
 def to_row(r: Sequence[Any]) -> JobRow:
@@ -72,9 +72,11 @@ def list_jobs(conn: Conn, where: JobFilter) -> list[JobRow]:
 
 
 def next_run_at(conn: Conn) -> float | None:
-    """The earliest ``run_at`` of a waiting job, or None."""
+    """The earliest ``run_at`` of a waiting job or ``expires_at`` of an unstarted one, or
+    None."""
     row = conn.execute(
-        "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        "SELECT least((SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')),"
+        f" (SELECT min(expires_at) FROM jobs WHERE {EXPIRING}))"
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])
 
@@ -114,6 +116,7 @@ def claim(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = %(now)s,"
         " lease_owner = %(owner)s, lease_expires_at = %(expires)s"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
+        "  AND (expires_at IS NULL OR expires_at > %(now)s)"
         "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = %(task)s AND paused)"
         "  ORDER BY priority, run_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
         f" RETURNING {CLAIMED_COLUMNS}",
@@ -127,6 +130,7 @@ PROMOTE_BATCH = 5000
 
 def promote_due(conn: Conn, now: float) -> list[str]:
     """Make due scheduled and retryable jobs available; their task names."""
+    discard_expired(conn, now, PROMOTE_BATCH)  # before: an expired job is never promoted
     rows = conn.execute(
         "UPDATE jobs SET state = 'available'"
         " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"
@@ -218,6 +222,21 @@ def discard_unknown(
     return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
 
 
+def discard_expired(conn: Conn, now: float, limit: int) -> list[Rescued]:
+    """Discard jobs waiting for their next attempt whose ``expires_at`` is at or before now."""
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'discarded', finished_at = %(now)s,"
+        " errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt,"
+        f"  'at', %(now)s::float8, 'kind', '{ErrorKind.EXPIRED}', 'error', 'Expired',"
+        "  'expires_at', expires_at))"
+        f" WHERE id IN (SELECT id FROM jobs WHERE {EXPIRING} AND expires_at <= %(now)s"
+        "  ORDER BY expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, task, state",
+        {"now": now, "limit": limit},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
+
+
 # -- outcomes and operator actions -----------------------------------------------------------
 
 _SET_STATE = (
@@ -294,14 +313,19 @@ def _cas(conn: Conn, job_id: int, sql: str, params: Sequence[Any], target: JobSt
     raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
 
 
+_RELEASE_FOR_RETRY = release_for_retry("%s")
+
+
 def retry(conn: Conn, job_id: int, now: float, channel: str, origin: str) -> JobRow:
     """Operator retry, and a NOTIFY so workers on every host hear of it at commit."""
     with conn.transaction():
+        conn.execute(_RELEASE_FOR_RETRY, (job_id, job_id))
         row = _cas(
             conn,
             job_id,
             "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
-            " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1)"
+            " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1),"
+            " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
             f" WHERE id = %s AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
             (now, job_id),
             JobState.AVAILABLE,

@@ -32,6 +32,7 @@ from .._store import (
     SetStateIfRunning,
     TickInsert,
     Wake,
+    wake_for,
 )
 from . import graph, inserts, queries, schedules
 from .connection import channel_name, check_schema, conninfo, migrate
@@ -118,7 +119,7 @@ class PostgresStore(Pusher):
         if wake is None:
             return
         for listener in self._listeners:
-            listener(wake.tasks, wake.earliest)
+            wake.tell(listener)
 
     def _notify_task(self, task: str, run_at: float) -> None:
         for listener in self._listeners:
@@ -244,8 +245,8 @@ class PostgresStore(Pusher):
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._call(inserts.insert_returning_committed, job, self.channel,
                                   self.origin)
-        if result.inserted:
-            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
+        if result.inserted or result.replaced:
+            self._notify(wake_for(job))
         return result
 
     async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
@@ -277,10 +278,16 @@ class PostgresStore(Pusher):
         return await self._call(queries.claim, task, owner, limit, now, lease_expires_at)
 
     async def job_promote_due(self, now: float) -> list[str]:
-        return await self._call(queries.promote_due, now)
+        return await self._call(graph.promote_due_and_settle, now, self.channel, self.origin)
 
     async def job_next_run_at(self) -> float | None:
         return await self._call(queries.next_run_at)
+
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        found, released = await self._call(graph.discard_expired_and_settle, now, limit,
+                                           self.channel, self.origin)
+        self._notify_released(released)
+        return found
 
     async def job_renew_leases(
         self, owner: str, job_ids: Sequence[int], lease_expires_at: float

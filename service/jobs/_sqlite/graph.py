@@ -199,3 +199,17 @@ def discard_unknown_and_settle(
 ) -> tuple[list[Rescued], set[str]]:
     discarded = queries.discard_unknown(conn, known, before, now, limit)
     return discarded, settle(conn, [(r.id, r.state) for r in discarded], now)
+
+
+def discard_expired_and_settle(
+    conn: sqlite3.Connection, now: float, limit: int
+) -> tuple[list[Rescued], set[str]]:
+    discarded = queries.discard_expired(conn, now, limit)
+    return discarded, settle(conn, [(r.id, r.state) for r in discarded], now)
+
+
+def promote_due_and_settle(conn: sqlite3.Connection, now: float) -> list[str]:
+    """:func:`.queries.promote_due`, settling the dependents of the jobs its expiry sweep
+    discards; the tasks that got due jobs (promoted or released)."""
+    _, released = discard_expired_and_settle(conn, now, queries.PROMOTE_BATCH)
+    return [*queries.promote_due(conn, now), *sorted(released)]

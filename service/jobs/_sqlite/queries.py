@@ -19,12 +19,20 @@ from .._rows import (
     claim_order,
     error_json,
     list_query,
+    release_for_retry,
     rescue_step,
     state_list,
     to_claimed,
 )
 from .._rows import to_row as row_from_columns
-from .._states import CANCEL_SOURCES, FINISHED, RETRY_SOURCES, UNFINISHED, JobState
+from .._states import (
+    CANCEL_SOURCES,
+    EXPIRABLE,
+    FINISHED,
+    RETRY_SOURCES,
+    UNFINISHED,
+    JobState,
+)
 from .._store import (
     REPEAT_RESCUE_SPREAD_MAX_S,
     REPEAT_RESCUE_SPREAD_S,
@@ -38,15 +46,16 @@ from .._store import (
     Rescued,
     SetStateIfRunning,
 )
+from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
+from .._unique import statements as unique_statements
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 UNFINISHED_SQL = state_list(UNFINISHED)
 FINISHED_SQL = state_list(FINISHED)
-#: The states of jobs that hold their unique key, as ``jobs_unique_key`` lists them (a workflow
-#: member, the only ``pending`` job, has no key): repeated as written, so the index is usable.
-KEY_HOLDER_SQL = state_list(UNFINISHED - {JobState.PENDING})
+#: Repeats the ``jobs_expiring`` index's own terms, so that SQLite uses it.
+EXPIRING = f"expires_at IS NOT NULL AND state IN {state_list(EXPIRABLE)}"
 
 
 def to_row(r: Sequence[Any]) -> JobRow:
@@ -54,15 +63,9 @@ def to_row(r: Sequence[Any]) -> JobRow:
 
 
 _INSERT = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key,"
-    " traceparent)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ({', '.join(['?'] * INSERT_WIDTH)})"
 )
-
-
-def _values(job: JobInsert) -> tuple[Any, ...]:
-    return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, job.unique_key, job.traceparent)
+_UNIQUE = unique_statements("?")
 
 
 def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
@@ -72,7 +75,7 @@ def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[I
     one more than the largest id ever used, and the write lock (``BEGIN IMMEDIATE``) keeps every
     other writer out until the commit.
     """
-    cursor = conn.executemany(_INSERT, [_values(job) for job in jobs])
+    cursor = conn.executemany(_INSERT, [insert_values(job) for job in jobs])
     if cursor.rowcount != len(jobs):
         raise ConstraintViolation(f"inserted {cursor.rowcount} of {len(jobs)} jobs")
     [(last,)] = conn.execute("SELECT last_insert_rowid()").fetchall()
@@ -80,21 +83,9 @@ def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[I
     return [InsertResult(id=first + n, inserted=True) for n in range(len(jobs))]
 
 
-def _insert_unique(conn: sqlite3.Connection, job: JobInsert) -> InsertResult:
-    row = conn.execute(_INSERT + " ON CONFLICT DO NOTHING RETURNING id", _values(job)).fetchone()
-    if row is not None:
-        return InsertResult(id=row[0], inserted=True)
-    existing = conn.execute(
-        f"SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND state IN {KEY_HOLDER_SQL}",
-        (job.task, job.unique_key),
-    ).fetchone()
-    if existing is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
-        raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
-    return InsertResult(id=existing[0], inserted=False)
-
-
 def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
-    """Insert in order: runs of jobs without a unique key together, keyed jobs one by one."""
+    """Insert in order: runs of jobs without a unique key together, keyed jobs one by one
+    (settled with their key's holder: see ``_unique``)."""
     results: list[InsertResult] = []
     start = 0
     for end, job in enumerate(jobs):
@@ -102,7 +93,7 @@ def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[Ins
             continue
         if start < end:
             results += _insert_plain(conn, jobs[start:end])
-        results.append(_insert_unique(conn, job))
+        results.append(insert_unique(conn, _UNIQUE, job))
         start = end + 1
     if start < len(jobs):
         results += _insert_plain(conn, jobs[start:])
@@ -110,24 +101,14 @@ def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[Ins
 
 
 def insert_returning(conn: sqlite3.Connection, job: JobInsert) -> PushResult:
-    """Insert one job and read its row in the same statement; on a unique-key hit, the
-    unfinished holder's row (inside the same write transaction)."""
+    """Insert one job and read its row in the same statement; with a unique key, the row of
+    the job that holds it after the push (inside the same write transaction)."""
     if job.unique_key is None:
-        [row] = conn.execute(_INSERT + f" RETURNING {COLUMNS}", _values(job)).fetchall()
+        [row] = conn.execute(_INSERT + f" RETURNING {COLUMNS}", insert_values(job)).fetchall()
         return PushResult(row=to_row(row), inserted=True)
-    new = conn.execute(
-        _INSERT + f" ON CONFLICT DO NOTHING RETURNING {COLUMNS}", _values(job)
-    ).fetchone()
-    if new is not None:
-        return PushResult(row=to_row(new), inserted=True)
-    holder = conn.execute(
-        f"SELECT {COLUMNS} FROM jobs WHERE task = ? AND unique_key = ?"
-        f" AND state IN {KEY_HOLDER_SQL}",
-        (job.task, job.unique_key),
-    ).fetchone()
-    if holder is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
-        raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
-    return PushResult(row=to_row(holder), inserted=False)
+    result = insert_unique(conn, _UNIQUE, job)
+    return PushResult(row=get(conn, result.id), inserted=result.inserted,
+                      replaced=result.replaced)
 
 
 def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
@@ -150,10 +131,11 @@ def claim(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?,"
         " lease_owner = ?, lease_expires_at = ?"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = ?"
+        "  AND (expires_at IS NULL OR expires_at > ?)"
         "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = ? AND paused = 1)"
         "  ORDER BY priority, run_at, id LIMIT ?)"
         f" RETURNING {CLAIMED_COLUMNS}",
-        (now, owner, expires, task, task, limit),
+        (now, owner, expires, task, now, task, limit),
     ).fetchall()
     return sorted((to_claimed(r) for r in found), key=claim_order)
 
@@ -162,6 +144,7 @@ PROMOTE_BATCH = 5000
 
 
 def promote_due(conn: sqlite3.Connection, now: float) -> list[str]:
+    discard_expired(conn, now, PROMOTE_BATCH)  # before: an expired job is never promoted
     rows = conn.execute(
         "UPDATE jobs SET state = 'available'"
         " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"
@@ -173,10 +156,28 @@ def promote_due(conn: sqlite3.Connection, now: float) -> list[str]:
 
 
 def next_run_at(conn: sqlite3.Connection) -> float | None:
+    """The earliest waiting job's run_at or unstarted job's expires_at (two index seeks)."""
     row = conn.execute(
-        "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        "SELECT min(t) FROM ("
+        " SELECT min(run_at) AS t FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        f" UNION ALL SELECT min(expires_at) FROM jobs WHERE {EXPIRING})"
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+def discard_expired(conn: sqlite3.Connection, now: float, limit: int) -> list[Rescued]:
+    """Discard jobs waiting for their next attempt whose ``expires_at`` is at or before now."""
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'discarded', finished_at = :now,"
+        " errors = json_insert(errors, '$[#]', json_object('attempt', attempt,"
+        f"  'at', {_json_real(':now')}, 'kind', '{ErrorKind.EXPIRED}', 'error', 'Expired',"
+        f"  'expires_at', {_json_real('expires_at')}))"
+        f" WHERE id IN (SELECT id FROM jobs WHERE {EXPIRING} AND expires_at <= :now"
+        "  ORDER BY expires_at LIMIT :limit)"
+        " RETURNING id, task, state",
+        {"now": now, "limit": limit},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
 
 
 def renew_leases(
@@ -350,12 +351,17 @@ def _cas(conn: sqlite3.Connection, job_id: int, sql: str, params: Sequence[Any],
     raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
 
 
+_RELEASE_FOR_RETRY = release_for_retry("?")
+
+
 def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
+    conn.execute(_RELEASE_FOR_RETRY, (job_id, job_id))
     return _cas(
         conn,
         job_id,
         "UPDATE jobs SET state = 'available', run_at = ?, finished_at = NULL, result = NULL,"
-        " rescues = 0, max_attempts = max(max_attempts, attempt + 1)"
+        " rescues = 0, max_attempts = max(max_attempts, attempt + 1), expires_at = NULL,"
+        " unique_held = (unique_key IS NOT NULL)"
         f" WHERE id = ? AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
         (now, job_id),
         JobState.AVAILABLE,

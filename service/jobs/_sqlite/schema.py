@@ -97,6 +97,27 @@ JOBS_V5 = Migration(
     },
 )
 
+JOBS_V6 = Migration(
+    component="jobs",
+    version=6,
+    description="job expiry; unique keys held until a push releases them (unique_for, replace)",
+    statements={
+        "sqlite": [
+            "ALTER TABLE jobs ADD COLUMN expires_at REAL",
+            # A keyed job holds its key from its insert until a later push (or an operator's
+            # retry of another job) releases it, finished or not: see service/jobs/_unique.py.
+            "ALTER TABLE jobs ADD COLUMN unique_held INTEGER NOT NULL DEFAULT 0",
+            "UPDATE jobs SET unique_held = 1 WHERE unique_key IS NOT NULL"
+            " AND state IN ('scheduled', 'available', 'running', 'retryable')",
+            "DROP INDEX jobs_unique_key",
+            "CREATE UNIQUE INDEX jobs_unique_held ON jobs (task, unique_key) WHERE unique_held",
+            # Jobs whose next attempt may expire: the sweep and the worker's timer seek here.
+            "CREATE INDEX jobs_expiring ON jobs (expires_at) WHERE expires_at IS NOT NULL"
+            " AND state IN ('scheduled', 'available', 'retryable')",
+        ]
+    },
+)
+
 WORKFLOWS_V1 = Migration(
     component="workflows",
     version=1,
@@ -128,4 +149,4 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, WORKFLOWS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, WORKFLOWS_V1]

@@ -33,6 +33,7 @@ from .._store import (
     TickInsert,
     Transaction,
     Wake,
+    wake_for,
     wake_of,
 )
 from . import graph, queries, schedules
@@ -120,8 +121,8 @@ class SQLiteTransaction(Pusher):
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         self._check_open()
         result = await self._store._call(queries.insert_returning, job)
-        if result.inserted:
-            self.wake = Wake(tasks=frozenset([job.task]), earliest=job.run_at).merged(self.wake)
+        if result.inserted or result.replaced:
+            self.wake = wake_for(job).merged(self.wake)
         return result
 
 
@@ -244,7 +245,7 @@ class SQLiteStore(Pusher):
         if wake is None:
             return
         for listener in self._listeners:
-            listener(wake.tasks, wake.earliest)
+            wake.tell(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -384,8 +385,8 @@ class SQLiteStore(Pusher):
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._short_write(queries.insert_returning, job)
-        if result.inserted:
-            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
+        if result.inserted or result.replaced:
+            self._notify(wake_for(job))
         return result
 
     async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
@@ -416,7 +417,7 @@ class SQLiteStore(Pusher):
         return await self._short_write(queries.claim, task, owner, limit, now, lease_expires_at)
 
     async def job_promote_due(self, now: float) -> list[str]:
-        return await self._write(queries.promote_due, now)
+        return await self._write(graph.promote_due_and_settle, now)
 
     async def job_next_run_at(self) -> float | None:
         return await self._read(queries.next_run_at)
@@ -434,6 +435,11 @@ class SQLiteStore(Pusher):
         rescued, released = await self._write(graph.rescue_and_settle, now, max_rescues, limit)
         self._notify_tasks(released)
         return rescued
+
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        found, released = await self._write(graph.discard_expired_and_settle, now, limit)
+        self._notify_tasks(released)
+        return found
 
     async def job_discard_unknown(
         self, known: Sequence[str], available_before: float, now: float, limit: int = 1000

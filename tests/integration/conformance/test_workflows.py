@@ -299,3 +299,19 @@ async def test_the_pruner_keeps_finished_members_while_a_dependent_is_unfinished
 
     assert await backend.job_delete_finished(S.COMPLETED, now + 1, limit=100) == 3
     assert await all_jobs(backend) == []
+
+
+async def test_a_dependency_discarded_at_its_expiry_settles_its_dependents(
+    backend: JobStore,
+) -> None:
+    wf = Workflow("expiring")
+    short = wf.add(Push(task=email("short-lived"), expire_after=60))
+    wf.add(email("cancelled"), after=[short])
+    wf.add(Report(month=1), after=[short], on_failure="run")
+    short_id, cancelled_id, runs_id = await backend.push_workflow(wf)
+
+    await backend.job_discard_expired(backend.clock.now() + 61)
+
+    assert await states(backend, [short_id, cancelled_id, runs_id]) == [
+        S.DISCARDED, S.CANCELLED, S.AVAILABLE,
+    ]
