@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Seconds a claim's lease lasts in these tests.
 LEASE = 30.0
+#: The lease of the job a pending job made by :func:`make_job` waits on: ten years.
+BLOCKER_LEASE = 10 * 365 * 86_400.0
 
 
 @attrs.frozen(kw_only=True)
@@ -150,9 +152,12 @@ async def make_job(
     now = backend.clock.now()
     if state == JobState.SCHEDULED:
         return await backend.push(task, delay=3600, **push)
-    if state == JobState.PENDING:  # a workflow member waiting on a running job of another task
+    if state == JobState.PENDING:
+        # A workflow member waiting on a running job of another task whose lease outlasts any
+        # test (so no claim, promotion, rescue or discard of other states touches either).
         blocker = await backend.push(Report(month=12))
-        await claim_id(backend, blocker, owner="blocker", now=now)
+        [held] = await claim(backend, REPORT, owner="blocker", now=now, lease=BLOCKER_LEASE)
+        assert held.id == blocker
         workflow = Workflow(f"made-pending-{blocker}")
         workflow.add(Push(task=task, **push), after=[blocker])
         [job_id] = await backend.push_workflow(workflow)
