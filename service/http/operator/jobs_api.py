@@ -132,6 +132,8 @@ class PushResponse:
     lease_expires_at: str | None
     errors: list[dict[str, Any]]
     result: Any
+    #: The workflow the job is a member of, ``{"id", "name"}``, else null.
+    workflow: dict[str, Any] | None
     unique: Literal["inserted", "kept", "replaced"]
 
 
