@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -11,7 +12,9 @@ import trio
 from integration.test_job_pages import IMG, SCRIPT, TASK, hostile_job
 from support.http import ADMIN_TOKEN, serve_app
 
+from service.jobs import Workflow
 from service.jobs._store import ScheduleDefinition
+from service.tasks.send_welcome_email import SendWelcomeEmail
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -192,3 +195,43 @@ async def test_an_operator_pauses_and_resumes_a_schedule_in_the_browser(tmp_path
     assert SCRIPT in seen["orphan"], "a stored name is shown as text"
     assert seen["elements"] == 0
     assert seen["dialogs"] == []
+
+
+def _cancel_workflow_in_browser(sync_api: Any, url: str, job_id: int) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    with sync_api.sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/admin/login")
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            page.goto(f"{url}/admin/jobs/{job_id}")
+            seen["before"] = page.locator("dl.facts").inner_text()
+            with page.expect_navigation():
+                page.click("text=Cancel workflow")
+            seen["url"] = page.url
+            seen["after"] = page.locator("dl.facts").inner_text()
+            seen["buttons"] = page.locator("button", has_text="Cancel job").count()
+        finally:
+            browser.close()
+    return seen
+
+
+async def test_an_operator_cancels_a_workflow_from_a_members_page(tmp_path: Path) -> None:
+    sync_api = _browser_or_skip()
+    async with serve_app(tmp_path) as app:
+        wf = Workflow(f"batch {SCRIPT}")
+        first = wf.add(SendWelcomeEmail(user_id=uuid.uuid4()))
+        wf.add(SendWelcomeEmail(user_id=uuid.uuid4()), after=[first])
+        first_id, second_id = await app.state.store.push_workflow(wf)
+        seen = await trio.to_thread.run_sync(_cancel_workflow_in_browser, sync_api, app.url,
+                                             second_id)
+        states = [(await app.state.store.job_get(i)).state for i in (first_id, second_id)]
+    assert f"batch {SCRIPT} ({wf.id})" in seen["before"], "the name is shown as text"
+    assert "pending" in seen["before"]
+    assert seen["url"].endswith(f"/admin/jobs/{second_id}")
+    assert "cancelled" in seen["after"]
+    assert seen["buttons"] == 0, "nothing left to cancel"
+    assert [s.value for s in states] == ["cancelled", "cancelled"]
