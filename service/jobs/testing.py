@@ -36,6 +36,7 @@ way. ``drain`` uses :data:`DRAIN_CONFIG`, the same but leaving other task types'
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -48,6 +49,7 @@ from trio.testing import MockClock, wait_all_tasks_blocked
 
 from . import _codec as codec
 from ._config import WorkerConfig
+from ._dependency import Dependency
 from ._errors import Cancel, ServiceError, Snooze
 from ._outcomes import timeout_message
 from ._runner import InlineRunner, autojump_threshold, thread_call_in_flight
@@ -61,7 +63,7 @@ from ._worker import TaskWorker
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
     from ._clock import Clock
 
@@ -226,9 +228,19 @@ class TaskResult:
 
 
 async def run_task(
-    task: Task, *, state: Any = None, job_id: int = 0, attempt: int = 1
+    task: Task,
+    *,
+    state: Any = None,
+    job_id: int = 0,
+    attempt: int = 1,
+    dependency_results: Mapping[int, Any] | None = None,
+    failed_dependencies: Iterable[int] = (),
 ) -> TaskResult:
     """Run ``task`` once, as a worker would, without a store; ``state`` becomes ``ctx.state``.
+
+    For a workflow member, ``dependency_results`` ({job id: result}, as JSON data) is what
+    ``ctx.dependency_results()`` returns, and ``failed_dependencies`` what
+    ``ctx.failed_dependencies`` lists.
 
     The task first makes the round trip through the payload converter, so a field that would not
     survive storage fails here too (``PayloadError``). The task's timeout applies. Under a
@@ -243,6 +255,7 @@ async def run_task(
         attempt=attempt,
         max_attempts=options.max_attempts,
         state=state,
+        dependencies=_dependencies(dependency_results or {}, failed_dependencies),
     )
 
     async def attempt_once() -> TaskResult:
@@ -263,6 +276,16 @@ async def run_task(
         return TaskResult(outcome="completed", value=value)
 
     return await _unless_stalled(f"run_task({options.name})", attempt_once)
+
+
+def _dependencies(
+    results: Mapping[int, Any], failed: Iterable[int]
+) -> tuple[Dependency, ...]:
+    """What a worker reads of a member's dependencies, made from plain data."""
+    done = [Dependency(id=job_id, state=JobState.COMPLETED, result=json.dumps(value))
+            for job_id, value in results.items()]
+    gone = [Dependency(id=job_id, state=JobState.DISCARDED, result=None) for job_id in failed]
+    return tuple(sorted([*done, *gone], key=lambda d: d.id))
 
 
 @attrs.frozen(kw_only=True)

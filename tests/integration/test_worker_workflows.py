@@ -22,7 +22,7 @@ from service.jobs import (
     TaskWorker,
     Workflow,
 )
-from service.jobs.testing import drain, sqlite_test_store
+from service.jobs.testing import drain, run_task, sqlite_test_store
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -168,3 +168,11 @@ async def test_drain_runs_a_workflow_to_its_end_in_virtual_time(
         assert result.completed == 4
         assert (await store.job_get(publish)).state is JobState.COMPLETED
         assert times("start", "publish") == pytest.approx([8], abs=0.01)
+
+
+async def test_run_task_hands_a_member_the_dependency_results_it_is_given() -> None:
+    result = await run_task(Step(label="alone", seconds=0),
+                            dependency_results={3: "resize", 4: None}, failed_dependencies=[5])
+
+    assert result.outcome == "completed"
+    assert SEEN["alone"] == ({3: "resize", 4: None}, [5])
