@@ -64,7 +64,7 @@ class Step(Task):
 
 @attrs.frozen(kw_only=True)
 class Piece(Task):
-    options = TaskOptions(name="wf.piece", concurrency=200)
+    options = TaskOptions(name="wf.piece", concurrency=1000)
     n: int
 
     async def run(self, ctx: JobContext) -> int:
