@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried, job_json, queue_json
 from ._attempt_error import AttemptError, ErrorKind
+from ._bulk import BULK_BATCH, BulkAction, BulkResult
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
 from ._config import Retention, WorkerConfig
@@ -35,12 +36,25 @@ from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
 from ._sqlite import SQLiteStore
-from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
-from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
+from ._states import CANCEL_SOURCES, DELETE_SOURCES, FAILED, RETRY_SOURCES, JobState
+from ._store import (
+    BulkBatch,
+    JobFilter,
+    JobRow,
+    JobStore,
+    Push,
+    PushResult,
+    SetStateIfRunning,
+    Transaction,
+    WorkerBeat,
+    WorkerRow,
+)
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._throughput import Minute
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
+from ._workers import STALE_BEATS, WorkerStatus, worker_json, worker_status
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -55,11 +69,18 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BULK_BATCH",
     "CANCEL_REASON",
     "CANCEL_SOURCES",
+    "DELETE_SOURCES",
+    "FAILED",
     "RETRY_SOURCES",
+    "STALE_BEATS",
     "AttemptError",
     "Backoff",
+    "BulkAction",
+    "BulkBatch",
+    "BulkResult",
     "Cancel",
     "Clock",
     "ConstraintViolation",
@@ -78,6 +99,7 @@ __all__ = [
     "JobStore",
     "LoopWatchdog",
     "Migration",
+    "Minute",
     "PayloadError",
     "PostgresStore",
     "Push",
@@ -104,7 +126,10 @@ __all__ = [
     "TrioClock",
     "UnknownTask",
     "UnsupportedStoreURL",
+    "WorkerBeat",
     "WorkerConfig",
+    "WorkerRow",
+    "WorkerStatus",
     "emit",
     "job_json",
     "open_store",
@@ -112,4 +137,6 @@ __all__ = [
     "redact_secrets",
     "structure_payload",
     "to_datetime",
+    "worker_json",
+    "worker_status",
 ]

@@ -68,3 +68,8 @@ def sources_of(target: JobState) -> frozenset[JobState]:
 RETRY_SOURCES: frozenset[JobState] = sources_of(S.AVAILABLE) - {S.RUNNING}
 #: States an operator's cancel moves to ``cancelled``.
 CANCEL_SOURCES: frozenset[JobState] = sources_of(S.CANCELLED)
+#: States an operator may delete a job in: any but ``running`` (a running job is cancelled first,
+#: so its worker stops it and no outcome lands on a missing row).
+DELETE_SOURCES: frozenset[JobState] = frozenset(JobState) - {S.RUNNING}
+#: The dashboard's "failed" filter: jobs whose last attempt failed, waiting to run again or not.
+FAILED: frozenset[JobState] = frozenset({S.RETRYABLE, S.DISCARDED})

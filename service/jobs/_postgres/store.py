@@ -17,6 +17,7 @@ from .._errors import StoreError
 from .._push import Pusher
 from .._states import FINISHED, JobState
 from .._store import (
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
@@ -28,6 +29,8 @@ from .._store import (
     Rescued,
     SetStateIfRunning,
     Wake,
+    WorkerBeat,
+    WorkerRow,
 )
 from . import inserts, queries
 from .connection import channel_name, check_schema, conninfo, migrate
@@ -305,6 +308,36 @@ class PostgresStore(Pusher):
 
     async def queue_paused(self) -> set[str]:
         return await self._call(queries.queue_paused)
+
+    async def job_count(self, where: JobFilter) -> int:
+        return await self._call(queries.count, where)
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        batch = await self._call(queries.retry_many, where, now, self.channel, self.origin)
+        for task in batch.tasks:
+            self._notify_task(task, now)
+        return batch
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        return await self._call(queries.cancel_many, where, now, reason)
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        return await self._call(queries.delete_many, where)
+
+    async def job_finished_per_minute(self, since: float) -> dict[tuple[float, JobState], int]:
+        return await self._call(queries.finished_per_minute, since)
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        await self._call(queries.worker_beat, beat)
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        await self._call(queries.worker_stopped, owner, now)
+
+    async def worker_list(self) -> list[WorkerRow]:
+        return await self._call(queries.worker_list)
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        return await self._call(queries.worker_delete_seen_before, before)
 
 
 def _is_a_job_store(store: PostgresStore) -> JobStore:
