@@ -11,7 +11,15 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ..jobs import StoreError, emit
-from .operator import job_pages, jobs_api, ops
+from .operator import (
+    bulk_pages,
+    dashboard_assets,
+    job_pages,
+    jobs_api,
+    ops,
+    queue_pages,
+    worker_pages,
+)
 from .plumbing.backpressure import install_backpressure
 from .plumbing.errors import (
     ApiError,
@@ -55,7 +63,8 @@ def create_app(state: AppState) -> QuartTrio:
     app.register_error_handler(StoreError, handle_store_error)
     app.register_error_handler(Exception, handle_unexpected)
 
-    for module in (users, uploads, jobs_api, ops, pages, job_pages):
+    for module in (users, uploads, jobs_api, ops, pages, job_pages, bulk_pages, queue_pages,
+                   worker_pages, dashboard_assets):
         app.register_blueprint(module.blueprint)
 
     @app.before_request
