@@ -28,6 +28,7 @@ from .jobs import (
     job_json,
     queue_json,
     redact_secrets,
+    worker_json,
 )
 from .runtime import ListenError, open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
@@ -49,8 +50,10 @@ EPILOG = """commands:
   queues                  per task type: counts by state, concurrency, paused  [--json]
   queues pause TASK       stop claiming jobs of TASK (all processes)
   queues resume TASK
+  workers                 worker processes from their heartbeats: live, stopped or gone
+                          [--json]
 
-Operator commands (jobs, queues) never create a database: a missing SQLite file is an error
+Operator commands (jobs, queues, workers) never create a database: a missing SQLite file is an error
 (exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is relative to the
 working directory; sqlite:////srv/x.db is absolute.
 
@@ -120,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         subs.append(sub)
     for sub in subs:  # SUPPRESS: a --json before the action is not reset by the action's default
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
+
+    workers = commands.add_parser("workers", parents=[common],
+                                  help="worker processes: live, stopped or gone")
+    workers.add_argument("--json", action="store_true",
+                         help="one JSON object per worker per line (as GET /api/workers)")
     return parser
 
 
@@ -198,6 +206,21 @@ async def _queues(settings: Settings, args: argparse.Namespace) -> None:
                   + " ".join(f"{queue.counts[s]:>9}" for s in states))
 
 
+async def _workers(settings: Settings, args: argparse.Namespace) -> None:
+    async with open_state(settings, create=False) as state:
+        rows = await JobAdmin(state.store, state.registry).workers()
+        now = state.store.clock.now()
+        views = [worker_json(row, now) for row in rows]
+        if args.json:
+            for view in views:
+                print(json.dumps(view))
+            return
+        print(f"{'STATUS':<8} {'HOST':<20} {'PID':>7} {'IN FLIGHT':>9} {'LAST SEEN':<25} TASKS")
+        for view in views:
+            print(f"{view['status']:<8} {view['host'][:20]:<20} {view['pid']:>7}"
+                  f" {view['in_flight']:>9} {view['last_seen_at']:<25} {','.join(view['tasks'])}")
+
+
 async def _migrate(settings: Settings) -> None:
     async with open_store(settings) as store:
         applied = store.applied_migrations
@@ -255,6 +278,8 @@ def _main(argv: Sequence[str] | None) -> int:
             trio.run(_jobs, settings, args)
         elif command == "queues":
             trio.run(_queues, settings, args)
+        elif command == "workers":
+            trio.run(_workers, settings, args)
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2

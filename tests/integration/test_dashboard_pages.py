@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from integration.test_job_pages import SCRIPT, listed_ids, log_in, push_welcome
 from support.conformance import Email, make_job
 from support.http import Served, serve_app
 
+from integration.test_job_pages import SCRIPT, listed_ids, log_in, push_welcome
 from service.jobs import Backoff, JobFilter, JobState, WorkerBeat
 from service.jobs import _outcomes as outcomes
 
