@@ -57,8 +57,8 @@ def queues_page(
         '<p class="muted">Concurrency: how many jobs of the task one worker process runs at'
         " once (- when this process does not know the task). A paused queue keeps its jobs;"
         " no process claims them until it is resumed.</p>\n"
-        '<table id="queues" data-live>\n<thead><tr><th>Task</th><th>Queue</th>'
+        '<div class="wide"><table id="queues" data-live>\n<thead><tr><th>Task</th><th>Queue</th>'
         '<th class="num">Concurrency</th>{heads}<th></th></tr></thead>\n<tbody>{rows}</tbody>'
-        "\n</table>"
+        "\n</table></div>"
     ).format(notice=notice(message), chart=throughput_chart(minutes), heads=heads, rows=rows)
     return admin_document("Queues", body, current="/admin/queues")

@@ -33,11 +33,13 @@ nav.main { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center;
 nav.main a[aria-current] { font-weight: 700; color: #222; text-decoration: none; }
 nav.main .live { display: inline-flex; gap: .3rem; align-items: center; font-weight: normal;
                  margin-left: auto; }
+nav.main .live[hidden] { display: none; }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .6rem 0; }
 .status-live { color: #06640b; font-weight: 600; }
 .status-stopped { color: #555; }
 .status-gone { color: #a00; font-weight: 600; }
 tr.gone td, tr.stopped td { color: #777; }
+.wide { overflow-x: auto; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 svg.chart { width: 100%; height: auto; max-width: 60rem; background: #fcfcfc;
             border: 1px solid #ddd; border-radius: 6px; }
