@@ -18,7 +18,7 @@ from ._clock import to_datetime
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
 from ._states import JobState
 from ._store import JobFilter, JobRow
-from ._throughput import Minute, per_minute, since
+from ._throughput import MINUTE, Minute, per_minute, since
 
 if TYPE_CHECKING:
     import builtins
@@ -238,7 +238,8 @@ class JobAdmin:
         """Jobs completed and discarded per minute over the last ``minutes`` minutes, oldest
         first, the current minute last."""
         now = self.store.clock.now()
-        counts = await self.store.job_finished_per_minute(since(now, minutes))
+        start = since(now, minutes)
+        counts = await self.store.job_finished_per_minute(start, start + MINUTE * minutes)
         return per_minute(counts, now, minutes)
 
     async def counts(self, task: str | None = None) -> dict[JobState, int]:

@@ -496,9 +496,12 @@ class JobStore(Protocol):
         """Delete up to ``where.limit`` jobs that ``where`` selects, running ones excepted."""
         ...
 
-    async def job_finished_per_minute(self, since: float) -> dict[tuple[float, JobState], int]:
-        """(start of the minute, finished state) -> jobs that finished then, from ``since`` on;
-        one grouped query over the finished jobs' index."""
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        """(start of the minute, finished state) -> how many jobs finished in that minute, for
+        the minutes from ``since`` (the start of a minute) up to ``until``; minutes without any
+        are left out. Counted over the finished jobs' index, never the whole table."""
         ...
 
     # -- worker processes -----------------------------------------------------------------

