@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ._store import JobStore, Rescued, SetStateIfRunning
 
 #: Seconds a clean stop may take to record itself (``worker_stopped``) before it is given up.
-STOP_RECORD_TIMEOUT_S = 2.0
+STOP_RECORD_TIMEOUT_S = 1.0
 
 
 def default_owner() -> str:
