@@ -96,7 +96,7 @@ async def test_every_dashboard_page_renders_without_console_errors_or_csp_violat
         assert page["live_switch"] == (path != "/admin/login" and "bulk" not in path), path
 
 
-def _operate(sync_api: Any, url: str, push_later: Any) -> dict[str, Any]:
+def _operate(sync_api: Any, url: str, job_id: int, push_later: Any) -> dict[str, Any]:
     seen: dict[str, Any] = {"console": []}
     with sync_api.sync_playwright() as p:
         browser = launch(p)
@@ -135,6 +135,11 @@ def _operate(sync_api: Any, url: str, push_later: Any) -> dict[str, Any]:
                 "button[aria-label='Resume send_welcome_email']").count()
             page.goto(f"{url}/admin/workers")
             seen["workers"] = page.locator("#workers").inner_text()
+            # A traceback opened on a job's page stays open through a refresh.
+            page.goto(f"{url}/admin/jobs/{job_id}")
+            page.click("summary")
+            page.locator("#live-status", has_text="updated").wait_for(timeout=15_000)
+            seen["traceback_open"] = page.locator("details[open]").count()
         finally:
             browser.close()
     return seen
@@ -146,6 +151,7 @@ async def test_an_operator_watches_live_counts_retries_in_bulk_and_pauses_a_queu
     sync_api = browser_or_skip()
     async with serve_app(tmp_path) as app:
         store = app.state.store
+        failed_once = await hostile_job(app)  # retryable, with a traceback
 
         async def push_later() -> None:
             for n in range(3):
@@ -155,13 +161,15 @@ async def test_an_operator_watches_live_counts_retries_in_bulk_and_pauses_a_queu
                                                in_flight=0, started_at=now, seen_at=now,
                                                interval=5.0))
 
-        seen = await trio.to_thread.run_sync(_operate, sync_api, app.url, push_later)
+        seen = await trio.to_thread.run_sync(_operate, sync_api, app.url, failed_once,
+                                             push_later)
     assert seen["console"] == []
     assert seen["not_reloaded"] is True, "refreshed in place, not reloaded"
     assert seen["typed"] == "typed by the operator"
     assert seen["status"].startswith("updated ")
-    assert seen["confirm"] == "Retry 3 jobs?"
-    assert seen["bulk_notice"] == "3 jobs retried."
+    assert seen["confirm"] == "Retry 4 jobs?"
+    assert seen["bulk_notice"] == "4 jobs retried."
     assert seen["paused"] == "Queue send_welcome_email paused."
     assert seen["resume_button"] == 1
     assert re.search(r"live\s+box-1", seen["workers"])
+    assert seen["traceback_open"] == 1

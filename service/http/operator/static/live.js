@@ -2,9 +2,10 @@
 //
 // Every few seconds it fetches the page it is on again and swaps in fresh copies of the
 // elements marked data-live (tables, counts, the chart), matched by id. Nothing else is
-// touched, so the scroll position, an open <details> outside those parts and anything typed
-// into a form stay as they are; and it waits while the operator is using a form, has text
-// selected, or the tab is hidden. The "Live refresh" switch turns it off (remembered).
+// touched, so the scroll position and anything typed into a form stay as they are; a
+// traceback the operator opened (<details>) stays open; and it waits while the operator is
+// using a form, has text selected, or the tab is hidden. The "Live refresh" switch turns it
+// off (remembered).
 (function () {
   "use strict";
   var INTERVAL_MS = 5000;
@@ -33,6 +34,16 @@
     return document.hidden || (selection !== null && !selection.isCollapsed);
   }
 
+  // Errors are only ever appended, so the n-th <details> is the same one after a refresh.
+  function keepOpen(part, replacement) {
+    var fresh = replacement.querySelectorAll("details");
+    part.querySelectorAll("details").forEach(function (details, n) {
+      if (details.open && fresh[n]) {
+        fresh[n].open = true;
+      }
+    });
+  }
+
   function refresh() {
     if (!toggle.checked || busy()) {
       return;
@@ -57,6 +68,7 @@
         document.querySelectorAll("[data-live]").forEach(function (part) {
           var replacement = fresh.getElementById(part.id);
           if (replacement) {
+            keepOpen(part, replacement);
             part.replaceWith(document.adoptNode(replacement));
           }
         });
