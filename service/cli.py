@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 EPILOG = """commands:
   (none) | run            HTTP API and TaskWorker in one process (the default)
   web                     HTTP API only
-  worker                  TaskWorker only
+  worker                  TaskWorker only; --metrics-bind HOST:PORT gives it a port for
+                          /metrics, /healthz and /readyz
   migrate                 create or upgrade the database schema, then exit
   jobs list               list jobs, newest first  [--state S] [--task T] [--limit N]
   jobs show ID            one job as JSON, with its errors
@@ -266,7 +267,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2
-    logs.setup(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
     command = args.command or "run"
     try:
         if command in ("run", "web", "worker"):

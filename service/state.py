@@ -8,6 +8,7 @@ from .domain.mail import Mailer
 from .jobs import JobStore, TaskRegistry, TaskWorker
 from .metrics import Metrics
 from .settings import Settings
+from .tracing import Tracing
 
 
 @attrs.define(kw_only=True)
@@ -19,3 +20,5 @@ class AppState:
     metrics: Metrics = attrs.field(factory=Metrics)
     #: The worker of this process, when it runs one (``python -m service`` or ``worker``).
     worker: TaskWorker | None = None
+    #: OpenTelemetry tracing, when it is switched on for this process (see ``service.tracing``).
+    tracing: Tracing | None = None

@@ -41,6 +41,7 @@ from ._store import (
     BulkBatch,
     JobFilter,
     JobRow,
+    JobStats,
     JobStore,
     Push,
     PushResult,
@@ -51,6 +52,7 @@ from ._store import (
 )
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._throughput import Minute
+from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
@@ -77,6 +79,7 @@ __all__ = [
     "RETRY_SOURCES",
     "STALE_BEATS",
     "AttemptError",
+    "AttemptTrace",
     "Backoff",
     "BulkAction",
     "BulkBatch",
@@ -96,7 +99,9 @@ __all__ = [
     "JobOutcome",
     "JobRow",
     "JobState",
+    "JobStats",
     "JobStore",
+    "JobTracer",
     "LoopWatchdog",
     "Migration",
     "Minute",
@@ -104,6 +109,7 @@ __all__ = [
     "PostgresStore",
     "Push",
     "PushResult",
+    "PushTrace",
     "QueueNotFound",
     "QueueSummary",
     "Retention",
@@ -135,6 +141,7 @@ __all__ = [
     "open_store",
     "queue_json",
     "redact_secrets",
+    "set_job_tracer",
     "structure_payload",
     "to_datetime",
     "worker_json",

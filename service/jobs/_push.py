@@ -16,6 +16,7 @@ from ._payload_check import encode_task
 from ._states import JobState
 from ._store import InsertResult, JobInsert, Push, PushResult
 from ._task import Task, check_priority, task_options
+from ._tracing import PushTrace, job_tracer
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -61,10 +62,18 @@ def collector_paused() -> Iterator[None]:
 LATEST_RUN_AT = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
 
 
-def build_insert(request: Push, now: float) -> JobInsert:
+#: The longest ``traceparent`` a push stores (a W3C one is 55 characters; the engine does not
+#: parse it).
+TRACEPARENT_LIMIT = 512
+
+
+def build_insert(request: Push, now: float, traceparent: str | None = None) -> JobInsert:
     """The row for one push; ``ValueError`` naming the option if an option is invalid, and
     :class:`PayloadError` (a ``ValueError``) naming the field if the task's payload would not
-    decode back into its class -- before anything is written."""
+    decode back into its class -- before anything is written.
+
+    ``traceparent`` is stored when the push gives none of its own (the tracer's).
+    """
     options = task_options(request.task)
     if request.delay is not None and request.run_at is not None:
         raise ValueError("give delay or run_at, not both")
@@ -99,6 +108,12 @@ def build_insert(request: Push, now: float) -> JobInsert:
     key = request.unique_key
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
         raise ValueError("unique_key must be a string of 1 to 255 characters")
+    if request.traceparent is not None:
+        traceparent = request.traceparent
+        if not isinstance(traceparent, str) or not 1 <= len(traceparent) <= TRACEPARENT_LIMIT:
+            raise ValueError(
+                f"traceparent must be a string of 1 to {TRACEPARENT_LIMIT} characters"
+            )
     return JobInsert(
         task=options.name,
         args=encode_task(request.task, name=options.name),
@@ -108,12 +123,14 @@ def build_insert(request: Push, now: float) -> JobInsert:
         run_at=run_at,
         created_at=now,
         unique_key=key,
+        traceparent=traceparent,
     )
 
 
-def _plain_insert(task: Task, now: float) -> JobInsert:
-    """``build_insert(Push(task=task), now)`` without the options to check: a due job with the
-    task type's own priority and attempts (checked when its ``TaskOptions`` were made)."""
+def _plain_insert(task: Task, now: float, traceparent: str | None) -> JobInsert:
+    """``build_insert(Push(task=task), now, traceparent)`` without the options to check: a due
+    job with the task type's own priority and attempts (checked when its ``TaskOptions`` were
+    made)."""
     options = task_options(task)
     if options.max_attempts > MAX_ATTEMPTS_LIMIT:
         return build_insert(Push(task=task), now)  # refused there, with the reason
@@ -126,6 +143,7 @@ def _plain_insert(task: Task, now: float) -> JobInsert:
         run_at=now,
         created_at=now,
         unique_key=None,
+        traceparent=traceparent,
     )
 
 
@@ -142,9 +160,10 @@ class Pusher:
         """Insert one row and read it back in the same write (the holder's on a unique hit)."""
         raise NotImplementedError
 
-    def _insert(self, task: Task, **options: Any) -> JobInsert:
-        """The checked row for one push of ``task`` with ``options`` (see :class:`Push`)."""
-        return build_insert(Push(task=task, **options), self.clock.now())
+    def _insert(self, task: Task, tracer_parent: str | None, **options: Any) -> JobInsert:
+        """The checked row for one push of ``task`` with ``options`` (see :class:`Push`);
+        ``tracer_parent`` is the tracer's traceparent, stored unless the push gives its own."""
+        return build_insert(Push(task=task, **options), self.clock.now(), tracer_parent)
 
     async def push(
         self,
@@ -155,11 +174,19 @@ class Pusher:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> int:
         """Store one job durably and return its id (an existing job's id on a unique-key hit)."""
-        row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
-                           unique_key=unique_key, max_attempts=max_attempts)
-        [result] = await self.job_insert_many([row])
+        options = dict(delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
+                       max_attempts=max_attempts, traceparent=traceparent)
+        if job_tracer() is None:
+            [result] = await self.job_insert_many([self._insert(task, None, **options)])
+            return result.id
+        with _traced() as (trace, current):
+            row = self._insert(task, current, **options)
+            _describe(trace, [row])
+            [result] = await self.job_insert_many([row])
+            trace.ids = [result.id]
         return result.id
 
     async def push_result(
@@ -171,11 +198,19 @@ class Pusher:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
-        row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
-                           unique_key=unique_key, max_attempts=max_attempts)
-        return await self.job_insert_returning(row)
+        options = dict(delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
+                       max_attempts=max_attempts, traceparent=traceparent)
+        if job_tracer() is None:
+            return await self.job_insert_returning(self._insert(task, None, **options))
+        with _traced() as (trace, current):
+            row = self._insert(task, current, **options)
+            _describe(trace, [row])
+            result = await self.job_insert_returning(row)
+            trace.ids = [result.row.id]
+        return result
 
     async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:
         """Store many jobs in one transaction; ids in the order given.
@@ -183,30 +218,63 @@ class Pusher:
         Every task is checked before anything is written: one that is refused (``ValueError``,
         ``PayloadError``) refuses the whole batch.
         """
+        if job_tracer() is None:
+            return await self._push_many(requests, None, None)
+        with _traced() as (trace, current):
+            return await self._push_many(requests, trace, current)
+
+    async def _push_many(self, requests: Iterable[Task | Push], trace: PushTrace | None,
+                         traceparent: str | None) -> list[int]:
         now = self.clock.now()
         rows: list[JobInsert] = []
         with contextlib.ExitStack() as big_batch:
             for r in requests:
-                rows.append(build_insert(r, now) if isinstance(r, Push) else _plain_insert(r, now))
+                rows.append(build_insert(r, now, traceparent) if isinstance(r, Push)
+                            else _plain_insert(r, now, traceparent))
                 if len(rows) % BUILD_CHUNK == 0:
                     if len(rows) == GC_PAUSE_ROWS:
                         big_batch.enter_context(collector_paused())
                     # Checking and encoding takes ~5 µs a task: let the event loop run in
                     # between, so a batch of 100,000 does not hold it for half a second.
                     await trio.lowlevel.checkpoint()
+            if trace is not None:
+                _describe(trace, rows)
             if not rows:
                 return []
             if len(rows) <= BUILD_CHUNK:
-                return [result.id for result in await self.job_insert_many(rows)]
+                ids = [result.id for result in await self.job_insert_many(rows)]
+                if trace is not None:
+                    trace.ids = ids
+                return ids
             results = await self.job_insert_many(rows)
             # The jobs are committed: from here on, yield without taking a cancellation.
             await _drop(rows)
-            ids: list[int] = []
+            ids = []
             for start in range(0, len(results), BUILD_CHUNK):
                 ids += [result.id for result in results[start:start + BUILD_CHUNK]]
                 await trio.lowlevel.cancel_shielded_checkpoint()
             await _drop(results)  # freed while the collector is still paused
+        if trace is not None:
+            trace.ids = ids
         return ids
+
+
+@contextlib.contextmanager
+def _traced() -> Iterator[tuple[PushTrace, str | None]]:
+    """Inside the installed tracer's context for one push: its trace (filled in by the caller)
+    and the traceparent it gives the push's jobs."""
+    tracer = job_tracer()
+    trace = PushTrace(tasks=frozenset(), count=0)
+    if tracer is None:  # removed meanwhile
+        yield trace, None
+        return
+    with tracer.push(trace) as traceparent:
+        yield trace, traceparent
+
+
+def _describe(trace: PushTrace, rows: Sequence[JobInsert]) -> None:
+    trace.tasks = frozenset(row.task for row in rows)
+    trace.count = len(rows)
 
 
 async def _drop(items: list[Any]) -> None:

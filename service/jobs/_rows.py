@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 #: Every column of a job, in :class:`JobRow` order.
 COLUMNS = (
     "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
-    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result"
+    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result, traceparent"
 )
+#: How many columns :data:`COLUMNS` names (a statement may select more after them).
+COLUMN_COUNT = len(COLUMNS.split(","))
 #: What a claim returns, in :class:`ClaimedJob` order.
-CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at"
+CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at, traceparent"
 
 
 def error_json(error: AttemptError | None) -> str | None:
@@ -68,14 +70,14 @@ def to_row(r: Sequence[Any], errors: object) -> JobRow:
         id=r[0], task=r[1], args=r[2], state=JobState(r[3]), priority=r[4], attempt=r[5],
         max_attempts=r[6], run_at=r[7], created_at=r[8], attempted_at=r[9], finished_at=r[10],
         lease_owner=r[11], lease_expires_at=r[12], rescues=r[13], unique_key=r[14],
-        errors=errors_from_json(errors), result=r[16],
+        errors=errors_from_json(errors), result=r[16], traceparent=r[17],
     )
 
 
 def to_claimed(r: Sequence[Any]) -> ClaimedJob:
     """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS`."""
     return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
-                      max_attempts=r[5], run_at=r[6])
+                      max_attempts=r[5], run_at=r[6], traceparent=r[7])
 
 
 def claim_order(job: ClaimedJob) -> tuple[int, float, int]:

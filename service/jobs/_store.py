@@ -38,6 +38,9 @@ class Push:
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    #: The W3C ``traceparent`` to store with the job (see :func:`set_job_tracer`); None: the
+    #: installed tracer's, if any.
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +55,7 @@ class JobInsert:
     run_at: float
     created_at: float
     unique_key: str | None = None
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -114,6 +118,8 @@ class JobRow:
     unique_key: str | None
     errors: list[AttemptError]  # oldest first
     result: str | None  # JSON text
+    #: The W3C ``traceparent`` stored by the push (opaque to the engine), if it had one.
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -142,6 +148,7 @@ class ClaimedJob:
     attempt: int  # this attempt's number, counted at the claim
     max_attempts: int
     run_at: float
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -178,6 +185,16 @@ class Rescued:
     id: int
     task: str
     state: JobState  # available again, retryable after a pause (rescued before), or discarded
+
+
+@attrs.frozen(kw_only=True)
+class JobStats:
+    """The jobs of one task in one state (``JobStore.job_stats_by_state``)."""
+
+    count: int
+    #: The earliest ``run_at`` among them: for ``available`` jobs, since when the oldest one
+    #: has been waiting for a worker.
+    oldest_run_at: float
 
 
 @attrs.frozen(kw_only=True)
@@ -277,6 +294,7 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> int:
         """Insert one job in the transaction; its id (the holder's id on a unique-key hit).
 
@@ -298,6 +316,7 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
         ...
@@ -344,6 +363,7 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> int:
         """Store one job durably and return its id, once committed.
 
@@ -367,6 +387,7 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it.
 
@@ -471,6 +492,11 @@ class JobStore(Protocol):
 
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         """(task, state) -> number of jobs."""
+        ...
+
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        """(task, state) -> how many jobs, and their earliest ``run_at``: one grouped query (a
+        metrics scrape's whole cost)."""
         ...
 
     async def queue_set_paused(self, task: str, paused: bool) -> None:

@@ -99,6 +99,8 @@ class JobContext(Generic[StateT]):
     max_attempts: int
     #: The application's shared state (settings, store, mailer...), as given to the worker.
     state: StateT = attrs.field(default=None)
+    #: The W3C ``traceparent`` its push stored (the push's span, when tracing is on), if any.
+    traceparent: str | None = None
 
     @property
     def last_attempt(self) -> bool:

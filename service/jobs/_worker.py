@@ -60,6 +60,7 @@ class TaskWorker:
         config: WorkerConfig | None = None,
         owner: str | None = None,
         on_attempt: Callable[[str, float, SetStateIfRunning], None] | None = None,
+        on_rescue: Callable[[str, JobState], None] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry if isinstance(registry, TaskRegistry) else TaskRegistry(registry)
@@ -70,6 +71,9 @@ class TaskWorker:
         self.batcher = OutcomeBatcher(store)
         #: Called after each recorded attempt with (task, seconds, outcome): metrics hook.
         self.on_attempt = on_attempt
+        #: Called for each job whose expired lease this worker's rescue took back, with (task,
+        #: the state the rescue left it in): metrics hook.
+        self.on_rescue = on_rescue
         context = QueueContext(
             store=store,
             owner=self.owner,
@@ -210,6 +214,9 @@ class TaskWorker:
             except StoreError as exc:
                 log.event(logging.WARNING, "worker.rescue_failed", error=str(exc))
                 rescued = []
+            if self.on_rescue is not None:
+                for job in rescued:
+                    self.on_rescue(job.task, job.state)
             if self.config.discard_unknown_tasks:
                 rescued += await self._discard_unknown()
             for job in rescued:

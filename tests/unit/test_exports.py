@@ -14,6 +14,7 @@ import service.jobs.testing
 
 ENGINE = {
     "AttemptError": "service.jobs._attempt_error",
+    "AttemptTrace": "service.jobs._tracing",
     "BULK_BATCH": None,
     "Backoff": "service.jobs._retry",
     "BulkAction": "service.jobs._bulk",
@@ -38,7 +39,9 @@ ENGINE = {
     "JobOutcome": "service.jobs._errors",
     "JobRow": "service.jobs._store",
     "JobState": "service.jobs._states",
+    "JobStats": "service.jobs._store",
     "JobStore": "service.jobs._store",
+    "JobTracer": "service.jobs._tracing",
     "LoopWatchdog": "service.jobs._watchdog",
     "Migration": "service.jobs._migrations",
     "Minute": "service.jobs._throughput",
@@ -46,6 +49,7 @@ ENGINE = {
     "PostgresStore": "service.jobs._postgres.store",
     "Push": "service.jobs._store",
     "PushResult": "service.jobs._store",
+    "PushTrace": "service.jobs._tracing",
     "QueueNotFound": "service.jobs._errors",
     "QueueSummary": "service.jobs._admin",
     "RETRY_SOURCES": None,
@@ -79,6 +83,7 @@ ENGINE = {
     "open_store": "service.jobs._factory",
     "queue_json": "service.jobs._admin",
     "redact_secrets": "service.jobs._redact",
+    "set_job_tracer": "service.jobs._tracing",
     "structure_payload": "service.jobs._codec",
     "to_datetime": "service.jobs._clock",
     "worker_json": "service.jobs._workers",

@@ -11,7 +11,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConstraintViolation
-from .._rows import COLUMNS
+from .._rows import COLUMN_COUNT, COLUMNS
 from .._states import JobState
 from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
 from .notify import DUE, encode_payload, notify_tasks
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from .connection import Conn
 
 _INSERT_VALUES = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key,"
+    " traceparent)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 )
 _INSERT = _INSERT_VALUES + " RETURNING id"
 #: The insert that reads the new row back in the same statement (``push_result``).
@@ -35,7 +36,7 @@ UNIQUE_RETRIES = 5
 
 def _values(job: JobInsert) -> tuple[Any, ...]:
     return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, job.unique_key)
+            job.created_at, job.unique_key, job.traceparent)
 
 
 def _holder_or_insert(conn: Conn, job: JobInsert) -> InsertResult:
@@ -171,7 +172,7 @@ def insert_returning_committed(
             _INSERT_ROW_OR_HOLDER,
             (*_values(job), channel, payload, job.task, job.unique_key),
         ).fetchone()
-        inserted = row is not None and bool(row[17])
+        inserted = row is not None and bool(row[COLUMN_COUNT])
     if row is not None:
         return PushResult(row=to_row(row), inserted=inserted)
     with conn.transaction():

@@ -47,6 +47,7 @@ from .._store import (
     ClaimedJob,
     JobFilter,
     JobRow,
+    JobStats,
     Rescued,
     SetStateIfRunning,
     WorkerBeat,
@@ -89,6 +90,16 @@ def next_run_at(conn: Conn) -> float | None:
         "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')"
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+def stats_by_state(conn: Conn) -> dict[tuple[str, JobState], JobStats]:
+    """(task, state) -> count and earliest run_at, in one pass over the table."""
+    return {
+        (task, JobState(state)): JobStats(count=count, oldest_run_at=oldest)
+        for task, state, count, oldest in conn.execute(
+            "SELECT task, state, count(*), min(run_at) FROM jobs GROUP BY task, state"
+        )
+    }
 
 
 def count_by_state(conn: Conn) -> dict[tuple[str, JobState], int]:

@@ -66,6 +66,14 @@ JOBS_V2 = Migration(
     },
 )
 
+JOBS_V3 = Migration(
+    component="jobs",
+    version=3,
+    description="the W3C traceparent a push stores with its job (tracing)",
+    statements={"postgresql": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
+)
+
+
 WORKERS_V1 = Migration(
     component="workers",
     version=1,
@@ -81,4 +89,4 @@ WORKERS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, WORKERS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, WORKERS_V1]

@@ -23,6 +23,7 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     JobStore,
     PushListener,
     PushResult,
@@ -299,6 +300,9 @@ class PostgresStore(Pusher):
 
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._call(queries.count_by_state)
+
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        return await self._call(queries.stats_by_state)
 
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         now = self.clock.now()

@@ -47,6 +47,7 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     PushResult,
     Rescued,
     SetStateIfRunning,
@@ -66,14 +67,15 @@ def to_row(r: Sequence[Any]) -> JobRow:
 
 
 _INSERT = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key,"
+    " traceparent)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
 def _values(job: JobInsert) -> tuple[Any, ...]:
     return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, job.unique_key)
+            job.created_at, job.unique_key, job.traceparent)
 
 
 def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
@@ -401,6 +403,16 @@ def delete_finished(
     conn: sqlite3.Connection, state: JobState, before: float, limit: int
 ) -> int:
     return conn.execute(_DELETE_FINISHED[state], (before, limit)).rowcount
+
+
+def stats_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], JobStats]:
+    """(task, state) -> count and earliest run_at, in one pass over the table."""
+    return {
+        (task, JobState(state)): JobStats(count=count, oldest_run_at=oldest)
+        for task, state, count, oldest in conn.execute(
+            "SELECT task, state, count(*), min(run_at) FROM jobs GROUP BY task, state"
+        )
+    }
 
 
 def count_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], int]:

@@ -73,6 +73,14 @@ JOBS_V3 = Migration(
     },
 )
 
+JOBS_V4 = Migration(
+    component="jobs",
+    version=4,
+    description="the W3C traceparent a push stores with its job (tracing)",
+    statements={"sqlite": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
+)
+
+
 WORKERS_V1 = Migration(
     component="workers",
     version=1,
@@ -88,4 +96,4 @@ WORKERS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, WORKERS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, WORKERS_V1]

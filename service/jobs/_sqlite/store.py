@@ -23,6 +23,7 @@ from .._store import (
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     JobStore,
     PushListener,
     PushResult,
@@ -41,7 +42,7 @@ from .connection import (
     CACHE_BYTES,
     MMAP_BYTES,
     connect,
-    guarded,
+    guarded_at,
     in_transaction,
     migrate,
     try_transaction,
@@ -140,6 +141,10 @@ class SQLiteStore(Pusher):
         self.path = os.fspath(path)
         self.create = create
         self._absolute_path = os.path.abspath(self.path)
+        #: ``guarded_at`` this file: named in the errors of the file itself.
+        self._guarded = functools.partial(
+            guarded_at, None if self.path == ":memory:" else self._absolute_path
+        )
         self._cache_bytes = cache_bytes
         self._mmap_bytes = mmap_bytes
         self.clock: Clock = clock or SystemClock()
@@ -159,7 +164,7 @@ class SQLiteStore(Pusher):
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             raise StoreError("the store is not open")
-        return await self._runner.run(guarded, fn, self._conn, *args)
+        return await self._runner.run(self._guarded, fn, self._conn, *args)
 
     def _check_not_in_own_transaction(self) -> None:
         if self._lock.owner is trio.lowlevel.current_task():
@@ -201,7 +206,7 @@ class SQLiteStore(Pusher):
                 raise StoreError("the store is not open")
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                result = guarded(try_transaction, self._conn, fn, *args)
+                result = self._guarded(try_transaction, self._conn, fn, *args)
             finally:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             if result is BUSY:
@@ -243,7 +248,7 @@ class SQLiteStore(Pusher):
             os.makedirs(os.path.dirname(self._absolute_path), exist_ok=True)
         try:
             self._conn = await self._runner.run(
-                guarded, functools.partial(connect, create=self.create or in_memory),
+                self._guarded, functools.partial(connect, create=self.create or in_memory),
                 self.path if self.create else self._absolute_path,
                 self._cache_bytes, self._mmap_bytes, BACKSTOP_PAGES if background else None,
             )
@@ -434,6 +439,9 @@ class SQLiteStore(Pusher):
 
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._long_read(queries.count_by_state)
+
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        return await self._long_read(queries.stats_by_state)
 
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         await self._write(queries.queue_set_paused, task, paused, self.clock.now())
