@@ -50,8 +50,10 @@ def task_arg(values: Mapping[str, str]) -> str | None:
     return task
 
 
-def job_filter(choice: StateChoice, task: str | None, **more: int | None) -> JobFilter:
+def job_filter(
+    choice: StateChoice, task: str | None, *, limit: int = 100, before_id: int | None = None
+) -> JobFilter:
     """The engine's filter for the dashboard's ``choice`` of state and ``task``."""
     if choice == "failed":
-        return JobFilter(states=FAILED, task=task, **more)  # type: ignore[arg-type]
-    return JobFilter(state=choice, task=task, **more)  # type: ignore[arg-type]
+        return JobFilter(states=FAILED, task=task, limit=limit, before_id=before_id)
+    return JobFilter(state=choice, task=task, limit=limit, before_id=before_id)
