@@ -54,9 +54,9 @@ def bulk_page(
             '<button type="submit">{verb} {count}</button></form>'
         ).format(action=action.value, state=choice_value(choice) or "", task=task or "",
                  upto=upto, reason=reason, verb=verb, count=_plural(count))
+    title = f"{verb} {_plural(count)}?" if count else f"No job to {action.value}"
     body = Markup(
-        "<h1>{verb} {count}?</h1>\n<p>{what}</p>\n<h2>Selection</h2>\n{selection}\n{form}\n"
+        "<h1>{title}</h1>\n<p>{what}</p>\n<h2>Selection</h2>\n{selection}\n{form}\n"
         '<p><a href="{back}">Back to the jobs</a></p>'
-    ).format(verb=verb, count=_plural(count), what=_WHAT[action], selection=selection,
-             form=form, back=back)
-    return admin_document(f"{verb} {_plural(count)}?", body, current="/admin/jobs")
+    ).format(title=title, what=_WHAT[action], selection=selection, form=form, back=back)
+    return admin_document(title, body, current="/admin/jobs")

@@ -34,6 +34,7 @@ nav.main a[aria-current] { font-weight: 700; color: #222; text-decoration: none;
 nav.main .live { display: inline-flex; gap: .3rem; align-items: center; font-weight: normal;
                  margin-left: auto; }
 nav.main .live[hidden] { display: none; }
+nav.main .live[hidden] + form { margin-left: auto; }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .6rem 0; }
 .status-live { color: #06640b; font-weight: 600; }
 .status-stopped { color: #555; }
