@@ -17,6 +17,7 @@ from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
 from .._states import FINISHED, JobState
 from .._store import (
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
@@ -33,6 +34,8 @@ from .._store import (
     TickInsert,
     Transaction,
     Wake,
+    WorkerBeat,
+    WorkerRow,
     wake_for,
     wake_of,
 )
@@ -482,6 +485,38 @@ class SQLiteStore(Pusher):
 
     async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
         return await self._write(schedules.set_paused, name, paused, now)
+
+    async def job_count(self, where: JobFilter) -> int:
+        return await self._long_read(queries.count, where)
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        batch = await self._write(queries.retry_many, where, now)
+        for task in batch.tasks:
+            self._notify_row_task(task)
+        return batch
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        return await self._write(queries.cancel_many, where, now, reason)
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        return await self._write(queries.delete_many, where)
+
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        return await self._long_read(queries.finished_per_minute, since, until)
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        await self._short_write(queries.worker_beat, beat)
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        await self._short_write(queries.worker_stopped, owner, now)
+
+    async def worker_list(self) -> list[WorkerRow]:
+        return await self._read(queries.worker_list)
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        return await self._write(queries.worker_delete_seen_before, before)
 
     def _notify_row_task(self, task: str) -> None:
         for listener in self._listeners:
