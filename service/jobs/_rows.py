@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 from ._attempt_error import AttemptError, RescueStep, from_stored, to_stored
 from ._errors import PayloadError
 from ._states import FINISHED, RETRY_SOURCES, JobState
-from ._store import BulkBatch, ClaimedJob, JobFilter, JobRow, ScheduleRow, WorkerBeat, WorkerRow
+from ._store import (
+    BulkBatch,
+    ClaimedJob,
+    JobFilter,
+    JobRow,
+    ScheduleRow,
+    TickInsert,
+    WorkerBeat,
+    WorkerRow,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,6 +32,10 @@ COLUMNS = (
 COLUMN_COUNT = len(COLUMNS.split(","))
 #: What a claim returns, in :class:`ClaimedJob` order.
 CLAIMED_COLUMNS = "id, task, args, priority, attempt, max_attempts, run_at, traceparent, tick"
+#: What a schedule's tick inserts into ``jobs``: :func:`tick_insert_values` gives the values.
+TICK_INSERT_COLUMNS = (
+    "task, args, state, priority, max_attempts, run_at, created_at, expires_at, traceparent, tick"
+)
 #: Every column of a schedule, in :class:`ScheduleRow` order.
 SCHEDULE_COLUMNS = (
     "name, cron, timezone, task, catch_up, paused, last_tick, last_job_id, created_at, updated_at"
@@ -107,6 +120,19 @@ def to_claimed(r: Sequence[Any]) -> ClaimedJob:
     """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS`."""
     return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
                       max_attempts=r[5], run_at=r[6], traceparent=r[7], tick=r[8])
+
+
+def tick_insert_values(item: TickInsert) -> tuple[Any, ...]:
+    """The values of :data:`TICK_INSERT_COLUMNS` for one tick's job."""
+    job = item.job
+    return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
+            job.created_at, job.expires_at, job.traceparent, item.tick)
+
+
+def tick_insert(mark: str) -> str:
+    """The insert of one tick's job, returning its id, with ``mark`` as the placeholder."""
+    marks = ", ".join([mark] * len(TICK_INSERT_COLUMNS.split(",")))
+    return f"INSERT INTO jobs ({TICK_INSERT_COLUMNS}) VALUES ({marks}) RETURNING id"
 
 
 def to_schedule(r: Sequence[Any]) -> ScheduleRow:

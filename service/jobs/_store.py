@@ -147,16 +147,21 @@ def wake_of(jobs: Sequence[JobInsert], results: Sequence[InsertResult]) -> Wake 
 
     A pass over every row: for a big batch the stores compute it off the event loop.
     """
+    return wake_of_jobs(job for job, result in zip(jobs, results, strict=True)
+                        if result.inserted or result.replaced)
+
+
+def wake_of_jobs(jobs: Iterable[JobInsert]) -> Wake | None:
+    """The :class:`Wake` of ``jobs``, all of them inserted (None if there are none)."""
     tasks: set[str] = set()
     earliest = math.inf
     expiry = math.inf
-    for job, result in zip(jobs, results, strict=True):
-        if result.inserted or result.replaced:
-            tasks.add(job.task)
-            if job.run_at < earliest:
-                earliest = job.run_at
-            if job.expires_at is not None and job.expires_at < expiry:
-                expiry = job.expires_at
+    for job in jobs:
+        tasks.add(job.task)
+        if job.run_at < earliest:
+            earliest = job.run_at
+        if job.expires_at is not None and job.expires_at < expiry:
+            expiry = job.expires_at
     return Wake(frozenset(tasks), earliest, expiry) if tasks else None
 
 

@@ -36,6 +36,7 @@ from .._store import (
     WorkerBeat,
     WorkerRow,
     wake_for,
+    wake_of_jobs,
 )
 from . import inserts, queries, schedules
 from .connection import channel_name, check_schema, conninfo, migrate
@@ -339,8 +340,7 @@ class PostgresStore(Pusher):
         ids = await self._call(schedules.enqueue, name, expected_last_tick, last_tick, jobs,
                                now, self.channel, self.origin)
         if ids:
-            self._notify(Wake(tasks=frozenset(j.job.task for j in jobs),
-                              earliest=min(j.job.run_at for j in jobs)))
+            self._notify(wake_of_jobs(j.job for j in jobs))
         return ids
 
     async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:

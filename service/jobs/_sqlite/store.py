@@ -38,6 +38,7 @@ from .._store import (
     WorkerRow,
     wake_for,
     wake_of,
+    wake_of_jobs,
 )
 from . import queries, schedules
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
@@ -479,8 +480,7 @@ class SQLiteStore(Pusher):
         write = self._write if len(jobs) > INLINE_ROWS else self._short_write
         ids = await write(schedules.enqueue, name, expected_last_tick, last_tick, jobs, now)
         if ids:
-            self._notify(Wake(tasks=frozenset(j.job.task for j in jobs),
-                              earliest=min(j.job.run_at for j in jobs)))
+            self._notify(wake_of_jobs(j.job for j in jobs))
         return ids
 
     async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
