@@ -33,6 +33,7 @@ from .jobs import (
     queue_json,
     redact_secrets,
     schedule_json,
+    worker_json,
     workflow_cancel_json,
 )
 from .runtime import ListenError, open_state, open_store, run_service
@@ -64,10 +65,12 @@ EPILOG = """commands:
                           orphaned  [--json]
   schedules pause NAME    no process pushes the schedule's ticks until it is resumed
   schedules resume NAME   push again; ticks missed while paused follow its catch_up
+  workers                 worker processes from their heartbeats: live, stopped or gone
+                          [--json]
 
-Operator commands (jobs, workflows, queues, schedules) never create a database: a missing
-SQLite file is an error (exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is
-relative to the working directory; sqlite:////srv/x.db is absolute.
+Operator commands (jobs, workflows, queues, schedules, workers) never create a database: a
+missing SQLite file is an error (exit 1). migrate, run, web and worker create it.
+sqlite:///data/x.db is relative to the working directory; sqlite:////srv/x.db is absolute.
 
 Any number of processes may share one database. SIGTERM/SIGINT drain and exit 0; a second
 signal exits at once. Invalid configuration exits 2 with a message naming the setting; so does
@@ -158,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         subs.append(sub)
     for sub in subs:
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
+
+    workers = commands.add_parser("workers", parents=[common],
+                                  help="worker processes: live, stopped or gone")
+    workers.add_argument("--json", action="store_true",
+                         help="one JSON object per worker per line (as GET /api/workers)")
     return parser
 
 
@@ -291,6 +299,21 @@ async def _schedules(settings: Settings, args: argparse.Namespace) -> None:
                   f" {item['last_tick'] or '-':<25} {item['last_job_id'] or '-'}")
 
 
+async def _workers(settings: Settings, args: argparse.Namespace) -> None:
+    async with open_state(settings, create=False) as state:
+        rows = await JobAdmin(state.store, state.registry).workers()
+        now = state.store.clock.now()
+        views = [worker_json(row, now) for row in rows]
+        if args.json:
+            for view in views:
+                print(json.dumps(view))
+            return
+        print(f"{'STATUS':<8} {'HOST':<20} {'PID':>7} {'IN FLIGHT':>9} {'LAST SEEN':<25} TASKS")
+        for view in views:
+            print(f"{view['status']:<8} {view['host'][:20]:<20} {view['pid']:>7}"
+                  f" {view['in_flight']:>9} {view['last_seen_at']:<25} {','.join(view['tasks'])}")
+
+
 async def _migrate(settings: Settings) -> None:
     async with open_store(settings) as store:
         applied = store.applied_migrations
@@ -352,6 +375,8 @@ def _main(argv: Sequence[str] | None) -> int:
             trio.run(_queues, settings, args)
         elif command == "schedules":
             trio.run(_schedules, settings, args)
+        elif command == "workers":
+            trio.run(_workers, settings, args)
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2

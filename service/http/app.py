@@ -11,7 +11,17 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ..jobs import StoreError, emit
-from .operator import job_pages, jobs_api, ops, schedule_pages, schedules_api
+from .operator import (
+    bulk_pages,
+    dashboard_assets,
+    job_pages,
+    jobs_api,
+    ops,
+    queue_pages,
+    schedule_pages,
+    schedules_api,
+    worker_pages,
+)
 from .plumbing.backpressure import install_backpressure
 from .plumbing.errors import (
     ApiError,
@@ -43,7 +53,8 @@ _NO_STORE = frozenset({"job_pages.login", "job_pages.logout"})
 def create_app(state: AppState) -> QuartTrio:
     """The whole app: user API and pages, operator API and dashboard, health and metrics."""
     return _app(state, (users, uploads, jobs_api, schedules_api, ops, pages, job_pages,
-                       schedule_pages))
+                        bulk_pages, queue_pages, schedule_pages, worker_pages,
+                        dashboard_assets))
 
 
 def create_ops_app(state: AppState) -> QuartTrio:

@@ -16,6 +16,7 @@ from ._admin import (
     workflow_cancel_json,
 )
 from ._attempt_error import AttemptError, ErrorKind
+from ._bulk import BULK_BATCH, BulkAction, BulkResult
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
 from ._config import Retention, WorkerConfig
@@ -50,8 +51,9 @@ from ._runner import InlineRunner, Runner, ThreadRunner
 from ._schedule import Schedule
 from ._schedule_admin import ScheduleSummary, schedule_json
 from ._sqlite import SQLiteStore
-from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
+from ._states import CANCEL_SOURCES, DELETE_SOURCES, FAILED, RETRY_SOURCES, JobState
 from ._store import (
+    BulkBatch,
     JobFilter,
     JobRow,
     JobStats,
@@ -63,12 +65,16 @@ from ._store import (
     SetStateIfRunning,
     Transaction,
     UniqueOutcome,
+    WorkerBeat,
+    WorkerRow,
 )
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._throughput import Minute
 from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
+from ._workers import STALE_BEATS, WorkerStatus, worker_json, worker_status
 from ._workflow import Member, Workflow
 
 if TYPE_CHECKING:
@@ -84,12 +90,19 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BULK_BATCH",
     "CANCEL_REASON",
     "CANCEL_SOURCES",
+    "DELETE_SOURCES",
+    "FAILED",
     "RETRY_SOURCES",
+    "STALE_BEATS",
     "AttemptError",
     "AttemptTrace",
     "Backoff",
+    "BulkAction",
+    "BulkBatch",
+    "BulkResult",
     "Cancel",
     "Clock",
     "ConstraintViolation",
@@ -113,6 +126,7 @@ __all__ = [
     "LoopWatchdog",
     "Member",
     "Migration",
+    "Minute",
     "OnConflict",
     "PayloadError",
     "PostgresStore",
@@ -146,7 +160,10 @@ __all__ = [
     "UniqueOutcome",
     "UnknownTask",
     "UnsupportedStoreURL",
+    "WorkerBeat",
     "WorkerConfig",
+    "WorkerRow",
+    "WorkerStatus",
     "Workflow",
     "WorkflowNotFound",
     "emit",
@@ -159,5 +176,7 @@ __all__ = [
     "set_job_tracer",
     "structure_payload",
     "to_datetime",
+    "worker_json",
+    "worker_status",
     "workflow_cancel_json",
 ]

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _codec as codec
+from ._bulk import BULK_BATCH, BulkAction, BulkResult
 from ._clock import to_datetime
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
 from ._schedule import check_schedules
 from ._schedule_admin import ScheduleSummary, get_schedule, list_schedules, set_paused
 from ._states import JobState
-from ._store import JobRow
+from ._store import JobFilter, JobRow
+from ._throughput import MINUTE, Minute, per_minute, since
 
 if TYPE_CHECKING:
     import builtins
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ._schedule import Schedule
-    from ._store import JobFilter, JobStore, OnConflict, PushResult
+    from ._store import JobStore, OnConflict, PushResult, WorkerRow
     from ._task import Task, TaskRegistry
 
 #: The reason recorded when an operator cancels a job without giving one.
@@ -231,6 +233,56 @@ class JobAdmin:
         """Let ``name`` push jobs again; the ticks it missed follow its ``catch_up`` policy."""
         return await set_paused(self.store, self._schedules, name, False)
 
+    async def bulk_count(self, action: BulkAction, where: JobFilter) -> int:
+        """How many jobs :meth:`bulk` would act on now (``where.limit`` ignored)."""
+        narrowed = _allowed(where, action)
+        return 0 if narrowed is None else await self.store.job_count(narrowed)
+
+    async def newest_id(self) -> int | None:
+        """The id of the newest job, if any: a bulk action up to it leaves later jobs alone."""
+        rows = await self.store.job_list(JobFilter(limit=1))
+        return rows[0].id if rows else None
+
+    async def bulk(
+        self, action: BulkAction, where: JobFilter, reason: str = CANCEL_REASON
+    ) -> BulkResult:
+        """Retry, cancel or delete every job ``where`` selects (``where.before_id`` bounds it:
+        only older jobs), in batches of :data:`BULK_BATCH`, newest first. Jobs in states the
+        action does not apply to are left alone (a running job is never deleted: cancel it
+        first). ``where.limit`` is ignored."""
+        changed = selected = raised = 0
+        cursor = where.before_id
+        while True:
+            batch_where = attrs.evolve(where, before_id=cursor, limit=BULK_BATCH)
+            now = self.store.clock.now()
+            if action is BulkAction.RETRY:
+                batch = await self.store.job_retry_many(batch_where, now)
+            elif action is BulkAction.CANCEL:
+                batch = await self.store.job_cancel_many(batch_where, now, reason)
+            else:
+                batch = await self.store.job_delete_many(batch_where)
+            changed += batch.changed
+            selected += batch.selected
+            raised += batch.raised
+            if batch.selected < BULK_BATCH or batch.lowest_id is None:
+                break
+            cursor = batch.lowest_id
+        return BulkResult(action=action, changed=changed, skipped=selected - changed,
+                          raised=raised)
+
+    async def workers(self) -> builtins.list[WorkerRow]:
+        """Every worker process recorded by its heartbeats, most recently seen first (see
+        ``worker_status`` for live, stopped and gone)."""
+        return await self.store.worker_list()
+
+    async def throughput(self, minutes: int = 60) -> builtins.list[Minute]:
+        """Jobs completed and discarded per minute over the last ``minutes`` minutes, oldest
+        first, the current minute last."""
+        now = self.store.clock.now()
+        start = since(now, minutes)
+        counts = await self.store.job_finished_per_minute(start, start + MINUTE * minutes)
+        return per_minute(counts, now, minutes)
+
     async def counts(self, task: str | None = None) -> dict[JobState, int]:
         """Jobs by state, of ``task`` or of every task; states without jobs are left out."""
         counts: dict[JobState, int] = {}
@@ -238,6 +290,13 @@ class JobAdmin:
             if task is None or job_task == task:
                 counts[job_state] = counts.get(job_state, 0) + count
         return counts
+
+
+def _allowed(where: JobFilter, action: BulkAction) -> JobFilter | None:
+    """``where`` narrowed to the states ``action`` applies to; None when that leaves none."""
+    states = where.state_set()
+    allowed = action.sources if states is None else states & action.sources
+    return attrs.evolve(where, state=None, states=allowed) if allowed else None
 
 
 def _args_error(task: str, exc: PayloadError) -> InvalidPush:

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 from ._attempt_error import AttemptError, RescueStep, from_stored, to_stored
 from ._errors import PayloadError
 from ._states import FINISHED, RETRY_SOURCES, JobState
-from ._store import ClaimedJob, JobFilter, JobRow, ScheduleRow
+from ._store import (
+    BulkBatch,
+    ClaimedJob,
+    JobFilter,
+    JobRow,
+    ScheduleRow,
+    TickInsert,
+    WorkerBeat,
+    WorkerRow,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,6 +34,10 @@ COLUMN_COUNT = len(COLUMNS.split(","))
 CLAIMED_COLUMNS = (
     "id, task, args, priority, attempt, max_attempts, run_at, traceparent, tick, workflow_id,"
     " deps_total"
+)
+#: What a schedule's tick inserts into ``jobs``: :func:`tick_insert_values` gives the values.
+TICK_INSERT_COLUMNS = (
+    "task, args, state, priority, max_attempts, run_at, created_at, expires_at, traceparent, tick"
 )
 #: Every column of a schedule, in :class:`ScheduleRow` order.
 SCHEDULE_COLUMNS = (
@@ -83,6 +96,18 @@ def release_for_retry(mark: str) -> str:
     )
 
 
+def release_for_retry_many(member: str, non_member: str) -> str:
+    """:func:`release_for_retry` for an operator's bulk retry of a batch of ids: ``member`` and
+    ``non_member`` test ``id`` against the batch in the driver's dialect (each takes the batch as
+    one parameter: the parameters are the batch, twice)."""
+    return (
+        "UPDATE jobs SET unique_held = false WHERE unique_held"
+        f" AND id {non_member} AND state IN {state_list(FINISHED)}"
+        " AND (task, unique_key) IN (SELECT task, unique_key FROM jobs"
+        f"  WHERE id {member} AND unique_key IS NOT NULL AND state IN {state_list(RETRY_SOURCES)})"
+    )
+
+
 def to_row(r: Sequence[Any], errors: object) -> JobRow:
     """A :class:`JobRow` from a row of :data:`COLUMNS`; ``errors`` is the stored array as the
     backend's driver decoded it from JSON, typed here."""
@@ -102,6 +127,19 @@ def to_claimed(r: Sequence[Any]) -> ClaimedJob:
                       workflow_id=r[9], dependencies=r[10])
 
 
+def tick_insert_values(item: TickInsert) -> tuple[Any, ...]:
+    """The values of :data:`TICK_INSERT_COLUMNS` for one tick's job."""
+    job = item.job
+    return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
+            job.created_at, job.expires_at, job.traceparent, item.tick)
+
+
+def tick_insert(mark: str) -> str:
+    """The insert of one tick's job, returning its id, with ``mark`` as the placeholder."""
+    marks = ", ".join([mark] * len(TICK_INSERT_COLUMNS.split(",")))
+    return f"INSERT INTO jobs ({TICK_INSERT_COLUMNS}) VALUES ({marks}) RETURNING id"
+
+
 def to_schedule(r: Sequence[Any]) -> ScheduleRow:
     """A :class:`ScheduleRow` from a row of :data:`SCHEDULE_COLUMNS`."""
     return ScheduleRow(name=r[0], cron=r[1], timezone=r[2], task=r[3], catch_up=r[4],
@@ -114,18 +152,81 @@ def claim_order(job: ClaimedJob) -> tuple[int, float, int]:
     return (job.priority, job.run_at, job.id)
 
 
-def list_query(where: JobFilter, mark: str) -> tuple[str, list[Any]]:
-    """The SELECT for a listing, newest first, with ``mark`` as the driver's placeholder."""
+def _conditions(
+    where: JobFilter, mark: str, allowed: frozenset[JobState] | None = None
+) -> tuple[str, list[Any]]:
+    """`` WHERE ...`` (or nothing) for the jobs ``where`` selects among ``allowed`` states."""
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (("state", where.state and where.state.value), ("task", where.task)):
-        if value is not None:
-            clauses.append(f"{column} = {mark}")
-            params.append(value)
+    states = where.state_set()
+    if allowed is not None:
+        states = allowed if states is None else states & allowed
+    if states is not None and len(states) == 1 and allowed is None:
+        [only] = states
+        clauses.append(f"state = {mark}")
+        params.append(only.value)
+    elif states is not None:
+        # Literals (from the enum), never user text; an empty set matches nothing.
+        clauses.append(f"state IN {state_list(states)}" if states else "0 = 1")
+    if where.task is not None:
+        clauses.append(f"task = {mark}")
+        params.append(where.task)
     if where.before_id is not None:
         clauses.append(f"id < {mark}")
         params.append(where.before_id)
-    sql = f"SELECT {COLUMNS} FROM jobs"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    return sql + f" ORDER BY id DESC LIMIT {mark}", [*params, where.limit]
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def list_query(where: JobFilter, mark: str) -> tuple[str, list[Any]]:
+    """The SELECT for a listing, newest first, with ``mark`` as the driver's placeholder."""
+    conditions, params = _conditions(where, mark)
+    return (f"SELECT {COLUMNS} FROM jobs{conditions} ORDER BY id DESC LIMIT {mark}",
+            [*params, where.limit])
+
+
+def count_query(where: JobFilter, mark: str,
+                allowed: frozenset[JobState] | None = None) -> tuple[str, list[Any]]:
+    """The SELECT count(*) of the jobs ``where`` selects among ``allowed`` states."""
+    conditions, params = _conditions(where, mark, allowed)
+    return f"SELECT count(*) FROM jobs{conditions}", params
+
+
+def batch_query(
+    where: JobFilter, mark: str, allowed: frozenset[JobState], lock: str = ""
+) -> tuple[str, list[Any]]:
+    """One batch of a bulk action: ``id`` and whether the job used all its attempts, of up to
+    ``where.limit`` jobs ``where`` selects among ``allowed`` states, newest first."""
+    conditions, params = _conditions(where, mark, allowed)
+    return (f"SELECT id, attempt >= max_attempts FROM jobs{conditions}"
+            f" ORDER BY id DESC LIMIT {mark}{lock}", [*params, where.limit])
+
+
+def batch_of(picked: Sequence[Sequence[Any]], changed: Sequence[Sequence[Any]], *,
+             retried: bool = False) -> BulkBatch:
+    """A :class:`BulkBatch` from the picked ``(id, spent)`` rows and the changed ``(id, task)``
+    rows; ``retried``: the action was a retry, which raises the spent jobs' ``max_attempts``."""
+    changed_ids = {r[0] for r in changed}
+    return BulkBatch(
+        selected=len(picked), changed=len(changed_ids),
+        lowest_id=min((r[0] for r in picked), default=None),
+        raised=sum(1 for r in picked if retried and r[1] and r[0] in changed_ids),
+        tasks=frozenset(r[1] for r in changed),
+    )
+
+
+def to_worker(r: Sequence[Any]) -> WorkerRow:
+    """A :class:`WorkerRow` from a row of :data:`WORKER_COLUMNS`."""
+    return WorkerRow(owner=r[0], host=r[1], pid=r[2], tasks=tuple(json.loads(r[3])),
+                     in_flight=r[4], started_at=r[5], seen_at=r[6], interval=r[7],
+                     stopped_at=r[8])
+
+
+#: Every column of a worker, in :class:`WorkerRow` order.
+WORKER_COLUMNS = ("owner, host, pid, tasks, in_flight, started_at, seen_at, beat_interval,"
+                  " stopped_at")
+
+
+def worker_values(beat: WorkerBeat) -> tuple[Any, ...]:
+    """The values of a heartbeat's upsert, in :data:`WORKER_COLUMNS` order but ``stopped_at``."""
+    return (beat.owner, beat.host, beat.pid, json.dumps(list(beat.tasks)), beat.in_flight,
+            beat.started_at, beat.seen_at, beat.interval)

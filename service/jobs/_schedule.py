@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 CatchUp = Literal["latest", "all", "none"]
 CATCH_UP_POLICIES: tuple[CatchUp, ...] = ("latest", "all", "none")
+#: Ticks closer together than this expire by default (``Schedule.expire_after="auto"``).
+AUTO_EXPIRY_BELOW_S = 3600.0
 
 #: The nicknames classic cron accepts, as the 5-field expressions they stand for.
 NICKNAMES = {
@@ -53,8 +55,14 @@ class Schedule:
     it is read. ``catch_up`` says what happens to ticks missed while no worker ran (or while the
     schedule was paused): ``"latest"`` pushes the most recent one, ``"all"`` pushes each of them
     (at most the ``max_catch_up`` most recent), ``"none"`` skips them. A schedule never seen
-    before starts at its next tick. The values are checked by ``TaskWorker`` (and ``JobAdmin``),
-    which raise :class:`InvalidSchedule` naming the schedule.
+    before starts at its next tick.
+
+    ``expire_after`` bounds how long a tick's job may wait to start once pushed: seconds, or
+    ``None`` (never expires), or ``"auto"`` (the default): the tick's interval -- the time to the
+    next tick -- when ticks come more often than hourly, else never. A job not started in time is
+    discarded (error kind ``expired``), so a backlog of a frequent schedule does not pile up
+    behind a stalled queue. The values are checked by ``TaskWorker`` (and ``JobAdmin``), which
+    raise :class:`InvalidSchedule` naming the schedule.
     """
 
     name: str
@@ -63,6 +71,15 @@ class Schedule:
     timezone: str = "UTC"
     catch_up: CatchUp = "latest"
     max_catch_up: int = 100
+    expire_after: float | Literal["auto"] | None = "auto"
+
+    def expiry_for(self, tick: float, following: float | None) -> float | None:
+        """Seconds the job of ``tick`` may wait to start (``following``: the next tick)."""
+        if self.expire_after != "auto":
+            return self.expire_after
+        if following is None or following - tick >= AUTO_EXPIRY_BELOW_S:
+            return None
+        return following - tick
 
     @property
     def task_name(self) -> str:
@@ -215,6 +232,12 @@ def check_schedules(
                 1 <= max_catch_up <= 10_000):
             raise InvalidSchedule(name, f"max_catch_up must be an integer from 1 to 10000,"
                                         f" got {max_catch_up!r}")
+        expire_after = schedule.expire_after
+        if expire_after != "auto" and expire_after is not None and (
+                isinstance(expire_after, bool) or not isinstance(expire_after, int | float)
+                or not 0 < expire_after < 10 * 365 * 86_400):
+            raise InvalidSchedule(name, "expire_after must be 'auto', None or a number of seconds"
+                                        f" > 0, got {expire_after!r}")
         if not isinstance(schedule.task, Task):
             raise InvalidSchedule(name, f"task must be a Task instance, got {schedule.task!r}")
         task = schedule.task_name

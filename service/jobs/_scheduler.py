@@ -84,8 +84,11 @@ async def step(store: JobStore, schedule: Schedule, ticks: CronTicks, paused_pol
     if row.paused:
         return min(until_next, paused_poll)
     if due.latest is not None:
-        jobs = [TickInsert(job=build_insert(Push(task=schedule.task), now), tick=tick)
-                for tick in due.push]
+        jobs = [
+            TickInsert(job=build_insert(Push(task=schedule.task, expire_after=schedule.expiry_for(
+                tick, ticks.next_after(tick))), now), tick=tick)
+            for tick in due.push
+        ]
         ids = await store.schedule_enqueue(schedule.name, row.last_tick, due.latest, jobs, now)
         if ids is None:  # another worker handled it first, or it was paused meanwhile
             return 0.0

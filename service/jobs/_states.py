@@ -88,3 +88,8 @@ EXPIRABLE: frozenset[JobState] = sources_of(S.DISCARDED) - {S.RUNNING}
 #: unique key (if it never started: ``attempted_at`` is NULL). A replacing push moves it between
 #: these two, by its new ``run_at``.
 REPLACEABLE: frozenset[JobState] = frozenset({S.SCHEDULED, S.AVAILABLE})
+#: States an operator may delete a job in: any but ``running`` (a running job is cancelled first,
+#: so its worker stops it and no outcome lands on a missing row).
+DELETE_SOURCES: frozenset[JobState] = frozenset(JobState) - {S.RUNNING}
+#: The dashboard's "failed" filter: jobs whose last attempt failed, waiting to run again or not.
+FAILED: frozenset[JobState] = frozenset({S.RETRYABLE, S.DISCARDED})

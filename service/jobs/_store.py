@@ -148,16 +148,21 @@ def wake_of(jobs: Sequence[JobInsert], results: Sequence[InsertResult]) -> Wake 
 
     A pass over every row: for a big batch the stores compute it off the event loop.
     """
+    return wake_of_jobs(job for job, result in zip(jobs, results, strict=True)
+                        if result.inserted or result.replaced)
+
+
+def wake_of_jobs(jobs: Iterable[JobInsert]) -> Wake | None:
+    """The :class:`Wake` of ``jobs``, all of them inserted (None if there are none)."""
     tasks: set[str] = set()
     earliest = math.inf
     expiry = math.inf
-    for job, result in zip(jobs, results, strict=True):
-        if result.inserted or result.replaced:
-            tasks.add(job.task)
-            if job.run_at < earliest:
-                earliest = job.run_at
-            if job.expires_at is not None and job.expires_at < expiry:
-                expiry = job.expires_at
+    for job in jobs:
+        tasks.add(job.task)
+        if job.run_at < earliest:
+            earliest = job.run_at
+        if job.expires_at is not None and job.expires_at < expiry:
+            expiry = job.expires_at
     return Wake(frozenset(tasks), earliest, expiry) if tasks else None
 
 
@@ -412,6 +417,64 @@ class JobFilter:
     limit: int = 100
     #: Cursor: only jobs with a smaller id (listings run newest first).
     before_id: int | None = None
+    #: Jobs in any of these states (with ``state``: in it or any of these); empty: no condition.
+    states: frozenset[JobState] = frozenset()
+
+    def state_set(self) -> frozenset[JobState] | None:
+        """The states a job must be in to match; None when any state matches."""
+        chosen = self.states | ({self.state} if self.state is not None else set())
+        return frozenset(chosen) or None
+
+
+@attrs.frozen(kw_only=True)
+class BulkBatch:
+    """What one batch of a bulk operation (``job_retry_many`` ...) did.
+
+    ``selected`` jobs matched (at most the filter's ``limit``), ``changed`` of them were acted on
+    (a job that changed state meanwhile is left alone), ``lowest_id`` is the smallest selected id:
+    the next batch's ``before_id``. ``raised`` counts retried jobs whose ``max_attempts`` was
+    raised (they had used all their attempts); ``tasks`` are the tasks of the changed jobs.
+    """
+
+    selected: int
+    changed: int
+    lowest_id: int | None
+    raised: int = 0
+    tasks: frozenset[str] = frozenset()
+
+
+@attrs.frozen(kw_only=True)
+class WorkerBeat:
+    """A worker process's heartbeat (``worker_beat``), written with each lease renewal tick.
+
+    ``owner`` is the worker's lease owner id; ``interval`` the seconds between its beats (how
+    readers tell a live worker from a gone one).
+    """
+
+    owner: str
+    host: str
+    pid: int
+    tasks: tuple[str, ...]
+    in_flight: int
+    started_at: float
+    seen_at: float
+    interval: float
+
+
+@attrs.frozen(kw_only=True)
+class WorkerRow:
+    """A worker as stored: its last heartbeat, and when it stopped cleanly (None if it has not,
+    or died)."""
+
+    owner: str
+    host: str
+    pid: int
+    tasks: tuple[str, ...]
+    in_flight: int
+    started_at: float
+    seen_at: float
+    interval: float
+    stopped_at: float | None
 
 
 class Transaction(Protocol):
@@ -707,6 +770,51 @@ class JobStore(Protocol):
 
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         """Pause (no claims, in any process) or resume the jobs of ``task``."""
+        ...
+
+    # -- operators' bulk actions (one batch per call; ``JobAdmin.bulk`` loops) ----------------
+
+    async def job_count(self, where: JobFilter) -> int:
+        """How many jobs ``where`` selects (``limit`` ignored)."""
+        ...
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        """Operator retry of up to ``where.limit`` jobs that ``where`` selects (newest first,
+        ids below ``before_id``) and that may be retried, in one transaction."""
+        ...
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        """Operator cancel of up to ``where.limit`` unfinished jobs that ``where`` selects."""
+        ...
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        """Delete up to ``where.limit`` jobs that ``where`` selects, running ones excepted."""
+        ...
+
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        """(start of the minute, finished state) -> how many jobs finished in that minute, for
+        the minutes from ``since`` (the start of a minute) up to ``until``; minutes without any
+        are left out. Counted over the finished jobs' index, never the whole table."""
+        ...
+
+    # -- worker processes -----------------------------------------------------------------
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        """Record a worker's heartbeat (one upsert); clears a ``stopped_at`` of the same owner."""
+        ...
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        """Record that the worker ``owner`` stopped cleanly."""
+        ...
+
+    async def worker_list(self) -> list[WorkerRow]:
+        """Every recorded worker, most recently seen first."""
+        ...
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        """Forget workers last seen before ``before``; how many."""
         ...
 
     async def queue_paused(self) -> set[str]:

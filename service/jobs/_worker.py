@@ -29,6 +29,7 @@ from ._queue import LEASE_LOST, QueueContext, Shutdown, TaskQueue
 from ._schedule import Schedule, check_schedules
 from ._scheduler import Scheduler
 from ._states import JobState
+from ._store import WorkerBeat
 from ._task import Task, TaskRegistry
 from ._wakeup import Wakeup
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
     from ._clock import Clock
     from ._store import JobStore, Rescued, SetStateIfRunning
+
+#: Seconds a clean stop may take to record itself (``worker_stopped``) before it is given up.
+STOP_RECORD_TIMEOUT_S = 1.0
 
 
 def default_owner() -> str:
@@ -93,6 +97,7 @@ class TaskWorker:
         self._queues_done = trio.Event()
         self._stopped = trio.Event()
         self._shutting_down = False
+        self._started_at: float | None = None
         store.add_push_listener(self._on_push)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -100,6 +105,7 @@ class TaskWorker:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Work until :meth:`shutdown`; reports readiness through ``task_status.started()``."""
         log.event(logging.INFO, "worker.started", owner=self.owner, tasks=",".join(self.queues))
+        self._started_at = self.clock.now()
         try:
             async with trio.open_nursery() as upkeep:
                 upkeep.start_soon(self._renew_leases)
@@ -116,6 +122,7 @@ class TaskWorker:
                 upkeep.cancel_scope.cancel()
         finally:
             self.store.remove_push_listener(self._on_push)
+            await self._record_stop()
             self._stopped.set()
             log.event(logging.INFO, "worker.stopped", owner=self.owner)
 
@@ -161,25 +168,52 @@ class TaskWorker:
     # -- upkeep loops -----------------------------------------------------------------------
 
     async def _renew_leases(self) -> None:
+        """Every ``lease_renew_interval``: renew the leases of the jobs in flight (one statement
+        per task type that has any), then write this process's heartbeat (one upsert)."""
         while True:
+            await self._renew_once()
+            await self._beat()
             await trio.sleep(self.config.lease_renew_interval)
-            for queue in self.queues.values():
-                ids = list(queue.in_flight)
-                if not ids:
-                    continue
-                try:
-                    held = set(
-                        await self.store.job_renew_leases(
-                            self.owner, ids, self.clock.now() + self.config.lease_ttl
-                        )
+
+    async def _beat(self) -> None:
+        assert self._started_at is not None
+        beat = WorkerBeat(
+            owner=self.owner, host=socket.gethostname(), pid=os.getpid(),
+            tasks=tuple(self.queues), in_flight=self.in_flight, started_at=self._started_at,
+            seen_at=self.clock.now(), interval=self.config.lease_renew_interval,
+        )
+        try:
+            await self.store.worker_beat(beat)
+        except StoreError as exc:
+            log.event(logging.WARNING, "worker.heartbeat_failed", error=str(exc))
+
+    async def _record_stop(self) -> None:
+        """Tell operators this worker stopped cleanly rather than vanished; never blocks the
+        stop for long, and a store that is gone is not an error here."""
+        with trio.CancelScope(shield=True), trio.move_on_after(STOP_RECORD_TIMEOUT_S):
+            try:
+                await self.store.worker_stopped(self.owner, self.clock.now())
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.stop_record_failed", error=str(exc))
+
+    async def _renew_once(self) -> None:
+        for queue in self.queues.values():
+            ids = list(queue.in_flight)
+            if not ids:
+                continue
+            try:
+                held = set(
+                    await self.store.job_renew_leases(
+                        self.owner, ids, self.clock.now() + self.config.lease_ttl
                     )
-                except StoreError as exc:
-                    log.event(logging.WARNING, "worker.renew_failed", error=str(exc))
-                    continue
-                for job_id in ids:
-                    scope = queue.in_flight.get(job_id)
-                    if job_id not in held and scope is not None:
-                        queue.cancel_job(job_id, LEASE_LOST)
+                )
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.renew_failed", error=str(exc))
+                continue
+            for job_id in ids:
+                scope = queue.in_flight.get(job_id)
+                if job_id not in held and scope is not None:
+                    queue.cancel_job(job_id, LEASE_LOST)
 
     async def _rescue_expired(self) -> None:
         while True:
@@ -254,4 +288,9 @@ class TaskWorker:
                             break
                 except StoreError as exc:
                     log.event(logging.WARNING, "worker.prune_failed", error=str(exc))
+            try:
+                await self.store.worker_delete_seen_before(
+                    self.clock.now() - self.config.worker_retention)
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.prune_failed", error=str(exc))
             await trio.sleep(self.config.prune_interval)

@@ -346,3 +346,38 @@ def test_schedules_are_listed_paused_and_resumed_from_the_cli(tmp_path: Path) ->
     assert unknown.returncode == 1
     assert "no schedule 'nope'" in unknown.stderr
     assert "Traceback" not in unknown.stderr
+
+
+def _beat_directly(env: dict[str, str], owner: str, seen_ago: float) -> None:
+    """A worker's heartbeat, last seen ``seen_ago`` seconds ago, written from this process."""
+    from service.domain.schema import APP_MIGRATIONS
+    from service.jobs import WorkerBeat, open_store
+
+    async def beat() -> None:
+        url = f"sqlite:///{env['SERVICE_DATA_DIR']}/service.db"
+        async with open_store(url, migrations=APP_MIGRATIONS) as store:
+            now = store.clock.now()
+            await store.worker_beat(WorkerBeat(
+                owner=owner, host="host-b", pid=77, tasks=("send_welcome_email",), in_flight=1,
+                started_at=now - 3600, seen_at=now - seen_ago, interval=5.0))
+
+    trio.run(beat)
+
+
+def test_workers_are_listed_as_a_table_or_json_lines_like_the_api(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+    _beat_directly(env, "host-b:77:live", 1)
+    _beat_directly(env, "host-b:78:dead", 600)
+
+    table = run_cli(env, "workers")
+    as_json = run_cli(env, "workers", "--json")
+
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["STATUS", "HOST", "PID", "IN", "FLIGHT", "LAST", "SEEN", "TASKS"]
+    assert [line.split()[0] for line in lines[1:]] == ["live", "gone"]
+    assert as_json.returncode == 0, as_json.stderr
+    workers = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [(w["owner"], w["status"]) for w in workers] == [
+        ("host-b:77:live", "live"), ("host-b:78:dead", "gone")]
+    assert workers[0]["tasks"] == ["send_welcome_email"]

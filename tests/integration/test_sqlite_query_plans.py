@@ -79,6 +79,8 @@ OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
     ],)),
     **{f"prune {state}": (queries.delete_finished, (state, NOW, 1000))
        for state in (JobState.COMPLETED, JobState.CANCELLED, JobState.DISCARDED)},
+    "jobs finished per minute (the dashboard's chart)": (
+        queries.finished_per_minute, (NOW - 3600, NOW)),
 }
 
 

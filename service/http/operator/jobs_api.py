@@ -1,4 +1,4 @@
-"""The operator API: jobs and queues (``Authorization: Bearer <SERVICE_ADMIN_TOKEN>``)."""
+"""The operator API: jobs, queues and workers (``Authorization: Bearer <SERVICE_ADMIN_TOKEN>``)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ...jobs import (
     job_json,
     push_json,
     queue_json,
+    worker_json,
     workflow_cancel_json,
 )
 from ..plumbing.bodies import read_json, read_optional_json, structure
@@ -246,3 +247,13 @@ async def pause_queue(task: str) -> Response:
 @admin_only
 async def resume_queue(task: str) -> Response:
     return await _set_paused(task, False)
+
+
+@blueprint.get("/api/workers")
+@admin_only
+async def list_workers() -> Response:
+    """``{"workers": [...]}``: every worker process recorded by its heartbeats, most recently
+    seen first, each as ``worker_json`` shapes it (``status`` live, stopped or gone)."""
+    rows = await _admin().workers()
+    now = app_state().store.clock.now()
+    return jsonify({"workers": [worker_json(row, now) for row in rows]})

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from markupsafe import Markup
 
 from ..plumbing.html import when
-from .job_html import _admin
+from .dashboard_html import admin_document
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -57,8 +57,9 @@ def schedules_page(schedules: Iterable[ScheduleSummary]) -> str:
     if not rows:
         rows = Markup('<tr><td colspan="10" class="muted">No schedules.</td></tr>')
     body = Markup(
-        "<h1>Schedules</h1>\n<table>\n<thead><tr><th>Name</th><th>Cron</th><th>Time zone</th>"
-        "<th>Task</th><th>Catch up</th><th>Status</th><th>Next run</th><th>Last tick</th>"
+        '<h1>Schedules</h1>\n<table id="schedules" data-live>\n<thead><tr><th>Name</th>'
+        "<th>Cron</th><th>Time zone</th><th>Task</th><th>Catch up</th><th>Status</th>"
+        "<th>Next run</th><th>Last tick</th>"
         "<th>Last job</th><th></th></tr></thead>\n<tbody>\n{}\n</tbody>\n</table>"
     ).format(rows)
-    return _admin("Schedules", body)
+    return admin_document("Schedules", body, current="/admin/schedules")

@@ -6,18 +6,14 @@ from quart import Blueprint, Response
 
 from ...jobs import ScheduleNotFound
 from ..plumbing.errors import ApiError
-from ..plumbing.page_support import html_response
 from ..plumbing.request_state import app_state
-from .job_html import error_page
-from .job_pages import action, page
+from .dashboard_guard import action, dashboard_error, dashboard_page, page
 from .schedule_html import schedules_page
 
 blueprint = Blueprint("schedule_pages", __name__, url_prefix="/admin")
 
 
-@blueprint.errorhandler(ApiError)
-async def _api_error(error: ApiError) -> Response:
-    return html_response(error_page(error.status, error.message), error.status, private=True)
+blueprint.register_error_handler(ApiError, dashboard_error)
 
 
 @blueprint.get("/schedules")
@@ -25,7 +21,7 @@ async def _api_error(error: ApiError) -> Response:
 async def schedules_list() -> Response:
     """Every schedule: its cron, time zone, next run, last tick and job, paused or orphaned."""
     schedules = await app_state().admin().schedules()
-    return html_response(schedules_page(schedules), private=True)
+    return dashboard_page(schedules_page(schedules))
 
 
 async def _set_paused(name: str, paused: bool) -> Response:

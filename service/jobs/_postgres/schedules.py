@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._errors import ScheduleNotFound
-from .._rows import SCHEDULE_COLUMNS, to_schedule
+from .._rows import SCHEDULE_COLUMNS, tick_insert, tick_insert_values, to_schedule
 from .inserts import notify
 
 if TYPE_CHECKING:
@@ -47,10 +47,7 @@ def get(conn: Conn, name: str) -> ScheduleRow | None:
     return None if row is None else to_schedule(row)
 
 
-_INSERT = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, tick)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-)
+_INSERT = tick_insert("%s")
 
 
 def enqueue(
@@ -67,10 +64,7 @@ def enqueue(
             return None
         ids = []
         for item in jobs:
-            job = item.job
-            row = conn.execute(_INSERT, (
-                job.task, job.args, job.state.value, job.priority, job.max_attempts,
-                job.run_at, job.created_at, item.tick)).fetchone()
+            row = conn.execute(_INSERT, tick_insert_values(item)).fetchone()
             assert row is not None  # an INSERT without ON CONFLICT returns its row
             ids.append(int(row[0]))
         if ids:

@@ -91,6 +91,21 @@ JOBS_V4 = Migration(
     },
 )
 
+WORKERS_V1 = Migration(
+    component="workers",
+    version=1,
+    description="job_workers: one heartbeat row per worker process",
+    statements={
+        "postgresql": [
+            # tasks: a JSON array of task names, as text (read back as on SQLite).
+            "CREATE TABLE job_workers (owner TEXT PRIMARY KEY, host TEXT NOT NULL,"
+            " pid INTEGER NOT NULL, tasks TEXT NOT NULL, in_flight INTEGER NOT NULL,"
+            " started_at DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL,"
+            " beat_interval DOUBLE PRECISION NOT NULL, stopped_at DOUBLE PRECISION)",
+        ]
+    },
+)
+
 JOBS_V5 = Migration(
     component="jobs",
     version=5,
@@ -139,4 +154,4 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, WORKFLOWS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, WORKERS_V1, WORKFLOWS_V1]

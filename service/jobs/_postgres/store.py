@@ -17,6 +17,7 @@ from .._errors import StoreError
 from .._push import Pusher
 from .._states import FINISHED, JobState
 from .._store import (
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
@@ -32,7 +33,10 @@ from .._store import (
     SetStateIfRunning,
     TickInsert,
     Wake,
+    WorkerBeat,
+    WorkerRow,
     wake_for,
+    wake_of_jobs,
 )
 from . import graph, inserts, queries, schedules
 from .connection import channel_name, check_schema, conninfo, migrate
@@ -376,12 +380,43 @@ class PostgresStore(Pusher):
         ids = await self._call(schedules.enqueue, name, expected_last_tick, last_tick, jobs,
                                now, self.channel, self.origin)
         if ids:
-            self._notify(Wake(tasks=frozenset(j.job.task for j in jobs),
-                              earliest=min(j.job.run_at for j in jobs)))
+            self._notify(wake_of_jobs(j.job for j in jobs))
         return ids
 
     async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
         return await self._call(schedules.set_paused, name, paused, now)
+
+    async def job_count(self, where: JobFilter) -> int:
+        return await self._call(queries.count, where)
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        batch = await self._call(queries.retry_many, where, now, self.channel, self.origin)
+        for task in batch.tasks:
+            self._notify_task(task, now)
+        return batch
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        return await self._call(queries.cancel_many, where, now, reason)
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        return await self._call(queries.delete_many, where)
+
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        return await self._call(queries.finished_per_minute, since, until)
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        await self._call(queries.worker_beat, beat)
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        await self._call(queries.worker_stopped, owner, now)
+
+    async def worker_list(self) -> list[WorkerRow]:
+        return await self._call(queries.worker_list)
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        return await self._call(queries.worker_delete_seen_before, before)
 
 
 def _is_a_job_store(store: PostgresStore) -> JobStore:

@@ -16,17 +16,25 @@ from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
+    WORKER_COLUMNS,
+    batch_of,
+    batch_query,
     claim_order,
+    count_query,
     error_json,
     list_query,
     release_for_retry,
+    release_for_retry_many,
     rescue_step,
     state_list,
     to_claimed,
+    to_worker,
+    worker_values,
 )
 from .._rows import to_row as row_from_columns
 from .._states import (
     CANCEL_SOURCES,
+    DELETE_SOURCES,
     EXPIRABLE,
     FINISHED,
     RETRY_SOURCES,
@@ -36,6 +44,7 @@ from .._states import (
 from .._store import (
     REPEAT_RESCUE_SPREAD_MAX_S,
     REPEAT_RESCUE_SPREAD_S,
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
@@ -45,6 +54,8 @@ from .._store import (
     PushResult,
     Rescued,
     SetStateIfRunning,
+    WorkerBeat,
+    WorkerRow,
 )
 from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
 from .._unique import statements as unique_statements
@@ -352,6 +363,9 @@ def _cas(conn: sqlite3.Connection, job_id: int, sql: str, params: Sequence[Any],
 
 
 _RELEASE_FOR_RETRY = release_for_retry("?")
+_RELEASE_FOR_RETRY_MANY = release_for_retry_many(
+    "IN (SELECT value FROM json_each(?))", "NOT IN (SELECT value FROM json_each(?))"
+)
 
 
 def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
@@ -437,3 +451,111 @@ def queue_set_paused(conn: sqlite3.Connection, task: str, paused: bool, now: flo
 
 def queue_paused(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT task FROM job_queues WHERE paused = 1")}
+
+
+# -- operators' bulk actions: one batch each, picked then changed in the same transaction ------
+
+def count(conn: sqlite3.Connection, where: JobFilter) -> int:
+    sql, params = count_query(where, "?")
+    return int(conn.execute(sql, params).fetchone()[0])
+
+
+def _pick(conn: sqlite3.Connection, where: JobFilter,
+          allowed: frozenset[JobState]) -> list[tuple[Any, ...]]:
+    sql, params = batch_query(where, "?", allowed)
+    return [tuple(r) for r in conn.execute(sql, params)]
+
+
+def _ids(picked: Sequence[Sequence[Any]]) -> str:
+    return json.dumps([r[0] for r in picked])
+
+
+def retry_many(conn: sqlite3.Connection, where: JobFilter, now: float) -> BulkBatch:
+    picked = _pick(conn, where, RETRY_SOURCES)
+    ids = _ids(picked)
+    conn.execute(_RELEASE_FOR_RETRY_MANY, (ids, ids))
+    # OR IGNORE: a job whose unique key another unfinished job now holds stays as it is.
+    changed = conn.execute(
+        "UPDATE OR IGNORE jobs SET state = 'available', run_at = ?, finished_at = NULL,"
+        " result = NULL, rescues = 0, max_attempts = max(max_attempts, attempt + 1),"
+        " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
+        f" WHERE id IN (SELECT value FROM json_each(?)) AND state IN {state_list(RETRY_SOURCES)}"
+        " RETURNING id, task",
+        (now, ids),
+    ).fetchall()
+    return batch_of(picked, changed, retried=True)
+
+
+def cancel_many(
+    conn: sqlite3.Connection, where: JobFilter, now: float, reason: str
+) -> BulkBatch:
+    picked = _pick(conn, where, CANCEL_SOURCES)
+    error = error_json(operator_cancelled(now, reason))
+    changed = conn.execute(
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = NULL,"
+        " lease_expires_at = NULL, errors = json_insert(errors, '$[#]', json(?))"
+        f" WHERE id IN (SELECT value FROM json_each(?)) AND state IN {state_list(CANCEL_SOURCES)}"
+        " RETURNING id, task",
+        (now, error, _ids(picked)),
+    ).fetchall()
+    return batch_of(picked, changed)
+
+
+def delete_many(conn: sqlite3.Connection, where: JobFilter) -> BulkBatch:
+    picked = _pick(conn, where, DELETE_SOURCES)
+    changed = conn.execute(
+        "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+        f" AND state IN {state_list(DELETE_SOURCES)} RETURNING id, task",
+        (_ids(picked),),
+    ).fetchall()
+    return batch_of(picked, changed)
+
+
+#: One count per (minute, finished state), each a range of the covering index jobs_finished.
+#: Sixty ranges cost a tenth of one GROUP BY over the hour, which sorts every row in a temporary
+#: B-tree (450 ms against 37 ms for 200,000 jobs finished in the hour).
+_FINISHED_PER_MINUTE = (
+    "WITH RECURSIVE minute(start) AS ("
+    " SELECT ? UNION ALL SELECT start + 60 FROM minute WHERE start + 60 < ?),"
+    " kind(state) AS (VALUES " + ", ".join(f"('{s.value}')" for s in JobState if s in FINISHED)
+    + ") SELECT minute.start, kind.state, (SELECT count(*) FROM jobs"
+    f"  WHERE state IN {FINISHED_SQL} AND state = kind.state"
+    "  AND finished_at >= minute.start AND finished_at < minute.start + 60)"
+    " FROM minute, kind"
+)
+
+
+def finished_per_minute(
+    conn: sqlite3.Connection, since: float, until: float
+) -> dict[tuple[float, JobState], int]:
+    return {
+        (float(start), JobState(state)): n
+        for start, state, n in conn.execute(_FINISHED_PER_MINUTE, (since, until))
+        if n
+    }
+
+
+# -- worker processes -------------------------------------------------------------------------
+
+def worker_beat(conn: sqlite3.Connection, beat: WorkerBeat) -> None:
+    conn.execute(
+        f"INSERT INTO job_workers ({WORKER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+        " ON CONFLICT (owner) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
+        " tasks = excluded.tasks, in_flight = excluded.in_flight, seen_at = excluded.seen_at,"
+        " beat_interval = excluded.beat_interval, stopped_at = NULL",
+        worker_values(beat),
+    )
+
+
+def worker_stopped(conn: sqlite3.Connection, owner: str, now: float) -> None:
+    conn.execute("UPDATE job_workers SET stopped_at = ?, seen_at = ?, in_flight = 0"
+                 " WHERE owner = ?", (now, now, owner))
+
+
+def worker_list(conn: sqlite3.Connection) -> list[WorkerRow]:
+    return [to_worker(r) for r in conn.execute(
+        f"SELECT {WORKER_COLUMNS} FROM job_workers ORDER BY seen_at DESC, owner")]
+
+
+def worker_delete_seen_before(conn: sqlite3.Connection, before: float) -> int:
+    return conn.execute("DELETE FROM job_workers WHERE seen_at < ?", (before,)).rowcount

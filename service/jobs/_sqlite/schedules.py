@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._errors import ScheduleNotFound
-from .._rows import SCHEDULE_COLUMNS, to_schedule
+from .._rows import SCHEDULE_COLUMNS, tick_insert, tick_insert_values, to_schedule
 
 if TYPE_CHECKING:
     import sqlite3
@@ -43,10 +43,7 @@ def get(conn: sqlite3.Connection, name: str) -> ScheduleRow | None:
     return None if row is None else to_schedule(row)
 
 
-_INSERT = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, tick)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
-)
+_INSERT = tick_insert("?")
 
 
 def enqueue(
@@ -63,10 +60,7 @@ def enqueue(
         return None
     ids = []
     for item in jobs:
-        job = item.job
-        [(job_id,)] = conn.execute(_INSERT, (
-            job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, item.tick)).fetchall()
+        [(job_id,)] = conn.execute(_INSERT, tick_insert_values(item)).fetchall()
         ids.append(int(job_id))
     if ids:
         conn.execute("UPDATE job_schedules SET last_job_id = ? WHERE name = ?", (ids[-1], name))

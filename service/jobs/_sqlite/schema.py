@@ -97,6 +97,21 @@ JOBS_V5 = Migration(
     },
 )
 
+WORKERS_V1 = Migration(
+    component="workers",
+    version=1,
+    description="job_workers: one heartbeat row per worker process",
+    statements={
+        "sqlite": [
+            # tasks: a JSON array of task names. Timestamps are epoch seconds, as in jobs.
+            "CREATE TABLE job_workers (owner TEXT PRIMARY KEY, host TEXT NOT NULL,"
+            " pid INTEGER NOT NULL, tasks TEXT NOT NULL, in_flight INTEGER NOT NULL,"
+            " started_at REAL NOT NULL, seen_at REAL NOT NULL, beat_interval REAL NOT NULL,"
+            " stopped_at REAL)",
+        ]
+    },
+)
+
 JOBS_V6 = Migration(
     component="jobs",
     version=6,
@@ -149,4 +164,4 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, WORKFLOWS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, WORKERS_V1, WORKFLOWS_V1]

@@ -17,6 +17,7 @@ from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
 from .._states import FINISHED, JobState
 from .._store import (
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
@@ -33,8 +34,11 @@ from .._store import (
     TickInsert,
     Transaction,
     Wake,
+    WorkerBeat,
+    WorkerRow,
     wake_for,
     wake_of,
+    wake_of_jobs,
 )
 from . import graph, queries, schedules
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
@@ -511,8 +515,7 @@ class SQLiteStore(Pusher):
         write = self._write if len(jobs) > INLINE_ROWS else self._short_write
         ids = await write(schedules.enqueue, name, expected_last_tick, last_tick, jobs, now)
         if ids:
-            self._notify(Wake(tasks=frozenset(j.job.task for j in jobs),
-                              earliest=min(j.job.run_at for j in jobs)))
+            self._notify(wake_of_jobs(j.job for j in jobs))
         return ids
 
     async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
@@ -523,6 +526,38 @@ class SQLiteStore(Pusher):
             now = self.clock.now()
             for listener in self._listeners:
                 listener(frozenset(tasks), now)
+
+    async def job_count(self, where: JobFilter) -> int:
+        return await self._long_read(queries.count, where)
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        batch = await self._write(queries.retry_many, where, now)
+        for task in batch.tasks:
+            self._notify_row_task(task)
+        return batch
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        return await self._write(queries.cancel_many, where, now, reason)
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        return await self._write(queries.delete_many, where)
+
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        return await self._long_read(queries.finished_per_minute, since, until)
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        await self._short_write(queries.worker_beat, beat)
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        await self._short_write(queries.worker_stopped, owner, now)
+
+    async def worker_list(self) -> list[WorkerRow]:
+        return await self._read(queries.worker_list)
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        return await self._write(queries.worker_delete_seen_before, before)
 
     def _notify_row_task(self, task: str) -> None:
         for listener in self._listeners:
