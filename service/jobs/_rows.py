@@ -211,6 +211,7 @@ def batch_of(picked: Sequence[Sequence[Any]], changed: Sequence[Sequence[Any]], 
         lowest_id=min((r[0] for r in picked), default=None),
         raised=sum(1 for r in picked if retried and r[1] and r[0] in changed_ids),
         tasks=frozenset(r[1] for r in changed),
+        ids=tuple(sorted(changed_ids)),
     )
 
 

@@ -441,6 +441,8 @@ class BulkBatch:
     lowest_id: int | None
     raised: int = 0
     tasks: frozenset[str] = frozenset()
+    #: The ids of the changed jobs (a cancel or delete settles their dependents).
+    ids: tuple[int, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

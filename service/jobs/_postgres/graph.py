@@ -16,7 +16,7 @@ from .._dependency import Dependency
 from .._errors import JobNotFound, WorkflowNotFound
 from .._rows import error_json, state_list
 from .._states import CANCEL_SOURCES, FINISHED, JobState
-from .._store import JobRow, Rescued, Wake, WorkflowInsert, WorkflowInserted
+from .._store import BulkBatch, JobFilter, JobRow, Rescued, Wake, WorkflowInsert, WorkflowInserted
 from .._workflow import dependency_failed
 from . import queries
 from .inserts import insert_rows
@@ -239,3 +239,26 @@ def promote_due_and_settle(conn: Conn, now: float, channel: str, origin: str) ->
         _, released = discard_expired_and_settle(conn, now, queries.PROMOTE_BATCH, channel,
                                                  origin)
         return [*queries.promote_due(conn, now), *sorted(released)]
+
+
+def cancel_many_and_settle(
+    conn: Conn, where: JobFilter, now: float, reason: str, channel: str, origin: str
+) -> tuple[BulkBatch, set[str]]:
+    with conn.transaction():
+        batch = queries.cancel_many(conn, where, now, reason)
+        cancelled = [(i, JobState.CANCELLED) for i in batch.ids]
+        return batch, settle(conn, cancelled, now, channel, origin)
+
+
+def delete_many_and_settle(
+    conn: Conn, where: JobFilter, now: float, channel: str, origin: str
+) -> tuple[BulkBatch, set[str]]:
+    """:func:`.queries.delete_many`; a deleted job never completes, so its dependents settle as
+    for a cancelled one, and its own edges go with it."""
+    with conn.transaction():
+        batch = queries.delete_many(conn, where)
+        if not batch.ids:
+            return batch, set()
+        conn.execute("DELETE FROM job_deps WHERE job_id = ANY(%s::bigint[])", (list(batch.ids),))
+        deleted = [(i, JobState.CANCELLED) for i in batch.ids]
+        return batch, settle(conn, deleted, now, channel, origin)

@@ -396,10 +396,16 @@ class PostgresStore(Pusher):
         return batch
 
     async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
-        return await self._call(queries.cancel_many, where, now, reason)
+        batch, released = await self._call(graph.cancel_many_and_settle, where, now, reason,
+                                           self.channel, self.origin)
+        self._notify_released(released)
+        return batch
 
     async def job_delete_many(self, where: JobFilter) -> BulkBatch:
-        return await self._call(queries.delete_many, where)
+        batch, released = await self._call(graph.delete_many_and_settle, where,
+                                           self.clock.now(), self.channel, self.origin)
+        self._notify_released(released)
+        return batch
 
     async def job_finished_per_minute(
         self, since: float, until: float

@@ -15,7 +15,16 @@ from .._dependency import Dependency
 from .._errors import JobNotFound, WorkflowNotFound
 from .._rows import error_json, state_list
 from .._states import CANCEL_SOURCES, FINISHED, JobState
-from .._store import JobRow, Rescued, SetStateIfRunning, Wake, WorkflowInsert, WorkflowInserted
+from .._store import (
+    BulkBatch,
+    JobFilter,
+    JobRow,
+    Rescued,
+    SetStateIfRunning,
+    Wake,
+    WorkflowInsert,
+    WorkflowInserted,
+)
 from .._workflow import dependency_failed
 from . import queries
 
@@ -213,3 +222,23 @@ def promote_due_and_settle(conn: sqlite3.Connection, now: float) -> list[str]:
     discards; the tasks that got due jobs (promoted or released)."""
     _, released = discard_expired_and_settle(conn, now, queries.PROMOTE_BATCH)
     return [*queries.promote_due(conn, now), *sorted(released)]
+
+
+def cancel_many_and_settle(
+    conn: sqlite3.Connection, where: JobFilter, now: float, reason: str
+) -> tuple[BulkBatch, set[str]]:
+    batch = queries.cancel_many(conn, where, now, reason)
+    return batch, settle(conn, [(i, JobState.CANCELLED) for i in batch.ids], now)
+
+
+def delete_many_and_settle(
+    conn: sqlite3.Connection, where: JobFilter, now: float
+) -> tuple[BulkBatch, set[str]]:
+    """:func:`.queries.delete_many`; a deleted job never completes, so its dependents settle as
+    for a cancelled one, and its own edges go with it."""
+    batch = queries.delete_many(conn, where)
+    if not batch.ids:
+        return batch, set()
+    conn.execute("DELETE FROM job_deps WHERE job_id IN (SELECT value FROM json_each(?))",
+                 (json.dumps(batch.ids),))
+    return batch, settle(conn, [(i, JobState.CANCELLED) for i in batch.ids], now)

@@ -537,10 +537,15 @@ class SQLiteStore(Pusher):
         return batch
 
     async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
-        return await self._write(queries.cancel_many, where, now, reason)
+        batch, released = await self._write(graph.cancel_many_and_settle, where, now, reason)
+        self._notify_tasks(released)
+        return batch
 
     async def job_delete_many(self, where: JobFilter) -> BulkBatch:
-        return await self._write(queries.delete_many, where)
+        batch, released = await self._write(graph.delete_many_and_settle, where,
+                                            self.clock.now())
+        self._notify_tasks(released)
+        return batch
 
     async def job_finished_per_minute(
         self, since: float, until: float

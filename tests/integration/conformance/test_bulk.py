@@ -53,10 +53,12 @@ async def test_listing_filters_by_any_of_several_states(backend: JobStore) -> No
 async def test_bulk_action_on_every_state_touches_only_the_states_it_applies_to(
     backend: JobStore, action: BulkAction
 ) -> None:
-    by_state = await jobs_in_states(backend, JobState)
+    # A pending job needs a running blocker (see make_job): bulk actions on workflow members
+    # are in test_workflows.
+    by_state = await jobs_in_states(backend, set(JobState) - {JobState.PENDING})
     admin = admin_of(backend)
     expected = {BulkAction.RETRY: RETRY_SOURCES, BulkAction.CANCEL: CANCEL_SOURCES,
-                BulkAction.DELETE: DELETE_SOURCES}[action]
+                BulkAction.DELETE: DELETE_SOURCES}[action] - {JobState.PENDING}
     assert await admin.bulk_count(action, JobFilter()) == len(expected)
 
     result = await admin.bulk(action, JobFilter())

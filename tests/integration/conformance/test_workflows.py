@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from support.conformance import (
     EMAIL,
+    REPORT,
     Email,
     Listener,
     Report,
@@ -315,3 +316,24 @@ async def test_a_dependency_discarded_at_its_expiry_settles_its_dependents(
     assert await states(backend, [short_id, cancelled_id, runs_id]) == [
         S.DISCARDED, S.CANCELLED, S.AVAILABLE,
     ]
+
+
+async def test_a_bulk_cancel_or_delete_of_dependencies_settles_their_dependents(
+    backend: JobStore,
+) -> None:
+    wf = Workflow("bulk")
+    first = wf.add(Report(month=1))
+    second = wf.add(Report(month=2))
+    wf.add(email("after-first"), after=[first])
+    wf.add(email("after-second"), after=[second], on_failure="run")
+    first_id, second_id, cancelled_id, runs_id = await backend.push_workflow(wf)
+    now = backend.clock.now()
+
+    await backend.job_cancel_many(JobFilter(task=REPORT, before_id=second_id), now, "bulk")
+    assert await states(backend, [first_id, cancelled_id]) == [S.CANCELLED, S.CANCELLED]
+    assert await states(backend, [runs_id]) == [S.PENDING]
+
+    deleted = await backend.job_delete_many(JobFilter(task=REPORT))
+    assert deleted.changed == 2
+    assert await states(backend, [runs_id]) == [S.AVAILABLE]
+    assert [dep.id for dep in await backend.job_dependencies(runs_id)] == []
