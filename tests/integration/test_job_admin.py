@@ -121,14 +121,14 @@ async def test_task_type_names_the_registered_class_or_refuses_as_push_does(
     [
         ({}, {"$.args.month": "required field missing"},
          "task 'conf.report': $.month: required field missing"),
-        ({"month": "4"}, {"$.args.month": "invalid value for type, expected int"},
-         "task 'conf.report': $.month: invalid value for type, expected int"),
+        ({"month": "4"}, {"$.args.month": "expected an integer, got a string"},
+         "task 'conf.report': $.month: expected an integer, got a string"),
         ({"month": 4, "year": 2030}, {"$.args": "extra fields found (year)"},
          "task 'conf.report': $: extra fields found (year)"),
-        ([4], {"$.args": "expected an object, got list"},
-         "task 'conf.report': $: expected an object, got list"),
-        (None, {"$.args": "expected an object, got NoneType"},
-         "task 'conf.report': $: expected an object, got NoneType"),
+        ([4], {"$.args": "expected an object, got an array"},
+         "task 'conf.report': $: expected an object, got an array"),
+        (None, {"$.args": "expected an object, got null"},
+         "task 'conf.report': $: expected an object, got null"),
     ],
 )
 async def test_args_that_do_not_fit_are_refused_naming_each_field_under_args(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import uuid
 from typing import Any
 
@@ -224,9 +225,10 @@ def test_invalid_json_text_is_a_payload_error_at_the_root(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("[1, 2]", "list"), ('"x"', "str"), ("1", "int"), ("null", "NoneType"), ("true", "bool")],
+    [("[1, 2]", "an array"), ('"x"', "a string"), ("1", "a number"), ("null", "null"),
+     ("true", "a boolean")],
 )
-def test_payload_that_is_not_an_object_is_rejected(text: str, kind: str) -> None:
+def test_payload_that_is_not_an_object_is_rejected_in_json_words(text: str, kind: str) -> None:
     with pytest.raises(PayloadError) as info:
         codec.decode(text, Signup, name=NAME)
     assert info.value.fields == {"$": f"expected an object, got {kind}"}
@@ -277,3 +279,48 @@ def test_decoding_nan_or_infinity_is_a_payload_error(constant: str) -> None:
     assert constant in text
     with pytest.raises(PayloadError):
         codec.decode(text, Signup, name=NAME)
+
+
+@attrs.frozen(kw_only=True)
+class Scheduled:
+    at: dt.datetime | float | None = None
+    when: dt.datetime
+    count: int | None = None
+    tags: list[str] = attrs.field(factory=list)
+
+
+@pytest.mark.parametrize(
+    ("data", "fields"),
+    [
+        ({"when": 5}, {"$.when": "expected an ISO 8601 string, got a number"}),
+        ({"when": "2030-01-01", "count": "1"}, {"$.count": "expected an integer, got a string"}),
+        ({"when": "2030-01-01", "tags": [1]}, {"$.tags[0]": "expected a string, got a number"}),
+        ({"when": "2030-01-01", "tags": {}}, {"$.tags": "expected an array, got an object"}),
+        ({"when": "2030-01-01", "at": True},
+         {"$.at": "expected an RFC 3339 timestamp with an offset or epoch seconds,"
+                  " got a boolean"}),
+        ({"when": "2030-01-01", "at": "2030-01-01T00:00:00"},
+         {"$.at": "expected an RFC 3339 timestamp with an offset (Z or +01:00) or epoch seconds,"
+                  " got a timestamp without one"}),
+        ({"when": "2030-01-01", "at": "soon"},
+         {"$.at": "expected an RFC 3339 timestamp with an offset or epoch seconds,"
+                  " got a string that is not a timestamp"}),
+    ],
+)
+def test_errors_name_json_types_never_python_ones(
+    data: dict[str, object], fields: dict[str, str]
+) -> None:
+    with pytest.raises(PayloadError) as info:
+        codec.structure(data, Scheduled, name=NAME)
+    assert info.value.fields == fields
+    words = set(re.findall(r"\w+", str(info.value.fields)))
+    assert not words & {"int", "str", "NoneType", "dict", "list", "float", "bool", "datetime"}
+
+
+def test_a_moment_is_an_aware_timestamp_or_epoch_seconds() -> None:
+    aware = codec.structure({"when": "2030-01-01", "at": "2030-01-01T01:00:00+01:00"},
+                            Scheduled, name=NAME)
+    assert aware.at == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    epoch = codec.structure({"when": "2030-01-01", "at": 1_900_000_000}, Scheduled, name=NAME)
+    assert epoch.at == 1_900_000_000.0
+    assert codec.structure({"when": "2030-01-01"}, Scheduled, name=NAME).at is None

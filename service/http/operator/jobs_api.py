@@ -88,7 +88,7 @@ class PushRequest:
     task: str
     args: dict[str, Any] = attrs.field(factory=dict)
     delay: float | None = None
-    run_at: dt.datetime | None = None
+    run_at: dt.datetime | float | None = None  # RFC 3339 with an offset, or epoch seconds
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
