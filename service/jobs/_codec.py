@@ -32,8 +32,8 @@ def json_kind(value: Any) -> str:
     a client reads: never a Python type name."""
     if value is None:
         return "null"
-    for types, word in _KINDS:
-        if isinstance(value, types):
+    for kinds, word in _KINDS:
+        if isinstance(value, kinds):
             return word
     return f"a value of type {type(value).__name__}"  # only Python callers pass such values
 
@@ -194,7 +194,7 @@ def describe_type(type_: Any) -> str:
         return _TYPE_WORDS[origin]
     if typing.get_origin(type_) is typing.Literal:
         return "one of " + ", ".join(json.dumps(arg) for arg in typing.get_args(type_))
-    if attrs_like(type_) or isinstance(type_, type) and issubclass(type_, dict):
+    if attrs_like(type_) or (isinstance(type_, type) and issubclass(type_, dict)):
         return "an object"
     return "a valid value"
 
