@@ -5,7 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried, job_json, queue_json
+from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried
 from ._attempt_error import AttemptError, ErrorKind
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
@@ -39,6 +39,16 @@ from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
 from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._trio_clock import TrioClock
+from ._views import (
+    AttemptErrorView,
+    JobView,
+    QueueView,
+    job_json,
+    job_view,
+    queue_json,
+    queue_view,
+    view_converter,
+)
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
 
@@ -59,6 +69,7 @@ __all__ = [
     "CANCEL_SOURCES",
     "RETRY_SOURCES",
     "AttemptError",
+    "AttemptErrorView",
     "Backoff",
     "Cancel",
     "Clock",
@@ -76,6 +87,7 @@ __all__ = [
     "JobRow",
     "JobState",
     "JobStore",
+    "JobView",
     "LoopWatchdog",
     "Migration",
     "PayloadError",
@@ -84,6 +96,7 @@ __all__ = [
     "PushResult",
     "QueueNotFound",
     "QueueSummary",
+    "QueueView",
     "Retention",
     "Retried",
     "Runner",
@@ -107,9 +120,12 @@ __all__ = [
     "WorkerConfig",
     "emit",
     "job_json",
+    "job_view",
     "open_store",
     "queue_json",
+    "queue_view",
     "redact_secrets",
     "structure_payload",
     "to_datetime",
+    "view_converter",
 ]
