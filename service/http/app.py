@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..jobs import StoreError, emit
 from .operator import job_pages, jobs_api, ops
+from .plumbing import api_docs
 from .plumbing.backpressure import install_backpressure
 from .plumbing.errors import (
     ApiError,
@@ -55,7 +56,7 @@ def create_app(state: AppState) -> QuartTrio:
     app.register_error_handler(StoreError, handle_store_error)
     app.register_error_handler(Exception, handle_unexpected)
 
-    for module in (users, uploads, jobs_api, ops, pages, job_pages):
+    for module in (users, uploads, jobs_api, ops, pages, job_pages, api_docs):
         app.register_blueprint(module.blueprint)
 
     @app.before_request

@@ -14,13 +14,13 @@ import attrs
 from . import _codec as codec
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
 from ._states import JobState
-from ._store import JobRow
+from ._store import JobFilter, JobRow
 
 if TYPE_CHECKING:
     import builtins
     import datetime as dt
 
-    from ._store import JobFilter, JobStore, PushResult
+    from ._store import JobStore, PushResult
     from ._task import Task, TaskRegistry
 
 #: The reason recorded when an operator cancels a job without giving one.
@@ -115,6 +115,15 @@ class JobAdmin:
             known = f"unknown task {task!r}; known: {', '.join(self.registry.names())}"
             raise InvalidPush(known, title=f"unknown task {task!r}",
                               fields={"$.task": known}) from None
+
+    async def task_known(self, task: str) -> bool:
+        """Whether ``task`` is registered, or has a job or a queue row in the store (the jobs
+        of a task removed from the code stay listable)."""
+        if task in self.registry:
+            return True
+        if await self.store.job_list(JobFilter(task=task, limit=1)):
+            return True
+        return task in await self.store.queue_paused()
 
     async def get(self, job_id: int) -> JobRow:
         """The job ``job_id``; :class:`JobNotFound` if there is none."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -81,6 +82,7 @@ class QueueView:
 def _build() -> Any:
     conv = make_converter(omit_if_default=True)
     conv.register_unstructure_hook(dt.datetime, dt.datetime.isoformat)
+    conv.register_unstructure_hook(uuid.UUID, str)
     return conv
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import attrs
-from quart import Blueprint, Response, jsonify, request
+from quart import Blueprint, Response, request
 
 from ...jobs import (
     CANCEL_REASON,
@@ -16,12 +16,16 @@ from ...jobs import (
     JobFilter,
     JobNotFound,
     JobState,
+    JobView,
     QueueNotFound,
-    job_json,
-    queue_json,
+    QueueView,
+    job_view,
+    queue_view,
 )
+from ..plumbing.answers import json_answer
 from ..plumbing.bodies import read_json, read_optional_json, structure
 from ..plumbing.errors import ApiError
+from ..plumbing.operations import Param, operation
 from ..plumbing.request_state import app_state
 from .auth import admin_only
 from .job_views import job_id_param
@@ -47,9 +51,51 @@ def _int_param(name: str, default: int | None, low: int, high: int) -> int | Non
     return int(raw)
 
 
+@attrs.frozen(kw_only=True)
+class JobPage:
+    """A page of jobs, newest first; ``next`` is the ``cursor`` of the next page (null on the
+    last)."""
+
+    jobs: list[JobView]
+    next: str | None
+
+
+@attrs.frozen(kw_only=True)
+class RetriedJob(JobView):
+    """The job after a retry; ``notice`` says when the retry had to raise ``max_attempts``
+    (the job had used all its attempts), else null."""
+
+    notice: str | None
+
+
+@attrs.frozen(kw_only=True)
+class QueueList:
+    """Every queue: the registered tasks and any other task that has jobs."""
+
+    queues: list[QueueView]
+
+
+JOB_ID = Param(name="job_id", schema={"type": "integer", "minimum": 1},
+               description="The job's id (anything but a positive integer is 404).")
+TASK = Param(name="task", description="A task name.")
+LIST_QUERY = (
+    Param(name="state", schema={"enum": [s.value for s in JobState]},
+          description="Only jobs in this state."),
+    Param(name="task", schema={"type": "string", "maxLength": 100},
+          description="Only jobs of this task: a registered task, or one that has jobs or a"
+                      " queue row in the store (else 422)."),
+    Param(name="limit", schema={"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX},
+          description=f"Jobs per page (default {LIST_LIMIT_DEFAULT})."),
+    Param(name="cursor", schema={"type": "integer", "minimum": 1, "maximum": 2**62},
+          description="The `next` of the previous page."),
+)
+
+
 @blueprint.get("/api/jobs")
+@operation(summary="List jobs", tag="jobs", answers={200: JobPage}, query=LIST_QUERY)
 @admin_only
 async def list_jobs() -> Response:
+    """Jobs newest first, filtered by state and task, paged by ``cursor``."""
     state_raw = request.args.get("state") or None
     state = None
     if state_raw is not None:
@@ -64,27 +110,37 @@ async def list_jobs() -> Response:
     task = request.args.get("task") or None
     if task is not None and len(task) > 100:
         raise ApiError(422, "invalid", "invalid query parameter task", {"task": "too long"})
+    if task is not None and not await _admin().task_known(task):
+        raise ApiError(422, "invalid", "invalid query parameter task", {
+            "task": f"unknown task {task!r}: not registered, and no job or queue of it is stored"
+        })
     assert limit is not None
     rows = await _admin().list(
         JobFilter(state=state, task=task, limit=limit + 1, before_id=cursor)
     )
     page = rows[:limit]
     next_cursor = str(page[-1].id) if len(rows) > limit else None
-    return jsonify({"jobs": [job_json(r) for r in page], "next": next_cursor})
+    return json_answer(JobPage(jobs=[job_view(r) for r in page], next=next_cursor))
 
 
-@blueprint.get("/api/jobs/<raw_id>")
+@blueprint.get("/api/jobs/<job_id>")
+@operation(summary="Read a job", tag="jobs", answers={200: JobView}, path=(JOB_ID,))
 @admin_only
-async def get_job(raw_id: str) -> Response:
+async def get_job(job_id: str) -> Response:
+    """The job with its errors per attempt."""
     try:
-        row = await _admin().get(job_id_param(raw_id))
+        row = await _admin().get(job_id_param(job_id))
     except JobNotFound:
-        raise ApiError(404, "not_found", f"no job {raw_id}") from None
-    return jsonify(job_json(row))
+        raise ApiError(404, "not_found", f"no job {job_id}") from None
+    return json_answer(job_view(row))
 
 
 @attrs.frozen(kw_only=True)
 class PushRequest:
+    """The body of ``POST /api/jobs``: a registered task's name and its arguments; ``delay``
+    (seconds) or ``run_at`` (RFC 3339 with an offset, or epoch seconds) schedule it; the other
+    options override the task's."""
+
     task: str
     args: dict[str, Any] = attrs.field(factory=dict)
     delay: float | None = None
@@ -95,8 +151,12 @@ class PushRequest:
 
 
 @blueprint.post("/api/jobs")
+@operation(summary="Push a job", tag="jobs", body=PushRequest,
+           answers={201: JobView, 200: JobView}, location=True)
 @admin_only
 async def push_job() -> Response:
+    """201 with the new job (``scheduled`` when delayed); 200 with the existing job when
+    ``unique_key`` matches an unfinished one; 422 naming the task or field."""
     body = structure(await read_json(), PushRequest, what="job")
     try:
         pushed = await _admin().push(
@@ -105,16 +165,15 @@ async def push_job() -> Response:
         )
     except InvalidPush as exc:
         raise ApiError(422, "invalid", exc.title, exc.fields) from None
-    response = jsonify(job_json(pushed.row))
     # 201 for a new job; 200 when a unique key matched an unfinished job, which is returned.
-    response.status_code = 201 if pushed.inserted else 200
-    return response
+    return json_answer(job_view(pushed.row), 201 if pushed.inserted else 200,
+                       {"Location": f"/api/jobs/{pushed.row.id}"})
 
 
 @attrs.frozen(kw_only=True)
 class CancelRequest:
-    """``POST /api/jobs/{id}/cancel``: an optional reason (an empty body or reason: the
-    default); kept to its first :data:`REASON_MAX` characters."""
+    """The body of ``POST /api/jobs/{id}/cancel``, optional: a reason (an empty body or
+    reason records "cancelled by an operator"); kept to its first 500 characters."""
 
     reason: str | None = None
 
@@ -138,33 +197,42 @@ async def _transition(raw_id: str, action: str) -> Response:
     try:
         if action == "retry":
             retried = await admin.retry_explained(job_id)
-            # "notice" says when the retry had to raise max_attempts (else null).
-            return jsonify({**job_json(retried.row), "notice": retried.notice})
+            view = job_view(retried.row)
+            return json_answer(RetriedJob(**attrs.asdict(view, recurse=False),
+                                          notice=retried.notice))
         reason = await _cancel_reason()
         row = await admin.cancel(job_id, reason)
     except JobNotFound:
         raise ApiError(404, "not_found", f"no job {raw_id}") from None
     except InvalidTransition as exc:
         raise ApiError(409, "conflict", str(exc)) from None
-    return jsonify(job_json(row))
+    return json_answer(job_view(row))
 
 
-@blueprint.post("/api/jobs/<raw_id>/retry")
+@blueprint.post("/api/jobs/<job_id>/retry")
+@operation(summary="Retry a job", tag="jobs", answers={200: RetriedJob}, path=(JOB_ID,),
+           errors=(409,))
 @admin_only
-async def retry_job(raw_id: str) -> Response:
-    return await _transition(raw_id, "retry")
+async def retry_job(job_id: str) -> Response:
+    """Make a finished or waiting job available now; 409 when it is available or running."""
+    return await _transition(job_id, "retry")
 
 
-@blueprint.post("/api/jobs/<raw_id>/cancel")
+@blueprint.post("/api/jobs/<job_id>/cancel")
+@operation(summary="Cancel a job", tag="jobs", body=CancelRequest, body_required=False,
+           answers={200: JobView}, path=(JOB_ID,), errors=(409,))
 @admin_only
-async def cancel_job(raw_id: str) -> Response:
-    return await _transition(raw_id, "cancel")
+async def cancel_job(job_id: str) -> Response:
+    """Cancel an unfinished job, recording the reason; 409 when it is finished."""
+    return await _transition(job_id, "cancel")
 
 
 @blueprint.get("/api/queues")
+@operation(summary="List queues", tag="queues", answers={200: QueueList})
 @admin_only
 async def list_queues() -> Response:
-    return jsonify({"queues": [queue_json(q) for q in await _admin().queues()]})
+    """Per task: counts by state, concurrency, paused."""
+    return json_answer(QueueList(queues=[queue_view(q) for q in await _admin().queues()]))
 
 
 async def _set_paused(task: str, paused: bool) -> Response:
@@ -173,16 +241,22 @@ async def _set_paused(task: str, paused: bool) -> Response:
         await (admin.pause(task) if paused else admin.resume(task))
     except QueueNotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
-    return jsonify(queue_json(await admin.queue(task)))
+    return json_answer(queue_view(await admin.queue(task)))
 
 
 @blueprint.post("/api/queues/<task>/pause")
+@operation(summary="Pause a queue", tag="queues", answers={200: QueueView},
+           path=(Param(name="task", description="A registered task's name (else 404)."),))
 @admin_only
 async def pause_queue(task: str) -> Response:
+    """No process claims jobs of the task until it is resumed."""
     return await _set_paused(task, True)
 
 
 @blueprint.post("/api/queues/<task>/resume")
+@operation(summary="Resume a queue", tag="queues", answers={200: QueueView},
+           path=(Param(name="task", description="A registered task's name (else 404)."),))
 @admin_only
 async def resume_queue(task: str) -> Response:
+    """Jobs of the task are claimed again."""
     return await _set_paused(task, False)

@@ -1,0 +1,179 @@
+"""The OpenAPI 3.1 document of the HTTP API, built from the app's routes and attrs classes.
+
+Schemas come from the attrs classes that structure requests and build answers, through
+``msgspec.json.schema_components`` (JSON Schema 2020-12, the dialect of OpenAPI 3.1, and it
+reads attrs classes as they are). The routes come from the app's URL map: each JSON route's
+handler carries its :class:`~.operations.Operation`; routes without one (the HTML pages) are
+not in the document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .answers import ErrorAnswer
+from .operations import Operation, needs_bearer, operation_of
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+TITLE = "service: durable background jobs for Trio"
+REF = "#/components/schemas/{name}"
+_ERROR_SENTENCES = {
+    400: "Malformed JSON or body.",
+    401: "Missing or wrong bearer token, or no SERVICE_ADMIN_TOKEN configured.",
+    404: "No such resource.",
+    409: "The request conflicts with stored data or the job's state.",
+    413: "The body is over the limit.",
+    415: "The body is not of the media type the route takes.",
+    422: "A field or query parameter is invalid; `fields` names each one.",
+    503: "The database is unavailable (the answer says what kind of failure, never the"
+         " driver's message).",
+}
+
+
+def _path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _ref(cls: Any) -> dict[str, str]:
+    return {"$ref": REF.format(name=cls.__name__)}
+
+
+def _error_statuses(op: Operation, bearer: bool) -> set[int]:
+    statuses = set(op.errors)
+    if bearer:
+        statuses.add(401)
+    if op.body is not None or op.upload_field is not None:
+        statuses |= {400, 413, 415, 422}
+    if op.query:
+        statuses.add(422)
+    if op.path:
+        statuses.add(404)
+    if op.uses_store:
+        statuses.add(503)
+    return statuses
+
+
+def _answers(op: Operation, bearer: bool) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, answer in sorted(op.answers.items()):
+        entry: dict[str, Any]
+        if isinstance(answer, str):
+            schema = {"type": "string"} if answer.startswith("text/") else {"type": "object"}
+            entry = {"description": "OK", "content": {answer: {"schema": schema}}}
+        else:
+            entry = {"description": _first_line(answer.__doc__) or answer.__name__,
+                     "content": {"application/json": {"schema": _ref(answer)}}}
+        headers: dict[str, Any] = {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}}
+        if op.location:
+            headers["Location"] = {"description": "The URL of the resource answered.",
+                                   "schema": {"type": "string"}, "required": True}
+        entry["headers"] = headers
+        responses[str(status)] = entry
+    for status in sorted(_error_statuses(op, bearer)):
+        responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+    return responses
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
+def _operation(op: Operation, handler: Any, endpoint: str, method: str) -> dict[str, Any]:
+    bearer = needs_bearer(handler)
+    doc = (handler.__doc__ or "").strip()
+    entry: dict[str, Any] = {
+        "operationId": endpoint.replace(".", "_"),
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
+    if doc:
+        entry["description"] = " ".join(doc.split())
+    params = [{"name": p.name, "in": "path", "required": True, "schema": dict(p.schema),
+               "description": p.description} for p in op.path]
+    params += [{"name": p.name, "in": "query", "required": False, "schema": dict(p.schema),
+                "description": p.description} for p in op.query]
+    if params:
+        entry["parameters"] = params
+    if op.body is not None:
+        entry["requestBody"] = {"required": op.body_required,
+                                "content": {"application/json": {"schema": _ref(op.body)}}}
+    elif op.upload_field is not None:
+        field = op.upload_field
+        entry["requestBody"] = {"required": True, "content": {"multipart/form-data": {
+            "schema": {"type": "object", "required": [field],
+                       "properties": {field: {"type": "string", "contentMediaType":
+                                              "application/octet-stream"}}},
+        }}}
+    entry["responses"] = _answers(op, bearer)
+    if bearer:
+        entry["security"] = [{"bearer": []}]
+    return entry
+
+
+def documented_routes(app: Quart) -> list[tuple[str, str, str, Any, Operation]]:
+    """(rule, endpoint, method, handler, operation) of every route that has an
+    :class:`Operation`."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        handler = app.view_functions.get(rule.endpoint)
+        op = operation_of(handler) if handler is not None else None
+        if op is None:
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            found.append((rule.rule, rule.endpoint, method, handler, op))
+    return found
+
+
+def _strict_objects(schemas: dict[str, Any]) -> None:
+    """Every attrs class is a closed object: requests refuse unknown keys (the converter
+    does), and an answer has no field the document does not name."""
+    for schema in schemas.values():
+        if schema.get("type") == "object" and "properties" in schema:
+            schema["additionalProperties"] = False
+
+
+def build_document(app: Quart, *, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s JSON routes."""
+    paths: dict[str, dict[str, Any]] = {}
+    classes: set[Any] = {ErrorAnswer}
+    for rule, endpoint, method, handler, op in documented_routes(app):
+        paths.setdefault(_path(rule), {})[method.lower()] = _operation(op, handler, endpoint,
+                                                                       method)
+        classes |= {a for a in op.answers.values() if not isinstance(a, str)}
+        if op.body is not None:
+            classes.add(op.body)
+    _, schemas = msgspec.json.schema_components(sorted(classes, key=lambda c: c.__name__),
+                                                ref_template=REF)
+    _strict_objects(schemas)
+    error_content = {"application/json": {"schema": _ref(ErrorAnswer)}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": version,
+                 "description": "Every error is `{\"error\": {\"code\", \"message\", \"fields\"?,"
+                                " \"request_id\"}}`; every answer has an `X-Request-ID`"
+                                " header. Operator routes need `Authorization: Bearer"
+                                " <SERVICE_ADMIN_TOKEN>`."},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "responses": {f"Error{status}": {
+                "description": sentence, "content": error_content,
+                "headers": {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}},
+            } for status, sentence in _ERROR_SENTENCES.items()},
+            "headers": {"RequestId": {
+                "description": "The request's id: the client's `X-Request-ID` when it is sane"
+                               " (1-128 letters, digits and `._:+/=-`), else a new one; also"
+                               " in the `http.request` log line and every error body.",
+                "schema": {"type": "string"}, "required": True,
+            }},
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "The value of SERVICE_ADMIN_TOKEN.",
+            }},
+        },
+    }
