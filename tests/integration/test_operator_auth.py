@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 #: Routes anyone may call (the user API and pages, probes) and the cookie-based dashboard,
 #: whose pages are tested below and in test_job_pages.py.
-PUBLIC = re.compile(r"^/((api/users|api/uploads|users|healthz|readyz|admin)(/|$)|$)")
+PUBLIC = re.compile(
+    r"^/((api/users|api/uploads|users|healthz|readyz|admin|docs)(/|$)|openapi\.json$|$)")
 #: Values for the routes' path parameters.
-PARAMS = {"raw_id": "1", "task": "send_welcome_email", "user_id": "1", "upload_id": "1"}
+PARAMS = {"raw_id": "1", "job_id": "1", "task": "send_welcome_email", "user_id": "1",
+          "upload_id": "1"}
 
 
 def same_length_wrong(token: str) -> str:
