@@ -39,8 +39,8 @@ def json_kind(value: Any) -> str:
 
 
 _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
-    (bool, "a boolean"), (int | float, "a number"), (str, "a string"),
-    (list | tuple, "an array"), (dict, "an object"),
+    (bool, "a boolean"), ((int, float), "a number"), (str, "a string"),
+    ((list, tuple), "an array"), (dict, "an object"),
 )
 
 
