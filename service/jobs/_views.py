@@ -2,7 +2,8 @@
 
 The operator API answers them, the CLI prints them, and the HTTP layer derives its OpenAPI
 schemas from these same classes: a field added here is in the answer and in the document.
-A field whose default is None is left out of the JSON while it is None.
+A field whose default is None is left out of the JSON while it is None. A field's
+``description`` (its metadata) is its sentence in the document.
 """
 
 from __future__ import annotations
@@ -24,20 +25,26 @@ if TYPE_CHECKING:
     from ._store import JobRow
 
 
+def _doc(description: str) -> dict[str, str]:
+    """A field's metadata: its sentence for the API's document."""
+    return {"description": description}
+
+
 @attrs.frozen(kw_only=True)
 class AttemptErrorView:
     """One thing that went wrong with a job, oldest first in its ``errors``."""
 
-    attempt: int | None = None
-    """The attempt it happened in; left out for an operator's cancel."""
-    at: dt.datetime | None = None
-    """When it was recorded (left out for entries of old versions that did not say)."""
-    kind: ErrorKind
-    error: str
-    """The exception type, or a name for the event (``LeaseExpired``, ``Cancelled``...)."""
-    message: str
-    traceback: str | None = None
-    """The task's traceback (kind ``error`` only)."""
+    attempt: int | None = attrs.field(default=None, metadata=_doc(
+        "The attempt it happened in; left out for an operator's cancel."))
+    at: dt.datetime | None = attrs.field(default=None, metadata=_doc(
+        "When it was recorded, ISO 8601 (left out by entries of old versions)."))
+    kind: ErrorKind = attrs.field(metadata=_doc("Why it was recorded."))
+    error: str = attrs.field(metadata=_doc(
+        "The exception type, or a name for the event (LeaseExpired, Cancel, Cancelled,"
+        " UnknownTask...)."))
+    message: str = attrs.field(metadata=_doc("A sentence for people; for a cancel, the reason."))
+    traceback: str | None = attrs.field(default=None, metadata=_doc(
+        "The task's traceback (kind error only)."))
 
 
 @attrs.frozen(kw_only=True)
@@ -45,24 +52,29 @@ class JobView:
     """A job: what it runs, where it is in its life, and what went wrong so far."""
 
     id: int
-    task: str
-    args: Any
-    """The task's arguments as stored (JSON)."""
-    state: JobState
-    attempt: int
-    max_attempts: int
-    priority: int
-    run_at: dt.datetime
-    created_at: dt.datetime
-    attempted_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    unique_key: str | None
-    rescues: int
-    lease_owner: str | None
-    lease_expires_at: dt.datetime | None
-    errors: list[AttemptErrorView]
-    result: Any
-    """What the task returned (JSON), once completed; else null."""
+    task: str = attrs.field(metadata=_doc("The registered name of the job's task."))
+    args: Any = attrs.field(metadata=_doc("The task's arguments as stored (JSON)."))
+    state: JobState = attrs.field(metadata=_doc("Where the job is in its life."))
+    attempt: int = attrs.field(metadata=_doc("Attempts started so far."))
+    max_attempts: int = attrs.field(metadata=_doc("Attempts it may have before it is discarded."))
+    priority: int = attrs.field(metadata=_doc("Lower runs first."))
+    run_at: dt.datetime = attrs.field(metadata=_doc("When it may run next (ISO 8601 UTC)."))
+    created_at: dt.datetime = attrs.field(metadata=_doc("When it was pushed (ISO 8601 UTC)."))
+    attempted_at: dt.datetime | None = attrs.field(metadata=_doc(
+        "When its last attempt started, or null."))
+    finished_at: dt.datetime | None = attrs.field(metadata=_doc(
+        "When it was completed, cancelled or discarded, or null."))
+    unique_key: str | None = attrs.field(metadata=_doc(
+        "The key that deduplicates its pushes while it is unfinished, or null."))
+    rescues: int = attrs.field(metadata=_doc(
+        "How often its lease expired and a rescue took it back."))
+    lease_owner: str | None = attrs.field(metadata=_doc(
+        "The worker holding it while it runs, else null."))
+    lease_expires_at: dt.datetime | None = attrs.field(metadata=_doc(
+        "When that lease ends, else null."))
+    errors: list[AttemptErrorView] = attrs.field(metadata=_doc("What went wrong, oldest first."))
+    result: Any = attrs.field(metadata=_doc(
+        "What the task returned (JSON), once completed; else null."))
 
 
 @attrs.frozen(kw_only=True)
@@ -70,13 +82,13 @@ class QueueView:
     """One task type's queue."""
 
     task: str
-    registered: bool
-    """Whether this process has the task registered (else it is only seen in stored jobs)."""
-    concurrency: int | None
-    """Jobs of this task one worker runs at once; null when not registered."""
-    paused: bool
-    counts: dict[str, int]
-    """Jobs by state: every state, zeros included."""
+    registered: bool = attrs.field(metadata=_doc(
+        "Whether this process has the task registered (else it is only seen in stored jobs)."))
+    concurrency: int | None = attrs.field(metadata=_doc(
+        "Jobs of this task one worker runs at once; null when not registered."))
+    paused: bool = attrs.field(metadata=_doc("A paused queue is claimed by no process."))
+    counts: dict[str, int] = attrs.field(metadata=_doc(
+        "Jobs by state: every state, zeros included."))
 
 
 def _build() -> Any:

@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
+import attrs
 import httpx
 import pytest
 from openapi_spec_validator import validate
@@ -14,6 +15,9 @@ from support.http import make_settings, serve_app
 from support.openapi import Contract
 
 from service.http.app import create_app
+from service.http.operator.jobs_api import PushRequest
+from service.http.user.uploads import UploadView
+from service.jobs import JobView, QueueView
 from service.runtime import open_state
 
 if TYPE_CHECKING:
@@ -86,9 +90,15 @@ async def test_the_docs_page_lists_every_operation_under_the_pages_csp(tmp_path:
 async def test_the_request_and_answer_schemas_come_from_the_attrs_classes(tmp_path: Path) -> None:
     async with serve_app(tmp_path) as app:
         schemas = (await app.client.get("/openapi.json")).json()["components"]["schemas"]
-    assert set(schemas["PushRequest"]["properties"]) == {
+    for cls in (PushRequest, JobView, QueueView, UploadView):
+        schema = schemas[cls.__name__]
+        assert set(schema["properties"]) == {f.name for f in attrs.fields(cls)}
+        assert schema["additionalProperties"] is False
+    push = schemas["PushRequest"]["properties"]
+    assert set(push) == {
         "task", "args", "delay", "run_at", "priority", "unique_key", "max_attempts"}
-    assert schemas["PushRequest"]["additionalProperties"] is False
+    assert all(push[name]["description"] for name in push)  # from each field's metadata
+    assert "offset" in push["run_at"]["description"]
     assert set(schemas["UploadView"]["properties"]["status"]["enum"]) == {
         "pending", "processed", "failed"}
     assert "error" in schemas["UploadView"]["required"]

@@ -36,7 +36,9 @@ async def test_the_users_page_is_html_with_a_sign_up_form(tmp_path: Path) -> Non
         assert "No users yet." in page
 
 
-async def test_the_index_links_to_the_users_page_the_dashboard_and_the_api_docs(tmp_path: Path) -> None:
+async def test_the_index_links_to_the_users_page_the_dashboard_and_the_api_docs(
+    tmp_path: Path,
+) -> None:
     async with serve_app(tmp_path) as app:
         response = await app.client.get("/")
         assert response.status_code == 200

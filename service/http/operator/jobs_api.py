@@ -57,7 +57,8 @@ class JobPage:
     last)."""
 
     jobs: list[JobView]
-    next: str | None
+    next: str | None = attrs.field(metadata={
+        "description": "The cursor of the next page, or null on the last."})
 
 
 @attrs.frozen(kw_only=True)
@@ -65,7 +66,8 @@ class RetriedJob(JobView):
     """The job after a retry; ``notice`` says when the retry had to raise ``max_attempts``
     (the job had used all its attempts), else null."""
 
-    notice: str | None
+    notice: str | None = attrs.field(metadata={
+        "description": "Null, or a sentence saying that max_attempts was raised."})
 
 
 @attrs.frozen(kw_only=True)
@@ -138,16 +140,25 @@ async def get_job(job_id: str) -> Response:
 @attrs.frozen(kw_only=True)
 class PushRequest:
     """The body of ``POST /api/jobs``: a registered task's name and its arguments; ``delay``
-    (seconds) or ``run_at`` (RFC 3339 with an offset, or epoch seconds) schedule it; the other
-    options override the task's."""
+    or ``run_at`` schedule it; the other options override the task's. A field added here is
+    in the OpenAPI document at once (its ``description`` metadata is its sentence there)."""
 
-    task: str
-    args: dict[str, Any] = attrs.field(factory=dict)
-    delay: float | None = None
-    run_at: dt.datetime | float | None = None  # RFC 3339 with an offset, or epoch seconds
-    priority: int | None = None
-    unique_key: str | None = None
-    max_attempts: int | None = None
+    task: str = attrs.field(metadata={"description": "A registered task's name."})
+    args: dict[str, Any] = attrs.field(factory=dict, metadata={
+        "description": "The task's fields (JSON); unknown keys and wrong types are 422."})
+    delay: float | None = attrs.field(default=None, metadata={
+        "description": "Seconds from now until it may run (not with run_at)."})
+    run_at: dt.datetime | float | None = attrs.field(default=None, metadata={
+        "description": "When it may run: an RFC 3339 timestamp with an offset"
+                       " (2030-01-01T09:00:00+01:00) or epoch seconds; a timestamp without"
+                       " an offset is refused."})
+    priority: int | None = attrs.field(default=None, metadata={
+        "description": "Lower runs first (default: the task's)."})
+    unique_key: str | None = attrs.field(default=None, metadata={
+        "description": "While a job with this key is unfinished, a push answers it (200)"
+                       " instead of adding another."})
+    max_attempts: int | None = attrs.field(default=None, metadata={
+        "description": "Attempts before it is discarded (default: the task's)."})
 
 
 @blueprint.post("/api/jobs")
@@ -175,7 +186,8 @@ class CancelRequest:
     """The body of ``POST /api/jobs/{id}/cancel``, optional: a reason (an empty body or
     reason records "cancelled by an operator"); kept to its first 500 characters."""
 
-    reason: str | None = None
+    reason: str | None = attrs.field(default=None, metadata={
+        "description": "Recorded on the job (kept to 500 characters)."})
 
 
 REASON_MAX = 500

@@ -21,10 +21,16 @@ class ErrorDetail:
     """What went wrong: a stable ``code``, a sentence for people, the fields at fault (as JSON
     paths, ``$.email``, or query parameter names) and the request's id, also in the log."""
 
-    code: str
-    message: str
-    fields: dict[str, str] | None = None
-    request_id: str | None = None
+    code: str = attrs.field(metadata={
+        "description": "Stable: bad_request, unauthorized, forbidden, not_found,"
+                       " method_not_allowed, conflict, too_large, unsupported_media_type,"
+                       " invalid, unavailable..."})
+    message: str = attrs.field(metadata={"description": "A sentence for people."})
+    fields: dict[str, str] | None = attrs.field(default=None, metadata={
+        "description": "Each field at fault (a JSON path such as $.email, or a query"
+                       " parameter's name) and what is wrong with it; left out when none is."})
+    request_id: str | None = attrs.field(default=None, metadata={
+        "description": "The request's id, as in the X-Request-ID header and the log."})
 
 
 @attrs.frozen(kw_only=True)

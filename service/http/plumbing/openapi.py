@@ -10,8 +10,10 @@ not in the document.
 from __future__ import annotations
 
 import re
+import typing
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import msgspec
 
 from .answers import ErrorAnswer
@@ -129,6 +131,37 @@ def documented_routes(app: Quart) -> list[tuple[str, str, str, Any, Operation]]:
     return found
 
 
+def _attrs_classes(roots: set[Any]) -> dict[str, Any]:
+    """Every attrs class reachable from ``roots`` through field types, by name."""
+    found: dict[str, Any] = {}
+    todo = list(roots)
+    while todo:
+        cls = todo.pop()
+        if not attrs.has(cls) or cls.__name__ in found:
+            continue
+        found[cls.__name__] = cls
+        for hint in typing.get_type_hints(cls).values():
+            todo += [hint, *_type_args(hint)]
+    return found
+
+
+def _type_args(hint: Any) -> list[Any]:
+    args = list(typing.get_args(hint))
+    for arg in list(args):
+        args += _type_args(arg)
+    return args
+
+
+def _describe_fields(schemas: dict[str, Any], classes: dict[str, Any]) -> None:
+    """Each field's ``description`` (its attrs metadata) into its property's schema."""
+    for name, cls in classes.items():
+        properties = schemas.get(name, {}).get("properties", {})
+        for field in attrs.fields(cls):
+            description = field.metadata.get("description")
+            if description and field.name in properties:
+                properties[field.name]["description"] = description
+
+
 def _strict_objects(schemas: dict[str, Any]) -> None:
     """Every attrs class is a closed object: requests refuse unknown keys (the converter
     does), and an answer has no field the document does not name."""
@@ -150,6 +183,7 @@ def build_document(app: Quart, *, version: str) -> dict[str, Any]:
     _, schemas = msgspec.json.schema_components(sorted(classes, key=lambda c: c.__name__),
                                                 ref_template=REF)
     _strict_objects(schemas)
+    _describe_fields(schemas, _attrs_classes(classes))
     error_content = {"application/json": {"schema": _ref(ErrorAnswer)}}
     return {
         "openapi": "3.1.0",
