@@ -45,7 +45,7 @@ async def test_every_answer_of_the_live_service_conforms_to_its_openapi_document
                 [*schemathesis_command(), "run", f"{service.url}/openapi.json",
                  "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
                  "--checks", CHECKS, "--max-examples", "5", "--seed", "20261203",
-                 "--phases", "examples,coverage,fuzzing", "--workers", "1",
+                 "--phases", "examples,coverage,fuzzing,stateful", "--workers", "1",
                  "--request-timeout", "10"],
                 env=st_env, cwd=tmp_path, capture_stdout=True, capture_stderr=True,
                 check=False,

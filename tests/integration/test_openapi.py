@@ -190,3 +190,30 @@ def test_the_contract_check_refuses_an_undocumented_field_or_status() -> None:
     with pytest.raises(AssertionError, match="status not documented"):
         contract.check(httpx.Response(404, json={}, request=request))
     contract.check(httpx.Response(500, request=httpx.Request("GET", "http://h/y")))
+
+
+async def test_the_documented_examples_succeed_and_links_name_real_operations(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path) as app:
+        document = (await app.client.get("/openapi.json")).json()
+        operations = {op["operationId"]: (method, path)
+                      for path, ops in document["paths"].items() for method, op in ops.items()}
+        paths = document["paths"]
+        user = paths["/api/users"]["post"]["requestBody"]["content"]["application/json"]
+        assert (await app.client.post("/api/users", json=user["example"])).status_code == 201
+        push = paths["/api/jobs"]["post"]["requestBody"]["content"]["application/json"]
+        pushed = await app.admin.post("/api/jobs", json=push["example"])
+        assert pushed.status_code == 201, pushed.text
+        cancel = paths["/api/jobs/{job_id}/cancel"]["post"]["requestBody"]["content"][
+            "application/json"]
+        cancelled = await app.admin.post(f"/api/jobs/{pushed.json()['id']}/cancel",
+                                         json=cancel["example"])
+        assert cancelled.json()["state"] == "cancelled"
+    links = [link for ops in paths.values() for op in ops.values()
+             for answer in op["responses"].values() for link in answer.get("links", {}).values()]
+    assert len(links) >= 5
+    for link in links:
+        method, path = operations[link["operationId"]]
+        [parameter] = link["parameters"]
+        assert f"{{{parameter}}}" in path, (method, path)

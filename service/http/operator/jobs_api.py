@@ -25,7 +25,7 @@ from ...jobs import (
 from ..plumbing.answers import json_answer
 from ..plumbing.bodies import read_json, read_optional_json, structure
 from ..plumbing.errors import ApiError
-from ..plumbing.operations import Param, operation
+from ..plumbing.operations import Link, Param, operation
 from ..plumbing.request_state import app_state
 from .auth import admin_only
 from .job_views import job_id_param
@@ -163,7 +163,12 @@ class PushRequest:
 
 @blueprint.post("/api/jobs")
 @operation(summary="Push a job", tag="jobs", body=PushRequest,
-           answers={201: JobView, 200: JobView}, location=True)
+           answers={201: JobView, 200: JobView}, location=True, links=(
+               Link(name="GetJob", endpoint="jobs_api.get_job", parameter="job_id"),
+               Link(name="RetryJob", endpoint="jobs_api.retry_job", parameter="job_id"),
+               Link(name="CancelJob", endpoint="jobs_api.cancel_job", parameter="job_id"),
+           ), example={"task": "send_welcome_email", "delay": 3600,
+                       "args": {"user_id": "00000000-0000-4000-8000-000000000000"}})
 @admin_only
 async def push_job() -> Response:
     """201 with the new job (``scheduled`` when delayed); 200 with the existing job when
@@ -232,7 +237,8 @@ async def retry_job(job_id: str) -> Response:
 
 @blueprint.post("/api/jobs/<job_id>/cancel")
 @operation(summary="Cancel a job", tag="jobs", body=CancelRequest, body_required=False,
-           answers={200: JobView}, path=(JOB_ID,), errors=(409,))
+           answers={200: JobView}, path=(JOB_ID,), errors=(409,),
+           example={"reason": "pushed by mistake"})
 @admin_only
 async def cancel_job(job_id: str) -> Response:
     """Cancel an unfinished job, recording the reason; 409 when it is finished."""

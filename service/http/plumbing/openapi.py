@@ -75,10 +75,19 @@ def _answers(op: Operation, bearer: bool) -> dict[str, Any]:
             headers["Location"] = {"description": "The URL of the resource answered.",
                                    "schema": {"type": "string"}, "required": True}
         entry["headers"] = headers
+        if op.links:
+            entry["links"] = {link.name: {
+                "operationId": _operation_id(link.endpoint),
+                "parameters": {link.parameter: f"$response.body#/{link.field}"},
+            } for link in op.links}
         responses[str(status)] = entry
     for status in sorted(_error_statuses(op, bearer)):
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     return responses
+
+
+def _operation_id(endpoint: str) -> str:
+    return endpoint.replace(".", "_")
 
 
 def _first_line(text: str | None) -> str:
@@ -89,7 +98,7 @@ def _operation(op: Operation, handler: Any, endpoint: str, method: str) -> dict[
     bearer = needs_bearer(handler)
     doc = (handler.__doc__ or "").strip()
     entry: dict[str, Any] = {
-        "operationId": endpoint.replace(".", "_"),
+        "operationId": _operation_id(endpoint),
         "summary": op.summary,
         "tags": [op.tag],
     }
@@ -102,8 +111,11 @@ def _operation(op: Operation, handler: Any, endpoint: str, method: str) -> dict[
     if params:
         entry["parameters"] = params
     if op.body is not None:
+        media: dict[str, Any] = {"schema": _ref(op.body)}
+        if op.example is not None:
+            media["example"] = dict(op.example)
         entry["requestBody"] = {"required": op.body_required,
-                                "content": {"application/json": {"schema": _ref(op.body)}}}
+                                "content": {"application/json": media}}
     elif op.upload_field is not None:
         field = op.upload_field
         entry["requestBody"] = {"required": True, "content": {"multipart/form-data": {

@@ -30,6 +30,17 @@ class Param:
 
 
 @attrs.frozen(kw_only=True)
+class Link:
+    """An answer's field that is a parameter of another operation (an OpenAPI link): the
+    ``id`` a push answers is the ``job_id`` of ``GET /api/jobs/{job_id}``."""
+
+    name: str
+    endpoint: str
+    parameter: str
+    field: str = "id"
+
+
+@attrs.frozen(kw_only=True)
 class Operation:
     """One route's contract.
 
@@ -37,7 +48,8 @@ class Operation:
     media type of a body that is not JSON). ``errors`` lists the error statuses particular to
     the route; the document adds those every route of its kind has (401 for operator routes,
     400/413/415/422 for routes with a body, 422 for query parameters, 404 for path parameters,
-    503 for routes that use the database).
+    503 for routes that use the database). ``links`` go on each 2xx answer; ``example`` is a
+    body that succeeds.
     """
 
     summary: str
@@ -51,6 +63,8 @@ class Operation:
     errors: tuple[int, ...] = ()
     location: bool = False
     uses_store: bool = True
+    links: tuple[Link, ...] = ()
+    example: Mapping[str, Any] | None = None
 
 
 def operation(**options: Any) -> Callable[[F], F]:

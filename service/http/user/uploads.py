@@ -29,7 +29,7 @@ from ..plumbing.multipart import (
     PartStart,
     boundary_from_content_type,
 )
-from ..plumbing.operations import Param, operation
+from ..plumbing.operations import Link, Param, operation
 from ..plumbing.request_state import app_state
 from .users import parse_uuid
 
@@ -123,7 +123,9 @@ async def _receive_file(parser: MultipartParser, writer: UploadWriter, body_limi
 
 @blueprint.post("/api/uploads")
 @operation(summary="Upload a file", tag="uploads", upload_field=FIELD,
-           answers={202: UploadAccepted}, location=True)
+           answers={202: UploadAccepted}, location=True, links=(
+               Link(name="GetUpload", endpoint="uploads.get_upload_by_id",
+                    parameter="upload_id"),))
 async def post_upload() -> Response:
     """Store the ``file`` part and queue its processing: 202 with the pending upload."""
     try:

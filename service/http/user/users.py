@@ -14,7 +14,7 @@ from ...flows.signup import create_user
 from ..plumbing.answers import json_answer, moment
 from ..plumbing.bodies import read_json_as
 from ..plumbing.errors import ApiError
-from ..plumbing.operations import Param, operation
+from ..plumbing.operations import Link, Param, operation
 from ..plumbing.request_state import app_state
 
 blueprint = Blueprint("users", __name__)
@@ -80,7 +80,9 @@ def _json_fields(error: ApiError) -> ApiError:
 
 @blueprint.post("/api/users")
 @operation(summary="Sign a user up", tag="users", body=NewUserBody, answers={201: UserView},
-           errors=(409,), location=True)
+           errors=(409,), location=True, links=(
+               Link(name="GetUser", endpoint="users.get_user_by_id", parameter="user_id"),),
+           example={"name": "Ada Lovelace", "email": "ada@example.com"})
 async def post_user() -> Response:
     """Sign a user up: 201 with the user; 422 invalid fields, 409 email taken, 400 bad JSON."""
     body = await read_json_as(NewUserBody, what="user")
