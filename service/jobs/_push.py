@@ -89,7 +89,9 @@ def build_insert(request: Push, now: float) -> JobInsert:
         if not math.isfinite(run_at):
             raise ValueError(f"run_at must be finite, got {request.run_at!r}")
         if not 0 <= run_at <= LATEST_RUN_AT:
-            raise ValueError(f"run_at must be from 1970 to 9999, got {request.run_at!r}")
+            given = (request.run_at.isoformat() if isinstance(request.run_at, dt.datetime)
+                     else repr(request.run_at))  # as the client wrote it, never a Python repr
+            raise ValueError(f"run_at must be from 1970 to 9999 (UTC), got {given}")
     priority = check_priority(options.priority if request.priority is None else request.priority)
     max_attempts = options.max_attempts if request.max_attempts is None else request.max_attempts
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:

@@ -30,6 +30,8 @@ HTML_ROUTES = {
     ("POST", "/admin/logout"), ("GET", "/admin/jobs"), ("GET", "/admin/jobs/{raw_id}"),
     ("POST", "/admin/jobs/{raw_id}/retry"), ("POST", "/admin/jobs/{raw_id}/cancel"),
 }
+WELCOME = {"task": "send_welcome_email",
+           "args": {"user_id": "00000000-0000-4000-8000-000000000001"}}
 PYTHON_TYPE_NAMES = {"int", "str", "NoneType", "dict", "list", "float", "bool", "datetime"}
 
 
@@ -110,8 +112,7 @@ async def test_the_request_and_answer_schemas_come_from_the_attrs_classes(tmp_pa
 async def test_a_push_answers_a_location_and_takes_run_at_with_an_offset_or_epoch_seconds(
     tmp_path: Path,
 ) -> None:
-    welcome = {"task": "send_welcome_email",
-               "args": {"user_id": "00000000-0000-4000-8000-000000000001"}}
+    welcome = WELCOME
     async with serve_app(tmp_path) as app:
         offset = await app.admin.post("/api/jobs", json={
             **welcome, "run_at": "2100-01-01T01:00:00+01:00"})
@@ -167,6 +168,8 @@ async def test_no_error_a_client_reads_names_a_python_type(tmp_path: Path) -> No
                                                     "args": {"user_id": "x"}, "run_at": {}}),
             await app.admin.post("/api/jobs/1/cancel", json={"reason": 5}),
             await app.admin.get("/api/jobs", params={"limit": "x", "state": "y"}),
+            await app.admin.post("/api/jobs", json={**WELCOME,
+                                                    "run_at": "0001-01-01T00:00:00+14:00"}),
             await app.client.post("/api/uploads", content=b"x",
                                   headers={"Content-Type": "multipart/form-data; boundary=b"}),
         ]
