@@ -9,6 +9,7 @@ not in the document.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import typing
 from typing import TYPE_CHECKING, Any
@@ -119,9 +120,10 @@ def _operation(op: Operation, handler: Any, endpoint: str, method: str) -> dict[
     elif op.upload_field is not None:
         field = op.upload_field
         entry["requestBody"] = {"required": True, "content": {"multipart/form-data": {
+            # A file part is any bytes: a number sent as one is a file holding its digits.
             "schema": {"type": "object", "required": [field],
-                       "properties": {field: {"type": "string", "contentMediaType":
-                                              "application/octet-stream"}}},
+                       "properties": {field: {"contentMediaType": "application/octet-stream",
+                                              "description": "The file, any bytes."}}},
         }}}
     entry["responses"] = _answers(op, bearer)
     if bearer:
@@ -165,13 +167,23 @@ def _type_args(hint: Any) -> list[Any]:
 
 
 def _describe_fields(schemas: dict[str, Any], classes: dict[str, Any]) -> None:
-    """Each field's ``description`` (its attrs metadata) into its property's schema."""
+    """What msgspec does not say of a field: its ``description`` and any other JSON Schema
+    keywords (``schema``) from its attrs metadata, and ``format: date-time`` for datetimes
+    (the answers write them as ISO 8601 with an offset)."""
     for name, cls in classes.items():
         properties = schemas.get(name, {}).get("properties", {})
+        hints = typing.get_type_hints(cls)
         for field in attrs.fields(cls):
-            description = field.metadata.get("description")
-            if description and field.name in properties:
-                properties[field.name]["description"] = description
+            prop = properties.get(field.name)
+            if prop is None:
+                continue
+            if field.metadata.get("description"):
+                prop["description"] = field.metadata["description"]
+            prop.update(field.metadata.get("schema", {}))
+            if dt.datetime in (hints[field.name], *typing.get_args(hints[field.name])):
+                for branch in prop.get("anyOf", [prop]):
+                    if branch.get("type") == "string":
+                        branch["format"] = "date-time"
 
 
 def _strict_objects(schemas: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import attrs
 from quart import Blueprint, Response
 
 from ...domain.users import DuplicateEmail, User, get_user
-from ...domain.validation import check_new_user
+from ...domain.validation import EMAIL_MAX, NAME_MAX, check_new_user
 from ...flows.signup import create_user
 from ..plumbing.answers import json_answer, moment
 from ..plumbing.bodies import read_json_as
@@ -25,8 +25,12 @@ class NewUserBody:
     """The body of ``POST /api/users``: printable text up to 200 characters, and an ASCII
     address with one ``@``."""
 
-    name: str
-    email: str
+    name: str = attrs.field(metadata={
+        "description": "Printable text (no control or invisible format characters).",
+        "schema": {"minLength": 1, "maxLength": NAME_MAX}})
+    email: str = attrs.field(metadata={
+        "description": "An ASCII address with exactly one @; unique among users.",
+        "schema": {"minLength": 3, "maxLength": EMAIL_MAX}})
 
 
 @attrs.frozen(kw_only=True)
