@@ -220,3 +220,12 @@ async def test_the_documented_examples_succeed_and_links_name_real_operations(
         method, path = operations[link["operationId"]]
         [parameter] = link["parameters"]
         assert f"{{{parameter}}}" in path, (method, path)
+
+
+async def test_a_query_parameter_given_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        for name, value in (("cursor", "5"), ("limit", "5"), ("state", "completed"),
+                            ("task", "process_upload")):
+            answer = await app.admin.get(f"/api/jobs?{name}=&{name}={value}")
+            assert answer.status_code == 422, (name, answer.text)
+            assert answer.json()["error"]["fields"] == {name: "give it at most once"}

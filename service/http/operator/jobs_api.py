@@ -41,8 +41,17 @@ def _admin() -> JobAdmin:
     return JobAdmin(state.store, state.registry)
 
 
+def _query_param(name: str) -> str | None:
+    """The query parameter ``name``; 422 naming it when it is given more than once."""
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise ApiError(422, "invalid", f"invalid query parameter {name}",
+                       {name: "give it at most once"})
+    return values[0] if values else None
+
+
 def _int_param(name: str, default: int | None, low: int, high: int) -> int | None:
-    raw = request.args.get(name)
+    raw = _query_param(name)
     if raw is None or raw == "":
         return default
     if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
@@ -98,7 +107,7 @@ LIST_QUERY = (
 @admin_only
 async def list_jobs() -> Response:
     """Jobs newest first, filtered by state and task, paged by ``cursor``."""
-    state_raw = request.args.get("state") or None
+    state_raw = _query_param("state") or None
     state = None
     if state_raw is not None:
         try:
@@ -109,7 +118,7 @@ async def list_jobs() -> Response:
             }) from None
     limit = _int_param("limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX)
     cursor = _int_param("cursor", None, 1, 2**62)
-    task = request.args.get("task") or None
+    task = _query_param("task") or None
     if task is not None and len(task) > 100:
         raise ApiError(422, "invalid", "invalid query parameter task", {"task": "too long"})
     if task is not None and not await _admin().task_known(task):
