@@ -1,7 +1,9 @@
 """schemathesis against a live ``python -m service`` on loopback, with the bearer token: every
 operation of the OpenAPI document is called with generated valid and invalid input; no answer
 may be a 5xx, and every answer must conform to the document (status, content type, headers,
-body schema), invalid input must be refused with a 4xx. Bounded: a few examples per operation.
+body schema), invalid input must be refused with a 4xx, operator routes without the token
+with 401. Its stateful phase follows the document's links (a push, then its job's retry and
+cancel). Bounded: a few examples per operation, a fixed seed; about 30 s.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ CHECKS = ",".join([
     "response_headers_conformance",
     "response_schema_conformance",
     "negative_data_rejection",
+    "ignored_auth",  # an operator route answers 401 without the token
+    "unsupported_method",  # 405 with an Allow header for methods a route does not take
+    "allow_header_conformance",
+    "use_after_free",
+    "ensure_resource_availability",
 ])
 
 
