@@ -8,6 +8,7 @@ message naming the field.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import math
 import types
@@ -194,6 +195,8 @@ def describe_type(type_: Any) -> str:
         return _TYPE_WORDS[origin]
     if typing.get_origin(type_) is typing.Literal:
         return "one of " + ", ".join(json.dumps(arg) for arg in typing.get_args(type_))
+    if isinstance(type_, type) and issubclass(type_, enum.Enum):
+        return "one of " + ", ".join(json.dumps(member.value) for member in type_)
     if attrs_like(type_) or (isinstance(type_, type) and issubclass(type_, dict)):
         return "an object"
     return "a valid value"

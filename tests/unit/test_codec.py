@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import math
 import re
+import typing
 import uuid
 from typing import Any
 
@@ -324,3 +326,23 @@ def test_a_moment_is_an_aware_timestamp_or_epoch_seconds() -> None:
     epoch = codec.structure({"when": "2030-01-01", "at": 1_900_000_000}, Scheduled, name=NAME)
     assert epoch.at == 1_900_000_000.0
     assert codec.structure({"when": "2030-01-01"}, Scheduled, name=NAME).at is None
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@attrs.frozen(kw_only=True)
+class Painted:
+    colour: Colour
+    shade: typing.Literal["light", "dark"] = "light"
+
+
+def test_an_enum_or_literal_field_names_its_values() -> None:
+    with pytest.raises(PayloadError) as info:
+        codec.structure({"colour": "green", "shade": "pale"}, Painted, name=NAME)
+    assert info.value.fields == {
+        "$.colour": 'invalid value, expected one of "red", "blue"',
+        "$.shade": 'invalid value, expected one of "light", "dark"',
+    }
