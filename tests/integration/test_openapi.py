@@ -92,15 +92,23 @@ async def test_the_docs_page_lists_every_operation_under_the_pages_csp(tmp_path:
 async def test_the_request_and_answer_schemas_come_from_the_attrs_classes(tmp_path: Path) -> None:
     async with serve_app(tmp_path) as app:
         schemas = (await app.client.get("/openapi.json")).json()["components"]["schemas"]
-    for cls in (PushRequest, JobView, QueueView, UploadView):
+    for cls in (JobView, QueueView, UploadView):
         schema = schemas[cls.__name__]
         assert set(schema["properties"]) == {f.name for f in attrs.fields(cls)}
         assert schema["additionalProperties"] is False
-    push = schemas["PushRequest"]["properties"]
-    assert set(push) == {
-        "task", "args", "delay", "run_at", "priority", "unique_key", "max_attempts"}
-    assert all(push[name]["description"] for name in push)  # from each field's metadata
+    # One variant of the push body per registered task, each with every PushRequest field.
+    variants = {v["properties"]["task"]["const"]: v for v in schemas["PushRequest"]["oneOf"]}
+    assert set(variants) == {"send_welcome_email", "process_upload"}
+    for variant in variants.values():
+        assert set(variant["properties"]) == {f.name for f in attrs.fields(PushRequest)}
+        assert variant["additionalProperties"] is False
+        assert all(p["description"] for p in variant["properties"].values())
+    push = variants["send_welcome_email"]["properties"]
     assert "offset" in push["run_at"]["description"]
+    assert push["args"]["$ref"] == "#/components/schemas/SendWelcomeEmail"
+    assert schemas["SendWelcomeEmail"]["properties"] == {
+        "user_id": {"type": "string", "format": "uuid"}}
+    assert schemas["SendWelcomeEmail"]["required"] == ["user_id"]
     assert set(schemas["UploadView"]["properties"]["status"]["enum"]) == {
         "pending", "processed", "failed"}
     assert "error" in schemas["UploadView"]["required"]

@@ -176,7 +176,7 @@ class PushRequest:
                Link(name="GetJob", endpoint="jobs_api.get_job", parameter="job_id"),
                Link(name="RetryJob", endpoint="jobs_api.retry_job", parameter="job_id"),
                Link(name="CancelJob", endpoint="jobs_api.cancel_job", parameter="job_id"),
-           ), example={"task": "send_welcome_email", "delay": 3600,
+           ), body_by_task=True, example={"task": "send_welcome_email", "delay": 3600,
                        "args": {"user_id": "00000000-0000-4000-8000-000000000000"}})
 @admin_only
 async def push_job() -> Response:

@@ -16,6 +16,7 @@ from .html import document
 from .openapi import build_document
 from .operations import operation
 from .page_support import html_response
+from .request_state import app_state
 
 blueprint = Blueprint("api_docs", __name__)
 
@@ -33,7 +34,9 @@ def openapi_document() -> dict[str, Any]:
     """The app's document, built once (the routes do not change while it runs)."""
     found: dict[str, Any] | None = current_app.extensions.get(_KEY)
     if found is None:
-        found = build_document(current_app, version=_version())
+        registry = app_state().registry
+        tasks = {name: registry.get(name) for name in registry.names()}
+        found = build_document(current_app, version=_version(), tasks=tasks)
         current_app.extensions[_KEY] = found
     return found
 

@@ -9,6 +9,7 @@ not in the document.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import typing
@@ -21,6 +22,8 @@ from .answers import ErrorAnswer
 from .operations import Operation, needs_bearer, operation_of
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from quart import Quart
 
 TITLE = "service: durable background jobs for Trio"
@@ -194,20 +197,48 @@ def _strict_objects(schemas: dict[str, Any]) -> None:
             schema["additionalProperties"] = False
 
 
-def build_document(app: Quart, *, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``app``'s JSON routes."""
+def _by_task(schemas: dict[str, Any], body: Any, tasks: Mapping[str, Any]) -> None:
+    """Make ``body``'s schema one variant per registered task: ``task`` that task's name,
+    ``args`` its class's schema. Each variant is a copy of the body's own properties, so a
+    field added to the body class is in every variant."""
+    base = schemas[body.__name__]
+    variants = []
+    for name, cls in sorted(tasks.items()):
+        properties = copy.deepcopy(base["properties"])
+        properties["task"] = {**properties["task"], "const": name}
+        properties["args"] = {"$ref": REF.format(name=cls.__name__),
+                              "description": f"The fields of task {name}."}
+        variants.append({"title": name, "type": "object", "properties": properties,
+                         "required": base["required"], "additionalProperties": False})
+    schemas[body.__name__] = {"title": base["title"], "description": base.get(
+        "description", ""), "oneOf": variants}
+
+
+def build_document(
+    app: Quart, *, version: str, tasks: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s JSON routes; ``tasks`` (name: class) are the
+    registered tasks whose arguments a push takes."""
+    tasks = dict(tasks or {})
     paths: dict[str, dict[str, Any]] = {}
     classes: set[Any] = {ErrorAnswer}
+    by_task: set[Any] = set()
     for rule, endpoint, method, handler, op in documented_routes(app):
         paths.setdefault(_path(rule), {})[method.lower()] = _operation(op, handler, endpoint,
                                                                        method)
         classes |= {a for a in op.answers.values() if not isinstance(a, str)}
         if op.body is not None:
             classes.add(op.body)
+            if op.body_by_task and tasks:
+                by_task.add(op.body)
+    if by_task:
+        classes |= set(tasks.values())
     _, schemas = msgspec.json.schema_components(sorted(classes, key=lambda c: c.__name__),
                                                 ref_template=REF)
     _strict_objects(schemas)
     _describe_fields(schemas, _attrs_classes(classes))
+    for body in by_task:
+        _by_task(schemas, body, tasks)
     error_content = {"application/json": {"schema": _ref(ErrorAnswer)}}
     return {
         "openapi": "3.1.0",

@@ -49,7 +49,8 @@ class Operation:
     the route; the document adds those every route of its kind has (401 for operator routes,
     400/413/415/422 for routes with a body, 422 for query parameters, 404 for path parameters,
     503 for routes that use the database). ``links`` go on each 2xx answer; ``example`` is a
-    body that succeeds.
+    body that succeeds. ``body_by_task``: the body's ``task`` names a registered task and its
+    ``args`` are that task's fields (the document has one variant of the body per task).
     """
 
     summary: str
@@ -65,6 +66,7 @@ class Operation:
     uses_store: bool = True
     links: tuple[Link, ...] = ()
     example: Mapping[str, Any] | None = None
+    body_by_task: bool = False
 
 
 def operation(**options: Any) -> Callable[[F], F]:
