@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried
 from ._attempt_error import AttemptError, ErrorKind
+from ._bulk import BULK_BATCH, BulkAction, BulkResult
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
 from ._config import Retention, WorkerConfig
@@ -15,11 +16,13 @@ from ._errors import (
     ConstraintViolation,
     DatabaseNotFound,
     InvalidPush,
+    InvalidSchedule,
     InvalidTransition,
     JobNotFound,
     JobOutcome,
     PayloadError,
     QueueNotFound,
+    ScheduleNotFound,
     ServiceError,
     Snooze,
     StoreBusy,
@@ -34,23 +37,52 @@ from ._migrations import Migration
 from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
+from ._schedule import Schedule
+from ._schedule_admin import ScheduleSummary
 from ._sqlite import SQLiteStore
-from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
-from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
+from ._states import CANCEL_SOURCES, DELETE_SOURCES, FAILED, RETRY_SOURCES, JobState
+from ._store import (
+    BulkBatch,
+    JobFilter,
+    JobRow,
+    JobStats,
+    JobStore,
+    OnConflict,
+    Push,
+    PushResult,
+    ScheduleRow,
+    SetStateIfRunning,
+    Transaction,
+    UniqueOutcome,
+    WorkerBeat,
+    WorkerRow,
+)
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._throughput import Minute
+from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
 from ._views import (
     AttemptErrorView,
     JobView,
+    PushView,
     QueueView,
+    ScheduleView,
+    WorkerView,
     job_json,
     job_view,
+    push_json,
+    push_view,
     queue_json,
     queue_view,
+    schedule_json,
+    schedule_view,
     view_converter,
+    worker_json,
+    worker_view,
 )
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
+from ._workers import STALE_BEATS, WorkerStatus, worker_status
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -65,12 +97,20 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BULK_BATCH",
     "CANCEL_REASON",
     "CANCEL_SOURCES",
+    "DELETE_SOURCES",
+    "FAILED",
     "RETRY_SOURCES",
+    "STALE_BEATS",
     "AttemptError",
     "AttemptErrorView",
+    "AttemptTrace",
     "Backoff",
+    "BulkAction",
+    "BulkBatch",
+    "BulkResult",
     "Cancel",
     "Clock",
     "ConstraintViolation",
@@ -78,6 +118,7 @@ __all__ = [
     "ErrorKind",
     "InlineRunner",
     "InvalidPush",
+    "InvalidSchedule",
     "InvalidTransition",
     "JobAdmin",
     "JobContext",
@@ -86,14 +127,20 @@ __all__ = [
     "JobOutcome",
     "JobRow",
     "JobState",
+    "JobStats",
     "JobStore",
+    "JobTracer",
     "JobView",
     "LoopWatchdog",
     "Migration",
+    "Minute",
+    "OnConflict",
     "PayloadError",
     "PostgresStore",
     "Push",
     "PushResult",
+    "PushTrace",
+    "PushView",
     "QueueNotFound",
     "QueueSummary",
     "QueueView",
@@ -101,6 +148,11 @@ __all__ = [
     "Retried",
     "Runner",
     "SQLiteStore",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleRow",
+    "ScheduleSummary",
+    "ScheduleView",
     "ServiceError",
     "SetStateIfRunning",
     "Snooze",
@@ -115,17 +167,30 @@ __all__ = [
     "ThreadRunner",
     "Transaction",
     "TrioClock",
+    "UniqueOutcome",
     "UnknownTask",
     "UnsupportedStoreURL",
+    "WorkerBeat",
     "WorkerConfig",
+    "WorkerRow",
+    "WorkerStatus",
+    "WorkerView",
     "emit",
     "job_json",
     "job_view",
     "open_store",
+    "push_json",
+    "push_view",
     "queue_json",
     "queue_view",
     "redact_secrets",
+    "schedule_json",
+    "schedule_view",
+    "set_job_tracer",
     "structure_payload",
     "to_datetime",
     "view_converter",
+    "worker_json",
+    "worker_status",
+    "worker_view",
 ]

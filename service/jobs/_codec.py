@@ -146,11 +146,37 @@ def _strict_list(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any], list[An
     return structure_list
 
 
+def _is_literal(t: Any) -> bool:
+    return typing.get_origin(t) is typing.Literal
+
+
+def _as_json(value: Any) -> str:
+    """``value`` as JSON text when it is JSON data, for a message a client reads."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return json_kind(value)  # only Python callers pass such values
+
+
+def _literal(t: Any) -> Callable[[Any, Any], Any]:
+    allowed = typing.get_args(t)
+    expected = ", ".join(_as_json(a) for a in allowed)
+
+    def structure_literal(value: Any, _type: Any) -> Any:
+        # By type too: True is not 1, and 1.0 is not 1.
+        if not any(value == a and type(value) is type(a) for a in allowed):
+            raise ValueError(f"expected one of {expected}, got {_as_json(value)}")
+        return value
+
+    return structure_literal
+
+
 def _build() -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=True)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(float, _finite_float)
     conv.register_structure_hook_factory(_is_list, _strict_list)
+    conv.register_structure_hook_factory(_is_literal, _literal)
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook(uuid.UUID, _uuid)

@@ -129,4 +129,9 @@ async def test_a_storage_fault_answers_503_keeps_the_process_up_and_heals_by_its
     assert all(count >= 1 for count in ran.values())
     recorded = {e.get("event") for e in service.events}
     assert "http.store_error" in recorded
+    if database_url.startswith("sqlite:///"):
+        path = database_url.removeprefix("sqlite:///")
+        logged = [e["error"] for e in service.events if e.get("event") == "http.store_error"]
+        assert all(f"SQLite database {path}:" in error for error in logged), (
+            "the operator's log names the file that failed", logged)
     assert "unparsed" not in recorded, "no traceback: nothing crashed"

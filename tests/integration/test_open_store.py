@@ -141,6 +141,18 @@ async def test_errors_while_opening_a_sqlite_file_name_it(tmp_path: Path) -> Non
             pass
 
 
+async def test_a_file_that_fails_after_opening_is_named_too(tmp_path: Path) -> None:
+    path = tmp_path / "service.db"
+    async with open_store(path) as store:
+        await store.push(Email(to="ann@example.com"))
+        await store.query("PRAGMA wal_checkpoint(TRUNCATE)")  # every page back in the file
+        with path.open("r+b") as file:
+            file.write(b"not SQLite" * 10)  # its header, clobbered behind the store's back
+        with pytest.raises(StoreUnavailable, match=rf"^SQLite database {re.escape(str(path))}:"
+                                                   r" file is not a database"):
+            await store.job_count_by_state()  # the reader connection opens the file now
+
+
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
 async def test_a_postgresql_url_opens_the_postgres_store(scheme: str) -> None:
     url = scheme + URL[URL.index(":"):]

@@ -17,18 +17,24 @@ from support.openapi import Contract
 from service.http.app import create_app
 from service.http.operator.jobs_api import PushRequest
 from service.http.user.uploads import UploadView
-from service.jobs import JobView, QueueView
+from service.jobs import JobView, PushView, QueueView, ScheduleView, WorkerView
 from service.runtime import open_state
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: Routes deliberately left out of the document: HTML pages, not a JSON API.
+#: Routes deliberately left out of the document: HTML pages and the dashboard's script, not a
+#: JSON API.
 HTML_ROUTES = {
     ("GET", "/"), ("GET", "/users"), ("POST", "/users"), ("GET", "/docs"),
     ("GET", "/admin/"), ("GET", "/admin/login"), ("POST", "/admin/login"),
     ("POST", "/admin/logout"), ("GET", "/admin/jobs"), ("GET", "/admin/jobs/{raw_id}"),
     ("POST", "/admin/jobs/{raw_id}/retry"), ("POST", "/admin/jobs/{raw_id}/cancel"),
+    ("GET", "/admin/jobs/bulk"), ("POST", "/admin/jobs/bulk"),
+    ("GET", "/admin/queues"), ("POST", "/admin/queues/pause"), ("POST", "/admin/queues/resume"),
+    ("GET", "/admin/schedules"), ("POST", "/admin/schedules/{name}/pause"),
+    ("POST", "/admin/schedules/{name}/resume"), ("GET", "/admin/workers"),
+    ("GET", "/admin/live.js"),
 }
 WELCOME = {"task": "send_welcome_email",
            "args": {"user_id": "00000000-0000-4000-8000-000000000001"}}
@@ -69,7 +75,8 @@ async def test_operator_routes_need_the_bearer_token_and_say_so(tmp_path: Path) 
         "type": "http", "scheme": "bearer", "description": "The value of SERVICE_ADMIN_TOKEN."}
     for path, ops in document["paths"].items():
         for op in ops.values():
-            operator = path.startswith(("/api/jobs", "/api/queues", "/metrics"))
+            operator = path.startswith(("/api/jobs", "/api/queues", "/api/schedules",
+                                        "/api/workers", "/metrics"))
             assert ("security" in op) == operator, path
             assert ("401" in op["responses"]) == operator, path
 
@@ -92,13 +99,13 @@ async def test_the_docs_page_lists_every_operation_under_the_pages_csp(tmp_path:
 async def test_the_request_and_answer_schemas_come_from_the_attrs_classes(tmp_path: Path) -> None:
     async with serve_app(tmp_path) as app:
         schemas = (await app.client.get("/openapi.json")).json()["components"]["schemas"]
-    for cls in (JobView, QueueView, UploadView):
+    for cls in (JobView, PushView, QueueView, ScheduleView, WorkerView, UploadView):
         schema = schemas[cls.__name__]
         assert set(schema["properties"]) == {f.name for f in attrs.fields(cls)}
         assert schema["additionalProperties"] is False
     # One variant of the push body per registered task, each with every PushRequest field.
     variants = {v["properties"]["task"]["const"]: v for v in schemas["PushRequest"]["oneOf"]}
-    assert set(variants) == {"send_welcome_email", "process_upload"}
+    assert set(variants) == {"send_welcome_email", "process_upload", "cleanup_uploads"}
     for variant in variants.values():
         assert set(variant["properties"]) == {f.name for f in attrs.fields(PushRequest)}
         assert variant["additionalProperties"] is False
@@ -115,6 +122,15 @@ async def test_the_request_and_answer_schemas_come_from_the_attrs_classes(tmp_pa
     assert schemas["QueueList"]["required"] == ["queues"]
     assert "registered" in schemas["QueueView"]["required"]
     assert "notice" in schemas["RetriedJob"]["required"]
+    assert {"expires_at", "traceparent"} <= set(schemas["JobView"]["required"])
+    assert schemas["PushView"]["properties"]["unique"]["$ref"].endswith("/UniqueOutcome")
+    assert set(schemas["UniqueOutcome"]["enum"]) == {"inserted", "kept", "replaced"}
+    assert set(schemas["WorkerStatus"]["enum"]) == {"live", "stopped", "gone"}
+    assert set(schemas["ScheduleView"]["properties"]["catch_up"]["enum"]) == {
+        "latest", "all", "none"}
+    assert schemas["WorkerList"]["required"] == ["workers"]
+    assert schemas["ScheduleList"]["required"] == ["schedules"]
+    assert push["on_conflict"]["enum"] == ["keep", "replace"]
 
 
 async def test_a_push_answers_a_location_and_takes_run_at_with_an_offset_or_epoch_seconds(

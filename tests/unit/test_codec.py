@@ -9,7 +9,7 @@ import math
 import re
 import typing
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pytest
@@ -344,5 +344,29 @@ def test_an_enum_or_literal_field_names_its_values() -> None:
         codec.structure({"colour": "green", "shade": "pale"}, Painted, name=NAME)
     assert info.value.fields == {
         "$.colour": 'invalid value, expected one of "red", "blue"',
-        "$.shade": 'invalid value, expected one of "light", "dark"',
+        "$.shade": 'expected one of "light", "dark", got "pale"',
     }
+
+
+@attrs.frozen(kw_only=True)
+class Choice:
+    mode: Literal["keep", "replace"] = "keep"
+    level: Literal[1, 2] = 1
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"mode": "merge"}, "$.mode", 'expected one of "keep", "replace", got "merge"'),
+        ({"level": True}, "$.level", "expected one of 1, 2, got true"),
+        ({"level": 1.0}, "$.level", "expected one of 1, 2, got 1.0"),
+    ],
+)
+def test_a_literal_field_names_the_values_it_accepts(
+    data: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(PayloadError) as info:
+        codec.structure(data, Choice, name="choice")
+    assert info.value.fields == {field: words}
+    assert codec.structure({"mode": "replace", "level": 2}, Choice, name="choice") == Choice(
+        mode="replace", level=2)

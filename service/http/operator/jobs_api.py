@@ -1,4 +1,4 @@
-"""The operator API: jobs and queues (``Authorization: Bearer <SERVICE_ADMIN_TOKEN>``)."""
+"""The operator API: jobs, queues and workers (``Authorization: Bearer <SERVICE_ADMIN_TOKEN>``)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,15 @@ from ...jobs import (
     JobNotFound,
     JobState,
     JobView,
+    OnConflict,
+    PushView,
     QueueNotFound,
     QueueView,
+    WorkerView,
     job_view,
+    push_view,
     queue_view,
+    worker_view,
 )
 from ..plumbing.answers import json_answer
 from ..plumbing.bodies import read_json, read_optional_json, structure
@@ -38,7 +43,7 @@ LIST_LIMIT_MAX = 500
 
 def _admin() -> JobAdmin:
     state = app_state()
-    return JobAdmin(state.store, state.registry)
+    return state.admin()
 
 
 def _query_param(name: str) -> str | None:
@@ -149,8 +154,10 @@ async def get_job(job_id: str) -> Response:
 @attrs.frozen(kw_only=True)
 class PushRequest:
     """The body of ``POST /api/jobs``: a registered task's name and its arguments; ``delay``
-    or ``run_at`` schedule it; the other options override the task's. A field added here is
-    in the OpenAPI document at once (its ``description`` metadata is its sentence there)."""
+    or ``run_at`` schedule it, ``expires_at`` or ``expire_after`` give it a deadline, the
+    uniqueness options deduplicate it; the other options override the task's (see
+    ``service.jobs.Push``). A field added here is in the OpenAPI document at once (its
+    ``description`` metadata is its sentence there)."""
 
     task: str = attrs.field(metadata={"description": "A registered task's name."})
     args: dict[str, Any] = attrs.field(factory=dict, metadata={
@@ -164,15 +171,29 @@ class PushRequest:
     priority: int | None = attrs.field(default=None, metadata={
         "description": "Lower runs first (default: the task's)."})
     unique_key: str | None = attrs.field(default=None, metadata={
-        "description": "While a job with this key is unfinished, a push answers it (200)"
+        "description": "While a job of the task with this key is unfinished (or was pushed"
+                       " less than unique_for seconds ago), a push answers that job (200)"
                        " instead of adding another."})
     max_attempts: int | None = attrs.field(default=None, metadata={
         "description": "Attempts before it is discarded (default: the task's)."})
+    expires_at: dt.datetime | float | None = attrs.field(default=None, metadata={
+        "description": "If its next attempt has not started by then, it is discarded: an"
+                       " RFC 3339 timestamp with an offset or epoch seconds (not with"
+                       " expire_after)."})
+    expire_after: float | None = attrs.field(default=None, metadata={
+        "description": "The same deadline, in seconds from now (not with expires_at)."})
+    unique_for: float | None = attrs.field(default=None, metadata={
+        "description": "Seconds (> 0) the unique_key stays held after the push, even once"
+                       " the job has finished; needs unique_key."})
+    on_conflict: OnConflict = attrs.field(default="keep", metadata={
+        "description": "When the unique_key is held: keep answers the holder untouched;"
+                       " replace rewrites the holder, if not yet started, with this push's"
+                       " args, run_at, priority and expiry (needs unique_key)."})
 
 
 @blueprint.post("/api/jobs")
 @operation(summary="Push a job", tag="jobs", body=PushRequest,
-           answers={201: JobView, 200: JobView}, location=True, links=(
+           answers={201: PushView, 200: PushView}, location=True, links=(
                Link(name="GetJob", endpoint="jobs_api.get_job", parameter="job_id"),
                Link(name="RetryJob", endpoint="jobs_api.retry_job", parameter="job_id"),
                Link(name="CancelJob", endpoint="jobs_api.cancel_job", parameter="job_id"),
@@ -180,18 +201,20 @@ class PushRequest:
                        "args": {"user_id": "00000000-0000-4000-8000-000000000000"}})
 @admin_only
 async def push_job() -> Response:
-    """201 with the new job (``scheduled`` when delayed); 200 with the existing job when
-    ``unique_key`` matches an unfinished one; 422 naming the task or field."""
+    """201 with the new job (``scheduled`` when delayed); 200 with the job holding the
+    ``unique_key`` (kept, or replaced by this push); 422 naming the task or field."""
     body = structure(await read_json(), PushRequest, what="job")
     try:
         pushed = await _admin().push(
             body.task, body.args, delay=body.delay, run_at=body.run_at, priority=body.priority,
             unique_key=body.unique_key, max_attempts=body.max_attempts,
+            expires_at=body.expires_at, expire_after=body.expire_after,
+            unique_for=body.unique_for, on_conflict=body.on_conflict,
         )
     except InvalidPush as exc:
         raise ApiError(422, "invalid", exc.title, exc.fields) from None
-    # 201 for a new job; 200 when a unique key matched an unfinished job, which is returned.
-    return json_answer(job_view(pushed.row), 201 if pushed.inserted else 200,
+    # 201 for a new job; 200 when its unique key was held: the holder, kept or replaced.
+    return json_answer(push_view(pushed), 201 if pushed.inserted else 200,
                        {"Location": f"/api/jobs/{pushed.row.id}"})
 
 
@@ -287,3 +310,20 @@ async def pause_queue(task: str) -> Response:
 async def resume_queue(task: str) -> Response:
     """Jobs of the task are claimed again."""
     return await _set_paused(task, False)
+
+
+@attrs.frozen(kw_only=True)
+class WorkerList:
+    """Every worker process recorded by its heartbeats, most recently seen first."""
+
+    workers: list[WorkerView]
+
+
+@blueprint.get("/api/workers")
+@operation(summary="List workers", tag="workers", answers={200: WorkerList})
+@admin_only
+async def list_workers() -> Response:
+    """Every worker process, most recently seen first, ``status`` live, stopped or gone."""
+    rows = await _admin().workers()
+    now = app_state().store.clock.now()
+    return json_answer(WorkerList(workers=[worker_view(row, now) for row in rows]))

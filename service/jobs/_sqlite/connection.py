@@ -85,30 +85,36 @@ def _switch_to_wal(conn: sqlite3.Connection) -> str:
         pause = min(pause * 2, 0.1)
 
 
-def translate(exc: sqlite3.Error) -> StoreError:
-    """The project's exception for a driver error (its message names SQLite's error code)."""
+def translate(exc: sqlite3.Error, path: str | None = None) -> StoreError:
+    """The project's exception for a driver error (its message names SQLite's error code).
+
+    With ``path``, a failure of the file itself (locked, read-only, unreadable, full, corrupt)
+    names it: "unable to open database file" alone does not say which file.
+    """
     name = getattr(exc, "sqlite_errorname", None)
     text = f"{exc} ({name})" if name else str(exc)
     lowered = text.lower()
     if isinstance(exc, sqlite3.IntegrityError):
         return ConstraintViolation(text)
+    where = f"SQLite database {path}: " if path and path != ":memory:" else ""
     if "locked" in lowered or "busy" in lowered:
-        return StoreBusy(f"database is locked by another writer: {text}")
+        return StoreBusy(f"{where}database is locked by another writer: {text}")
     if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
         word in lowered
         for word in ("readonly", "read-only", "disk i/o", "database or disk is full",
-                     "unable to open", "disk image is malformed")
+                     "unable to open", "disk image is malformed", "not a database")
     ):
-        return StoreUnavailable(text)
+        return StoreUnavailable(f"{where}{text}")
     return StoreError(text)
 
 
-def guarded(fn: Callable[..., T], *args: Any) -> T:
-    """Call ``fn`` translating sqlite3 errors into the project's own."""
+def guarded_at(path: str | None, fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn`` translating sqlite3 errors into the project's own; failures of the file
+    itself name ``path``."""
     try:
         return fn(*args)
     except sqlite3.Error as exc:
-        raise translate(exc) from exc
+        raise translate(exc, path) from exc
 
 
 def in_transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T:

@@ -14,7 +14,7 @@ import trio
 
 from .._errors import StoreError
 from .._runner import autojump_suspended
-from .connection import connect, guarded
+from .connection import connect, guarded_at
 
 if TYPE_CHECKING:
     import sqlite3
@@ -40,8 +40,8 @@ class ReadConnection:
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
-            self._conn = guarded(self._open)
-        return guarded(fn, self._conn, *args)
+            self._conn = guarded_at(self._path, self._open)
+        return guarded_at(self._path, fn, self._conn, *args)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(conn, *args)`` on the reader connection, in a worker thread."""

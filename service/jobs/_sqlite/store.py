@@ -17,28 +17,36 @@ from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
 from .._states import FINISHED, JobState
 from .._store import (
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     JobStore,
     PushListener,
     PushResult,
     Rescued,
+    ScheduleDefinition,
+    ScheduleRow,
     SetStateIfRunning,
+    TickInsert,
     Transaction,
     Wake,
+    WorkerBeat,
+    WorkerRow,
+    wake_for,
     wake_of,
 )
-from . import queries
+from . import queries, schedules
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
     BUSY,
     CACHE_BYTES,
     MMAP_BYTES,
     connect,
-    guarded,
+    guarded_at,
     in_transaction,
     migrate,
     try_transaction,
@@ -107,8 +115,8 @@ class SQLiteTransaction(Pusher):
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         self._check_open()
         result = await self._store._call(queries.insert_returning, job)
-        if result.inserted:
-            self.wake = Wake(tasks=frozenset([job.task]), earliest=job.run_at).merged(self.wake)
+        if result.inserted or result.replaced:
+            self.wake = wake_for(job).merged(self.wake)
         return result
 
 
@@ -137,6 +145,10 @@ class SQLiteStore(Pusher):
         self.path = os.fspath(path)
         self.create = create
         self._absolute_path = os.path.abspath(self.path)
+        #: ``guarded_at`` this file: named in the errors of the file itself.
+        self._guarded = functools.partial(
+            guarded_at, None if self.path == ":memory:" else self._absolute_path
+        )
         self._cache_bytes = cache_bytes
         self._mmap_bytes = mmap_bytes
         self.clock: Clock = clock or SystemClock()
@@ -156,7 +168,7 @@ class SQLiteStore(Pusher):
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             raise StoreError("the store is not open")
-        return await self._runner.run(guarded, fn, self._conn, *args)
+        return await self._runner.run(self._guarded, fn, self._conn, *args)
 
     def _check_not_in_own_transaction(self) -> None:
         if self._lock.owner is trio.lowlevel.current_task():
@@ -198,7 +210,7 @@ class SQLiteStore(Pusher):
                 raise StoreError("the store is not open")
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                result = guarded(try_transaction, self._conn, fn, *args)
+                result = self._guarded(try_transaction, self._conn, fn, *args)
             finally:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             if result is BUSY:
@@ -227,7 +239,7 @@ class SQLiteStore(Pusher):
         if wake is None:
             return
         for listener in self._listeners:
-            listener(wake.tasks, wake.earliest)
+            wake.tell(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -240,7 +252,7 @@ class SQLiteStore(Pusher):
             os.makedirs(os.path.dirname(self._absolute_path), exist_ok=True)
         try:
             self._conn = await self._runner.run(
-                guarded, functools.partial(connect, create=self.create or in_memory),
+                self._guarded, functools.partial(connect, create=self.create or in_memory),
                 self.path if self.create else self._absolute_path,
                 self._cache_bytes, self._mmap_bytes, BACKSTOP_PAGES if background else None,
             )
@@ -367,8 +379,8 @@ class SQLiteStore(Pusher):
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._short_write(queries.insert_returning, job)
-        if result.inserted:
-            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
+        if result.inserted or result.replaced:
+            self._notify(wake_for(job))
         return result
 
     async def job_get(self, job_id: int) -> JobRow:
@@ -402,6 +414,9 @@ class SQLiteStore(Pusher):
     ) -> list[Rescued]:
         return await self._write(queries.rescue_expired, now, max_rescues, limit)
 
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        return await self._write(queries.discard_expired, now, limit)
+
     async def job_discard_unknown(
         self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
     ) -> list[Rescued]:
@@ -432,6 +447,9 @@ class SQLiteStore(Pusher):
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._long_read(queries.count_by_state)
 
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        return await self._long_read(queries.stats_by_state)
+
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         await self._write(queries.queue_set_paused, task, paused, self.clock.now())
         if not paused:
@@ -439,6 +457,66 @@ class SQLiteStore(Pusher):
 
     async def queue_paused(self) -> set[str]:
         return await self._read(queries.queue_paused)
+
+    async def schedule_register(
+        self, definitions: Sequence[ScheduleDefinition], now: float
+    ) -> None:
+        if definitions:
+            await self._short_write(schedules.register, definitions, now)
+
+    async def schedule_list(self) -> list[ScheduleRow]:
+        return await self._read(schedules.list_all)
+
+    async def schedule_get(self, name: str) -> ScheduleRow | None:
+        return await self._read(schedules.get, name)
+
+    async def schedule_enqueue(
+        self, name: str, expected_last_tick: float | None, last_tick: float,
+        jobs: Sequence[TickInsert], now: float,
+    ) -> list[int] | None:
+        # One short write: the CAS and a catch-up's jobs (at most max_catch_up rows) never
+        # hold the write lock across an await, so other handles on the file never wait on it.
+        write = self._write if len(jobs) > INLINE_ROWS else self._short_write
+        ids = await write(schedules.enqueue, name, expected_last_tick, last_tick, jobs, now)
+        if ids:
+            self._notify(Wake(tasks=frozenset(j.job.task for j in jobs),
+                              earliest=min(j.job.run_at for j in jobs)))
+        return ids
+
+    async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
+        return await self._write(schedules.set_paused, name, paused, now)
+
+    async def job_count(self, where: JobFilter) -> int:
+        return await self._long_read(queries.count, where)
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        batch = await self._write(queries.retry_many, where, now)
+        for task in batch.tasks:
+            self._notify_row_task(task)
+        return batch
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        return await self._write(queries.cancel_many, where, now, reason)
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        return await self._write(queries.delete_many, where)
+
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        return await self._long_read(queries.finished_per_minute, since, until)
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        await self._short_write(queries.worker_beat, beat)
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        await self._short_write(queries.worker_stopped, owner, now)
+
+    async def worker_list(self) -> list[WorkerRow]:
+        return await self._read(queries.worker_list)
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        return await self._write(queries.worker_delete_seen_before, before)
 
     def _notify_row_task(self, task: str) -> None:
         for listener in self._listeners:
