@@ -237,6 +237,18 @@ async def test_the_documented_examples_succeed_and_links_name_real_operations(
         cancelled = await app.admin.post(f"/api/jobs/{pushed.json()['id']}/cancel",
                                          json=cancel["example"])
         assert cancelled.json()["state"] == "cancelled"
+        # Path parameters' examples name what the app has from its start.
+        for path, ops in paths.items():
+            for method, op in ops.items():
+                examples = {p["name"]: p["example"] for p in op.get("parameters", ())
+                            if p["in"] == "path" and "example" in p}
+                if examples and method == "post" and path.endswith(("/pause", "/resume")):
+                    url = path
+                    for name, value in examples.items():
+                        url = url.replace(f"{{{name}}}", str(value))
+                    answer = await app.admin.post(url)
+                    assert answer.status_code == 200, (url, answer.text)
+                    assert answer.json()["paused"] is path.endswith("/pause")
     links = [link for ops in paths.values() for op in ops.values()
              for answer in op["responses"].values() for link in answer.get("links", {}).values()]
     assert len(links) >= 5

@@ -93,7 +93,8 @@ class QueueList:
 
 JOB_ID = Param(name="job_id", schema={"type": "integer", "minimum": 1},
                description="The job's id (anything but a positive integer is 404).")
-TASK = Param(name="task", description="A task name.")
+QUEUE_TASK = Param(name="task", description="A registered task's name (else 404).",
+                   example="send_welcome_email")
 LIST_QUERY = (
     Param(name="state", schema={"enum": [s.value for s in JobState]},
           description="Only jobs in this state."),
@@ -296,7 +297,7 @@ async def _set_paused(task: str, paused: bool) -> Response:
 
 @blueprint.post("/api/queues/<task>/pause")
 @operation(summary="Pause a queue", tag="queues", answers={200: QueueView},
-           path=(Param(name="task", description="A registered task's name (else 404)."),))
+           path=(QUEUE_TASK,))
 @admin_only
 async def pause_queue(task: str) -> Response:
     """No process claims jobs of the task until it is resumed."""
@@ -305,7 +306,7 @@ async def pause_queue(task: str) -> Response:
 
 @blueprint.post("/api/queues/<task>/resume")
 @operation(summary="Resume a queue", tag="queues", answers={200: QueueView},
-           path=(Param(name="task", description="A registered task's name (else 404)."),))
+           path=(QUEUE_TASK,))
 @admin_only
 async def resume_queue(task: str) -> Response:
     """Jobs of the task are claimed again."""

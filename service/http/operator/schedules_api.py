@@ -24,7 +24,8 @@ class ScheduleList:
 
 
 NAME = Param(name="name", schema={"type": "string", "minLength": 1},
-             description="A schedule's name: of the code, or stored (else 404).")
+             description="A schedule's name: of the code, or stored (else 404).",
+             example="cleanup-uploads")
 
 
 @blueprint.get("/api/schedules")

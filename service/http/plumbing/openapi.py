@@ -19,7 +19,7 @@ import attrs
 import msgspec
 
 from .answers import ErrorAnswer
-from .operations import Operation, needs_bearer, operation_of
+from .operations import Operation, Param, needs_bearer, operation_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -98,6 +98,14 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
+def _parameter(param: Param, where: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": param.name, "in": where, "required": where == "path",
+                             "schema": dict(param.schema), "description": param.description}
+    if param.example is not None:
+        entry["example"] = param.example
+    return entry
+
+
 def _operation(op: Operation, handler: Any, endpoint: str, method: str) -> dict[str, Any]:
     bearer = needs_bearer(handler)
     doc = (handler.__doc__ or "").strip()
@@ -108,10 +116,8 @@ def _operation(op: Operation, handler: Any, endpoint: str, method: str) -> dict[
     }
     if doc:
         entry["description"] = " ".join(doc.split())
-    params = [{"name": p.name, "in": "path", "required": True, "schema": dict(p.schema),
-               "description": p.description} for p in op.path]
-    params += [{"name": p.name, "in": "query", "required": False, "schema": dict(p.schema),
-                "description": p.description} for p in op.query]
+    params = [_parameter(p, "path") for p in op.path]
+    params += [_parameter(p, "query") for p in op.query]
     if params:
         entry["parameters"] = params
     if op.body is not None:

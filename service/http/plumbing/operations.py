@@ -22,11 +22,13 @@ _OPERATION_MARK = "api_operation"
 
 @attrs.frozen(kw_only=True)
 class Param:
-    """A query or path parameter: its name, JSON schema and a sentence about it."""
+    """A query or path parameter: its name, JSON schema and a sentence about it; ``example``, a
+    value that names something the app has from its start (a task, a schedule of the code)."""
 
     name: str
     schema: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "string"})
     description: str = ""
+    example: Any = None
 
 
 @attrs.frozen(kw_only=True)
