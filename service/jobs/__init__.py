@@ -5,15 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._admin import (
-    CANCEL_REASON,
-    JobAdmin,
-    QueueSummary,
-    Retried,
-    job_json,
-    push_json,
-    queue_json,
-)
+from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried
 from ._attempt_error import AttemptError, ErrorKind
 from ._bulk import BULK_BATCH, BulkAction, BulkResult
 from ._clock import Clock, SystemClock, to_datetime
@@ -46,7 +38,7 @@ from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
 from ._schedule import Schedule
-from ._schedule_admin import ScheduleSummary, schedule_json
+from ._schedule_admin import ScheduleSummary
 from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, DELETE_SOURCES, FAILED, RETRY_SOURCES, JobState
 from ._store import (
@@ -69,9 +61,28 @@ from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._throughput import Minute
 from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
+from ._views import (
+    AttemptErrorView,
+    JobView,
+    PushView,
+    QueueView,
+    ScheduleView,
+    WorkerView,
+    job_json,
+    job_view,
+    push_json,
+    push_view,
+    queue_json,
+    queue_view,
+    schedule_json,
+    schedule_view,
+    view_converter,
+    worker_json,
+    worker_view,
+)
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
-from ._workers import STALE_BEATS, WorkerStatus, worker_json, worker_status
+from ._workers import STALE_BEATS, WorkerStatus, worker_status
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -94,6 +105,7 @@ __all__ = [
     "RETRY_SOURCES",
     "STALE_BEATS",
     "AttemptError",
+    "AttemptErrorView",
     "AttemptTrace",
     "Backoff",
     "BulkAction",
@@ -118,6 +130,7 @@ __all__ = [
     "JobStats",
     "JobStore",
     "JobTracer",
+    "JobView",
     "LoopWatchdog",
     "Migration",
     "Minute",
@@ -127,8 +140,10 @@ __all__ = [
     "Push",
     "PushResult",
     "PushTrace",
+    "PushView",
     "QueueNotFound",
     "QueueSummary",
+    "QueueView",
     "Retention",
     "Retried",
     "Runner",
@@ -137,6 +152,7 @@ __all__ = [
     "ScheduleNotFound",
     "ScheduleRow",
     "ScheduleSummary",
+    "ScheduleView",
     "ServiceError",
     "SetStateIfRunning",
     "Snooze",
@@ -158,16 +174,23 @@ __all__ = [
     "WorkerConfig",
     "WorkerRow",
     "WorkerStatus",
+    "WorkerView",
     "emit",
     "job_json",
+    "job_view",
     "open_store",
     "push_json",
+    "push_view",
     "queue_json",
+    "queue_view",
     "redact_secrets",
     "schedule_json",
+    "schedule_view",
     "set_job_tracer",
     "structure_payload",
     "to_datetime",
+    "view_converter",
     "worker_json",
     "worker_status",
+    "worker_view",
 ]
