@@ -106,8 +106,8 @@ class JobView:
     errors: list[AttemptErrorView] = attrs.field(metadata=_doc("What went wrong, oldest first."))
     result: Any = attrs.field(metadata=_doc(
         "What the task returned (JSON), once completed; else null."))
-    workflow: WorkflowView | None = attrs.field(default=None, metadata=_doc(
-        "The workflow the job is a member of; left out for a job pushed on its own."))
+    workflow: WorkflowView | None = attrs.field(metadata=_doc(
+        "The workflow the job is a member of; null for a job pushed on its own."))
 
 
 @attrs.frozen(kw_only=True)

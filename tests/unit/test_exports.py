@@ -88,6 +88,8 @@ ENGINE = {
     "WorkerRow": "service.jobs._store",
     "WorkerStatus": "service.jobs._workers",
     "Workflow": "service.jobs._workflow",
+    "WorkflowCancelView": "service.jobs._views",
+    "WorkflowView": "service.jobs._views",
     "WorkflowNotFound": "service.jobs._errors",
     "emit": "service.jobs._log",
     "job_json": "service.jobs._views",
@@ -113,7 +115,8 @@ ENGINE = {
     "worker_view": "service.jobs._views",
     "WorkerView": "service.jobs._views",
     "worker_status": "service.jobs._workers",
-    "workflow_cancel_json": "service.jobs._admin",
+    "workflow_cancel_json": "service.jobs._views",
+    "workflow_cancel_view": "service.jobs._views",
 }
 
 TESTING = {
