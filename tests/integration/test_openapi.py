@@ -34,6 +34,7 @@ HTML_ROUTES = {
     ("GET", "/admin/queues"), ("POST", "/admin/queues/pause"), ("POST", "/admin/queues/resume"),
     ("GET", "/admin/schedules"), ("POST", "/admin/schedules/{name}/pause"),
     ("POST", "/admin/schedules/{name}/resume"), ("GET", "/admin/workers"),
+    ("POST", "/admin/workflows/{raw_id}/cancel"),
     ("GET", "/admin/live.js"),
 }
 WELCOME = {"task": "send_welcome_email",
@@ -76,7 +77,7 @@ async def test_operator_routes_need_the_bearer_token_and_say_so(tmp_path: Path) 
     for path, ops in document["paths"].items():
         for op in ops.values():
             operator = path.startswith(("/api/jobs", "/api/queues", "/api/schedules",
-                                        "/api/workers", "/metrics"))
+                                        "/api/workers", "/api/workflows", "/metrics"))
             assert ("security" in op) == operator, path
             assert ("401" in op["responses"]) == operator, path
 

@@ -24,7 +24,7 @@ PUBLIC = re.compile(
     r"^/((api/users|api/uploads|users|healthz|readyz|admin|docs)(/|$)|openapi\.json$|$)")
 #: Values for the routes' path parameters.
 PARAMS = {"raw_id": "1", "job_id": "1", "task": "send_welcome_email", "user_id": "1",
-          "upload_id": "1", "name": "cleanup-uploads"}
+          "upload_id": "1", "name": "cleanup-uploads", "workflow_id": "1"}
 
 
 def same_length_wrong(token: str) -> str:
