@@ -20,6 +20,7 @@ from ._errors import (
     JobOutcome,
     PayloadError,
     QueueNotFound,
+    RateLimited,
     ServiceError,
     Snooze,
     StoreBusy,
@@ -29,6 +30,7 @@ from ._errors import (
     UnsupportedStoreURL,
 )
 from ._factory import open_store
+from ._limits import RateLimit
 from ._log import emit
 from ._migrations import Migration
 from ._redact import redact_secrets
@@ -84,6 +86,8 @@ __all__ = [
     "PushResult",
     "QueueNotFound",
     "QueueSummary",
+    "RateLimit",
+    "RateLimited",
     "Retention",
     "Retried",
     "Runner",

@@ -15,7 +15,7 @@ from ._clock import Clock, to_timestamp
 from ._payload_check import encode_task
 from ._states import JobState
 from ._store import InsertResult, JobInsert, Push, PushResult
-from ._task import Task, check_priority, task_options
+from ._task import Task, check_priority, key_of, task_options
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -99,6 +99,11 @@ def build_insert(request: Push, now: float) -> JobInsert:
     key = request.unique_key
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
         raise ValueError("unique_key must be a string of 1 to 255 characters")
+    concurrency_key = request.concurrency_key
+    if concurrency_key is None:
+        concurrency_key = key_of(request.task, options)
+    elif not isinstance(concurrency_key, str) or not 1 <= len(concurrency_key) <= 255:
+        raise ValueError("concurrency_key must be a string of 1 to 255 characters")
     return JobInsert(
         task=options.name,
         args=encode_task(request.task, name=options.name),
@@ -108,6 +113,7 @@ def build_insert(request: Push, now: float) -> JobInsert:
         run_at=run_at,
         created_at=now,
         unique_key=key,
+        concurrency_key=concurrency_key,
     )
 
 
@@ -126,6 +132,7 @@ def _plain_insert(task: Task, now: float) -> JobInsert:
         run_at=now,
         created_at=now,
         unique_key=None,
+        concurrency_key=key_of(task, options),
     )
 
 
@@ -155,10 +162,12 @@ class Pusher:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        concurrency_key: str | None = None,
     ) -> int:
         """Store one job durably and return its id (an existing job's id on a unique-key hit)."""
         row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
-                           unique_key=unique_key, max_attempts=max_attempts)
+                           unique_key=unique_key, max_attempts=max_attempts,
+                           concurrency_key=concurrency_key)
         [result] = await self.job_insert_many([row])
         return result.id
 
@@ -171,10 +180,12 @@ class Pusher:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        concurrency_key: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
         row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
-                           unique_key=unique_key, max_attempts=max_attempts)
+                           unique_key=unique_key, max_attempts=max_attempts,
+                           concurrency_key=concurrency_key)
         return await self.job_insert_returning(row)
 
     async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:

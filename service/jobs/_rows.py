@@ -72,10 +72,11 @@ def to_row(r: Sequence[Any], errors: object) -> JobRow:
     )
 
 
-def to_claimed(r: Sequence[Any]) -> ClaimedJob:
-    """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS`."""
+def to_claimed(r: Sequence[Any], key: str | None = None) -> ClaimedJob:
+    """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS` (``key``: its concurrency
+    key, which limited claims also return)."""
     return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
-                      max_attempts=r[5], run_at=r[6])
+                      max_attempts=r[5], run_at=r[6], concurrency_key=key)
 
 
 def claim_order(job: ClaimedJob) -> tuple[int, float, int]:

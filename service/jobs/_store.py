@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from ._clock import Clock
+    from ._limits import LimitedClaim, Limits, QueueLimitsRow
 
 
 @attrs.frozen(kw_only=True)
@@ -38,6 +39,8 @@ class Push:
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    #: Overrides the key the task's ``concurrency_key`` function would give (see TaskOptions).
+    concurrency_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -52,6 +55,7 @@ class JobInsert:
     run_at: float
     created_at: float
     unique_key: str | None = None
+    concurrency_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -142,6 +146,8 @@ class ClaimedJob:
     attempt: int  # this attempt's number, counted at the claim
     max_attempts: int
     run_at: float
+    #: Known when a limited claim took it (``RateLimited(per_key=True)`` pauses this key).
+    concurrency_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -219,6 +225,7 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        concurrency_key: str | None = None,
     ) -> int:
         """Insert one job in the transaction; its id (the holder's id on a unique-key hit).
 
@@ -240,6 +247,7 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        concurrency_key: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
         ...
@@ -286,6 +294,7 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        concurrency_key: str | None = None,
     ) -> int:
         """Store one job durably and return its id, once committed.
 
@@ -309,6 +318,7 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        concurrency_key: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it.
 
@@ -421,6 +431,36 @@ class JobStore(Protocol):
 
     async def queue_paused(self) -> set[str]:
         """The task types whose queues are paused."""
+        ...
+
+    # -- flow control (limits are leases: see _limits.py) -----------------------------------
+
+    async def job_claim_limited(
+        self, task: str, owner: str, limit: int, now: float, lease_expires_at: float,
+        limits: Limits,
+    ) -> LimitedClaim:
+        """:meth:`job_claim` within ``limits``, across every process: at most
+        ``global_concurrency`` jobs of ``task`` running, ``per_key`` of each key, starts spaced
+        by the rate, none while the task (or a key) is paused by ``RateLimited``; keyed jobs
+        taken round-robin across keys. Running jobs are counted in the claim statement; the
+        rate is consumed in its transaction. Says what throttled it, and until when.
+        """
+        ...
+
+    async def queue_block(self, task: str, key: str | None, until: float) -> None:
+        """No job of ``task`` (of concurrency ``key``, if given) starts before ``until``."""
+        ...
+
+    async def queue_set_limits(self, task: str, override: str | None) -> None:
+        """Store an operator's override of ``task``'s limits (JSON text); None clears it."""
+        ...
+
+    async def queue_limits(self) -> list[QueueLimitsRow]:
+        """The queue rows that hold an override, a pause from ``RateLimited`` or a rate."""
+        ...
+
+    async def job_keyed_tasks(self) -> list[str]:
+        """The tasks with available jobs that carry a concurrency key."""
         ...
 
 

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from .connection import Conn
 
 _INSERT_VALUES = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key,"
+    " concurrency_key)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 )
 _INSERT = _INSERT_VALUES + " RETURNING id"
 #: The insert that reads the new row back in the same statement (``push_result``).
@@ -35,7 +36,7 @@ UNIQUE_RETRIES = 5
 
 def _values(job: JobInsert) -> tuple[Any, ...]:
     return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, job.unique_key)
+            job.created_at, job.unique_key, job.concurrency_key)
 
 
 def _holder_or_insert(conn: Conn, job: JobInsert) -> InsertResult:

@@ -50,14 +50,15 @@ def to_row(r: Sequence[Any]) -> JobRow:
 
 
 _INSERT = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key,"
+    " concurrency_key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
 def _values(job: JobInsert) -> tuple[Any, ...]:
     return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, job.unique_key)
+            job.created_at, job.unique_key, job.concurrency_key)
 
 
 def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
