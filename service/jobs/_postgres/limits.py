@@ -1,8 +1,8 @@
 """The SQL of flow control on PostgreSQL: limited claims, queue limit rows, paused tasks or keys.
 
-A claim under a count or a rate runs in one transaction that first takes a transaction-level
-advisory lock on its task: claims of that task take turns on every host, so the count of
-running jobs in the claim statement is exact. Keyed claims without a count or rate take no lock
+A claim under a count or a rate runs in one transaction that first locks its task's queue row
+(``SELECT ... FOR UPDATE``, which reads the row as the last claim left it): claims of that task
+take turns on every host, so the count of running jobs in the claim statement is exact. Keyed claims without a count or rate take no lock
 (``FOR UPDATE SKIP LOCKED`` keeps them apart, as plain claims).
 """
 
@@ -18,9 +18,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .connection import Conn
-
-#: The advisory lock space of limited claims ("JOBS"); the task's hash is the second key.
-LOCK_SPACE = 0x4A4F4253
 
 _SET_RUNNING = (
     "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = %(now)s,"
@@ -88,11 +85,16 @@ def _key_cap(limits: Limits) -> str:
     return cap
 
 
-def read_row(conn: Conn, task: str) -> QueueLimitsRow:
-    row = conn.execute(
-        "SELECT paused, limits, blocked_until, rate_next_at FROM job_queues WHERE task = %s",
-        (task,),
-    ).fetchone()
+def read_row(conn: Conn, task: str, *, lock: bool = False) -> QueueLimitsRow:
+    """The queue row of ``task``; ``lock``: and hold its row lock to the end of the transaction
+    (created if missing), so claims of the task take turns and read the row as the last one
+    left it."""
+    sql = "SELECT paused, limits, blocked_until, rate_next_at FROM job_queues WHERE task = %s"
+    row = conn.execute(sql + (" FOR UPDATE" if lock else ""), (task,)).fetchone()
+    if row is None and lock:
+        conn.execute("INSERT INTO job_queues (task, updated_at) VALUES (%s, 0)"
+                     " ON CONFLICT (task) DO NOTHING", (task,))
+        row = conn.execute(sql + " FOR UPDATE", (task,)).fetchone()
     if row is None:
         return QueueLimitsRow(task=task, override=None, blocked_until=None, rate_next_at=None)
     return QueueLimitsRow(task=task, override=row[1], blocked_until=row[2],
@@ -103,10 +105,8 @@ def claim_limited(
     conn: Conn, task: str, owner: str, want: int, now: float, expires: float, limits: Limits
 ) -> LimitedClaim:
     """Claim up to ``want`` jobs of ``task`` within ``limits``, in a transaction of its own."""
-    with conn.transaction():
-        if limits.serialised:
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_SPACE, task))
-        queue = read_row(conn, task)
+    with conn.pipeline(), conn.transaction():  # BEGIN travels with the first statement
+        queue = read_row(conn, task, lock=limits.serialised)
         if queue.paused:
             return LimitedClaim(jobs=[])
         want, held = gate(limits, want, now, queue)
@@ -122,9 +122,7 @@ def claim_limited(
         _consume_rate(conn, task, now, limits, jobs)
         throttle = None
         if len(jobs) < want:
-            throttle = throttle_after(limits, now, running=_count_running(conn, task),
-                                      key_next_at=_next_key_start(conn, task, now),
-                                      more=_has_available(conn, task))
+            throttle = _why(conn, limits, task, now)
         elif limits.rate is not None and not limits.rate.per_key:
             throttle = Throttle(reason="rate", retry_at=now + limits.rate.interval)
         return LimitedClaim(jobs=jobs, throttle=throttle)
@@ -154,24 +152,19 @@ def _consume_rate(conn: Conn, task: str, now: float, limits: Limits,
         )
 
 
-def _count_running(conn: Conn, task: str) -> int:
-    row = conn.execute(
-        "SELECT count(*) FROM jobs WHERE state = 'running' AND task = %s", (task,)
-    ).fetchone()
-    return 0 if row is None else int(row[0])
+#: Why a claim took fewer jobs than it asked: the running count, whether jobs are left, and
+#: the next start of a paused or rate-limited key -- one statement.
+_WHY = (
+    "SELECT (SELECT count(*) FROM jobs WHERE state = 'running' AND task = %s),"
+    " EXISTS (SELECT 1 FROM jobs WHERE state = 'available' AND task = %s),"
+    " (SELECT min(next_at) FROM job_queue_keys WHERE task = %s AND next_at > %s)"
+)
 
 
-def _has_available(conn: Conn, task: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM jobs WHERE state = 'available' AND task = %s LIMIT 1", (task,)
-    ).fetchone() is not None
-
-
-def _next_key_start(conn: Conn, task: str, now: float) -> float | None:
-    row = conn.execute(
-        "SELECT min(next_at) FROM job_queue_keys WHERE task = %s AND next_at > %s", (task, now)
-    ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+def _why(conn: Conn, limits: Limits, task: str, now: float) -> Throttle | None:
+    running, more, key_next_at = conn.execute(_WHY, (task, task, task, now)).fetchone()
+    return throttle_after(limits, now, running=int(running), more=bool(more),
+                          key_next_at=None if key_next_at is None else float(key_next_at))
 
 
 def block(conn: Conn, task: str, key: str | None, until: float, now: float) -> None:

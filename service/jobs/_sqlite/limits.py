@@ -110,9 +110,7 @@ def claim_limited(
     _consume_rate(conn, task, now, limits, jobs)
     throttle = None
     if len(jobs) < want:
-        throttle = throttle_after(limits, now, running=_count_running(conn, task),
-                                  key_next_at=_next_key_start(conn, task, now),
-                                  more=_has_available(conn, task))
+        throttle = _why(conn, limits, task, now)
     elif limits.rate is not None and not limits.rate.per_key:
         throttle = Throttle(reason="rate", retry_at=now + limits.rate.interval)
     return LimitedClaim(jobs=jobs, throttle=throttle)
@@ -139,24 +137,19 @@ def _consume_rate(conn: sqlite3.Connection, task: str, now: float, limits: Limit
     )
 
 
-def _count_running(conn: sqlite3.Connection, task: str) -> int:
-    [(n,)] = conn.execute(
-        "SELECT count(*) FROM jobs WHERE state = 'running' AND task = ?", (task,)
-    ).fetchall()
-    return int(n)
+#: Why a claim took fewer jobs than it asked: the running count, whether jobs are left, and
+#: the next start of a paused or rate-limited key -- one statement.
+_WHY = (
+    "SELECT (SELECT count(*) FROM jobs WHERE state = 'running' AND task = ?),"
+    " EXISTS (SELECT 1 FROM jobs WHERE state = 'available' AND task = ?),"
+    " (SELECT min(next_at) FROM job_queue_keys WHERE task = ? AND next_at > ?)"
+)
 
 
-def _has_available(conn: sqlite3.Connection, task: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM jobs WHERE state = 'available' AND task = ? LIMIT 1", (task,)
-    ).fetchone() is not None
-
-
-def _next_key_start(conn: sqlite3.Connection, task: str, now: float) -> float | None:
-    [(at,)] = conn.execute(
-        "SELECT min(next_at) FROM job_queue_keys WHERE task = ? AND next_at > ?", (task, now)
-    ).fetchall()
-    return None if at is None else float(at)
+def _why(conn: sqlite3.Connection, limits: Limits, task: str, now: float) -> Throttle | None:
+    running, more, key_next_at = conn.execute(_WHY, (task, task, task, now)).fetchone()
+    return throttle_after(limits, now, running=int(running), more=bool(more),
+                          key_next_at=None if key_next_at is None else float(key_next_at))
 
 
 def block(conn: sqlite3.Connection, task: str, key: str | None, until: float,
