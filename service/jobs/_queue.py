@@ -120,9 +120,10 @@ class TaskQueue:
                            computes_keys=self.options.concurrency_key is not None)
         if keyed_jobs and not limits.keyed:
             limits = attrs.evolve(limits, keyed=True)
-        blocked = None if row is None else row.blocked_until
-        if blocked is not None and blocked <= self.context.clock.now():
-            blocked = None
+        # A pause this process made may be newer than the row read: keep the later one.
+        pauses = [at for at in (None if row is None else row.blocked_until, self.blocked_until)
+                  if at is not None and at > self.context.clock.now()]
+        blocked = max(pauses, default=None)
         if limits != self.limits or blocked != self.blocked_until:
             self.limits, self.blocked_until = limits, blocked
             self._limits_changed.set()
