@@ -17,6 +17,7 @@ from . import logs
 from .arguments import Parser, UsageError, explain
 from .jobs import (
     DatabaseNotFound,
+    InvalidLimits,
     InvalidPush,
     InvalidTransition,
     JobAdmin,
@@ -24,10 +25,12 @@ from .jobs import (
     JobNotFound,
     JobState,
     QueueNotFound,
+    QueueSummary,
     StoreError,
     job_json,
     queue_json,
     redact_secrets,
+    to_datetime,
 )
 from .runtime import ListenError, open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
@@ -46,9 +49,13 @@ EPILOG = """commands:
                           gets one more: max_attempts is raised, and a note says so)
   jobs cancel ID          cancel an unfinished job  [--reason TEXT]
   jobs push TASK          push a job  [--args JSON] [--delay S] [--priority P] [--unique-key K]
-  queues                  per task type: counts by state, concurrency, paused  [--json]
+                          [--concurrency-key K]
+  queues                  per task type: counts by state, concurrency, limits, paused  [--json]
   queues pause TASK       stop claiming jobs of TASK (all processes)
   queues resume TASK
+  queues limits TASK      override TASK's limits in every process (within a second):
+                          --set '{"global_concurrency": 5, "rate": {"limit": 100, "per": 60}}'
+                          or --reset to the code's limits
 
 Operator commands (jobs, queues) never create a database: a missing SQLite file is an error
 (exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is relative to the
@@ -107,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--priority", type=int)
     push.add_argument("--unique-key")
     push.add_argument("--max-attempts", type=int)
+    push.add_argument("--concurrency-key")
 
     queues = commands.add_parser("queues", parents=[common], help="per task type status")
     json_help = "one JSON object per queue per line (as GET /api/queues lists them)"
@@ -118,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = queue_actions.add_parser(action, parents=[common], help=f"{action} a queue")
         sub.add_argument("task")
         subs.append(sub)
+    limits = queue_actions.add_parser("limits", parents=[common],
+                                      help="override a queue's limits (or --reset them)")
+    limits.add_argument("task")
+    choice = limits.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--set", metavar="JSON", help="global_concurrency, per_key, rate")
+    choice.add_argument("--reset", action="store_true", help="back to the code's limits")
+    subs.append(limits)
     for sub in subs:  # SUPPRESS: a --json before the action is not reset by the action's default
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
     return parser
@@ -168,7 +183,8 @@ async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
         admin.task_type(args.task)  # an unknown task is reported before invalid --args
         payload = json.loads(args.args)
         pushed = await admin.push(args.task, payload, delay=args.delay, priority=args.priority,
-                                  unique_key=args.unique_key, max_attempts=args.max_attempts)
+                                  unique_key=args.unique_key, max_attempts=args.max_attempts,
+                                  concurrency_key=args.concurrency_key)
     except json.JSONDecodeError as exc:
         raise CommandError(f"--args is not valid JSON: {exc}") from None
     except InvalidPush as exc:
@@ -185,17 +201,53 @@ async def _queues(settings: Settings, args: argparse.Namespace) -> None:
                        else admin.resume(args.task))
             except QueueNotFound as exc:
                 raise CommandError(str(exc)) from None
+        if args.action == "limits":
+            await _limits(admin, args)
         if args.json:
             for queue in await admin.queues():
                 print(json.dumps(queue_json(queue)))
             return
         states = list(JobState)
         header = " ".join(f"{s.value:>9}" for s in states)
-        print(f"{'TASK':<24} {'CONC':>4} {'PAUSED':<6} {header}")
+        print(f"{'TASK':<24} {'CONC':>4} {'PAUSED':<6} {header}  LIMITS")
         for queue in await admin.queues():
             conc = str(queue.concurrency) if queue.registered else "-"
             print(f"{queue.task[:24]:<24} {conc:>4} {'yes' if queue.paused else 'no':<6} "
-                  + " ".join(f"{queue.counts[s]:>9}" for s in states))
+                  + " ".join(f"{queue.counts[s]:>9}" for s in states)
+                  + f"  {_limits_text(queue)}")
+
+
+def _limits_text(queue: QueueSummary) -> str:
+    """The limits of a queue in a few words: ``global 5, per key 2, 100/60s``."""
+    parts = []
+    if queue.global_concurrency is not None:
+        parts.append(f"global {queue.global_concurrency}")
+    if queue.per_key is not None:
+        parts.append(f"per key {queue.per_key}")
+    if queue.rate is not None:
+        parts.append(f"{queue.rate.limit}/{queue.rate.per:g}s"
+                     + (" per key" if queue.rate.per_key else ""))
+    if queue.paused_until is not None:
+        until = to_datetime(queue.paused_until)
+        parts.append(f"rate limited until {until.isoformat() if until else '?'}")
+    text = ", ".join(parts) or "-"
+    return text + (" (override)" if queue.limits_overridden else "")
+
+
+async def _limits(admin: JobAdmin, args: argparse.Namespace) -> None:
+    try:
+        if args.reset:
+            await admin.clear_limits(args.task)
+            return
+        try:
+            body = json.loads(args.set)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--set is not valid JSON: {exc}") from None
+        await admin.set_limits(args.task, body)
+    except QueueNotFound as exc:
+        raise CommandError(str(exc)) from None
+    except InvalidLimits as exc:
+        raise CommandError(f"invalid limits: {exc}") from None
 
 
 async def _migrate(settings: Settings) -> None:

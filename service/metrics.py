@@ -107,6 +107,11 @@ class Metrics:
         self.job_failures = Counter(
             "service_job_failures_total", "Failed or timed-out attempts in this process."
         )
+        self.claims_throttled = Counter(
+            "service_job_claims_throttled_total",
+            "Claims held back by a limit (global_concurrency, per_key, rate, rate_limited)"
+            " in this process.",
+        )
         self.http_requests = Counter(
             "service_http_requests_total", "HTTP requests by method, route and status."
         )
@@ -117,6 +122,6 @@ class Metrics:
     def expose(self) -> str:
         lines: list[str] = []
         for metric in (self.jobs, self.job_duration, self.job_outcomes, self.job_failures,
-                       self.http_requests, self.http_duration):
+                       self.claims_throttled, self.http_requests, self.http_duration):
             lines.extend(metric.expose())
         return "\n".join(lines) + "\n"

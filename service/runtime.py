@@ -137,12 +137,16 @@ def make_worker(state: AppState) -> TaskWorker:
         if error is not None and error.kind in (ErrorKind.ERROR, ErrorKind.TIMEOUT):
             metrics.job_failures.inc(task=task, kind=error.kind.value)
 
+    def on_throttle(task: str, reason: str) -> None:
+        metrics.claims_throttled.inc(task=task, reason=reason)
+
     worker = TaskWorker(
         state.store,
         state.registry,
         state=state,
         config=worker_config(state.settings),
         on_attempt=on_attempt,
+        on_throttle=on_throttle,
     )
     state.worker = worker
     return worker

@@ -65,6 +65,16 @@ class InvalidPush(ServiceError, ValueError):
         self.fields = fields
 
 
+class InvalidLimits(ServiceError, ValueError):
+    """Raised when an operator's limits for a queue cannot be applied, before anything is
+    stored. ``fields`` maps each wrong JSON path (``$.global_concurrency``, ``$.rate.per``)
+    to what is wrong with it."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{path}: {problem}" for path, problem in fields.items()))
+        self.fields = fields
+
+
 class QueueNotFound(ServiceError, LookupError):
     """Raised when an operator pauses or resumes the queue of a task that is not registered."""
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import attrs
 
+from ._errors import InvalidLimits
+
 
 def _positive_int(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -77,14 +79,6 @@ class Limits:
 OVERRIDE_FIELDS = ("global_concurrency", "per_key", "rate")
 
 
-class InvalidLimits(ValueError):
-    """A limits override that cannot be applied; ``fields`` maps ``$.<field>`` to the problem."""
-
-    def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
-        self.fields = fields
-
-
 def _int_or_none(value: Any, path: str, problems: dict[str, str]) -> int | None:
     if value is None:
         return None
@@ -113,7 +107,7 @@ def _rate_from(value: Any, problems: dict[str, str]) -> RateLimit | None:
     per_key = value.get("per_key", False)
     if not isinstance(per_key, bool):
         problems["$.rate.per_key"] = f"must be true or false, got {per_key!r}"
-    if problems or limit is None:
+    if problems or limit is None or not isinstance(per, int | float):
         return None
     return RateLimit(limit, per=float(per), per_key=per_key)
 
@@ -169,15 +163,16 @@ def effective(
         fields = override_from_json(override)
     except (ValueError, TypeError):
         return code
-    values = {"global_concurrency": code.global_concurrency, "per_key": code.per_key,
-              "rate": code.rate}
-    for key, value in fields.items():
-        values[key] = (RateLimit(value["limit"], per=value["per"], per_key=value["per_key"])
-                       if key == "rate" and value is not None else value)
-    rate: RateLimit | None = values["rate"]
-    keyed = bool(computes_keys or values["per_key"] or (rate is not None and rate.per_key))
-    return Limits(global_concurrency=values["global_concurrency"], per_key=values["per_key"],
-                  rate=rate, keyed=keyed)
+    global_concurrency = fields.get("global_concurrency", code.global_concurrency)
+    per_key = fields.get("per_key", code.per_key)
+    rate = code.rate
+    if "rate" in fields:
+        stored_rate = fields["rate"]
+        rate = None if stored_rate is None else RateLimit(
+            stored_rate["limit"], per=stored_rate["per"], per_key=stored_rate["per_key"])
+    keyed = bool(computes_keys or per_key or (rate is not None and rate.per_key))
+    return Limits(global_concurrency=global_concurrency, per_key=per_key, rate=rate,
+                  keyed=keyed)
 
 
 @attrs.frozen(kw_only=True)
@@ -212,7 +207,9 @@ class LimitedClaim:
     throttle: Throttle | None = None
 
 
-def gate(limits: Limits, want: int, now: float, queue: QueueLimitsRow) -> tuple[int, Throttle | None]:
+def gate(
+    limits: Limits, want: int, now: float, queue: QueueLimitsRow
+) -> tuple[int, Throttle | None]:
     """Before a limited claim: how many jobs it may ask for, or the throttle that holds it
     (the task is paused by ``RateLimited``, or its rate allows no start yet)."""
     if queue.blocked_until is not None and queue.blocked_until > now:

@@ -10,6 +10,7 @@ from quart import Blueprint, Response, jsonify, request
 
 from ...jobs import (
     CANCEL_REASON,
+    InvalidLimits,
     InvalidPush,
     InvalidTransition,
     JobAdmin,
@@ -92,6 +93,7 @@ class PushRequest:
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    concurrency_key: str | None = None
 
 
 @blueprint.post("/api/jobs")
@@ -102,6 +104,7 @@ async def push_job() -> Response:
         pushed = await _admin().push(
             body.task, body.args, delay=body.delay, run_at=body.run_at, priority=body.priority,
             unique_key=body.unique_key, max_attempts=body.max_attempts,
+            concurrency_key=body.concurrency_key,
         )
     except InvalidPush as exc:
         raise ApiError(422, "invalid", exc.title, exc.fields) from None
@@ -186,3 +189,28 @@ async def pause_queue(task: str) -> Response:
 @admin_only
 async def resume_queue(task: str) -> Response:
     return await _set_paused(task, False)
+
+
+@blueprint.post("/api/queues/<task>/limits")
+@admin_only
+async def set_queue_limits(task: str) -> Response:
+    """Override the task's limits in every process (applied within a second)."""
+    body = await read_json()
+    try:
+        queue = await _admin().set_limits(task, body)
+    except QueueNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except InvalidLimits as exc:
+        raise ApiError(422, "invalid", "invalid limits", exc.fields) from None
+    return jsonify(queue_json(queue))
+
+
+@blueprint.delete("/api/queues/<task>/limits")
+@admin_only
+async def clear_queue_limits(task: str) -> Response:
+    """Back to the code's limits, in every process within a second."""
+    try:
+        queue = await _admin().clear_limits(task)
+    except QueueNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return jsonify(queue_json(queue))

@@ -2,15 +2,16 @@
 
 A claim under a count or a rate runs in one transaction that first locks its task's queue row
 (``SELECT ... FOR UPDATE``, which reads the row as the last claim left it): claims of that task
-take turns on every host, so the count of running jobs in the claim statement is exact. Keyed claims without a count or rate take no lock
-(``FOR UPDATE SKIP LOCKED`` keeps them apart, as plain claims).
+take turns on every host, so the count of running jobs in the claim statement is exact. Keyed
+claims without a count or rate take no lock (``FOR UPDATE SKIP LOCKED`` keeps them apart, as
+plain claims).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._limits import Limits, LimitedClaim, QueueLimitsRow, Throttle, gate, throttle_after
+from .._limits import LimitedClaim, Limits, QueueLimitsRow, Throttle, gate, throttle_after
 from .._rows import CLAIMED_COLUMNS, claim_order, to_claimed
 from .notify import DUE, notify_tasks
 
@@ -162,7 +163,9 @@ _WHY = (
 
 
 def _why(conn: Conn, limits: Limits, task: str, now: float) -> Throttle | None:
-    running, more, key_next_at = conn.execute(_WHY, (task, task, task, now)).fetchone()
+    row = conn.execute(_WHY, (task, task, task, now)).fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
+    running, more, key_next_at = row
     return throttle_after(limits, now, running=int(running), more=bool(more),
                           key_next_at=None if key_next_at is None else float(key_next_at))
 

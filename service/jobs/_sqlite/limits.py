@@ -6,13 +6,13 @@ jobs and its update happen in one statement, inside one write transaction with t
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from .._limits import Limits, LimitedClaim, QueueLimitsRow, Throttle, gate, throttle_after
+from .._limits import LimitedClaim, Limits, QueueLimitsRow, Throttle, gate, throttle_after
 from .._rows import CLAIMED_COLUMNS, claim_order, to_claimed
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Sequence
 
 _SET_RUNNING = (

@@ -4,15 +4,18 @@ across keys, rates consumed in the claim's transaction, pauses of a task or a ke
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 import trio.testing
 from support.conformance import LEASE, settle
 
-from service.jobs import JobState, JobStore, Push, RateLimit, Task, TaskOptions
+from service.jobs import JobState, JobStore, RateLimit, Task, TaskOptions
 from service.jobs._limits import Limits
-from service.jobs._store import ClaimedJob
+
+if TYPE_CHECKING:
+    from service.jobs._store import ClaimedJob
 
 
 @attrs.frozen(kw_only=True)
@@ -46,7 +49,8 @@ async def test_a_global_limit_counts_running_jobs_of_every_claimer(
     assert (len(first), len(second), len(third)) == (2, 1, 0)
     got = await backend.job_claim_limited(CALL, "w3", 5, backend.clock.now(),
                                           backend.clock.now() + LEASE, limits)
-    assert got.throttle is not None and got.throttle.reason == "global_concurrency"
+    assert got.throttle is not None
+    assert got.throttle.reason == "global_concurrency"
 
     await settle(backend, first[0].id, JobState.COMPLETED, owner="w1")
     assert len(await claim(backend, limits, owner="w3")) == 1
@@ -99,8 +103,11 @@ async def test_a_rate_spaces_starts_across_claimers(
     held = await backend.job_claim_limited(CALL, "w2", 10, now + 4.9, now + 60, limits)
     later = await claim(backend, limits, now=now + 5.0, owner="w2")
 
-    assert len(first) == 1 and held.jobs == [] and len(later) == 1
-    assert held.throttle is not None and held.throttle.reason == "rate"
+    assert len(first) == 1
+    assert held.jobs == []
+    assert len(later) == 1
+    assert held.throttle is not None
+    assert held.throttle.reason == "rate"
     assert held.throttle.retry_at == now + 5.0
 
 
@@ -133,8 +140,10 @@ async def test_a_blocked_task_or_key_starts_nothing_until_its_time(
 
     await backend.queue_block(CALL, None, now + 60)
     held = await backend.job_claim_limited(CALL, "w1", 10, now + 59, now + 90, keyed)
-    assert held.jobs == [] and held.throttle is not None
-    assert held.throttle.reason == "rate_limited" and held.throttle.retry_at == now + 60
+    assert held.jobs == []
+    assert held.throttle is not None
+    assert held.throttle.reason == "rate_limited"
+    assert held.throttle.retry_at == now + 60
     assert {j.concurrency_key for j in await claim(backend, keyed, now=now + 60)} == {"a"}
 
 
