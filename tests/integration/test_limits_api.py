@@ -18,7 +18,7 @@ URL = "/api/queues/send_welcome_email/limits"
 
 async def _queue(admin: httpx.AsyncClient, task: str = "send_welcome_email") -> dict[str, object]:
     queues = (await admin.get("/api/queues")).json()["queues"]
-    return next(q for q in queues if q["task"] == task)  # type: ignore[no-any-return]
+    return next(q for q in queues if q["task"] == task)
 
 
 async def test_queues_show_the_codes_limits_and_an_override_until_it_is_deleted(
