@@ -207,6 +207,13 @@ class LimitedClaim:
     throttle: Throttle | None = None
 
 
+def key_want(limits: Limits, want: int) -> int:
+    """The most jobs of one key a claim of ``want`` may take (so it reads no more per key)."""
+    if limits.rate is not None and limits.rate.per_key:
+        return 1
+    return min(want, limits.per_key or want)
+
+
 def gate(
     limits: Limits, want: int, now: float, queue: QueueLimitsRow
 ) -> tuple[int, Throttle | None]:
@@ -238,3 +245,35 @@ def throttle_after(
     if limits.per_key is not None:
         return Throttle(reason="per_key")
     return None
+
+
+@attrs.frozen(kw_only=True)
+class AfterClaim:
+    """What a limited claim's transaction saw once it had claimed (read in its last statement)."""
+
+    paused: bool
+    blocked_until: float | None
+    rate_next_at: float | None
+    running: int
+    more: bool  # available jobs left
+    key_next_at: float | None  # the earliest later start of a paused or rate-limited key
+
+
+def explain(limits: Limits, want: int, got: int, now: float, seen: AfterClaim
+            ) -> Throttle | None:
+    """Why a limited claim took ``got`` of the ``want`` jobs it asked for, and when to look
+    again (None: nothing held it back)."""
+    if seen.paused:
+        return None
+    if seen.blocked_until is not None and seen.blocked_until > now:
+        return Throttle(reason="rate_limited", retry_at=seen.blocked_until)
+    rate = limits.rate
+    if rate is not None and not rate.per_key:
+        if got:
+            return Throttle(reason="rate", retry_at=seen.rate_next_at or now + rate.interval)
+        if seen.rate_next_at is not None and seen.rate_next_at > now:
+            return Throttle(reason="rate", retry_at=seen.rate_next_at)
+    if got >= want:
+        return None
+    return throttle_after(limits, now, running=seen.running, key_next_at=seen.key_next_at,
+                          more=seen.more)

@@ -133,7 +133,13 @@ class TaskQueue:
     def free_slots(self) -> int:
         """Attempts that may start now: concurrency bounds attempts running, not outcomes
         waiting to be written."""
-        return self.options.concurrency - (len(self.in_flight) - self._recording)
+        free = self.options.concurrency - (len(self.in_flight) - self._recording)
+        limit = self.limits.global_concurrency
+        if limit is not None:
+            # Every process counts a job as running until its outcome is written: never ask
+            # for slots the claim would find taken by our own outcomes still being written.
+            free = min(free, limit - len(self.in_flight))
+        return free
 
     # -- claiming ---------------------------------------------------------------------------
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._limits import LimitedClaim, Limits, QueueLimitsRow, Throttle, gate, throttle_after
+from .._limits import AfterClaim, LimitedClaim, Limits, QueueLimitsRow, explain, key_want
 from .._rows import CLAIMED_COLUMNS, claim_order, to_claimed
 from .notify import DUE, notify_tasks
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
 
     from .connection import Conn
 
@@ -26,21 +25,33 @@ _SET_RUNNING = (
 )
 _RUNNING = "(SELECT count(*) FROM jobs WHERE state = 'running' AND task = %(task)s)"
 
+#: Creates the queue row if missing, else locks it without writing (``DO UPDATE ... WHERE
+#: false`` still locks the conflicting row): claims of the task take turns from here to COMMIT.
+_LOCK = (
+    "INSERT INTO job_queues (task, updated_at) VALUES (%(task)s, %(now)s)"
+    " ON CONFLICT (task) DO UPDATE SET updated_at = job_queues.updated_at WHERE false"
+)
+
+#: The queue row holds every start back: paused, paused by RateLimited, or its rate not due.
+_HELD = (
+    "held AS (SELECT 1 FROM job_queues WHERE task = %(task)s AND (paused"
+    " OR blocked_until > %(now)s{rate_due}))"
+)
+
 #: The pick is a CTE (materialised, being FOR UPDATE): as ``id IN (subquery)`` the planner may
 #: run a subquery with a computed LIMIT once per outer row, and take more rows than the limit.
-_CLAIM = (
-    "WITH picked AS (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
-    " ORDER BY priority, run_at, id LIMIT {cap} FOR UPDATE SKIP LOCKED) "
-    + _SET_RUNNING
-    + " FROM picked WHERE jobs.id = picked.id AND jobs.state = 'available'"
-    f" RETURNING {CLAIMED_COLUMNS.replace('id, ', 'jobs.id, ', 1)}, concurrency_key"
+_PICK = (
+    "picked AS (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
+    " AND NOT EXISTS (SELECT 1 FROM held)"
+    " ORDER BY priority, run_at, id LIMIT {cap} FOR UPDATE SKIP LOCKED)"
 )
 
 #: Round-robin across keys: see the SQLite twin (``_sqlite/limits.py``).
-_CLAIM_KEYED = (
-    "WITH RECURSIVE keys(k) AS ("
+_PICK_KEYED = (
+    "keys(k) AS ("
     " (SELECT concurrency_key FROM jobs WHERE state = 'available' AND task = %(task)s"
-    "  AND concurrency_key IS NOT NULL ORDER BY concurrency_key LIMIT 1)"
+    "  AND concurrency_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM held)"
+    "  ORDER BY concurrency_key LIMIT 1)"
     " UNION ALL"
     " SELECT (SELECT j.concurrency_key FROM jobs j WHERE j.state = 'available'"
     "  AND j.task = %(task)s AND j.concurrency_key IS NOT NULL AND j.concurrency_key > keys.k"
@@ -54,26 +65,64 @@ _CLAIM_KEYED = (
     "  row_number() OVER (PARTITION BY a.k ORDER BY c.priority, c.run_at, c.id) AS rn"
     " FROM allowed a CROSS JOIN LATERAL (SELECT id, priority, run_at FROM jobs"
     "  WHERE state = 'available' AND task = %(task)s AND concurrency_key = a.k"
-    "  ORDER BY priority, run_at, id LIMIT greatest(a.cap, 0) FOR UPDATE SKIP LOCKED) c"
+    "  ORDER BY priority, run_at, id LIMIT greatest(least(a.cap, %(key_want)s), 0)"
+    "  FOR UPDATE SKIP LOCKED) c"
     " UNION ALL"
     " SELECT n.id, n.priority, n.run_at, %(want)s,"
     "  row_number() OVER (ORDER BY n.priority, n.run_at, n.id)"
     " FROM (SELECT id, priority, run_at FROM jobs WHERE state = 'available' AND task = %(task)s"
-    "  AND concurrency_key IS NULL ORDER BY priority, run_at, id LIMIT %(want)s"
-    "  FOR UPDATE SKIP LOCKED) n"
+    "  AND concurrency_key IS NULL AND NOT EXISTS (SELECT 1 FROM held)"
+    "  ORDER BY priority, run_at, id LIMIT %(want)s FOR UPDATE SKIP LOCKED) n"
     "), picked AS MATERIALIZED (SELECT id FROM ranked WHERE rn <= cap"
-    "  ORDER BY rn, priority, run_at, id LIMIT {cap}"
-    ") "
-    + _SET_RUNNING
+    "  ORDER BY rn, priority, run_at, id LIMIT {cap})"
+)
+
+_CLAIMED = (
+    "claimed AS (" + _SET_RUNNING
     + " FROM picked WHERE jobs.id = picked.id AND jobs.state = 'available'"
-    f" RETURNING {CLAIMED_COLUMNS.replace('id, ', 'jobs.id, ', 1)}, concurrency_key"
+    f" RETURNING {CLAIMED_COLUMNS.replace('id, ', 'jobs.id, ', 1)}, concurrency_key)"
+)
+
+#: A task-wide rate: the next start is one interval after this one.
+_RATE = (
+    "rate AS (UPDATE job_queues SET rate_next_at = %(now)s + %(interval)s"
+    " WHERE task = %(task)s AND EXISTS (SELECT 1 FROM claimed))"
+)
+#: A per-key rate: each key that started waits one interval.
+_KEY_RATE = (
+    "key_rate AS (INSERT INTO job_queue_keys (task, key, next_at)"
+    " SELECT DISTINCT %(task)s, concurrency_key, %(now)s + %(interval)s FROM claimed"
+    " WHERE concurrency_key IS NOT NULL ON CONFLICT (task, key) DO UPDATE"
+    " SET next_at = greatest(job_queue_keys.next_at, excluded.next_at))"
+)
+
+#: What the claim left (its transaction's last statement): see ``AfterClaim``.
+_AFTER = (
+    "SELECT coalesce(q.paused, false), q.blocked_until, q.rate_next_at, " + _RUNNING + ","
+    " EXISTS (SELECT 1 FROM jobs WHERE state = 'available' AND task = %(task)s),"
+    " (SELECT min(next_at) FROM job_queue_keys WHERE task = %(task)s AND next_at > %(now)s)"
+    " FROM (SELECT 1) AS one LEFT JOIN job_queues q ON q.task = %(task)s"
 )
 
 
-def _cap(limits: Limits) -> str:
-    if limits.global_concurrency is None:
-        return "%(want)s"
-    return f"greatest(0, least(%(want)s, %(global)s - {_RUNNING}))"
+def claim_sql(limits: Limits) -> str:
+    """The claim statement for ``limits`` (cached per distinct limits by the caller's driver)."""
+    rate = limits.rate
+    task_rate = rate is not None and not rate.per_key
+    cap = ("%(want)s" if limits.global_concurrency is None
+           else f"greatest(0, least(%(want)s, %(global)s - {_RUNNING}))")
+    if task_rate:
+        cap = f"least({cap}, 1)"
+    ctes = [_HELD.format(rate_due=" OR rate_next_at > %(now)s" if task_rate else "")]
+    if limits.keyed:
+        ctes.append(_PICK_KEYED.format(cap=cap, key_cap=_key_cap(limits)))
+    else:
+        ctes.append(_PICK.format(cap=cap))
+    ctes.append(_CLAIMED)
+    if rate is not None:
+        ctes.append(_KEY_RATE if rate.per_key else _RATE)
+    return (f"WITH {'RECURSIVE ' if limits.keyed else ''}{', '.join(ctes)}"
+            f" SELECT {CLAIMED_COLUMNS}, concurrency_key FROM claimed")
 
 
 def _key_cap(limits: Limits) -> str:
@@ -86,88 +135,37 @@ def _key_cap(limits: Limits) -> str:
     return cap
 
 
-def read_row(conn: Conn, task: str, *, lock: bool = False) -> QueueLimitsRow:
-    """The queue row of ``task``; ``lock``: and hold its row lock to the end of the transaction
-    (created if missing), so claims of the task take turns and read the row as the last one
-    left it."""
-    sql = "SELECT paused, limits, blocked_until, rate_next_at FROM job_queues WHERE task = %s"
-    row = conn.execute(sql + (" FOR UPDATE" if lock else ""), (task,)).fetchone()
-    if row is None and lock:
-        conn.execute("INSERT INTO job_queues (task, updated_at) VALUES (%s, 0)"
-                     " ON CONFLICT (task) DO NOTHING", (task,))
-        row = conn.execute(sql + " FOR UPDATE", (task,)).fetchone()
-    if row is None:
-        return QueueLimitsRow(task=task, override=None, blocked_until=None, rate_next_at=None)
-    return QueueLimitsRow(task=task, override=row[1], blocked_until=row[2],
-                          rate_next_at=row[3], paused=bool(row[0]))
-
-
 def claim_limited(
     conn: Conn, task: str, owner: str, want: int, now: float, expires: float, limits: Limits
 ) -> LimitedClaim:
-    """Claim up to ``want`` jobs of ``task`` within ``limits``, in a transaction of its own."""
-    with conn.pipeline(), conn.transaction():  # BEGIN travels with the first statement
-        queue = read_row(conn, task, lock=limits.serialised)
-        if queue.paused:
-            return LimitedClaim(jobs=[])
-        want, held = gate(limits, want, now, queue)
-        if held is not None:
-            return LimitedClaim(jobs=[], throttle=held)
-        params: dict[str, Any] = {"now": now, "owner": owner, "expires": expires, "task": task,
-                                  "want": want, "global": limits.global_concurrency,
-                                  "per_key": limits.per_key}
-        sql = (_CLAIM_KEYED.format(cap=_cap(limits), key_cap=_key_cap(limits))
-               if limits.keyed else _CLAIM.format(cap=_cap(limits)))
-        rows = conn.execute(sql, params).fetchall()
-        jobs = sorted((to_claimed(r, key=r[7]) for r in rows), key=claim_order)
-        _consume_rate(conn, task, now, limits, jobs)
-        throttle = None
-        if len(jobs) < want:
-            throttle = _why(conn, limits, task, now)
-        elif limits.rate is not None and not limits.rate.per_key:
-            throttle = Throttle(reason="rate", retry_at=now + limits.rate.interval)
-        return LimitedClaim(jobs=jobs, throttle=throttle)
+    """Claim up to ``want`` jobs of ``task`` within ``limits``, in a transaction of its own.
 
-
-def _consume_rate(conn: Conn, task: str, now: float, limits: Limits,
-                  jobs: Sequence[Any]) -> None:
-    rate = limits.rate
-    if rate is None or not jobs:
-        return
-    if not rate.per_key:
-        conn.execute(
-            "INSERT INTO job_queues (task, updated_at, rate_next_at) VALUES (%s, %s, %s)"
-            " ON CONFLICT (task) DO UPDATE SET rate_next_at = excluded.rate_next_at",
-            (task, now, now + rate.interval * len(jobs)),
-        )
-        return
-    conn.execute("DELETE FROM job_queue_keys WHERE task = %s AND next_at <= %s", (task, now))
-    keys = sorted({job.concurrency_key for job in jobs if job.concurrency_key is not None})
-    if keys:
-        conn.execute(
-            "INSERT INTO job_queue_keys (task, key, next_at)"
-            " SELECT %s, k, %s FROM unnest(%s::text[]) AS k"
-            " ON CONFLICT (task, key) DO UPDATE"
-            " SET next_at = greatest(job_queue_keys.next_at, excluded.next_at)",
-            (task, now + rate.interval, keys),
-        )
-
-
-#: Why a claim took fewer jobs than it asked: the running count, whether jobs are left, and
-#: the next start of a paused or rate-limited key -- one statement.
-_WHY = (
-    "SELECT (SELECT count(*) FROM jobs WHERE state = 'running' AND task = %s),"
-    " EXISTS (SELECT 1 FROM jobs WHERE state = 'available' AND task = %s),"
-    " (SELECT min(next_at) FROM job_queue_keys WHERE task = %s AND next_at > %s)"
-)
-
-
-def _why(conn: Conn, limits: Limits, task: str, now: float) -> Throttle | None:
-    row = conn.execute(_WHY, (task, task, task, now)).fetchone()
-    assert row is not None  # a SELECT without FROM returns one row
-    running, more, key_next_at = row
-    return throttle_after(limits, now, running=int(running), more=bool(more),
-                          key_next_at=None if key_next_at is None else float(key_next_at))
+    Its statements go in one pipeline, one round trip: the queue row's lock (when a count or
+    rate is checked), the claim -- whose snapshot is taken once the lock is held, so it counts
+    every job an earlier claim started -- and a last look at what holds further starts back.
+    """
+    params: dict[str, Any] = {
+        "now": now, "owner": owner, "expires": expires, "task": task, "want": want,
+        "global": limits.global_concurrency, "per_key": limits.per_key,
+        "interval": None if limits.rate is None else limits.rate.interval,
+        "key_want": key_want(limits, want),
+    }
+    with conn.pipeline():
+        with conn.transaction():
+            if limits.serialised:
+                conn.execute(_LOCK, params)
+            if limits.rate is not None and limits.rate.per_key:
+                conn.execute("DELETE FROM job_queue_keys WHERE task = %(task)s"
+                             " AND next_at <= %(now)s", params)
+            claimed = conn.execute(claim_sql(limits), params)
+            after = conn.execute(_AFTER, params)
+        rows = claimed.fetchall()
+        seen = after.fetchone()
+    assert seen is not None  # a SELECT over a one-row table
+    jobs = sorted((to_claimed(r, key=r[7]) for r in rows), key=claim_order)
+    view = AfterClaim(paused=bool(seen[0]), blocked_until=seen[1], rate_next_at=seen[2],
+                      running=int(seen[3]), more=bool(seen[4]), key_next_at=seen[5])
+    return LimitedClaim(jobs=jobs, throttle=explain(limits, want, len(jobs), now, view))
 
 
 def block(conn: Conn, task: str, key: str | None, until: float, now: float) -> None:

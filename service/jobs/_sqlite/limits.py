@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._limits import LimitedClaim, Limits, QueueLimitsRow, Throttle, gate, throttle_after
+from .._limits import (
+    LimitedClaim,
+    Limits,
+    QueueLimitsRow,
+    Throttle,
+    gate,
+    key_want,
+    throttle_after,
+)
 from .._rows import CLAIMED_COLUMNS, claim_order, to_claimed
 
 if TYPE_CHECKING:
@@ -49,7 +57,7 @@ _CLAIM_KEYED = (
     "  row_number() OVER (PARTITION BY a.k ORDER BY j.priority, j.run_at, j.id), a.cap"
     " FROM allowed a, jobs j WHERE a.cap > 0 AND j.id IN (SELECT id FROM jobs"
     "  WHERE state = 'available' AND task = :task AND concurrency_key = a.k"
-    "  ORDER BY priority, run_at, id LIMIT :want)"
+    "  ORDER BY priority, run_at, id LIMIT :key_want)"
     " UNION ALL"
     " SELECT id, priority, run_at, row_number() OVER (ORDER BY priority, run_at, id), :want"
     " FROM (SELECT id, priority, run_at FROM jobs WHERE state = 'available' AND task = :task"
@@ -102,7 +110,7 @@ def claim_limited(
         return LimitedClaim(jobs=[], throttle=held)
     params: dict[str, Any] = {"now": now, "owner": owner, "expires": expires, "task": task,
                               "want": want, "global": limits.global_concurrency,
-                              "per_key": limits.per_key}
+                              "per_key": limits.per_key, "key_want": key_want(limits, want)}
     sql = (_CLAIM_KEYED.format(cap=_cap(limits), key_cap=_key_cap(limits)) if limits.keyed
            else _CLAIM.format(cap=_cap(limits)))
     rows = conn.execute(sql, params).fetchall()
