@@ -6,6 +6,7 @@ Every setting can be given as ``SERVICE_<NAME>`` in the environment or ``--<name
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -26,11 +27,15 @@ from .jobs import (
     JobState,
     QueueNotFound,
     QueueSummary,
+    ScheduleNotFound,
     StoreError,
     job_json,
+    push_json,
     queue_json,
     redact_secrets,
+    schedule_json,
     to_datetime,
+    worker_json,
 )
 from .runtime import ListenError, open_state, open_store, run_service
 from .settings import OPTIONS, Settings, SettingsError, load
@@ -41,7 +46,8 @@ if TYPE_CHECKING:
 EPILOG = """commands:
   (none) | run            HTTP API and TaskWorker in one process (the default)
   web                     HTTP API only
-  worker                  TaskWorker only
+  worker                  TaskWorker only; --metrics-bind HOST:PORT gives it a port for
+                          /metrics, /healthz and /readyz
   migrate                 create or upgrade the database schema, then exit
   jobs list               list jobs, newest first  [--state S] [--task T] [--limit N]
   jobs show ID            one job as JSON, with its errors
@@ -49,17 +55,24 @@ EPILOG = """commands:
                           gets one more: max_attempts is raised, and a note says so)
   jobs cancel ID          cancel an unfinished job  [--reason TEXT]
   jobs push TASK          push a job  [--args JSON] [--delay S] [--priority P] [--unique-key K]
-                          [--concurrency-key K]
+                          [--unique-for S] [--on-conflict keep|replace]
+                          [--expires-at TIME | --expire-after S] [--concurrency-key K]
   queues                  per task type: counts by state, concurrency, limits, paused  [--json]
   queues pause TASK       stop claiming jobs of TASK (all processes)
   queues resume TASK
   queues limits TASK      override TASK's limits in every process (within a second):
                           --set '{"global_concurrency": 5, "rate": {"limit": 100, "per": 60}}'
                           or --reset to the code's limits
+  schedules               every schedule: cron, time zone, next run, last tick, paused,
+                          orphaned  [--json]
+  schedules pause NAME    no process pushes the schedule's ticks until it is resumed
+  schedules resume NAME   push again; ticks missed while paused follow its catch_up
+  workers                 worker processes from their heartbeats: live, stopped or gone
+                          [--json]
 
-Operator commands (jobs, queues) never create a database: a missing SQLite file is an error
-(exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is relative to the
-working directory; sqlite:////srv/x.db is absolute.
+Operator commands (jobs, queues, schedules, workers) never create a database: a missing SQLite
+file is an error (exit 1). migrate, run, web and worker create it. sqlite:///data/x.db is
+relative to the working directory; sqlite:////srv/x.db is absolute.
 
 Any number of processes may share one database. SIGTERM/SIGINT drain and exit 0; a second
 signal exits at once. Invalid configuration exits 2 with a message naming the setting; so does
@@ -114,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--priority", type=int)
     push.add_argument("--unique-key")
     push.add_argument("--max-attempts", type=int)
+    push.add_argument("--expires-at", help="ISO 8601 time with a timezone, or epoch seconds")
+    push.add_argument("--expire-after", type=float, help="seconds from now")
+    push.add_argument("--unique-for", type=float, help="seconds")
+    push.add_argument("--on-conflict", choices=("keep", "replace"), default="keep")
     push.add_argument("--concurrency-key")
 
     queues = commands.add_parser("queues", parents=[common], help="per task type status")
@@ -135,6 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     subs.append(limits)
     for sub in subs:  # SUPPRESS: a --json before the action is not reset by the action's default
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
+
+    schedules = commands.add_parser("schedules", parents=[common], help="periodic schedules")
+    json_help = "one JSON object per schedule per line (as GET /api/schedules lists them)"
+    schedules.add_argument("--json", action="store_true", help=json_help)
+    schedule_actions = schedules.add_subparsers(dest="action", metavar="action")
+    subs = [schedule_actions.add_parser("list", parents=[common], help="the default")]
+    for action in ("pause", "resume"):
+        sub = schedule_actions.add_parser(action, parents=[common], help=f"{action} a schedule")
+        sub.add_argument("name")
+        subs.append(sub)
+    for sub in subs:
+        sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
+
+    workers = commands.add_parser("workers", parents=[common],
+                                  help="worker processes: live, stopped or gone")
+    workers.add_argument("--json", action="store_true",
+                         help="one JSON object per worker per line (as GET /api/workers)")
     return parser
 
 
@@ -144,7 +178,7 @@ def _print_json(value: Any) -> None:
 
 async def _jobs(settings: Settings, args: argparse.Namespace) -> None:
     async with open_state(settings, create=False) as state:
-        admin = JobAdmin(state.store, state.registry)
+        admin = state.admin()
         try:
             if args.action == "list":
                 if not 1 <= args.limit <= 10_000:
@@ -182,19 +216,39 @@ async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
     try:
         admin.task_type(args.task)  # an unknown task is reported before invalid --args
         payload = json.loads(args.args)
-        pushed = await admin.push(args.task, payload, delay=args.delay, priority=args.priority,
-                                  unique_key=args.unique_key, max_attempts=args.max_attempts,
-                                  concurrency_key=args.concurrency_key)
+        pushed = await admin.push(
+            args.task, payload, delay=args.delay, priority=args.priority,
+            unique_key=args.unique_key, max_attempts=args.max_attempts,
+            expires_at=_moment("--expires-at", args.expires_at),
+            expire_after=args.expire_after, unique_for=args.unique_for,
+            on_conflict=args.on_conflict, concurrency_key=args.concurrency_key,
+        )
     except json.JSONDecodeError as exc:
         raise CommandError(f"--args is not valid JSON: {exc}") from None
     except InvalidPush as exc:
         raise CommandError(str(exc)) from None
-    _print_json(job_json(pushed.row))
+    _print_json(push_json(pushed))
+
+
+def _moment(flag: str, text: str | None) -> dt.datetime | float | None:
+    """A flag's time: epoch seconds, or an ISO 8601 time (the engine refuses one without a
+    timezone, naming the option)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{flag} must be an ISO 8601 time with a timezone or epoch seconds,"
+                           f" got {text!r}") from None
 
 
 async def _queues(settings: Settings, args: argparse.Namespace) -> None:
     async with open_state(settings, create=False) as state:
-        admin = JobAdmin(state.store, state.registry)
+        admin = state.admin()
         if args.action in ("pause", "resume"):
             try:
                 await (admin.pause(args.task) if args.action == "pause"
@@ -250,6 +304,45 @@ async def _limits(admin: JobAdmin, args: argparse.Namespace) -> None:
         raise CommandError(f"invalid limits: {exc}") from None
 
 
+async def _schedules(settings: Settings, args: argparse.Namespace) -> None:
+    async with open_state(settings, create=False) as state:
+        admin = state.admin()
+        if args.action in ("pause", "resume"):
+            try:
+                await (admin.pause_schedule(args.name) if args.action == "pause"
+                       else admin.resume_schedule(args.name))
+            except ScheduleNotFound as exc:
+                raise CommandError(str(exc)) from None
+        listing = [schedule_json(s) for s in await admin.schedules()]
+        if args.json:
+            for item in listing:
+                print(json.dumps(item))
+            return
+        print(f"{'NAME':<24} {'CRON':<16} {'TIMEZONE':<16} {'TASK':<20} {'STATUS':<8} "
+              f"{'NEXT_RUN':<25} {'LAST_TICK':<25} LAST_JOB")
+        for item in listing:
+            status = ("orphaned" if item["orphaned"] else "paused" if item["paused"]
+                      else "active")
+            print(f"{item['name'][:24]:<24} {item['cron'][:16]:<16} {item['timezone'][:16]:<16}"
+                  f" {item['task'][:20]:<20} {status:<8} {item['next_run_at'] or '-':<25}"
+                  f" {item['last_tick'] or '-':<25} {item['last_job_id'] or '-'}")
+
+
+async def _workers(settings: Settings, args: argparse.Namespace) -> None:
+    async with open_state(settings, create=False) as state:
+        rows = await JobAdmin(state.store, state.registry).workers()
+        now = state.store.clock.now()
+        views = [worker_json(row, now) for row in rows]
+        if args.json:
+            for view in views:
+                print(json.dumps(view))
+            return
+        print(f"{'STATUS':<8} {'HOST':<20} {'PID':>7} {'IN FLIGHT':>9} {'LAST SEEN':<25} TASKS")
+        for view in views:
+            print(f"{view['status']:<8} {view['host'][:20]:<20} {view['pid']:>7}"
+                  f" {view['in_flight']:>9} {view['last_seen_at']:<25} {','.join(view['tasks'])}")
+
+
 async def _migrate(settings: Settings) -> None:
     async with open_store(settings) as store:
         applied = store.applied_migrations
@@ -295,7 +388,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2
-    logs.setup(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
     command = args.command or "run"
     try:
         if command in ("run", "web", "worker"):
@@ -307,6 +400,10 @@ def _main(argv: Sequence[str] | None) -> int:
             trio.run(_jobs, settings, args)
         elif command == "queues":
             trio.run(_queues, settings, args)
+        elif command == "schedules":
+            trio.run(_schedules, settings, args)
+        elif command == "workers":
+            trio.run(_workers, settings, args)
     except SettingsError as exc:
         _fail(f"invalid configuration: {exc}")
         return 2

@@ -7,8 +7,12 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from .jobs import JobState
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from .jobs import JobStats
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -98,6 +102,11 @@ class Metrics:
 
     def __init__(self) -> None:
         self.jobs = Gauge("service_jobs", "Jobs in the store by task and state.")
+        self.queue_lag = Gauge(
+            "service_queue_lag_seconds",
+            "Age of the oldest available job by task: how long it has waited for a worker"
+            " (0 when none waits).",
+        )
         self.job_duration = Histogram(
             "service_job_duration_seconds", "Duration of job attempts run by this process."
         )
@@ -106,6 +115,11 @@ class Metrics:
         )
         self.job_failures = Counter(
             "service_job_failures_total", "Failed or timed-out attempts in this process."
+        )
+        self.job_rescues = Counter(
+            "service_job_rescues_total",
+            "Jobs whose lease expired and that this process's rescues took back, by task and"
+            " the state the rescue left them in.",
         )
         self.claims_throttled = Counter(
             "service_job_claims_throttled_total",
@@ -121,7 +135,25 @@ class Metrics:
 
     def expose(self) -> str:
         lines: list[str] = []
-        for metric in (self.jobs, self.job_duration, self.job_outcomes, self.job_failures,
-                       self.claims_throttled, self.http_requests, self.http_duration):
+        for metric in (self.jobs, self.queue_lag, self.job_duration, self.job_outcomes,
+                       self.job_failures, self.job_rescues, self.claims_throttled,
+                       self.http_requests, self.http_duration):
             lines.extend(metric.expose())
         return "\n".join(lines) + "\n"
+
+    def observe_store(
+        self, stats: Mapping[tuple[str, JobState], JobStats], tasks: Iterable[str], now: float
+    ) -> None:
+        """Set the store's gauges from one ``job_stats_by_state`` read at ``now``: jobs by
+        state for each of ``tasks`` (the registered ones) and each task with jobs, every state
+        given (zeros too, so a rate or an alert never meets a missing series), and queue lag."""
+        names = sorted({*tasks, *(task for task, _ in stats)})
+        self.jobs.values.clear()
+        self.queue_lag.values.clear()
+        for task in names:
+            for state in JobState:
+                found = stats.get((task, state))
+                self.jobs.set(0 if found is None else found.count, task=task, state=state.value)
+            available = stats.get((task, JobState.AVAILABLE))
+            lag = 0.0 if available is None else max(0.0, now - available.oldest_run_at)
+            self.queue_lag.set(round(lag, 3), task=task)

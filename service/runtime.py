@@ -22,6 +22,7 @@ from .domain.mail import make_mailer
 from .domain.schema import APP_MIGRATIONS
 from .jobs import (
     ErrorKind,
+    JobState,
     JobStore,
     LoopWatchdog,
     ServiceError,
@@ -35,7 +36,8 @@ from .jobs import (
 from .jobs import open_store as open_job_store
 from .settings import Settings, SettingsError
 from .state import AppState
-from .tasks import REGISTRY
+from .tasks import REGISTRY, SCHEDULES
+from .tracing import Tracing, start_tracing
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection
@@ -48,15 +50,16 @@ ROLES = ("web", "worker")
 
 
 class ListenError(ServiceError):
-    """The HTTP server cannot listen where ``SERVICE_BIND`` says; the message names the address,
-    the reason and the setting."""
+    """An HTTP server cannot listen where its setting (``SERVICE_BIND``, or
+    ``SERVICE_METRICS_BIND`` for the metrics server) says; the message names the address, the
+    reason and the setting."""
 
-    def __init__(self, bind: str, error: OSError) -> None:
-        super().__init__(
-            f"cannot listen on {bind} ({listen_failure(error)}): set SERVICE_BIND or --bind"
-        )
+    def __init__(self, bind: str, error: OSError, setting: str = "bind") -> None:
+        env, flag = "SERVICE_" + setting.upper(), "--" + setting.replace("_", "-")
+        super().__init__(f"cannot listen on {bind} ({listen_failure(error)}): set {env} or {flag}")
         self.bind = bind
         self.error = error
+        self.setting = setting
 
 
 _LISTEN_FAILURES = {
@@ -74,17 +77,18 @@ def listen_failure(error: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def listen(settings: Settings) -> Sockets:
-    """The HTTP server's sockets, bound and listening on ``settings.bind``; raises
-    :class:`ListenError` when they cannot be. Done before the store is opened, so a port in use
-    creates nothing."""
+def listen(settings: Settings, setting: str = "bind") -> Sockets:
+    """An HTTP server's sockets, bound and listening on the address of ``setting`` (``bind`` or
+    ``metrics_bind``); raises :class:`ListenError` when they cannot be. Done before the store is
+    opened, so a port in use creates nothing."""
     from .http.plumbing.server import hypercorn_config
     from .http.plumbing.server import listen as listen_on
 
+    bind = getattr(settings, setting)
     try:
-        return listen_on(hypercorn_config(settings.bind, settings.shutdown_grace))
+        return listen_on(hypercorn_config(bind, settings.shutdown_grace))
     except OSError as exc:
-        raise ListenError(settings.bind, exc) from None
+        raise ListenError(bind, exc, setting) from None
 
 
 def open_store(settings: Settings, *, create: bool = True) -> JobStore:
@@ -104,14 +108,18 @@ def open_store(settings: Settings, *, create: bool = True) -> JobStore:
 
 
 @asynccontextmanager
-async def open_state(settings: Settings, *, create: bool = True) -> AsyncIterator[AppState]:
+async def open_state(
+    settings: Settings, *, create: bool = True, tracing: Tracing | None = None
+) -> AsyncIterator[AppState]:
     """Connect (migrating the schema) and build the shared state; close on exit.
 
-    ``create``: as for :func:`open_store`.
+    ``create``: as for :func:`open_store`. ``tracing``: the process's, if it is switched on.
     """
     async with open_store(settings, create=create) as store:
         yield AppState(
-            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings)
+            settings=settings, store=store, registry=REGISTRY, mailer=make_mailer(settings),
+            tracing=tracing,
+            schedules=SCHEDULES,
         )
 
 
@@ -130,6 +138,9 @@ def worker_config(settings: Settings) -> WorkerConfig:
 def make_worker(state: AppState) -> TaskWorker:
     metrics = state.metrics
 
+    def on_rescue(task: str, outcome: JobState) -> None:
+        metrics.job_rescues.inc(task=task, state=outcome.value)
+
     def on_attempt(task: str, seconds: float, outcome: SetStateIfRunning) -> None:
         metrics.job_duration.observe(seconds, task=task)
         metrics.job_outcomes.inc(task=task, state=outcome.state.value)
@@ -146,6 +157,8 @@ def make_worker(state: AppState) -> TaskWorker:
         state=state,
         config=worker_config(state.settings),
         on_attempt=on_attempt,
+        on_rescue=on_rescue,
+        schedules=state.schedules,
         on_throttle=on_throttle,
     )
     state.worker = worker
@@ -154,36 +167,47 @@ def make_worker(state: AppState) -> TaskWorker:
 
 class WebService:
     """hypercorn serving the app, with the same lifecycle as the worker: on ``sockets`` already
-    listening (closed when it stops), or on sockets it binds itself (see :func:`listen`)."""
+    listening (closed when it stops), or on sockets it binds itself (see :func:`listen`).
 
-    def __init__(self, state: AppState, *, sockets: Sockets | None = None) -> None:
+    ``setting`` says which: ``bind``, the whole app (``web.started``); ``metrics_bind``, only
+    ``/metrics``, ``/healthz`` and ``/readyz`` (``metrics.started``).
+    """
+
+    def __init__(self, state: AppState, *, sockets: Sockets | None = None,
+                 setting: str = "bind") -> None:
         self.state = state
         self._sockets = sockets
+        self._setting = setting
+        self._name = "web" if setting == "bind" else "metrics"
         self._stop = trio.Event()
         self._stopped = trio.Event()
         self.addresses: list[str] = []
 
     async def run(self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
                   ) -> None:
-        from .http.app import create_app
+        from .http.app import create_app, create_ops_app
+        from .http.plumbing.in_flight import InFlight
         from .http.plumbing.server import hypercorn_config, serve
 
         settings = self.state.settings
-        config = hypercorn_config(settings.bind, settings.shutdown_grace)
+        config = hypercorn_config(getattr(settings, self._setting), settings.shutdown_grace)
+        app = create_app(self.state) if self._name == "web" else create_ops_app(self.state)
         started = False
         try:
-            sockets = self._sockets if self._sockets is not None else listen(settings)
+            sockets = (self._sockets if self._sockets is not None
+                       else listen(settings, self._setting))
             async with trio.open_nursery() as nursery:
                 self.addresses = await nursery.start(functools.partial(
-                    serve, create_app(self.state), config, self._stop, sockets=sockets
+                    serve, InFlight(app, self._stop), config, self._stop, sockets=sockets
                 ))
                 started = True
-                emit(logger, logging.INFO, "web.started", addresses=",".join(self.addresses))
+                emit(logger, logging.INFO, f"{self._name}.started",
+                     addresses=",".join(self.addresses))
                 task_status.started(self.addresses)
         finally:
             self._stopped.set()
             if started:  # no "stopped" for a server that never started
-                emit(logger, logging.INFO, "web.stopped")
+                emit(logger, logging.INFO, f"{self._name}.stopped")
 
     async def shutdown(self) -> None:
         self._stop.set()
@@ -193,34 +217,44 @@ class WebService:
 async def run_service(settings: Settings, roles: Collection[str] = ROLES) -> int:
     """Run ``roles`` until a signal; the process exit code.
 
-    The web role listens first: a port in use (or any address it cannot listen on) raises
-    :class:`ListenError` before the store is opened, so it creates no database or directory.
+    The HTTP servers listen first (the web role's, and the metrics server's when
+    ``SERVICE_METRICS_BIND`` is set): an address it cannot listen on raises :class:`ListenError`
+    before the store is opened, so it creates no database or directory. Tracing is switched on
+    first, as the ``OTEL_*`` variables say (see ``service.tracing``).
     """
-    sockets = listen(settings) if "web" in roles else None
+    from .http.plumbing.server import close_sockets
+
+    tracing = start_tracing()
+    listening: dict[str, Sockets] = {}
     try:
-        return await _run_service(settings, roles, sockets)
+        if "web" in roles:
+            listening["bind"] = listen(settings)
+        if settings.metrics_bind is not None:
+            listening["metrics_bind"] = listen(settings, "metrics_bind")
+        return await _run_service(settings, roles, listening, tracing)
     finally:
-        if sockets is not None:
-            from .http.plumbing.server import close_sockets
-
+        for sockets in listening.values():
             close_sockets(sockets)
+        if tracing is not None:
+            tracing.close()
 
 
-async def _run_service(settings: Settings, roles: Collection[str], sockets: Sockets | None
-                       ) -> int:
+async def _run_service(settings: Settings, roles: Collection[str], listening: dict[str, Sockets],
+                       tracing: Tracing | None) -> int:
     forced = False
-    async with open_state(settings) as state:
-        if "web" in roles and not settings.admin_token:
+    async with open_state(settings, tracing=tracing) as state:
+        if listening and not settings.admin_token:
             emit(logger, logging.WARNING, "admin.closed",
                  message="no SERVICE_ADMIN_TOKEN set: the operator API (/api/jobs, /api/queues,"
                  " /metrics) answers 401 and the /admin dashboard is closed; set"
                  " SERVICE_ADMIN_TOKEN or --admin-token to open them")
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as root:
-                web = WebService(state, sockets=sockets) if "web" in roles else None
+                servers = [WebService(state, sockets=sockets, setting=setting)
+                           for setting, sockets in listening.items()]
                 worker = make_worker(state) if "worker" in roles else None
-                if web is not None:
-                    await root.start(web.run)
+                for server in servers:
+                    await root.start(server.run)
                 if worker is not None:
                     await root.start(worker.run)
                     await root.start(LoopWatchdog().run)
@@ -241,8 +275,8 @@ async def _run_service(settings: Settings, roles: Collection[str], sockets: Sock
 
                 root.start_soon(watch_second)
                 async with trio.open_nursery() as stopping:
-                    if web is not None:
-                        stopping.start_soon(web.shutdown)
+                    for server in servers:
+                        stopping.start_soon(server.shutdown)
                     if worker is not None:
                         stopping.start_soon(worker.shutdown)
                 root.cancel_scope.cancel()

@@ -49,6 +49,10 @@ class Settings:
     lease_ttl: float = 15.0
     rescue_interval: float = 5.0
     max_rescues: int = 5
+    #: Where a separate HTTP server answers /metrics, /healthz and /readyz; None: none.
+    metrics_bind: str | None = None
+    #: ``text`` or ``json``; None: text when stderr is a terminal, JSON otherwise.
+    log_format: str | None = None
 
     @property
     def host(self) -> str:
@@ -120,17 +124,32 @@ def _bytes_or_zero(name: str, value: str) -> int:
     return 0 if value.strip() == "0" else _bytes(name, value)
 
 
-def split_bind(value: str) -> tuple[str, int]:
+def split_bind(value: str, name: str = "bind") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     valid_port = port.isascii() and port.isdigit() and 0 <= int(port) <= 65535
     if not sep or not host or not valid_port:
-        raise SettingsError(f"SERVICE_BIND: expected host:port, got {value!r}")
+        raise SettingsError(f"{_env(name)}: expected host:port, got {value!r}")
     return host.strip("[]"), int(port)
 
 
 def _bind(name: str, value: str) -> str:
-    split_bind(value)
+    split_bind(value, name)
     return value
+
+
+def _optional_bind(name: str, value: str) -> str | None:
+    return _bind(name, value) if value else None
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(name: str, value: str) -> str | None:
+    if not value:
+        return None
+    if value.lower() not in LOG_FORMATS:
+        raise SettingsError(f"{_env(name)}: expected text or json, got {value!r}")
+    return value.lower()
 
 
 def _database_url(name: str, value: str) -> str:
@@ -221,6 +240,8 @@ OPTIONS = [
     Option("upload_max_bytes", "largest accepted upload (e.g. 64M)", "64M", _bytes),
     Option("body_max_bytes", "largest accepted JSON or form body (e.g. 1M)", "1M", _bytes),
     Option("log_level", "DEBUG, INFO, WARNING or ERROR", "INFO", _log_level),
+    Option("log_format", "text or json (default: text when stderr is a terminal, JSON"
+           " otherwise)", None, _log_format),
     Option("db_pool_size", "PostgreSQL connections per process", "8", _pool_size),
     Option("sqlite_cache_bytes", "SQLite page cache per process (e.g. 64M); claims stay fast"
            " on big tables without a big cache", "8M", _bytes),
@@ -233,6 +254,9 @@ OPTIONS = [
            " queue", "5", _positive_seconds),
     Option("max_rescues", "lease expiries after which a job (that keeps killing its process) is"
            " discarded", "5", _max_rescues),
+    Option("metrics_bind", "host:port of a separate HTTP server answering only /metrics, /healthz"
+           " and /readyz (for a worker process, which has no other port; default: none)", None,
+           _optional_bind),
 ]
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import attrs
 
 from .domain.mail import Mailer
-from .jobs import JobStore, TaskRegistry, TaskWorker
+from .jobs import JobAdmin, JobStore, Schedule, TaskRegistry, TaskWorker
 from .metrics import Metrics
 from .settings import Settings
+from .tracing import Tracing
 
 
 @attrs.define(kw_only=True)
@@ -16,6 +17,14 @@ class AppState:
     store: JobStore
     registry: TaskRegistry
     mailer: Mailer
+    #: The schedules every worker of the app pushes (``service.tasks.SCHEDULES``).
+    schedules: list[Schedule] = attrs.field(factory=list)
     metrics: Metrics = attrs.field(factory=Metrics)
     #: The worker of this process, when it runs one (``python -m service`` or ``worker``).
     worker: TaskWorker | None = None
+    #: OpenTelemetry tracing, when it is switched on for this process (see ``service.tracing``).
+    tracing: Tracing | None = None
+
+    def admin(self) -> JobAdmin:
+        """The operator's operations (CLI, API, dashboard) on this app's jobs and schedules."""
+        return JobAdmin(self.store, self.registry, schedules=self.schedules)

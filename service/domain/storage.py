@@ -26,6 +26,36 @@ class TooLarge(ServiceError, ValueError):
         self.limit = limit
 
 
+PARTIAL_SUFFIX = ".partial"
+
+
+def stale_partials(upload_dir: Path, modified_before: float) -> list[tuple[Path, str]]:
+    """The partial files in ``upload_dir`` last written before ``modified_before`` (epoch
+    seconds), each with the stored name it was to get: uploads that never completed (their
+    process died mid-stream). Blocking: call on a thread."""
+    found = []
+    try:
+        entries = list(os.scandir(upload_dir))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(PARTIAL_SUFFIX)) or not entry.is_file():
+            continue
+        try:
+            modified = entry.stat().st_mtime
+        except FileNotFoundError:  # completed or removed meanwhile
+            continue
+        if modified < modified_before:
+            found.append((Path(entry.path), name[1:-len(PARTIAL_SUFFIX)]))
+    return found
+
+
+def remove_file(path: Path) -> None:
+    """Delete ``path`` if it is still there. Blocking: call on a thread."""
+    path.unlink(missing_ok=True)
+
+
 def _create(path: Path) -> BinaryIO:
     path.parent.mkdir(parents=True, exist_ok=True)
     return open(path, "xb")
@@ -49,7 +79,7 @@ class UploadWriter:
         if not stored_name or Path(stored_name).name != stored_name or stored_name[0] == ".":
             raise ValueError(f"stored_name must be a plain file name, got {stored_name!r}")
         self.path = upload_dir / stored_name
-        self.partial_path = upload_dir / f".{stored_name}.partial"
+        self.partial_path = upload_dir / f".{stored_name}{PARTIAL_SUFFIX}"
         self.max_bytes = max_bytes
         self.size = 0
         self._file: BinaryIO | None = None

@@ -158,3 +158,17 @@ async def reopen_failed(store: AppStore, upload_id: uuid.UUID) -> bool:
             (str(upload_id),),
         )
     return bool(rows)
+
+
+async def fail_pending_by_stored_name(
+    store: AppStore, stored_name: str, error: str, processed_at: float
+) -> bool:
+    """Set the ``pending`` upload stored as ``stored_name`` ``failed`` with ``error``; False if
+    there is none (an upload is recorded only once its file is complete)."""
+    async with store.transaction() as tx:
+        rows = await tx.execute(
+            "UPDATE uploads SET status = 'failed', error = ?, processed_at = ?"
+            " WHERE stored_name = ? AND status = 'pending' RETURNING id",
+            (error, processed_at, stored_name),
+        )
+    return bool(rows)

@@ -11,7 +11,17 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from ..jobs import StoreError, emit
-from .operator import job_pages, jobs_api, ops
+from .operator import (
+    bulk_pages,
+    dashboard_assets,
+    job_pages,
+    jobs_api,
+    ops,
+    queue_pages,
+    schedule_pages,
+    schedules_api,
+    worker_pages,
+)
 from .plumbing.backpressure import install_backpressure
 from .plumbing.errors import (
     ApiError,
@@ -28,6 +38,8 @@ from .plumbing.request_state import STATE_KEY
 from .user import pages, uploads, users
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from ..state import AppState
 
 logger = logging.getLogger("service.http")
@@ -39,6 +51,19 @@ _NO_STORE = frozenset({"job_pages.login", "job_pages.logout"})
 
 
 def create_app(state: AppState) -> QuartTrio:
+    """The whole app: user API and pages, operator API and dashboard, health and metrics."""
+    return _app(state, (users, uploads, jobs_api, schedules_api, ops, pages, job_pages,
+                        bulk_pages, queue_pages, schedule_pages, worker_pages,
+                        dashboard_assets))
+
+
+def create_ops_app(state: AppState) -> QuartTrio:
+    """Only ``/metrics``, ``/healthz`` and ``/readyz`` (``SERVICE_METRICS_BIND``): the same
+    handlers, token rule, error bodies and request log as in the whole app."""
+    return _app(state, (ops,))
+
+
+def _app(state: AppState, modules: tuple[ModuleType, ...]) -> QuartTrio:
     app = QuartTrio("service", static_folder=None)
     install_backpressure(app)  # quart would buffer a body its handler is slow to read
     app.extensions[STATE_KEY] = state
@@ -55,8 +80,10 @@ def create_app(state: AppState) -> QuartTrio:
     app.register_error_handler(StoreError, handle_store_error)
     app.register_error_handler(Exception, handle_unexpected)
 
-    for module in (users, uploads, jobs_api, ops, pages, job_pages):
+    for module in modules:
         app.register_blueprint(module.blueprint)
+    if state.tracing is not None:
+        state.tracing.instrument(app)
 
     @app.before_request
     async def _start_timer() -> None:

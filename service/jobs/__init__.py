@@ -5,8 +5,17 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried, job_json, queue_json
+from ._admin import (
+    CANCEL_REASON,
+    JobAdmin,
+    QueueSummary,
+    Retried,
+    job_json,
+    push_json,
+    queue_json,
+)
 from ._attempt_error import AttemptError, ErrorKind
+from ._bulk import BULK_BATCH, BulkAction, BulkResult
 from ._clock import Clock, SystemClock, to_datetime
 from ._codec import structure as structure_payload
 from ._config import Retention, WorkerConfig
@@ -16,12 +25,14 @@ from ._errors import (
     DatabaseNotFound,
     InvalidLimits,
     InvalidPush,
+    InvalidSchedule,
     InvalidTransition,
     JobNotFound,
     JobOutcome,
     PayloadError,
     QueueNotFound,
     RateLimited,
+    ScheduleNotFound,
     ServiceError,
     Snooze,
     StoreBusy,
@@ -37,13 +48,33 @@ from ._migrations import Migration
 from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
+from ._schedule import Schedule
+from ._schedule_admin import ScheduleSummary, schedule_json
 from ._sqlite import SQLiteStore
-from ._states import CANCEL_SOURCES, RETRY_SOURCES, JobState
-from ._store import JobFilter, JobRow, JobStore, Push, PushResult, SetStateIfRunning, Transaction
+from ._states import CANCEL_SOURCES, DELETE_SOURCES, FAILED, RETRY_SOURCES, JobState
+from ._store import (
+    BulkBatch,
+    JobFilter,
+    JobRow,
+    JobStats,
+    JobStore,
+    OnConflict,
+    Push,
+    PushResult,
+    ScheduleRow,
+    SetStateIfRunning,
+    Transaction,
+    UniqueOutcome,
+    WorkerBeat,
+    WorkerRow,
+)
 from ._task import JobContext, Task, TaskOptions, TaskRegistry
+from ._throughput import Minute
+from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
+from ._workers import STALE_BEATS, WorkerStatus, worker_json, worker_status
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -58,11 +89,19 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BULK_BATCH",
     "CANCEL_REASON",
     "CANCEL_SOURCES",
+    "DELETE_SOURCES",
+    "FAILED",
     "RETRY_SOURCES",
+    "STALE_BEATS",
     "AttemptError",
+    "AttemptTrace",
     "Backoff",
+    "BulkAction",
+    "BulkBatch",
+    "BulkResult",
     "Cancel",
     "Clock",
     "ConstraintViolation",
@@ -71,6 +110,7 @@ __all__ = [
     "InlineRunner",
     "InvalidLimits",
     "InvalidPush",
+    "InvalidSchedule",
     "InvalidTransition",
     "JobAdmin",
     "JobContext",
@@ -79,13 +119,18 @@ __all__ = [
     "JobOutcome",
     "JobRow",
     "JobState",
+    "JobStats",
     "JobStore",
+    "JobTracer",
     "LoopWatchdog",
     "Migration",
+    "Minute",
+    "OnConflict",
     "PayloadError",
     "PostgresStore",
     "Push",
     "PushResult",
+    "PushTrace",
     "QueueNotFound",
     "QueueSummary",
     "RateLimit",
@@ -94,6 +139,10 @@ __all__ = [
     "Retried",
     "Runner",
     "SQLiteStore",
+    "Schedule",
+    "ScheduleNotFound",
+    "ScheduleRow",
+    "ScheduleSummary",
     "ServiceError",
     "SetStateIfRunning",
     "Snooze",
@@ -108,14 +157,23 @@ __all__ = [
     "ThreadRunner",
     "Transaction",
     "TrioClock",
+    "UniqueOutcome",
     "UnknownTask",
     "UnsupportedStoreURL",
+    "WorkerBeat",
     "WorkerConfig",
+    "WorkerRow",
+    "WorkerStatus",
     "emit",
     "job_json",
     "open_store",
+    "push_json",
     "queue_json",
     "redact_secrets",
+    "schedule_json",
+    "set_job_tracer",
     "structure_payload",
     "to_datetime",
+    "worker_json",
+    "worker_status",
 ]

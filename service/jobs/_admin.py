@@ -13,24 +13,32 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from . import _codec as codec
+from ._bulk import BULK_BATCH, BulkAction, BulkResult
 from ._clock import to_datetime
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
 from ._limits import RateLimit, effective, encode_override, override_from_json, rate_json
+from ._schedule import check_schedules
+from ._schedule_admin import ScheduleSummary, get_schedule, list_schedules, set_paused
 from ._states import JobState
-from ._store import JobRow
+from ._store import JobFilter, JobRow
+from ._throughput import MINUTE, Minute, per_minute, since
 
 if TYPE_CHECKING:
     import builtins
     import datetime as dt
+    from collections.abc import Iterable
 
-    from ._store import JobFilter, JobStore, PushResult
+    from ._schedule import Schedule
+    from ._store import JobStore, OnConflict, PushResult, WorkerRow
     from ._task import Task, TaskRegistry
 
 #: The reason recorded when an operator cancels a job without giving one.
 CANCEL_REASON = "cancelled by an operator"
 
 #: The options of a push, as an operator names them (``$.<option>`` in a push request).
-PUSH_OPTIONS = ("delay", "run_at", "priority", "unique_key", "max_attempts", "concurrency_key")
+#: Options whose name is in another's message come first ("unique_for needs a unique_key").
+PUSH_OPTIONS = ("delay", "run_at", "priority", "expires_at", "expire_after", "unique_for",
+                "on_conflict", "unique_key", "max_attempts", "concurrency_key")
 
 
 @attrs.frozen(kw_only=True)
@@ -83,11 +91,15 @@ class Retried:
 
 
 class JobAdmin:
-    """The operator's operations on ``store``; ``registry`` names the tasks it may push."""
+    """The operator's operations on ``store``; ``registry`` names the tasks it may push,
+    ``schedules`` the schedules of the code (a stored schedule not among them is orphaned)."""
 
-    def __init__(self, store: JobStore, registry: TaskRegistry) -> None:
+    def __init__(
+        self, store: JobStore, registry: TaskRegistry, *, schedules: Iterable[Schedule] = ()
+    ) -> None:
         self.store = store
         self.registry = registry
+        self._schedules = check_schedules(schedules, registry)
 
     async def push(
         self,
@@ -99,14 +111,18 @@ class JobAdmin:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
         concurrency_key: str | None = None,
     ) -> PushResult:
         """Push a job of the task registered as ``task``, built from ``args`` (plain JSON data).
 
-        Returns the stored row; ``inserted`` is False when ``unique_key`` matched an unfinished
-        job, which is returned instead. Raises :class:`InvalidPush` before anything is written
-        when ``task`` is not registered (``$.task``), ``args`` do not fit it
-        (``$.args.<field>``) or an option is invalid (``$.<option>``).
+        Returns the stored row and what the push did (``unique``: inserted, or the key's holder
+        kept or replaced; see :class:`Push` for the options). Raises :class:`InvalidPush` before
+        anything is written when ``task`` is not registered (``$.task``), ``args`` do not fit
+        it (``$.args.<field>``) or an option is invalid (``$.<option>``).
         """
         cls = self.task_type(task)
         try:
@@ -117,7 +133,8 @@ class JobAdmin:
             # build_insert checks every option and the payload before anything is written.
             return await self.store.push_result(
                 instance, delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
-                max_attempts=max_attempts, concurrency_key=concurrency_key,
+                max_attempts=max_attempts, expires_at=expires_at, expire_after=expire_after,
+                unique_for=unique_for, on_conflict=on_conflict, concurrency_key=concurrency_key,
             )
         except PayloadError as exc:  # the task built from the args would not decode again
             raise _args_error(task, exc) from None
@@ -251,6 +268,72 @@ class JobAdmin:
                 return queue
         raise QueueNotFound(task)
 
+    async def schedules(self) -> builtins.list[ScheduleSummary]:
+        """Every schedule, of the code or stored (orphaned), by name."""
+        return await list_schedules(self.store, self._schedules)
+
+    async def schedule(self, name: str) -> ScheduleSummary:
+        """One schedule; :class:`ScheduleNotFound` if neither the code nor the store has it."""
+        return await get_schedule(self.store, self._schedules, name)
+
+    async def pause_schedule(self, name: str) -> ScheduleSummary:
+        """Stop ``name`` pushing jobs, in every process; :class:`ScheduleNotFound` if unknown."""
+        return await set_paused(self.store, self._schedules, name, True)
+
+    async def resume_schedule(self, name: str) -> ScheduleSummary:
+        """Let ``name`` push jobs again; the ticks it missed follow its ``catch_up`` policy."""
+        return await set_paused(self.store, self._schedules, name, False)
+
+    async def bulk_count(self, action: BulkAction, where: JobFilter) -> int:
+        """How many jobs :meth:`bulk` would act on now (``where.limit`` ignored)."""
+        narrowed = _allowed(where, action)
+        return 0 if narrowed is None else await self.store.job_count(narrowed)
+
+    async def newest_id(self) -> int | None:
+        """The id of the newest job, if any: a bulk action up to it leaves later jobs alone."""
+        rows = await self.store.job_list(JobFilter(limit=1))
+        return rows[0].id if rows else None
+
+    async def bulk(
+        self, action: BulkAction, where: JobFilter, reason: str = CANCEL_REASON
+    ) -> BulkResult:
+        """Retry, cancel or delete every job ``where`` selects (``where.before_id`` bounds it:
+        only older jobs), in batches of :data:`BULK_BATCH`, newest first. Jobs in states the
+        action does not apply to are left alone (a running job is never deleted: cancel it
+        first). ``where.limit`` is ignored."""
+        changed = selected = raised = 0
+        cursor = where.before_id
+        while True:
+            batch_where = attrs.evolve(where, before_id=cursor, limit=BULK_BATCH)
+            now = self.store.clock.now()
+            if action is BulkAction.RETRY:
+                batch = await self.store.job_retry_many(batch_where, now)
+            elif action is BulkAction.CANCEL:
+                batch = await self.store.job_cancel_many(batch_where, now, reason)
+            else:
+                batch = await self.store.job_delete_many(batch_where)
+            changed += batch.changed
+            selected += batch.selected
+            raised += batch.raised
+            if batch.selected < BULK_BATCH or batch.lowest_id is None:
+                break
+            cursor = batch.lowest_id
+        return BulkResult(action=action, changed=changed, skipped=selected - changed,
+                          raised=raised)
+
+    async def workers(self) -> builtins.list[WorkerRow]:
+        """Every worker process recorded by its heartbeats, most recently seen first (see
+        ``worker_status`` for live, stopped and gone)."""
+        return await self.store.worker_list()
+
+    async def throughput(self, minutes: int = 60) -> builtins.list[Minute]:
+        """Jobs completed and discarded per minute over the last ``minutes`` minutes, oldest
+        first, the current minute last."""
+        now = self.store.clock.now()
+        start = since(now, minutes)
+        counts = await self.store.job_finished_per_minute(start, start + MINUTE * minutes)
+        return per_minute(counts, now, minutes)
+
     async def counts(self, task: str | None = None) -> dict[JobState, int]:
         """Jobs by state, of ``task`` or of every task; states without jobs are left out."""
         counts: dict[JobState, int] = {}
@@ -258,6 +341,13 @@ class JobAdmin:
             if task is None or job_task == task:
                 counts[job_state] = counts.get(job_state, 0) + count
         return counts
+
+
+def _allowed(where: JobFilter, action: BulkAction) -> JobFilter | None:
+    """``where`` narrowed to the states ``action`` applies to; None when that leaves none."""
+    states = where.state_set()
+    allowed = action.sources if states is None else states & action.sources
+    return attrs.evolve(where, state=None, states=allowed) if allowed else None
 
 
 def _args_error(task: str, exc: PayloadError) -> InvalidPush:
@@ -298,6 +388,12 @@ def _json(text: str | None) -> Any:
         return text  # an edited payload that is not JSON is shown as text, never evaluated
 
 
+def push_json(pushed: PushResult) -> dict[str, Any]:
+    """The answer to a push (``POST /api/jobs``, ``jobs push``): the job as :func:`job_json`
+    shows it, and ``unique``: ``inserted``, ``kept`` or ``replaced``."""
+    return job_json(pushed.row) | {"unique": pushed.unique.value}
+
+
 def job_json(row: JobRow) -> dict[str, Any]:
     """The public shape of a job (``GET /api/jobs/{id}``)."""
     errors: list[dict[str, Any]] = []
@@ -322,6 +418,7 @@ def job_json(row: JobRow) -> dict[str, Any]:
         "attempted_at": iso(row.attempted_at),
         "finished_at": iso(row.finished_at),
         "unique_key": row.unique_key,
+        "expires_at": iso(row.expires_at),
         "rescues": row.rescues,
         "lease_owner": row.lease_owner,
         "lease_expires_at": iso(row.lease_expires_at),

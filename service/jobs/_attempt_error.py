@@ -46,6 +46,9 @@ class ErrorKind(enum.StrEnum):
     #: No worker that saw the job has its task registered: after the grace period the job is
     #: ``discarded``. (Entries written before this kind existed say ``payload``.)
     UNKNOWN_TASK = "unknown_task"
+    #: The job's ``expires_at`` passed before its next attempt started: it is ``discarded``
+    #: without running (``attempt`` is the number of attempts it had made).
+    EXPIRED = "expired"
 
 
 class RescueStep(enum.StrEnum):
@@ -114,6 +117,7 @@ _DEFAULT_MESSAGE = {
     ErrorKind.CANCELLED: "cancelled",
     ErrorKind.PAYLOAD: "the payload does not decode",
     ErrorKind.UNKNOWN_TASK: "the task is not registered with any worker that saw it",
+    ErrorKind.EXPIRED: "expired: not started before its expires_at",
 }
 
 _RESCUE_STEP_MESSAGE = {

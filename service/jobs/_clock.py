@@ -36,6 +36,12 @@ def to_datetime(timestamp: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
 
 
+def iso_time(timestamp: float) -> str:
+    """A stored timestamp as logs show times: ISO 8601 in UTC, to the millisecond
+    (``2026-05-01T12:00:03.250+00:00``)."""
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).isoformat(timespec="milliseconds")
+
+
 def to_timestamp(moment: dt.datetime) -> float:
     """Seconds since the epoch; a naive datetime is taken as UTC."""
     if moment.tzinfo is None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import cattrs
 from cattrs.cols import list_structure_factory
 from cattrs.preconf.json import make_converter
+from cattrs.v import format_exception
 
 from ._errors import PayloadError
 
@@ -89,11 +90,39 @@ def _strict_list(t: Any, conv: cattrs.Converter) -> Callable[[Any, Any], list[An
     return structure_list
 
 
+class _Refused(ValueError):
+    """A value refused by one of our hooks, whose message is the whole explanation."""
+
+
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, _Refused):
+        return str(exc)
+    return format_exception(exc, type_)
+
+
+def _is_literal(t: Any) -> bool:
+    return typing.get_origin(t) is typing.Literal
+
+
+def _literal(t: Any) -> Callable[[Any, Any], Any]:
+    allowed = typing.get_args(t)
+    expected = ", ".join(repr(a) for a in allowed)
+
+    def structure_literal(value: Any, _type: Any) -> Any:
+        # By type too: True is not 1, and 1.0 is not 1.
+        if not any(value == a and type(value) is type(a) for a in allowed):
+            raise _Refused(f"expected one of {expected}, got {value!r}")
+        return value
+
+    return structure_literal
+
+
 def _build() -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=True)
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(float, _finite_float)
     conv.register_structure_hook_factory(_is_list, _strict_list)
+    conv.register_structure_hook_factory(_is_literal, _literal)
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook(uuid.UUID, _uuid)
@@ -110,7 +139,7 @@ def error_fields(exc: BaseException) -> dict[str, str]:
     """``{"$.field": "what is wrong"}`` for a cattrs structuring error."""
     fields: dict[str, str] = {}
     if isinstance(exc, cattrs.BaseValidationError | cattrs.ForbiddenExtraKeysError):
-        for line in cattrs.transform_error(exc):
+        for line in cattrs.transform_error(exc, format_exception=_format_exception):
             problem, _, path = line.rpartition(" @ ")
             fields[path or "$"] = problem or line
     else:

@@ -53,6 +53,9 @@ class WorkerConfig:
     prune_interval: float = 60.0
     prune_batch: int = 1000
     retention: Retention = attrs.field(factory=Retention)
+    #: Worker processes not heard from for this long are forgotten (the dashboard shows them
+    #: as gone until then).
+    worker_retention: float = 1 * DAY
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.lease_renew_interval < self.lease_ttl:

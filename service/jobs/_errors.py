@@ -83,6 +83,24 @@ class QueueNotFound(ServiceError, LookupError):
         self.task = task
 
 
+class InvalidSchedule(ServiceError, ValueError):
+    """Raised by ``TaskWorker`` (and ``JobAdmin``) for a schedule that cannot run: an invalid
+    cron expression, time zone or catch-up policy, a task it cannot push, or a name used twice.
+    The message names the schedule; ``name`` keeps it."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"schedule {name!r}: {problem}")
+        self.name = name
+
+
+class ScheduleNotFound(ServiceError, LookupError):
+    """Raised when an operator names a schedule that is neither in the code nor stored."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule {name!r}")
+        self.name = name
+
+
 class UnsupportedStoreURL(ServiceError, ValueError):
     """Raised by ``open_store`` for a database URL that names no backend it has, or that the
     backend cannot read. The message shows the URL with its password masked; ``url`` keeps it."""

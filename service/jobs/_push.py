@@ -14,8 +14,9 @@ import trio
 from ._clock import Clock, to_timestamp
 from ._payload_check import encode_task
 from ._states import JobState
-from ._store import InsertResult, JobInsert, Push, PushResult
+from ._store import InsertResult, JobInsert, OnConflict, Push, PushResult
 from ._task import Task, check_priority, key_of, task_options
+from ._tracing import PushTrace, job_tracer
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -61,35 +62,84 @@ def collector_paused() -> Iterator[None]:
 LATEST_RUN_AT = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp()
 
 
-def build_insert(request: Push, now: float) -> JobInsert:
+#: The longest ``traceparent`` a push stores (a W3C one is 55 characters; the engine does not
+#: parse it).
+TRACEPARENT_LIMIT = 512
+
+
+def _moment(name: str, value: object, *, aware: bool = False) -> float:
+    """A datetime or epoch seconds as a stored timestamp; ``ValueError`` naming ``name``.
+    ``aware``: refuse a datetime without a timezone (else it is taken as UTC)."""
+    if isinstance(value, dt.datetime):
+        if aware and value.utcoffset() is None:
+            raise ValueError(f"{name} must be an aware datetime (with a timezone) or epoch"
+                             f" seconds, got {value!r}")
+        moment = to_timestamp(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        moment = float(value)
+    else:
+        raise ValueError(f"{name} must be a datetime or epoch seconds, got {value!r}")
+    if not math.isfinite(moment):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if not 0 <= moment <= LATEST_RUN_AT:
+        raise ValueError(f"{name} must be from 1970 to 9999, got {value!r}")
+    return moment
+
+
+def _seconds(name: str, value: object, now: float) -> float:
+    """A finite number of seconds >= 0 that ends before the year 10000; ``ValueError``."""
+    if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if not now + value <= LATEST_RUN_AT:
+        raise ValueError(f"{name} must end before the year 10000, got {value!r}")
+    return float(value)
+
+
+def _expiry(request: Push, now: float) -> float | None:
+    if request.expires_at is not None and request.expire_after is not None:
+        raise ValueError("give expires_at or expire_after, not both")
+    if request.expire_after is not None:
+        return now + _seconds("expire_after", request.expire_after, now)
+    if request.expires_at is not None:
+        return _moment("expires_at", request.expires_at, aware=True)
+    return None
+
+
+def _uniqueness(request: Push, now: float) -> tuple[float | None, bool]:
+    """``unique_for`` in seconds and whether the push replaces; ``ValueError`` naming the
+    option."""
+    if request.on_conflict not in ("keep", "replace"):
+        raise ValueError(f"on_conflict must be 'keep' or 'replace', got {request.on_conflict!r}")
+    unique_for = None
+    if request.unique_for is not None:
+        unique_for = _seconds("unique_for", request.unique_for, now)
+        if unique_for <= 0:
+            raise ValueError(f"unique_for must be > 0, got {request.unique_for!r}")
+    if request.unique_key is None:
+        if unique_for is not None:
+            raise ValueError("unique_for needs a unique_key")
+        if request.on_conflict == "replace":
+            raise ValueError("on_conflict='replace' needs a unique_key")
+    return unique_for, request.on_conflict == "replace"
+
+
+def build_insert(request: Push, now: float, traceparent: str | None = None) -> JobInsert:
     """The row for one push; ``ValueError`` naming the option if an option is invalid, and
     :class:`PayloadError` (a ``ValueError``) naming the field if the task's payload would not
-    decode back into its class -- before anything is written."""
+    decode back into its class -- before anything is written.
+
+    ``traceparent`` is stored when the push gives none of its own (the tracer's).
+    """
     options = task_options(request.task)
     if request.delay is not None and request.run_at is not None:
         raise ValueError("give delay or run_at, not both")
     run_at = now
     if request.delay is not None:
-        if isinstance(request.delay, bool) or not (
-            isinstance(request.delay, int | float) and math.isfinite(request.delay)
-        ):
-            raise ValueError(f"delay must be a finite number of seconds, got {request.delay!r}")
-        if request.delay < 0:
-            raise ValueError(f"delay must be >= 0, got {request.delay!r}")
-        run_at = now + request.delay
-        if not 0 <= run_at <= LATEST_RUN_AT:
-            raise ValueError(f"delay must end before the year 10000, got {request.delay!r}")
+        run_at = now + _seconds("delay", request.delay, now)
     elif request.run_at is not None:
-        if isinstance(request.run_at, dt.datetime):
-            run_at = to_timestamp(request.run_at)
-        elif isinstance(request.run_at, int | float) and not isinstance(request.run_at, bool):
-            run_at = float(request.run_at)
-        else:
-            raise ValueError(f"run_at must be a datetime or epoch seconds, got {request.run_at!r}")
-        if not math.isfinite(run_at):
-            raise ValueError(f"run_at must be finite, got {request.run_at!r}")
-        if not 0 <= run_at <= LATEST_RUN_AT:
-            raise ValueError(f"run_at must be from 1970 to 9999, got {request.run_at!r}")
+        run_at = _moment("run_at", request.run_at)
     priority = check_priority(options.priority if request.priority is None else request.priority)
     max_attempts = options.max_attempts if request.max_attempts is None else request.max_attempts
     if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
@@ -99,6 +149,14 @@ def build_insert(request: Push, now: float) -> JobInsert:
     key = request.unique_key
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
         raise ValueError("unique_key must be a string of 1 to 255 characters")
+    if request.traceparent is not None:
+        traceparent = request.traceparent
+        if not isinstance(traceparent, str) or not 1 <= len(traceparent) <= TRACEPARENT_LIMIT:
+            raise ValueError(
+                f"traceparent must be a string of 1 to {TRACEPARENT_LIMIT} characters"
+            )
+    expires_at = _expiry(request, now)
+    unique_for, replace = _uniqueness(request, now)
     concurrency_key = request.concurrency_key
     if concurrency_key is None:
         concurrency_key = key_of(request.task, options)
@@ -113,13 +171,18 @@ def build_insert(request: Push, now: float) -> JobInsert:
         run_at=run_at,
         created_at=now,
         unique_key=key,
+        traceparent=traceparent,
+        expires_at=expires_at,
+        unique_for=unique_for,
+        replace=replace,
         concurrency_key=concurrency_key,
     )
 
 
-def _plain_insert(task: Task, now: float) -> JobInsert:
-    """``build_insert(Push(task=task), now)`` without the options to check: a due job with the
-    task type's own priority and attempts (checked when its ``TaskOptions`` were made)."""
+def _plain_insert(task: Task, now: float, traceparent: str | None) -> JobInsert:
+    """``build_insert(Push(task=task), now, traceparent)`` without the options to check: a due
+    job with the task type's own priority and attempts (checked when its ``TaskOptions`` were
+    made)."""
     options = task_options(task)
     if options.max_attempts > MAX_ATTEMPTS_LIMIT:
         return build_insert(Push(task=task), now)  # refused there, with the reason
@@ -132,6 +195,7 @@ def _plain_insert(task: Task, now: float) -> JobInsert:
         run_at=now,
         created_at=now,
         unique_key=None,
+        traceparent=traceparent,
         concurrency_key=key_of(task, options),
     )
 
@@ -149,9 +213,10 @@ class Pusher:
         """Insert one row and read it back in the same write (the holder's on a unique hit)."""
         raise NotImplementedError
 
-    def _insert(self, task: Task, **options: Any) -> JobInsert:
-        """The checked row for one push of ``task`` with ``options`` (see :class:`Push`)."""
-        return build_insert(Push(task=task, **options), self.clock.now())
+    def _insert(self, task: Task, tracer_parent: str | None, **options: Any) -> JobInsert:
+        """The checked row for one push of ``task`` with ``options`` (see :class:`Push`);
+        ``tracer_parent`` is the tracer's traceparent, stored unless the push gives its own."""
+        return build_insert(Push(task=task, **options), self.clock.now(), tracer_parent)
 
     async def push(
         self,
@@ -162,13 +227,27 @@ class Pusher:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
         concurrency_key: str | None = None,
     ) -> int:
-        """Store one job durably and return its id (an existing job's id on a unique-key hit)."""
-        row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
-                           unique_key=unique_key, max_attempts=max_attempts,
-                           concurrency_key=concurrency_key)
-        [result] = await self.job_insert_many([row])
+        """Store one job durably and return its id (the holder's id on a unique-key hit)."""
+        options = dict(delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
+                       max_attempts=max_attempts, traceparent=traceparent,
+                       expires_at=expires_at, expire_after=expire_after,
+                       unique_for=unique_for, on_conflict=on_conflict,
+                       concurrency_key=concurrency_key)
+        if job_tracer() is None:
+            [result] = await self.job_insert_many([self._insert(task, None, **options)])
+            return result.id
+        with _traced() as (trace, current):
+            row = self._insert(task, current, **options)
+            _describe(trace, [row])
+            [result] = await self.job_insert_many([row])
+            trace.ids = [result.id]
         return result.id
 
     async def push_result(
@@ -180,13 +259,28 @@ class Pusher:
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
         concurrency_key: str | None = None,
     ) -> PushResult:
-        """:meth:`push`, returning the stored row and whether this push inserted it."""
-        row = self._insert(task, delay=delay, run_at=run_at, priority=priority,
-                           unique_key=unique_key, max_attempts=max_attempts,
-                           concurrency_key=concurrency_key)
-        return await self.job_insert_returning(row)
+        """:meth:`push`, returning the stored row and whether this push inserted, kept or
+        replaced it."""
+        options = dict(delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
+                       max_attempts=max_attempts, traceparent=traceparent,
+                       expires_at=expires_at, expire_after=expire_after,
+                       unique_for=unique_for, on_conflict=on_conflict,
+                       concurrency_key=concurrency_key)
+        if job_tracer() is None:
+            return await self.job_insert_returning(self._insert(task, None, **options))
+        with _traced() as (trace, current):
+            row = self._insert(task, current, **options)
+            _describe(trace, [row])
+            result = await self.job_insert_returning(row)
+            trace.ids = [result.row.id]
+        return result
 
     async def push_many(self, requests: Iterable[Task | Push]) -> list[int]:
         """Store many jobs in one transaction; ids in the order given.
@@ -194,30 +288,63 @@ class Pusher:
         Every task is checked before anything is written: one that is refused (``ValueError``,
         ``PayloadError``) refuses the whole batch.
         """
+        if job_tracer() is None:
+            return await self._push_many(requests, None, None)
+        with _traced() as (trace, current):
+            return await self._push_many(requests, trace, current)
+
+    async def _push_many(self, requests: Iterable[Task | Push], trace: PushTrace | None,
+                         traceparent: str | None) -> list[int]:
         now = self.clock.now()
         rows: list[JobInsert] = []
         with contextlib.ExitStack() as big_batch:
             for r in requests:
-                rows.append(build_insert(r, now) if isinstance(r, Push) else _plain_insert(r, now))
+                rows.append(build_insert(r, now, traceparent) if isinstance(r, Push)
+                            else _plain_insert(r, now, traceparent))
                 if len(rows) % BUILD_CHUNK == 0:
                     if len(rows) == GC_PAUSE_ROWS:
                         big_batch.enter_context(collector_paused())
                     # Checking and encoding takes ~5 µs a task: let the event loop run in
                     # between, so a batch of 100,000 does not hold it for half a second.
                     await trio.lowlevel.checkpoint()
+            if trace is not None:
+                _describe(trace, rows)
             if not rows:
                 return []
             if len(rows) <= BUILD_CHUNK:
-                return [result.id for result in await self.job_insert_many(rows)]
+                ids = [result.id for result in await self.job_insert_many(rows)]
+                if trace is not None:
+                    trace.ids = ids
+                return ids
             results = await self.job_insert_many(rows)
             # The jobs are committed: from here on, yield without taking a cancellation.
             await _drop(rows)
-            ids: list[int] = []
+            ids = []
             for start in range(0, len(results), BUILD_CHUNK):
                 ids += [result.id for result in results[start:start + BUILD_CHUNK]]
                 await trio.lowlevel.cancel_shielded_checkpoint()
             await _drop(results)  # freed while the collector is still paused
+        if trace is not None:
+            trace.ids = ids
         return ids
+
+
+@contextlib.contextmanager
+def _traced() -> Iterator[tuple[PushTrace, str | None]]:
+    """Inside the installed tracer's context for one push: its trace (filled in by the caller)
+    and the traceparent it gives the push's jobs."""
+    tracer = job_tracer()
+    trace = PushTrace(tasks=frozenset(), count=0)
+    if tracer is None:  # removed meanwhile
+        yield trace, None
+        return
+    with tracer.push(trace) as traceparent:
+        yield trace, traceparent
+
+
+def _describe(trace: PushTrace, rows: Sequence[JobInsert]) -> None:
+    trace.tasks = frozenset(row.task for row in rows)
+    trace.count = len(rows)
 
 
 async def _drop(items: list[Any]) -> None:

@@ -15,12 +15,13 @@ from . import _codec as codec
 from . import _log as log
 from . import _outcomes as outcomes
 from ._batcher import OutcomeBatcher
-from ._clock import Clock
+from ._clock import Clock, iso_time, to_datetime
 from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, RateLimited, Snooze, StoreError
 from ._limits import Limits, QueueLimitsRow, Throttle, effective
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
+from ._tracing import traced_attempt
 from ._wakeup import Wakeup
 
 
@@ -281,7 +282,7 @@ class TaskQueue:
         """The outcome of ``attempt`` was written (or given up on): free its slot."""
         context = self.context
         self._recording -= 1
-        self._log_outcome(attempt.row, outcome, matched)
+        self._log_outcome(attempt, outcome, matched)
         if matched and context.on_attempt is not None:
             context.on_attempt(self.name, attempt.duration, outcome)
         if matched and outcome.run_at is not None:
@@ -315,12 +316,15 @@ class TaskQueue:
             attempt=row.attempt,
             max_attempts=row.max_attempts,
             state=context.state,
+            traceparent=row.traceparent,
+            tick=to_datetime(row.tick),
         )
         timeout = self.options.timeout
         log.event(logging.INFO, "job.started", id=row.id, task=self.name, attempt=row.attempt)
         started = attempt.started_at = trio.current_time()
         outcome: SetStateIfRunning | None = None
-        with attempt.scope:
+        trace, traced = traced_attempt(ctx)
+        with traced, attempt.scope:
             try:
                 limit = trio.move_on_after(timeout) if timeout else nullcontext()
                 with limit:
@@ -337,6 +341,8 @@ class TaskQueue:
                 outcome = outcomes.cancelled(row, owner, clock.now(), cancel)
             except Exception as exc:
                 outcome = outcomes.failed(row, owner, clock.now(), backoff, exc)
+            if trace is not None and outcome is not None:
+                trace.state, trace.error = outcome.state, outcome.error
         attempt.duration = trio.current_time() - started
         return outcome
 
@@ -346,8 +352,9 @@ class TaskQueue:
         return codec.encode(result, name=self.name)
 
     def _log_outcome(
-        self, row: ClaimedJob, outcome: SetStateIfRunning, matched: bool | None
+        self, attempt: Attempt, outcome: SetStateIfRunning, matched: bool | None
     ) -> None:
+        row = attempt.row
         if matched is None:
             log.event(logging.ERROR, "job.outcome_unrecorded", id=row.id, task=self.name)
             return
@@ -355,10 +362,12 @@ class TaskQueue:
             log.event(logging.WARNING, "job.outcome_dropped", id=row.id, task=self.name,
                       reason="no longer running under this worker")
             return
-        fields: dict[str, Any] = {"id": row.id, "task": self.name, "attempt": row.attempt}
+        # ms: how long the attempt ran, as http.request's ms says how long a request took.
+        fields: dict[str, Any] = {"id": row.id, "task": self.name, "attempt": row.attempt,
+                                  "ms": round(attempt.duration * 1000, 2)}
         if outcome.error is not None:
             fields["error"] = outcome.error.message
         if outcome.run_at is not None:
-            fields["run_at"] = round(outcome.run_at, 3)
+            fields["run_at"] = iso_time(outcome.run_at)
         level = logging.INFO if outcome.error is None else logging.WARNING
         log.event(level, f"job.{outcome.state.value}", **fields)

@@ -7,8 +7,9 @@ the epoch, taken from the store's injected clock or passed in as ``now``. No SQL
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 import attrs
 
@@ -24,13 +25,37 @@ if TYPE_CHECKING:
     from ._limits import LimitedClaim, Limits, QueueLimitsRow
 
 
+#: What a push does when its unique key is held: ``keep`` the holder as it is, or ``replace`` its
+#: args, run_at, priority and expiry if it has not started.
+OnConflict = Literal["keep", "replace"]
+
+
+class UniqueOutcome(enum.StrEnum):
+    """What a push did (``PushResult.unique``; ``"unique"`` in the ``POST /api/jobs`` answer)."""
+
+    #: A new job was stored.
+    INSERTED = "inserted"
+    #: The unique key was held (an unfinished job, or a finished one inside ``unique_for``): the
+    #: holder is returned untouched.
+    KEPT = "kept"
+    #: ``on_conflict="replace"``: the holder, not yet started, took this push's args, run_at,
+    #: priority and expiry.
+    REPLACED = "replaced"
+
+
 @attrs.frozen(kw_only=True)
 class Push:
     """A task plus the options of one push; ``push_many`` takes these (or bare tasks).
 
     ``delay`` (seconds) and ``run_at`` (a datetime or epoch seconds) are exclusive.
+    ``expires_at`` (a datetime or epoch seconds) and ``expire_after`` (seconds from the push)
+    are exclusive: a job whose next attempt has not started by then is ``discarded`` with an
+    error of kind ``expired``, and never runs.
     ``unique_key``: while a job of the same task with this key is unfinished, pushing again
-    returns that job's id instead of adding one.
+    returns that job's id instead of adding one. ``unique_for`` (seconds) makes a finished job
+    with the key block the push too, if it was pushed less than that long ago.
+    ``on_conflict="replace"`` rewrites a holder that has not started (args, run_at, priority,
+    expiry) instead of keeping it as it is.
     """
 
     task: Task
@@ -39,6 +64,13 @@ class Push:
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    #: The W3C ``traceparent`` to store with the job (see :func:`set_job_tracer`); None: the
+    #: installed tracer's, if any.
+    traceparent: str | None = None
+    expires_at: dt.datetime | float | None = None
+    expire_after: float | None = None
+    unique_for: float | None = None
+    on_conflict: OnConflict = "keep"
     #: Overrides the key the task's ``concurrency_key`` function would give (see TaskOptions).
     concurrency_key: str | None = None
 
@@ -55,14 +87,33 @@ class JobInsert:
     run_at: float
     created_at: float
     unique_key: str | None = None
+    traceparent: str | None = None
+    expires_at: float | None = None
+    #: A held key blocks this insert even if its holder finished, when the holder was created
+    #: less than this many seconds before ``created_at``.
+    unique_for: float | None = None
+    #: On a held key, rewrite the holder if it has not started (``on_conflict="replace"``).
+    replace: bool = False
     concurrency_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class InsertResult:
     id: int
-    #: False when a unique key matched an unfinished job: ``id`` is that job's.
+    #: False when a unique key was held: ``id`` is the holder's.
     inserted: bool
+    #: True when the holder took this push's args, run_at, priority and expiry.
+    replaced: bool = False
+
+    @property
+    def unique(self) -> UniqueOutcome:
+        return _outcome(self.inserted, self.replaced)
+
+
+def _outcome(inserted: bool, replaced: bool) -> UniqueOutcome:
+    if inserted:
+        return UniqueOutcome.INSERTED
+    return UniqueOutcome.REPLACED if replaced else UniqueOutcome.KEPT
 
 
 @attrs.frozen
@@ -71,26 +122,51 @@ class Wake:
 
     tasks: frozenset[str]
     earliest: float
+    #: The earliest ``expires_at`` among them (inf if none expires): the worker's schedule loop
+    #: must look at the store then, to discard the job if it has not started.
+    expiry: float = math.inf
 
     def merged(self, other: Wake | None) -> Wake:
         if other is None:
             return self
-        return Wake(self.tasks | other.tasks, min(self.earliest, other.earliest))
+        return Wake(self.tasks | other.tasks, min(self.earliest, other.earliest),
+                    min(self.expiry, other.expiry))
+
+    def tell(self, listener: PushListener) -> None:
+        """Call ``listener`` for these jobs; an expiry is told as a time with no task to wake."""
+        listener(self.tasks, self.earliest)
+        if self.expiry != math.inf:
+            listener(frozenset(), self.expiry)
+
+
+def wake_for(job: JobInsert) -> Wake:
+    """The :class:`Wake` of one job that was inserted or replaced."""
+    return Wake(frozenset([job.task]), job.run_at,
+                math.inf if job.expires_at is None else job.expires_at)
 
 
 def wake_of(jobs: Sequence[JobInsert], results: Sequence[InsertResult]) -> Wake | None:
-    """The :class:`Wake` of the jobs that ``results`` say were inserted (None if none was).
+    """The :class:`Wake` of the jobs that ``results`` say were inserted or replaced (None if
+    none was).
 
     A pass over every row: for a big batch the stores compute it off the event loop.
     """
+    return wake_of_jobs(job for job, result in zip(jobs, results, strict=True)
+                        if result.inserted or result.replaced)
+
+
+def wake_of_jobs(jobs: Iterable[JobInsert]) -> Wake | None:
+    """The :class:`Wake` of ``jobs``, all of them inserted (None if there are none)."""
     tasks: set[str] = set()
     earliest = math.inf
-    for job, result in zip(jobs, results, strict=True):
-        if result.inserted:
-            tasks.add(job.task)
-            if job.run_at < earliest:
-                earliest = job.run_at
-    return Wake(frozenset(tasks), earliest) if tasks else None
+    expiry = math.inf
+    for job in jobs:
+        tasks.add(job.task)
+        if job.run_at < earliest:
+            earliest = job.run_at
+        if job.expires_at is not None and job.expires_at < expiry:
+            expiry = job.expires_at
+    return Wake(frozenset(tasks), earliest, expiry) if tasks else None
 
 
 @attrs.frozen(kw_only=True)
@@ -118,18 +194,29 @@ class JobRow:
     unique_key: str | None
     errors: list[AttemptError]  # oldest first
     result: str | None  # JSON text
+    #: The W3C ``traceparent`` stored by the push (opaque to the engine), if it had one.
+    traceparent: str | None = None
+    #: After this instant its next attempt may not start: it is discarded (kind ``expired``).
+    expires_at: float | None = None
 
 
 @attrs.frozen(kw_only=True)
 class PushResult:
-    """What one push stored: the job's row as it is now, and whether the push added it.
+    """What one push stored: the job's row as it is now, and what the push did with it.
 
-    ``inserted`` is False when the push's unique key matched an unfinished job of the same task:
-    ``row`` is then that job, untouched.
+    ``inserted`` is False when the push's unique key was held by another job of the same task:
+    ``row`` is then that job -- untouched (``unique`` is ``kept``), or rewritten by an
+    ``on_conflict="replace"`` push (``replaced`` is True, ``unique`` is ``replaced``).
     """
 
     row: JobRow
     inserted: bool
+    replaced: bool = False
+
+    @property
+    def unique(self) -> UniqueOutcome:
+        """``inserted``, ``kept`` or ``replaced``."""
+        return _outcome(self.inserted, self.replaced)
 
 
 @attrs.frozen(kw_only=True)
@@ -146,8 +233,50 @@ class ClaimedJob:
     attempt: int  # this attempt's number, counted at the claim
     max_attempts: int
     run_at: float
+    traceparent: str | None = None
+    #: The schedule tick this job was pushed for (epoch seconds); None if not from a schedule.
+    tick: float | None = None
     #: Known when a limited claim took it (``RateLimited(per_key=True)`` pauses this key).
     concurrency_key: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleDefinition:
+    """A schedule as the code declares it, stored so operators see it (``schedule_register``)."""
+
+    name: str
+    cron: str
+    timezone: str
+    task: str
+    catch_up: str
+
+
+@attrs.frozen(kw_only=True)
+class ScheduleRow:
+    """A schedule as stored: its last definition, whether it is paused, and the last tick
+    handled (pushed or skipped by its catch-up policy) with the id of the last job pushed.
+
+    ``created_at`` is when a worker first saw it: ticks before it never run.
+    """
+
+    name: str
+    cron: str
+    timezone: str
+    task: str
+    catch_up: str
+    paused: bool
+    last_tick: float | None
+    last_job_id: int | None
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class TickInsert:
+    """One job a schedule pushes for one of its ticks (``schedule_enqueue``)."""
+
+    job: JobInsert
+    tick: float
 
 
 @attrs.frozen(kw_only=True)
@@ -187,6 +316,16 @@ class Rescued:
 
 
 @attrs.frozen(kw_only=True)
+class JobStats:
+    """The jobs of one task in one state (``JobStore.job_stats_by_state``)."""
+
+    count: int
+    #: The earliest ``run_at`` among them: for ``available`` jobs, since when the oldest one
+    #: has been waiting for a worker.
+    oldest_run_at: float
+
+
+@attrs.frozen(kw_only=True)
 class JobFilter:
     """Which jobs a listing returns (``JobStore.job_list``, ``JobAdmin.list``), newest first.
 
@@ -198,6 +337,64 @@ class JobFilter:
     limit: int = 100
     #: Cursor: only jobs with a smaller id (listings run newest first).
     before_id: int | None = None
+    #: Jobs in any of these states (with ``state``: in it or any of these); empty: no condition.
+    states: frozenset[JobState] = frozenset()
+
+    def state_set(self) -> frozenset[JobState] | None:
+        """The states a job must be in to match; None when any state matches."""
+        chosen = self.states | ({self.state} if self.state is not None else set())
+        return frozenset(chosen) or None
+
+
+@attrs.frozen(kw_only=True)
+class BulkBatch:
+    """What one batch of a bulk operation (``job_retry_many`` ...) did.
+
+    ``selected`` jobs matched (at most the filter's ``limit``), ``changed`` of them were acted on
+    (a job that changed state meanwhile is left alone), ``lowest_id`` is the smallest selected id:
+    the next batch's ``before_id``. ``raised`` counts retried jobs whose ``max_attempts`` was
+    raised (they had used all their attempts); ``tasks`` are the tasks of the changed jobs.
+    """
+
+    selected: int
+    changed: int
+    lowest_id: int | None
+    raised: int = 0
+    tasks: frozenset[str] = frozenset()
+
+
+@attrs.frozen(kw_only=True)
+class WorkerBeat:
+    """A worker process's heartbeat (``worker_beat``), written with each lease renewal tick.
+
+    ``owner`` is the worker's lease owner id; ``interval`` the seconds between its beats (how
+    readers tell a live worker from a gone one).
+    """
+
+    owner: str
+    host: str
+    pid: int
+    tasks: tuple[str, ...]
+    in_flight: int
+    started_at: float
+    seen_at: float
+    interval: float
+
+
+@attrs.frozen(kw_only=True)
+class WorkerRow:
+    """A worker as stored: its last heartbeat, and when it stopped cleanly (None if it has not,
+    or died)."""
+
+    owner: str
+    host: str
+    pid: int
+    tasks: tuple[str, ...]
+    in_flight: int
+    started_at: float
+    seen_at: float
+    interval: float
+    stopped_at: float | None
 
 
 class Transaction(Protocol):
@@ -225,6 +422,11 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
         concurrency_key: str | None = None,
     ) -> int:
         """Insert one job in the transaction; its id (the holder's id on a unique-key hit).
@@ -247,6 +449,11 @@ class Transaction(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
         concurrency_key: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
@@ -294,12 +501,19 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
         concurrency_key: str | None = None,
     ) -> int:
         """Store one job durably and return its id, once committed.
 
-        On a unique-key hit (an unfinished job of the task holds ``unique_key``) nothing is
-        added and the holder's id is returned. ``ValueError`` naming the option (``PayloadError``
+        On a unique-key hit (an unfinished job of the task holds ``unique_key``, or a finished
+        one pushed less than ``unique_for`` s ago) nothing is added and the holder's id is
+        returned; with ``on_conflict="replace"`` a holder that has not started takes this push's
+        args, run_at, priority and expiry first. ``ValueError`` naming the option (``PayloadError``
         naming the field) before anything is written when an option or the task's fields are
         invalid. See :class:`Push` for the options.
         """
@@ -318,6 +532,11 @@ class JobStore(Protocol):
         priority: int | None = None,
         unique_key: str | None = None,
         max_attempts: int | None = None,
+        traceparent: str | None = None,
+        expires_at: dt.datetime | float | None = None,
+        expire_after: float | None = None,
+        unique_for: float | None = None,
+        on_conflict: OnConflict = "keep",
         concurrency_key: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it.
@@ -370,14 +589,23 @@ class JobStore(Protocol):
         ...
 
     async def job_promote_due(self, now: float) -> list[str]:
-        """Make ``scheduled``/``retryable`` jobs whose ``run_at`` passed ``available``.
+        """Make ``scheduled``/``retryable`` jobs whose ``run_at`` passed ``available``, having
+        first discarded the jobs whose expiry passed (as :meth:`job_discard_expired`).
 
         Returns the task names that got jobs.
         """
         ...
 
     async def job_next_run_at(self) -> float | None:
-        """The earliest ``run_at`` among waiting (scheduled, retryable) jobs."""
+        """When the worker's schedule loop must next look: the earliest ``run_at`` among
+        waiting (scheduled, retryable) jobs, or ``expires_at`` among jobs whose next attempt has
+        not started, whichever comes first."""
+        ...
+
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        """Discard up to ``limit`` jobs waiting for their next attempt (scheduled, available,
+        retryable) whose ``expires_at`` is at or before ``now``, recording an ``expired`` error.
+        Claims never start such a job even before this runs."""
         ...
 
     async def job_renew_leases(
@@ -425,12 +653,94 @@ class JobStore(Protocol):
         """(task, state) -> number of jobs."""
         ...
 
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        """(task, state) -> how many jobs, and their earliest ``run_at``: one grouped query (a
+        metrics scrape's whole cost)."""
+        ...
+
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         """Pause (no claims, in any process) or resume the jobs of ``task``."""
         ...
 
+    # -- operators' bulk actions (one batch per call; ``JobAdmin.bulk`` loops) ----------------
+
+    async def job_count(self, where: JobFilter) -> int:
+        """How many jobs ``where`` selects (``limit`` ignored)."""
+        ...
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        """Operator retry of up to ``where.limit`` jobs that ``where`` selects (newest first,
+        ids below ``before_id``) and that may be retried, in one transaction."""
+        ...
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        """Operator cancel of up to ``where.limit`` unfinished jobs that ``where`` selects."""
+        ...
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        """Delete up to ``where.limit`` jobs that ``where`` selects, running ones excepted."""
+        ...
+
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        """(start of the minute, finished state) -> how many jobs finished in that minute, for
+        the minutes from ``since`` (the start of a minute) up to ``until``; minutes without any
+        are left out. Counted over the finished jobs' index, never the whole table."""
+        ...
+
+    # -- worker processes -----------------------------------------------------------------
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        """Record a worker's heartbeat (one upsert); clears a ``stopped_at`` of the same owner."""
+        ...
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        """Record that the worker ``owner`` stopped cleanly."""
+        ...
+
+    async def worker_list(self) -> list[WorkerRow]:
+        """Every recorded worker, most recently seen first."""
+        ...
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        """Forget workers last seen before ``before``; how many."""
+        ...
+
     async def queue_paused(self) -> set[str]:
         """The task types whose queues are paused."""
+        ...
+
+    async def schedule_register(
+        self, definitions: Sequence[ScheduleDefinition], now: float
+    ) -> None:
+        """Store each schedule's definition; one never seen before starts at ``now`` (its
+        ``created_at``), unpaused. Its tick state and pause are kept when it exists."""
+        ...
+
+    async def schedule_list(self) -> list[ScheduleRow]:
+        """Every stored schedule, by name."""
+        ...
+
+    async def schedule_get(self, name: str) -> ScheduleRow | None:
+        ...
+
+    async def schedule_enqueue(
+        self, name: str, expected_last_tick: float | None, last_tick: float,
+        jobs: Sequence[TickInsert], now: float,
+    ) -> list[int] | None:
+        """Insert ``jobs`` in the same transaction as a compare-and-set of the schedule's last
+        tick from ``expected_last_tick`` to ``last_tick``, if it is not paused.
+
+        Returns the new jobs' ids, or None when the CAS found no match (another process
+        handled the tick first, or the schedule is paused): then nothing is written. Any number
+        of processes racing on one tick insert its jobs once.
+        """
+        ...
+
+    async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
+        """Pause (no tick pushes a job, in any process) or resume a stored schedule;
+        :class:`ScheduleNotFound` if none is stored under ``name``."""
         ...
 
     # -- flow control (limits are leases: see _limits.py) -----------------------------------

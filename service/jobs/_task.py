@@ -16,6 +16,7 @@ A task that uses no state may write plain ``JobContext`` (``JobContext[Any]``).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
@@ -139,6 +140,11 @@ class JobContext(Generic[StateT]):
     max_attempts: int
     #: The application's shared state (settings, store, mailer...), as given to the worker.
     state: StateT = attrs.field(default=None)
+    #: The W3C ``traceparent`` its push stored (the push's span, when tracing is on), if any.
+    traceparent: str | None = None
+    #: The schedule tick this job was pushed for, an aware datetime in UTC; None for a job
+    #: not pushed by a :class:`~service.jobs.Schedule`.
+    tick: dt.datetime | None = None
 
     @property
     def last_attempt(self) -> bool:

@@ -26,7 +26,10 @@ from ._batcher import OutcomeBatcher
 from ._config import WorkerConfig
 from ._errors import StoreError
 from ._queue import LEASE_LOST, QueueContext, Shutdown, TaskQueue
+from ._schedule import Schedule, check_schedules
+from ._scheduler import Scheduler
 from ._states import JobState
+from ._store import WorkerBeat
 from ._task import Task, TaskRegistry
 from ._wakeup import Wakeup
 
@@ -35,6 +38,9 @@ if TYPE_CHECKING:
 
     from ._clock import Clock
     from ._store import JobStore, Rescued, SetStateIfRunning
+
+#: Seconds a clean stop may take to record itself (``worker_stopped``) before it is given up.
+STOP_RECORD_TIMEOUT_S = 1.0
 
 
 def default_owner() -> str:
@@ -45,6 +51,8 @@ class TaskWorker:
     """Runs the jobs of every registered task type from ``store``.
 
     ``state`` is handed to each task as ``ctx.state`` (the app's settings, store, mailer...).
+    ``schedules`` are pushed at each of their ticks, exactly once however many workers run them;
+    an invalid one raises :class:`InvalidSchedule` naming it, here.
     """
 
     def __init__(
@@ -56,10 +64,14 @@ class TaskWorker:
         config: WorkerConfig | None = None,
         owner: str | None = None,
         on_attempt: Callable[[str, float, SetStateIfRunning], None] | None = None,
+        on_rescue: Callable[[str, JobState], None] | None = None,
+        schedules: Iterable[Schedule] = (),
         on_throttle: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry if isinstance(registry, TaskRegistry) else TaskRegistry(registry)
+        checked = check_schedules(schedules, self.registry)
+        self.schedules = [schedule for schedule, _ in checked.values()]
         self.state = state
         self.config = config or WorkerConfig()
         self.owner = owner or default_owner()
@@ -67,6 +79,9 @@ class TaskWorker:
         self.batcher = OutcomeBatcher(store)
         #: Called after each recorded attempt with (task, seconds, outcome): metrics hook.
         self.on_attempt = on_attempt
+        #: Called for each job whose expired lease this worker's rescue took back, with (task,
+        #: the state the rescue left it in): metrics hook.
+        self.on_rescue = on_rescue
         context = QueueContext(
             store=store,
             owner=self.owner,
@@ -79,10 +94,12 @@ class TaskWorker:
             on_throttle=on_throttle,
         )
         self.queues = {cls.options.name: TaskQueue(context, cls) for cls in self.registry}
+        self.scheduler = Scheduler(store, checked, self.config)
         self._schedule_wakeup = Wakeup()
         self._queues_done = trio.Event()
         self._stopped = trio.Event()
         self._shutting_down = False
+        self._started_at: float | None = None
         store.add_push_listener(self._on_push)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -90,12 +107,14 @@ class TaskWorker:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Work until :meth:`shutdown`; reports readiness through ``task_status.started()``."""
         log.event(logging.INFO, "worker.started", owner=self.owner, tasks=",".join(self.queues))
+        self._started_at = self.clock.now()
         try:
             async with trio.open_nursery() as upkeep:
                 upkeep.start_soon(self._renew_leases)
                 upkeep.start_soon(self._rescue_expired)
                 upkeep.start_soon(self._promote_scheduled)
                 upkeep.start_soon(self._prune)
+                upkeep.start_soon(self.scheduler.run)
                 upkeep.start_soon(self._refresh_limits)
                 await upkeep.start(self.batcher.run)
                 async with trio.open_nursery() as queues:
@@ -106,6 +125,7 @@ class TaskWorker:
                 upkeep.cancel_scope.cancel()
         finally:
             self.store.remove_push_listener(self._on_push)
+            await self._record_stop()
             self._stopped.set()
             log.event(logging.INFO, "worker.stopped", owner=self.owner)
 
@@ -135,7 +155,8 @@ class TaskWorker:
     # -- wake-ups ---------------------------------------------------------------------------
 
     def _on_push(self, tasks: frozenset[str], earliest_run_at: float) -> None:
-        if earliest_run_at > self.clock.now():
+        # No task: a job's expiry, for the schedule loop to discard it then.
+        if earliest_run_at > self.clock.now() or not tasks:
             self._schedule_wakeup.set()
             return
         for name in tasks:
@@ -150,25 +171,52 @@ class TaskWorker:
     # -- upkeep loops -----------------------------------------------------------------------
 
     async def _renew_leases(self) -> None:
+        """Every ``lease_renew_interval``: renew the leases of the jobs in flight (one statement
+        per task type that has any), then write this process's heartbeat (one upsert)."""
         while True:
+            await self._renew_once()
+            await self._beat()
             await trio.sleep(self.config.lease_renew_interval)
-            for queue in self.queues.values():
-                ids = list(queue.in_flight)
-                if not ids:
-                    continue
-                try:
-                    held = set(
-                        await self.store.job_renew_leases(
-                            self.owner, ids, self.clock.now() + self.config.lease_ttl
-                        )
+
+    async def _beat(self) -> None:
+        assert self._started_at is not None
+        beat = WorkerBeat(
+            owner=self.owner, host=socket.gethostname(), pid=os.getpid(),
+            tasks=tuple(self.queues), in_flight=self.in_flight, started_at=self._started_at,
+            seen_at=self.clock.now(), interval=self.config.lease_renew_interval,
+        )
+        try:
+            await self.store.worker_beat(beat)
+        except StoreError as exc:
+            log.event(logging.WARNING, "worker.heartbeat_failed", error=str(exc))
+
+    async def _record_stop(self) -> None:
+        """Tell operators this worker stopped cleanly rather than vanished; never blocks the
+        stop for long, and a store that is gone is not an error here."""
+        with trio.CancelScope(shield=True), trio.move_on_after(STOP_RECORD_TIMEOUT_S):
+            try:
+                await self.store.worker_stopped(self.owner, self.clock.now())
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.stop_record_failed", error=str(exc))
+
+    async def _renew_once(self) -> None:
+        for queue in self.queues.values():
+            ids = list(queue.in_flight)
+            if not ids:
+                continue
+            try:
+                held = set(
+                    await self.store.job_renew_leases(
+                        self.owner, ids, self.clock.now() + self.config.lease_ttl
                     )
-                except StoreError as exc:
-                    log.event(logging.WARNING, "worker.renew_failed", error=str(exc))
-                    continue
-                for job_id in ids:
-                    scope = queue.in_flight.get(job_id)
-                    if job_id not in held and scope is not None:
-                        queue.cancel_job(job_id, LEASE_LOST)
+                )
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.renew_failed", error=str(exc))
+                continue
+            for job_id in ids:
+                scope = queue.in_flight.get(job_id)
+                if job_id not in held and scope is not None:
+                    queue.cancel_job(job_id, LEASE_LOST)
 
     async def _rescue_expired(self) -> None:
         while True:
@@ -179,6 +227,9 @@ class TaskWorker:
             except StoreError as exc:
                 log.event(logging.WARNING, "worker.rescue_failed", error=str(exc))
                 rescued = []
+            if self.on_rescue is not None:
+                for job in rescued:
+                    self.on_rescue(job.task, job.state)
             if self.config.discard_unknown_tasks:
                 rescued += await self._discard_unknown()
             for job in rescued:
@@ -253,4 +304,9 @@ class TaskWorker:
                             break
                 except StoreError as exc:
                     log.event(logging.WARNING, "worker.prune_failed", error=str(exc))
+            try:
+                await self.store.worker_delete_seen_before(
+                    self.clock.now() - self.config.worker_retention)
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.prune_failed", error=str(exc))
             await trio.sleep(self.config.prune_interval)

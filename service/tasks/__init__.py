@@ -1,9 +1,15 @@
-"""The application's tasks, one module each, registered here: the one list a worker runs."""
+"""The application's tasks, one module each, registered here: the one list a worker runs, and
+the schedules every worker pushes."""
 
-from ..jobs import TaskRegistry
+from ..jobs import Schedule, TaskRegistry
+from .cleanup_uploads import CleanupUploads
 from .process_upload import ProcessUpload
 from .send_welcome_email import SendWelcomeEmail
 
-REGISTRY = TaskRegistry([SendWelcomeEmail, ProcessUpload])
+REGISTRY = TaskRegistry([SendWelcomeEmail, ProcessUpload, CleanupUploads])
 
-__all__ = ["REGISTRY", "ProcessUpload", "SendWelcomeEmail"]
+SCHEDULES = [
+    Schedule(name="cleanup-uploads", cron="*/15 * * * *", task=CleanupUploads()),
+]
+
+__all__ = ["REGISTRY", "SCHEDULES", "CleanupUploads", "ProcessUpload", "SendWelcomeEmail"]

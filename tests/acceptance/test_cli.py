@@ -60,6 +60,43 @@ def test_operators_can_push_list_show_cancel_and_retry_jobs(tmp_path: Path) -> N
     assert json.loads(retried.stdout)["state"] == "available"
 
 
+def test_jobs_push_takes_expiry_and_uniqueness_options_and_says_what_it_did(
+    tmp_path: Path,
+) -> None:
+    env = migrated_env(tmp_path)
+    edit = ["jobs", "push", "send_welcome_email", "--delay", "30", "--unique-key", "doc",
+            "--on-conflict", "replace", "--unique-for", "60"]
+    first = run_cli(env, *edit, "--args", json.dumps({"user_id": str(uuid.uuid4())}),
+                    "--expires-at", "2099-01-01T00:00:00+00:00")
+    assert first.returncode == 0, first.stderr
+    other = str(uuid.uuid4())
+    second = run_cli(env, *edit, "--args", json.dumps({"user_id": other}),
+                     "--expire-after", "3600")
+    assert second.returncode == 0, second.stderr
+    inserted, replaced = json.loads(first.stdout), json.loads(second.stdout)
+    assert inserted["unique"] == "inserted"
+    assert inserted["expires_at"].startswith("2099-01-01T00:00:00")
+    assert (replaced["unique"], replaced["id"]) == ("replaced", inserted["id"])
+    assert replaced["args"] == {"user_id": other}
+
+    naive = run_cli(env, "jobs", "push", "send_welcome_email", "--args",
+                    json.dumps({"user_id": other}), "--expires-at", "2099-01-01T00:00:00")
+    assert naive.returncode == 1
+    assert "expires_at must be an aware datetime" in naive.stderr
+    garbled = run_cli(env, "jobs", "push", "send_welcome_email", "--expires-at", "soon")
+    assert garbled.returncode == 1
+    assert "--expires-at must be an ISO 8601 time" in garbled.stderr
+    lonely = run_cli(env, "jobs", "push", "send_welcome_email", "--args",
+                     json.dumps({"user_id": other}), "--unique-for", "60")
+    assert lonely.returncode == 1
+    assert "unique_for needs a unique_key" in lonely.stderr
+    wrong = run_cli(env, "jobs", "push", "send_welcome_email", "--on-conflict", "merge")
+    assert wrong.returncode == 2
+    assert "--on-conflict" in wrong.stderr
+    for result in (naive, garbled, lonely, wrong):
+        assert "Traceback" not in result.stderr
+
+
 def test_operator_mistakes_get_a_message_and_a_nonzero_exit(tmp_path: Path) -> None:
     env = migrated_env(tmp_path)
     missing = run_cli(env, "jobs", "show", "4242")
@@ -149,7 +186,8 @@ def test_the_readme_commands_are_one_a_line_with_the_venv_interpreter_and_parse(
         parsed.append(build_parser().parse_args(words))
     wanted = {("jobs", "list"), ("jobs", "show"), ("jobs", "retry"), ("jobs", "cancel"),
               ("jobs", "push"), ("queues", None), ("queues", "pause"), ("queues", "resume"),
-              ("migrate", None), ("worker", None)}
+              ("migrate", None), ("worker", None), ("schedules", None),
+              ("schedules", "pause"), ("schedules", "resume")}
     assert wanted <= {(args.command, getattr(args, "action", None)) for args in parsed}
 def test_operator_commands_never_create_a_database_and_name_the_missing_file(
     tmp_path: Path,
@@ -282,3 +320,60 @@ def test_queues_as_json_lines_match_the_api_shape(tmp_path: Path) -> None:
     assert next(q for q in lines if q["task"] == "process_upload")["paused"] is True
     text = run_cli(env, "queues")
     assert text.stdout.startswith("TASK"), "without --json: the table"
+
+
+def test_schedules_are_listed_paused_and_resumed_from_the_cli(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+    listing = run_cli(env, "schedules")
+    assert listing.returncode == 0, listing.stderr
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("cleanup-uploads"))
+    assert "*/15 * * * *" in row
+    assert " active " in row
+    paused = run_cli(env, "schedules", "pause", "cleanup-uploads", "--json")
+    assert paused.returncode == 0, paused.stderr
+    [schedule] = map(json.loads, paused.stdout.splitlines())
+    assert set(schedule) == {"name", "cron", "timezone", "task", "catch_up", "next_run_at",
+                             "last_tick", "last_job_id", "paused", "orphaned"}
+    assert schedule["paused"] is True
+    resumed = run_cli(env, "schedules", "resume", "cleanup-uploads")
+    row = next(line for line in resumed.stdout.splitlines() if line.startswith("cleanup-uploads"))
+    assert " active " in row
+    unknown = run_cli(env, "schedules", "pause", "nope")
+    assert unknown.returncode == 1
+    assert "no schedule 'nope'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def _beat_directly(env: dict[str, str], owner: str, seen_ago: float) -> None:
+    """A worker's heartbeat, last seen ``seen_ago`` seconds ago, written from this process."""
+    from service.domain.schema import APP_MIGRATIONS
+    from service.jobs import WorkerBeat, open_store
+
+    async def beat() -> None:
+        url = f"sqlite:///{env['SERVICE_DATA_DIR']}/service.db"
+        async with open_store(url, migrations=APP_MIGRATIONS) as store:
+            now = store.clock.now()
+            await store.worker_beat(WorkerBeat(
+                owner=owner, host="host-b", pid=77, tasks=("send_welcome_email",), in_flight=1,
+                started_at=now - 3600, seen_at=now - seen_ago, interval=5.0))
+
+    trio.run(beat)
+
+
+def test_workers_are_listed_as_a_table_or_json_lines_like_the_api(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+    _beat_directly(env, "host-b:77:live", 1)
+    _beat_directly(env, "host-b:78:dead", 600)
+
+    table = run_cli(env, "workers")
+    as_json = run_cli(env, "workers", "--json")
+
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["STATUS", "HOST", "PID", "IN", "FLIGHT", "LAST", "SEEN", "TASKS"]
+    assert [line.split()[0] for line in lines[1:]] == ["live", "gone"]
+    assert as_json.returncode == 0, as_json.stderr
+    workers = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [(w["owner"], w["status"]) for w in workers] == [
+        ("host-b:77:live", "live"), ("host-b:78:dead", "gone")]
+    assert workers[0]["tasks"] == ["send_welcome_email"]

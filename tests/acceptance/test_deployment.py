@@ -177,6 +177,17 @@ async def test_the_healthcheck_passes_on_a_running_service_and_fails_when_it_is_
     assert f"unhealthy: http://127.0.0.1:{port}/healthz" in gone.stderr
 
 
+async def test_the_healthcheck_of_a_worker_container_probes_its_metrics_port(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = service_env(tmp_path, metrics_bind=f"0.0.0.0:{port}")  # SERVICE_BIND is set too
+    async with service_process(env, "worker", module="service") as worker:
+        await worker.wait_for("metrics.started")
+        healthy = await trio.to_thread.run_sync(run_healthcheck, env)
+        assert healthy.returncode == 0, healthy.stderr
+
+
 def test_the_image_builds_and_reports_healthy(tmp_path: Path) -> None:
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "info"], capture_output=True,

@@ -42,8 +42,11 @@ def held_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def _message(bind: str, reason: str) -> str:
-    return f"python -m service: cannot listen on {bind} ({reason}): set SERVICE_BIND or --bind"
+def _message(bind: str, reason: str, setting: str = "SERVICE_BIND or --bind") -> str:
+    return f"python -m service: cannot listen on {bind} ({reason}): set {setting}"
+
+
+METRICS_SETTING = "SERVICE_METRICS_BIND or --metrics-bind"
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["web"]])
@@ -62,6 +65,27 @@ def test_the_bind_flag_is_reported_the_same_way(tmp_path: Path, held_port: int) 
     result = _python_m_service(service_env(tmp_path), "web", "--bind", bind)
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [_message(bind, "address already in use")]
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("command", [["worker"], ["run"], ["web"]])
+def test_a_metrics_port_in_use_exits_2_naming_its_setting_and_creates_nothing(
+    tmp_path: Path, held_port: int, command: list[str]
+) -> None:
+    bind = f"127.0.0.1:{held_port}"
+    result = _python_m_service(service_env(tmp_path, metrics_bind=bind), *command)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        _message(bind, "address already in use", METRICS_SETTING)]
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_metrics_bind_flag_is_reported_the_same_way(tmp_path: Path, held_port: int) -> None:
+    bind = f"127.0.0.1:{held_port}"
+    result = _python_m_service(service_env(tmp_path), "worker", "--metrics-bind", bind)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        _message(bind, "address already in use", METRICS_SETTING)]
     assert not (tmp_path / "data").exists()
 
 
@@ -107,6 +131,8 @@ def test_each_reason_is_said_in_words(error: OSError, reason: str) -> None:
     assert listen_failure(error) == reason
     assert str(ListenError("example:80", error)) == (
         f"cannot listen on example:80 ({reason}): set SERVICE_BIND or --bind")
+    assert str(ListenError("example:80", error, "metrics_bind")) == (
+        f"cannot listen on example:80 ({reason}): set SERVICE_METRICS_BIND or --metrics-bind")
 
 
 async def test_a_web_service_that_never_started_logs_no_stop(
@@ -135,3 +161,4 @@ async def test_the_worker_alone_does_not_listen_and_starts_with_the_port_taken(
         assert await worker.process.wait() == 0
     assert "web.started" not in worker.names()
     assert "web.stopped" not in worker.names()
+    assert "metrics.started" not in worker.names()  # off by default

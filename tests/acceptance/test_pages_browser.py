@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import TYPE_CHECKING, Any
 
-import pytest
 import trio
 from integration.test_job_pages import IMG, SCRIPT, TASK, hostile_job
+from support.browser import browser_or_skip, launch
 from support.http import ADMIN_TOKEN, serve_app
+
+from service.jobs._store import ScheduleDefinition
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _browser_or_skip() -> Any:
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        reason = "Chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason}; .ci/run installs it in CI", pytrace=False)
-        pytest.skip(reason)
-    return playwright
-
-
-def _launch(playwright: Any) -> Any:
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-              "--no-first-run", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync"],
-    )
 
 
 def _sign_up_in_browser(sync_api: Any, url: str, shot: Path) -> dict[str, Any]:
     seen: dict[str, Any] = {"dialogs": []}
     with sync_api.sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         try:
             page = browser.new_page()
             page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
@@ -65,7 +44,7 @@ def _sign_up_in_browser(sync_api: Any, url: str, shot: Path) -> dict[str, Any]:
 
 
 async def test_a_person_signs_up_through_the_form_and_markup_stays_text(tmp_path: Path) -> None:
-    sync_api = _browser_or_skip()
+    sync_api = browser_or_skip()
     async with serve_app(tmp_path, worker=True) as app:
         shot = tmp_path / "users.png"
         seen = await trio.to_thread.run_sync(_sign_up_in_browser, sync_api, app.url, shot)
@@ -82,7 +61,7 @@ async def test_a_person_signs_up_through_the_form_and_markup_stays_text(tmp_path
 def _operate_in_browser(sync_api: Any, url: str, job_id: int, shot: Path) -> dict[str, Any]:
     seen: dict[str, Any] = {"dialogs": []}
     with sync_api.sync_playwright() as p:
-        browser = _launch(p)
+        browser = launch(p)
         try:
             page = browser.new_page()
             page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
@@ -103,7 +82,8 @@ def _operate_in_browser(sync_api: Any, url: str, job_id: int, shot: Path) -> dic
             seen["states"] = [facts.nth(1).inner_text()]
             seen["payload"] = page.locator("pre").first.inner_text()
             seen["errors"] = page.locator("ol").inner_text()
-            seen["elements"] = page.locator("script, img").count()
+            # The page's one script is the dashboard's own live refresh.
+            seen["elements"] = page.locator("script:not([src='/admin/live.js']), img").count()
             page.fill("input[name=reason]", "<b>not</b> needed")
             with page.expect_navigation():
                 page.click("text=Cancel job")
@@ -120,7 +100,7 @@ def _operate_in_browser(sync_api: Any, url: str, job_id: int, shot: Path) -> dic
 
 
 async def test_an_operator_logs_in_and_hostile_job_data_stays_text(tmp_path: Path) -> None:
-    sync_api = _browser_or_skip()
+    sync_api = browser_or_skip()
     async with serve_app(tmp_path) as app:
         job_id = await hostile_job(app)
         shot = tmp_path / "job.png"
@@ -143,3 +123,51 @@ async def test_an_operator_logs_in_and_hostile_job_data_stays_text(tmp_path: Pat
     assert "<b>not</b> needed" in seen["last_error"]
     assert seen["url_after"].endswith(f"/admin/jobs/{job_id}")
     assert shot.stat().st_size > 1000
+
+
+def _schedules_in_browser(sync_api: Any, url: str) -> dict[str, Any]:
+    seen: dict[str, Any] = {"dialogs": []}
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+            page.goto(f"{url}/admin/login")
+            page.fill("input[name=token]", ADMIN_TOKEN)
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            with page.expect_navigation():
+                page.click("nav >> text=Schedules")
+            seen["url"] = page.url
+            row = page.locator("tr", has_text="cleanup-uploads")
+            seen["before"] = row.inner_text()
+            with page.expect_navigation():
+                row.locator("text=Pause").click()
+            seen["paused"] = page.locator("tr", has_text="cleanup-uploads").inner_text()
+            with page.expect_navigation():
+                page.locator("tr", has_text="cleanup-uploads").locator("text=Resume").click()
+            seen["resumed"] = page.locator("tr", has_text="cleanup-uploads").inner_text()
+            seen["orphan"] = page.locator("tr", has_text="orphaned").inner_text()
+            # Only the dashboard's own live-refresh script; nothing the stored names injected.
+            seen["elements"] = page.locator("img, script:not([src='/admin/live.js'])").count()
+        finally:
+            browser.close()
+    return seen
+
+
+async def test_an_operator_pauses_and_resumes_a_schedule_in_the_browser(tmp_path: Path) -> None:
+    sync_api = browser_or_skip()
+    async with serve_app(tmp_path) as app:
+        store = app.state.store
+        await store.schedule_register([ScheduleDefinition(
+            name=SCRIPT, cron="0 3 * * *", timezone="UTC", task=IMG, catch_up="latest")],
+            store.clock.now())
+        seen = await trio.to_thread.run_sync(_schedules_in_browser, sync_api, app.url)
+    assert seen["url"].endswith("/admin/schedules")
+    assert "*/15 * * * *" in seen["before"]
+    assert "active" in seen["before"]
+    assert "paused" in seen["paused"]
+    assert "active" in seen["resumed"]
+    assert SCRIPT in seen["orphan"], "a stored name is shown as text"
+    assert seen["elements"] == 0
+    assert seen["dialogs"] == []

@@ -40,6 +40,8 @@ def test_help_documents_commands_and_settings(tmp_path: Path) -> None:
         ("LOG_LEVEL", "LOUD"),
         ("LEASE_TTL", "0"),
         ("MAX_RESCUES", "none"),
+        ("METRICS_BIND", "localhost"),
+        ("LOG_FORMAT", "yaml"),
     ],
 )
 def test_invalid_configuration_exits_2_with_one_line_naming_the_setting(

@@ -38,6 +38,8 @@ def test_the_environment_table_defaults() -> None:
     assert settings.lease_ttl == 15
     assert settings.rescue_interval == 5
     assert settings.max_rescues == 5
+    assert settings.metrics_bind is None, "a worker listens on no port unless told to"
+    assert settings.log_format is None, "text on a terminal, else JSON"
 
 
 def test_the_bounds_table_defaults() -> None:

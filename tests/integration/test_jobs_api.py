@@ -84,8 +84,9 @@ async def test_pushing_a_job_returns_it_whole(tmp_path: Path) -> None:
         assert job["max_attempts"] == 10
         assert job["errors"] == []
         assert job["result"] is None
+        assert job["unique"] == "inserted"
         fetched = await app.admin.get(f"/api/jobs/{job['id']}")
-        assert fetched.json() == job
+        assert fetched.json() == {k: v for k, v in job.items() if k != "unique"}
 
 
 async def test_a_delayed_push_is_scheduled(tmp_path: Path) -> None:
@@ -107,6 +108,39 @@ async def test_a_unique_key_returns_the_existing_job(tmp_path: Path) -> None:
         assert first.status_code == 201
         assert again.status_code == 200
         assert again.json()["id"] == first.json()["id"]
+        assert (first.json()["unique"], again.json()["unique"]) == ("inserted", "kept")
+
+
+async def test_a_push_says_whether_it_inserted_kept_or_replaced_the_job(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        user_id = str(uuid.uuid4())
+        edit = {"task": "send_welcome_email", "args": {"user_id": user_id}, "delay": 30,
+                "unique_key": "welcome:eve", "on_conflict": "replace"}
+        first = await app.admin.post("/api/jobs", json=edit)
+        other = str(uuid.uuid4())
+        replaced = await app.admin.post("/api/jobs", json={**edit, "args": {"user_id": other},
+                                                           "priority": 7})
+        assert (first.status_code, first.json()["unique"]) == (201, "inserted")
+        assert (replaced.status_code, replaced.json()["unique"]) == (200, "replaced")
+        assert replaced.json()["id"] == first.json()["id"]
+        assert replaced.json()["args"] == {"user_id": other}
+        assert replaced.json()["priority"] == 7
+        fetched = (await app.admin.get(f"/api/jobs/{first.json()['id']}")).json()
+        assert fetched == {k: v for k, v in replaced.json().items() if k != "unique"}
+
+
+async def test_a_push_with_an_expiry_shows_it(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        at = await app.admin.post("/api/jobs",
+                                  json={**welcome(), "expires_at": "2099-01-01T01:00:00+01:00"})
+        epoch = await app.admin.post("/api/jobs", json={**welcome(), "expires_at": 4102444800})
+        after = await app.admin.post("/api/jobs", json={**welcome(), "expire_after": 60})
+        assert at.status_code == 201, at.text
+        assert at.json()["expires_at"].startswith("2099-01-01T00:00:00")
+        assert epoch.json()["expires_at"].startswith("2100-01-01T00:00:00")
+        assert after.json()["expires_at"] is not None
+        plain = await app.admin.post("/api/jobs", json=welcome())
+        assert plain.json()["expires_at"] is None
 
 
 @pytest.mark.parametrize(
@@ -125,6 +159,15 @@ async def test_a_unique_key_returns_the_existing_job(tmp_path: Path) -> None:
         ({**welcome(), "priority": 1.5}, "$.priority"),
         ({**welcome(), "surprise": True}, "$"),
         ({**welcome(), "delay": 5, "run_at": "2099-01-01T00:00:00Z"}, "$"),
+        ({**welcome(), "expires_at": "next week"}, "$.expires_at"),
+        ({**welcome(), "expires_at": "2099-01-01T00:00:00"}, "$.expires_at"),
+        ({**welcome(), "expires_at": 1e300}, "$.expires_at"),
+        ({**welcome(), "expire_after": -1}, "$.expire_after"),
+        ({**welcome(), "expire_after": 5, "expires_at": 4e9}, "$.expires_at"),
+        ({**welcome(), "unique_for": 60}, "$.unique_for"),
+        ({**welcome(), "unique_key": "k", "unique_for": 0}, "$.unique_for"),
+        ({**welcome(), "unique_key": "k", "on_conflict": "merge"}, "$.on_conflict"),
+        ({**welcome(), "on_conflict": "replace"}, "$.on_conflict"),
     ],
 )
 async def test_bad_pushes_are_422_naming_the_field(

@@ -1,7 +1,7 @@
 """The Prometheus series an operator's dashboards and alerts are built on, by name.
 
-README.md's ``GET /metrics`` row promises "jobs by task and state, attempt durations and
-outcomes, failures, HTTP requests"; these are the series carrying them. Renaming one silently
+README.md's Metrics table lists them: jobs by task and state, queue lag, attempt durations and
+outcomes, failures, rescues, HTTP requests. Renaming one silently
 breaks every dashboard, so the names, types and labels are pinned here.
 """
 
@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from support.http import serve_app
 from support.waiting import wait_until
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
 SERIES = {
     "service_jobs": "gauge",
+    "service_queue_lag_seconds": "gauge",
+    "service_job_rescues_total": "counter",
     "service_job_duration_seconds": "histogram",
     "service_job_outcomes_total": "counter",
     "service_job_failures_total": "counter",
@@ -56,3 +55,10 @@ async def test_every_documented_series_is_exposed_with_samples_after_some_traffi
                      r'status="201"\} 1$', text, re.M), text
     assert re.search(r'^service_http_request_duration_seconds_count\{route="/api/jobs"\} 1$',
                      text, re.M), text
+
+
+def test_the_readme_metrics_table_lists_exactly_these_series_with_their_types() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = re.findall(r"^\| `(service_[a-z_]+)` \| (\w+) \|", readme, re.M)
+    assert dict(rows) == SERIES
+    assert len(rows) == len(SERIES)

@@ -49,7 +49,8 @@ async def test_the_operator_routes_found_include_every_documented_one(tmp_path: 
         ("GET", "/api/jobs"), ("POST", "/api/jobs"), ("GET", "/api/jobs/1"),
         ("POST", "/api/jobs/1/retry"), ("POST", "/api/jobs/1/cancel"), ("GET", "/api/queues"),
         ("POST", "/api/queues/send_welcome_email/pause"),
-        ("POST", "/api/queues/send_welcome_email/resume"), ("GET", "/metrics"),
+        ("POST", "/api/queues/send_welcome_email/resume"), ("GET", "/api/workers"),
+        ("GET", "/metrics"),
     }
     assert documented <= set(await operator_routes(tmp_path))
 

@@ -18,7 +18,7 @@ from service.jobs._sqlite.connection import (
     BUSY,
     BUSY_TIMEOUT_S,
     connect,
-    guarded,
+    guarded_at,
     in_transaction,
     try_transaction,
 )
@@ -48,9 +48,9 @@ def test_a_transaction_sqlite_rolled_back_by_itself_reports_the_error_that_faile
         raise sqlite3.OperationalError("database or disk is full")
 
     with pytest.raises(StoreUnavailable, match="database or disk is full"):
-        guarded(in_transaction, conn, fails_like_a_full_disk)
+        guarded_at(None, in_transaction, conn, fails_like_a_full_disk)
     assert not conn.in_transaction
-    guarded(in_transaction, conn, lambda c: c.execute("INSERT INTO t VALUES (2)"))
+    guarded_at(None, in_transaction, conn, lambda c: c.execute("INSERT INTO t VALUES (2)"))
     assert conn.execute("SELECT x FROM t").fetchall() == [(2,)]
 
 
@@ -58,7 +58,7 @@ def test_a_translated_error_names_sqlites_error_code(conn: sqlite3.Connection) -
     conn.execute("CREATE TABLE t (x UNIQUE)")
     conn.execute("INSERT INTO t VALUES (1)")
     with pytest.raises(Exception, match=r"UNIQUE constraint failed: t\.x \(SQLITE_CONSTRAINT"):
-        guarded(conn.execute, "INSERT INTO t VALUES (1)")
+        guarded_at(None, conn.execute, "INSERT INTO t VALUES (1)")
 
 
 def test_a_write_that_would_wait_for_another_writer_is_reported_busy_with_nothing_done(

@@ -37,9 +37,10 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-def job(task: str = "email", key: str | None = None, run_at: float = NOW) -> JobInsert:
+def job(task: str = "email", key: str | None = None, run_at: float = NOW,
+        **options: Any) -> JobInsert:
     return JobInsert(task=task, args="{}", state=JobState.AVAILABLE, priority=0,
-                     max_attempts=3, run_at=run_at, created_at=NOW, unique_key=key)
+                     max_attempts=3, run_at=run_at, created_at=NOW, unique_key=key, **options)
 
 
 def statements_of(conn: sqlite3.Connection, operation: Callable[..., Any],
@@ -67,6 +68,11 @@ def full_scans(conn: sqlite3.Connection, statement: str, allowed: str = "") -> l
 OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
     "push": (queries.insert_many, ([job()],)),
     "push, unique key already held": (queries.insert_many, ([job(key="k")],)),
+    "push, replacing the key's holder": (queries.insert_many, ([job(key="k", replace=True)],)),
+    "push, unique_for over a finished holder": (
+        queries.insert_many, ([job(key="done", unique_for=60.0)],)),
+    "discard expired jobs": (queries.discard_expired, (NOW + 60, 1000)),
+    "operator retry of a keyed job": (queries.retry, (4, NOW)),
     "claim": (queries.claim, ("email", "w", 10, NOW, NOW + 15)),
     "promote due jobs": (queries.promote_due, (NOW,)),
     "next run_at": (queries.next_run_at, ()),
@@ -87,12 +93,16 @@ OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
            "keys, per-key rate": Limits(rate=RateLimit(1, per=1, per_key=True), keyed=True),
        }.items()},
     "keyed tasks": (limits.keyed_tasks, ()),
+    "jobs finished per minute (the dashboard's chart)": (
+        queries.finished_per_minute, (NOW - 3600, NOW)),
 }
 
 
 @pytest.mark.parametrize("name", list(OPERATIONS))
 def test_no_engine_operation_scans_the_jobs_table(conn: sqlite3.Connection, name: str) -> None:
-    in_transaction(conn, queries.insert_many, [job(key="k"), job(), job("other")])
+    in_transaction(conn, queries.insert_many, [job(key="k"), job(), job("other"),
+                                               job(key="done", expires_at=NOW + 30)])
+    conn.execute("UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = 4", (NOW,))
     operation, args = OPERATIONS[name]
 
     statements = statements_of(conn, operation, *args)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 from typing import TYPE_CHECKING
 
 import attrs
@@ -24,6 +26,7 @@ from service.jobs import (
     TaskWorker,
 )
 from service.jobs._store import JobInsert
+from service.logs import JsonFormatter
 
 if TYPE_CHECKING:
     from trio.testing import MockClock
@@ -270,3 +273,26 @@ async def test_jobs_pushed_in_a_transaction_wake_the_worker_only_after_commit(
         committed_at = trio.current_time()
         await wait_for_state(store, job_id, JobState.COMPLETED)
     assert RUNS[0][0] == committed_at
+
+
+async def test_outcome_lines_say_how_long_the_attempt_ran_and_when_it_runs_again_in_iso(
+    autojump_clock: MockClock, store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.jobs")
+    flaky = await store.push(Flaky(label="f", succeed_on=2))
+    sleepy = await store.push(Sleepy(seconds=3))
+    async with running(TaskWorker(store, ALL)):
+        await wait_for_state(store, flaky, JobState.COMPLETED)
+        await wait_for_state(store, sleepy, JobState.COMPLETED)
+    # As the operator reads them: JSON lines.
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records
+             if getattr(r, "event", "") in ("job.retryable", "job.completed")]
+    [retryable] = [line for line in lines if line["event"] == "job.retryable"]
+    assert retryable["id"] == flaky
+    # Backoff base 2 s: due again 2 s after the failure, as a UTC time, not epoch seconds.
+    assert retryable["run_at"] == dt.datetime.fromtimestamp(EPOCH + 2, dt.UTC).isoformat(
+        timespec="milliseconds")
+    assert retryable["run_at"].endswith("+00:00")
+    completed = {line["id"]: line for line in lines if line["event"] == "job.completed"}
+    assert completed[sleepy]["ms"] == pytest.approx(3000, abs=1)
+    assert completed[flaky]["ms"] == pytest.approx(0, abs=1)

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from service.tracing import Tracing
+
 ADMIN_TOKEN = "test-admin-token"
 
 
@@ -41,11 +43,12 @@ def make_settings(tmp_path: Path, **overrides: str) -> Settings:
 
 @asynccontextmanager
 async def serve_app(
-    tmp_path: Path, *, worker: bool = False, **overrides: str
+    tmp_path: Path, *, worker: bool = False, tracing: Tracing | None = None, **overrides: str
 ) -> AsyncIterator[Served]:
-    """Serve the app over real HTTP; with ``worker=True`` the TaskWorker runs beside it."""
+    """Serve the app over real HTTP; with ``worker=True`` the TaskWorker runs beside it;
+    ``tracing`` traces its requests."""
     settings = make_settings(tmp_path, **overrides)
-    async with open_state(settings) as state, trio.open_nursery() as nursery:
+    async with open_state(settings, tracing=tracing) as state, trio.open_nursery() as nursery:
         web = WebService(state)
         [address] = await nursery.start(web.run)
         job_worker = make_worker(state) if worker else None

@@ -89,17 +89,22 @@ class ServiceProcess:
 @asynccontextmanager
 async def service_process(
     env: dict[str, str], *args: str, with_nap: bool = True, wait_ready: bool = True,
-    module: str | None = None,
+    module: str | None = None, stdout: Path | None = None,
 ) -> AsyncIterator[ServiceProcess]:
     """Start the service (``python -m module``, by default the service with the test tasks);
     yields once it logged ``service.ready`` (at once unless ``wait_ready``); kills it if still
-    running."""
+    running. Its stdout goes to the file ``stdout`` if given, else nowhere."""
     if module is None:
         module = "support.run_service" if with_nap else "service"
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", module, *args], env=env, stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-    )
+    out = (subprocess.DEVNULL if stdout is None
+           else os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+    try:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", module, *args], env=env, stderr=subprocess.PIPE, stdout=out,
+        )
+    finally:
+        if stdout is not None:
+            os.close(out)
     service = ServiceProcess(process)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(service.read_logs)

@@ -38,13 +38,14 @@ SAMPLES = [
                  detail="sleepy: $.seconds: expected a number"),
     AttemptError(attempt=0, at=AT, kind=ErrorKind.UNKNOWN_TASK, error="UnknownTask",
                  task="renamed_long_ago"),
+    AttemptError(attempt=0, at=AT, kind=ErrorKind.EXPIRED, error="Expired"),
 ]
 
 
 def test_the_kinds_are_the_documented_values() -> None:
     assert {k.value for k in ErrorKind} == {
         "error", "timeout", "interrupted", "lease_expired", "cancelled", "payload",
-        "unknown_task",
+        "unknown_task", "expired",
     }
     assert {s.value for s in RescueStep} == {
         "requeued", "paused", "out_of_rescues", "out_of_attempts"}
@@ -173,7 +174,7 @@ def test_a_stored_errors_value_that_is_not_a_list_does_not_break_the_row() -> No
 
 def _row(errors: list[Any]) -> JobRow:
     values: list[Any] = [7, "send", "{}", "discarded", 0, 2, 3, AT, AT, AT, AT, None, None, 1,
-                         None, None, None]
+                         None, None, None, None, None]
     assert len(values) == len(COLUMNS.split(","))
     return to_row(values, errors)
 

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import math
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import pytest
@@ -277,3 +277,27 @@ def test_decoding_nan_or_infinity_is_a_payload_error(constant: str) -> None:
     assert constant in text
     with pytest.raises(PayloadError):
         codec.decode(text, Signup, name=NAME)
+
+
+@attrs.frozen(kw_only=True)
+class Choice:
+    mode: Literal["keep", "replace"] = "keep"
+    level: Literal[1, 2] = 1
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"mode": "merge"}, "$.mode", "expected one of 'keep', 'replace', got 'merge'"),
+        ({"level": True}, "$.level", "expected one of 1, 2, got True"),
+        ({"level": 1.0}, "$.level", "expected one of 1, 2, got 1.0"),
+    ],
+)
+def test_a_literal_field_names_the_values_it_accepts(
+    data: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(PayloadError) as info:
+        codec.structure(data, Choice, name="choice")
+    assert info.value.fields == {field: words}
+    assert codec.structure({"mode": "replace", "level": 2}, Choice, name="choice") == Choice(
+        mode="replace", level=2)

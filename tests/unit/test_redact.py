@@ -113,6 +113,30 @@ def test_every_string_of_a_json_log_line_is_masked() -> None:
     assert "ada:***@db" in entry["exception"]
 
 
+
+def test_a_text_log_line_masks_the_same_strings_and_quotes_what_needs_it() -> None:
+    import logging
+    import sys
+
+    from service.logs import TextFormatter
+
+    try:
+        raise ConnectionError("could not connect to postgresql://ada:hunter2@db/app")
+    except ConnectionError:
+        exc_info = sys.exc_info()
+    record = logging.makeLogRecord({
+        "msg": "ignored", "exc_info": exc_info, "event": "service.ready", "levelname": "INFO",
+        "fields": {"database": "postgresql://ada:hunter2@db/app", "roles": "web,worker",
+                   "reason": 'a "quoted" sentence', "forced": False, "status": None},
+    })
+    first, *rest = TextFormatter().format(record).splitlines()
+    assert SECRET not in first
+    assert SECRET not in "\n".join(rest)
+    assert first.split(" ", 1)[1] == (
+        'INFO    service.ready database=postgresql://ada:***@db/app roles=web,worker'
+        ' reason="a \\"quoted\\" sentence" forced=false status=null')
+    assert rest[0] == "Traceback (most recent call last):"
+
 def test_an_error_recorded_on_a_job_is_stored_without_the_password() -> None:
     from service.jobs import AttemptError, ErrorKind
     from service.jobs._attempt_error import to_stored

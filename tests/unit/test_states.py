@@ -9,7 +9,9 @@ import pytest
 from service.jobs._errors import InvalidTransition, ServiceError
 from service.jobs._states import (
     CANCEL_SOURCES,
+    EXPIRABLE,
     FINISHED,
+    REPLACEABLE,
     RETRY_SOURCES,
     TRANSITIONS,
     UNFINISHED,
@@ -27,10 +29,14 @@ EXPECTED: frozenset[tuple[JobState, JobState]] = frozenset(
     {
         (S.SCHEDULED, S.AVAILABLE),
         (S.SCHEDULED, S.CANCELLED),
+        (S.SCHEDULED, S.DISCARDED),  # expired
         (S.RETRYABLE, S.AVAILABLE),
         (S.RETRYABLE, S.CANCELLED),
+        (S.RETRYABLE, S.DISCARDED),  # expired
         (S.AVAILABLE, S.RUNNING),
         (S.AVAILABLE, S.CANCELLED),
+        (S.AVAILABLE, S.DISCARDED),  # expired, or its task is unknown
+        (S.AVAILABLE, S.SCHEDULED),  # a replacing push moved its run_at later
         (S.RUNNING, S.COMPLETED),
         (S.RUNNING, S.RETRYABLE),
         (S.RUNNING, S.DISCARDED),
@@ -117,9 +123,27 @@ def test_only_a_worker_claim_makes_a_job_running() -> None:
     assert sources_of(S.RUNNING) == {S.AVAILABLE}
 
 
-@pytest.mark.parametrize("outcome", [S.COMPLETED, S.RETRYABLE, S.DISCARDED], ids=str)
+@pytest.mark.parametrize("outcome", [S.COMPLETED, S.RETRYABLE], ids=str)
 def test_attempt_outcomes_are_reached_only_from_running(outcome: JobState) -> None:
     assert sources_of(outcome) == {S.RUNNING}
+
+
+def test_discarded_is_an_attempt_outcome_or_an_expiry_before_the_next_attempt() -> None:
+    assert sources_of(S.DISCARDED) == {S.RUNNING} | EXPIRABLE
+
+
+def test_expiry_discards_exactly_the_jobs_waiting_for_their_next_attempt() -> None:
+    assert {S.SCHEDULED, S.AVAILABLE, S.RETRYABLE} == EXPIRABLE
+    assert S.RUNNING not in EXPIRABLE, "an attempt that started before its expiry finishes"
+    for state in EXPIRABLE:
+        check_transition(state, S.DISCARDED)
+
+
+def test_a_replacing_push_moves_a_job_between_scheduled_and_available_only() -> None:
+    assert {S.SCHEDULED, S.AVAILABLE} == REPLACEABLE
+    check_transition(S.SCHEDULED, S.AVAILABLE)
+    check_transition(S.AVAILABLE, S.SCHEDULED)
+    assert sources_of(S.SCHEDULED) == {S.RUNNING, S.AVAILABLE}
 
 
 def test_retry_sources_are_every_state_an_operator_may_retry_but_running() -> None:

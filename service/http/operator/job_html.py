@@ -7,13 +7,22 @@ ever wrapped in ``Markup`` directly.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from ...jobs import CANCEL_SOURCES, RETRY_SOURCES, AttemptError, JobRow, JobState
+from ...jobs import (
+    CANCEL_SOURCES,
+    FAILED,
+    RETRY_SOURCES,
+    AttemptError,
+    BulkAction,
+    JobRow,
+    JobState,
+)
 from ..plumbing.html import document, field, when
+from .dashboard_html import admin_document, notice
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -43,19 +52,6 @@ def pretty_json(text: str | None) -> str:
         return text
 
 
-def _admin(title: str, body: Markup) -> str:
-    header = Markup(
-        '<nav><a href="/admin/jobs">Jobs</a> '
-        '<form class="inline" method="post" action="/admin/logout">'
-        '<button type="submit">Log out</button></form></nav>\n{}'
-    ).format(body)
-    return document(title, header)
-
-
-def _notice(notice: str | None) -> Markup:
-    return Markup('<p class="notice" role="alert">{}</p>').format(notice) if notice else Markup("")
-
-
 def login_page(*, closed: bool, error: str | None = None) -> str:
     """The token form; when ``closed`` (no token configured) an explanation instead."""
     if closed:
@@ -69,16 +65,9 @@ def login_page(*, closed: bool, error: str | None = None) -> str:
         "<h1>Operator dashboard</h1>\n{notice}\n"
         '<form method="post" action="/admin/login">\n{token}\n'
         '<button type="submit">Log in</button>\n</form>'
-    ).format(notice=_notice(error),
+    ).format(notice=notice(error),
              token=field("Admin token", "token", "password", "", None, TOKEN_MAX))
     return document("Log in", body)
-
-
-def error_page(status: int, message: str) -> str:
-    """An error answered to a dashboard page or form."""
-    body = Markup('<h1>Error {}</h1>\n<p class="notice">{}</p>\n'
-                  '<p><a href="/admin/jobs">Back to jobs</a></p>').format(status, message)
-    return document(f"Error {status}", body)
 
 
 def jobs_url(**params: object) -> str:
@@ -109,21 +98,43 @@ def _job_row(row: JobRow) -> Markup:
              error=_last_error(row))
 
 
+#: The listing's state filter: a state, "failed" (retryable or discarded), or any (None).
+StateChoice = JobState | Literal["failed"] | None
+
+#: The states "failed" stands for, in the order the listing names them.
+FAILED_STATES = [s for s in JobState if s in FAILED]
+
+
+def choice_value(choice: StateChoice) -> str | None:
+    """The ``state`` query parameter for ``choice``."""
+    return choice if choice is None or choice == "failed" else choice.value
+
+
+def choice_label(choice: StateChoice) -> str:
+    """How the filter reads: "failed (retryable, discarded)", a state, or "any state"."""
+    if choice == "failed":
+        return "failed (" + ", ".join(s.value for s in FAILED_STATES) + ")"
+    return "any state" if choice is None else choice.value
+
+
 def _state_links(counts: Mapping[JobState, int], task: str | None) -> Markup:
+    failed = sum(counts.get(s, 0) for s in FAILED)
     links = Markup(" ").join(
-        Markup('<a href="{}">{}: {}</a>').format(jobs_url(state=s.value, task=task), s.value,
-                                                counts.get(s, 0))
-        for s in JobState
+        Markup('<a href="{}">{}: {}</a>').format(jobs_url(state=value, task=task), value, count)
+        for value, count in [*((s.value, counts.get(s, 0)) for s in JobState),
+                             ("failed", failed)]
     )
-    return Markup('<nav class="states">{}</nav>').format(links)
+    return Markup('<nav class="states" id="state-counts" data-live>{}</nav>').format(links)
 
 
-def _filter_form(state: JobState | None, task: str | None, limit: int) -> Markup:
+def _filter_form(choice: StateChoice, task: str | None, limit: int) -> Markup:
+    selected = choice_value(choice) or ""
+    values = [("", "any state"), *((s.value, s.value) for s in JobState),
+              ("failed", choice_label("failed"))]
     options = Markup("").join(
         Markup('<option value="{v}"{sel}>{label}</option>').format(
-            v=v, label=v or "any state",
-            sel=Markup(" selected") if v == (state.value if state else "") else "")
-        for v in ["", *(s.value for s in JobState)]
+            v=v, label=label, sel=Markup(" selected") if v == selected else "")
+        for v, label in values
     )
     return Markup(
         '<form method="get" action="/admin/jobs"><label>State <select name="state">{options}'
@@ -133,9 +144,26 @@ def _filter_form(state: JobState | None, task: str | None, limit: int) -> Markup
     ).format(options=options, task=task or "", limit=limit)
 
 
+def _bulk_links(choice: StateChoice, task: str | None) -> Markup:
+    links = Markup(" ").join(
+        Markup('<a href="{}">{}…</a>').format(
+            bulk_url(action, choice, task), action.value.capitalize())
+        for action in BulkAction
+    )
+    return Markup('<p class="actions">Every job this filter selects: {}</p>').format(links)
+
+
+def bulk_url(action: BulkAction, choice: StateChoice, task: str | None) -> str:
+    """The confirmation page of ``action`` on what the filter selects."""
+    query = urlencode({k: v for k, v in (("action", action.value),
+                                         ("state", choice_value(choice)), ("task", task))
+                       if v is not None})
+    return f"/admin/jobs/bulk?{query}"
+
+
 def jobs_page(
-    rows: Iterable[JobRow], *, counts: Mapping[JobState, int], state: JobState | None,
-    task: str | None, limit: int, older: int | None,
+    rows: Iterable[JobRow], *, counts: Mapping[JobState, int], choice: StateChoice,
+    task: str | None, limit: int, older: int | None, message: str | None = None,
 ) -> str:
     """The job listing, newest first; ``older`` is the cursor of the next page, if any."""
     body_rows = Markup("").join(_job_row(row) for row in rows)
@@ -144,14 +172,16 @@ def jobs_page(
     more = Markup("")
     if older is not None:
         more = Markup('<p><a href="{}">Older jobs</a></p>').format(
-            jobs_url(state=state.value if state else None, task=task, limit=limit, before=older))
+            jobs_url(state=choice_value(choice), task=task, limit=limit, cursor=older))
     body = Markup(
-        "<h1>Jobs</h1>\n{links}\n{form}\n<table>\n<thead><tr><th>Id</th><th>Task</th>"
+        "<h1>Jobs</h1>\n{notice}\n{links}\n{form}\n{bulk}\n<div id=\"jobs\" data-live>"
+        "<table>\n<thead><tr><th>Id</th><th>Task</th>"
         "<th>State</th><th>Attempt</th><th>Run at</th><th>Created</th><th>Last error</th>"
-        "</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n{more}"
-    ).format(links=_state_links(counts, task), form=_filter_form(state, task, limit),
+        "</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n{more}</div>"
+    ).format(notice=notice(message), links=_state_links(counts, task),
+             form=_filter_form(choice, task, limit), bulk=_bulk_links(choice, task),
              rows=body_rows, more=more)
-    return _admin("Jobs", body)
+    return admin_document("Jobs", body, current="/admin/jobs")
 
 
 def _facts(row: JobRow) -> Markup:
@@ -160,11 +190,12 @@ def _facts(row: JobRow) -> Markup:
         ("Attempt", f"{row.attempt} of {row.max_attempts}"), ("Priority", str(row.priority)),
         ("Run at", when(row.run_at)), ("Created", when(row.created_at)),
         ("Attempted", _time(row.attempted_at)), ("Finished", _time(row.finished_at)),
+        ("Expires", _time(row.expires_at)),
         ("Unique key", _text(row.unique_key)), ("Rescues", str(row.rescues)),
         ("Lease owner", _text(row.lease_owner)), ("Lease expires", _time(row.lease_expires_at)),
     ]
     items = Markup("").join(Markup("<dt>{}</dt><dd>{}</dd>").format(k, v) for k, v in facts)
-    return Markup('<dl class="facts">{}</dl>').format(items)
+    return Markup('<dl class="facts" id="facts" data-live>{}</dl>').format(items)
 
 
 def _error_entry(entry: AttemptError) -> Markup:
@@ -197,14 +228,15 @@ def _actions(row: JobRow) -> Markup:
     return Markup('<div class="actions">{}</div>').format(Markup(" ").join(forms))
 
 
-def job_page(row: JobRow, *, notice: str | None = None) -> str:
+def job_page(row: JobRow, *, message: str | None = None) -> str:
     """One job: facts, payload, result and every recorded error, with Retry / Cancel forms."""
     errors = Markup("").join(_error_entry(entry) for entry in row.errors)
     result = (Markup("<pre>{}</pre>").format(pretty_json(row.result)) if row.result is not None
               else Markup('<p class="muted">No result.</p>'))
     body = Markup(
         "<h1>Job {id}</h1>\n{notice}\n{facts}\n{actions}\n<h2>Payload</h2>\n<pre>{args}</pre>\n"
-        "<h2>Result</h2>\n{result}\n<h2>Errors ({count})</h2>\n<ol>{errors}</ol>"
-    ).format(id=row.id, notice=_notice(notice), facts=_facts(row), actions=_actions(row),
+        '<div id="outcome" data-live><h2>Result</h2>\n{result}\n<h2>Errors ({count})</h2>\n'
+        "<ol>{errors}</ol></div>"
+    ).format(id=row.id, notice=notice(message), facts=_facts(row), actions=_actions(row),
              args=pretty_json(row.args), result=result, count=len(row.errors), errors=errors)
-    return _admin(f"Job {row.id}", body)
+    return admin_document(f"Job {row.id}", body, current="/admin/jobs")

@@ -1,9 +1,9 @@
-"""The operator API: jobs and queues (``Authorization: Bearer <SERVICE_ADMIN_TOKEN>``)."""
+"""The operator API: jobs, queues and workers (``Authorization: Bearer <SERVICE_ADMIN_TOKEN>``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from quart import Blueprint, Response, jsonify, request
@@ -17,9 +17,12 @@ from ...jobs import (
     JobFilter,
     JobNotFound,
     JobState,
+    OnConflict,
     QueueNotFound,
     job_json,
+    push_json,
     queue_json,
+    worker_json,
 )
 from ..plumbing.bodies import read_json, read_optional_json, structure
 from ..plumbing.errors import ApiError
@@ -35,7 +38,7 @@ LIST_LIMIT_MAX = 500
 
 def _admin() -> JobAdmin:
     state = app_state()
-    return JobAdmin(state.store, state.registry)
+    return state.admin()
 
 
 def _int_param(name: str, default: int | None, low: int, high: int) -> int | None:
@@ -86,6 +89,12 @@ async def get_job(raw_id: str) -> Response:
 
 @attrs.frozen(kw_only=True)
 class PushRequest:
+    """``POST /api/jobs``: the task, its args and the push's options (see ``service.jobs.Push``).
+
+    ``expires_at`` is an ISO 8601 time with a timezone, or epoch seconds; ``expire_after``,
+    ``unique_for`` and ``delay`` are seconds.
+    """
+
     task: str
     args: dict[str, Any] = attrs.field(factory=dict)
     delay: float | None = None
@@ -93,7 +102,38 @@ class PushRequest:
     priority: int | None = None
     unique_key: str | None = None
     max_attempts: int | None = None
+    expires_at: dt.datetime | float | None = None
+    expire_after: float | None = None
+    unique_for: float | None = None
+    on_conflict: OnConflict = "keep"
     concurrency_key: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PushResponse:
+    """The answer to ``POST /api/jobs``: the job as ``GET /api/jobs/{id}`` shows it, and
+    ``unique``: whether the push ``inserted`` it, or found its unique key held and ``kept`` or
+    ``replaced`` the holder (the job returned)."""
+
+    id: int
+    task: str
+    args: Any
+    state: str
+    attempt: int
+    max_attempts: int
+    priority: int
+    run_at: str
+    created_at: str
+    attempted_at: str | None
+    finished_at: str | None
+    unique_key: str | None
+    expires_at: str | None
+    rescues: int
+    lease_owner: str | None
+    lease_expires_at: str | None
+    errors: list[dict[str, Any]]
+    result: Any
+    unique: Literal["inserted", "kept", "replaced"]
 
 
 @blueprint.post("/api/jobs")
@@ -104,12 +144,15 @@ async def push_job() -> Response:
         pushed = await _admin().push(
             body.task, body.args, delay=body.delay, run_at=body.run_at, priority=body.priority,
             unique_key=body.unique_key, max_attempts=body.max_attempts,
+            expires_at=body.expires_at, expire_after=body.expire_after,
+            unique_for=body.unique_for, on_conflict=body.on_conflict,
             concurrency_key=body.concurrency_key,
         )
     except InvalidPush as exc:
         raise ApiError(422, "invalid", exc.title, exc.fields) from None
-    response = jsonify(job_json(pushed.row))
-    # 201 for a new job; 200 when a unique key matched an unfinished job, which is returned.
+    answer = PushResponse(**push_json(pushed))
+    response = jsonify(attrs.asdict(answer, recurse=False))
+    # 201 for a new job; 200 when its unique key was held: the holder, kept or replaced.
     response.status_code = 201 if pushed.inserted else 200
     return response
 
@@ -214,3 +257,11 @@ async def clear_queue_limits(task: str) -> Response:
     except QueueNotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None
     return jsonify(queue_json(queue))
+@blueprint.get("/api/workers")
+@admin_only
+async def list_workers() -> Response:
+    """``{"workers": [...]}``: every worker process recorded by its heartbeats, most recently
+    seen first, each as ``worker_json`` shapes it (``status`` live, stopped or gone)."""
+    rows = await _admin().workers()
+    now = app_state().store.clock.now()
+    return jsonify({"workers": [worker_json(row, now) for row in rows]})

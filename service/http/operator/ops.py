@@ -65,9 +65,9 @@ async def readyz() -> Response:
 @blueprint.get("/metrics")
 @admin_only
 async def metrics() -> Response:
+    """Prometheus text; the store's gauges (jobs by task and state, queue lag) are read from the
+    database now, in one grouped query."""
     state = app_state()
-    counts = await state.store.job_count_by_state()
-    state.metrics.jobs.values.clear()
-    for (task, job_state), count in counts.items():
-        state.metrics.jobs.set(count, task=task, state=job_state.value)
+    stats = await state.store.job_stats_by_state()
+    state.metrics.observe_store(stats, state.registry.names(), state.store.clock.now())
     return Response(state.metrics.expose(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -28,6 +28,25 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1re
 dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; }
 nav.states a { margin-right: .8rem; }
+nav.main { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center;
+           padding-bottom: .6rem; border-bottom: 1px solid #ddd; }
+nav.main a[aria-current] { font-weight: 700; color: #222; text-decoration: none; }
+nav.main .live { display: inline-flex; gap: .3rem; align-items: center; font-weight: normal;
+                 margin-left: auto; }
+nav.main .live[hidden] { display: none; }
+nav.main .live[hidden] + form { margin-left: auto; }
+.actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .6rem 0; }
+.status-live { color: #06640b; font-weight: 600; }
+.status-stopped { color: #555; }
+.status-gone { color: #a00; font-weight: 600; }
+tr.gone td, tr.stopped td { color: #777; }
+.wide { overflow-x: auto; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+svg.chart { width: 100%; height: auto; max-width: 60rem; background: #fcfcfc;
+            border: 1px solid #ddd; border-radius: 6px; }
+.legend span { margin-right: 1rem; }
+.swatch { display: inline-block; width: .8rem; height: .8rem; vertical-align: middle;
+          margin-right: .3rem; }
 """
 
 

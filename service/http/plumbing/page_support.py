@@ -17,10 +17,18 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self';"
        " frame-ancestors 'none'; base-uri 'none'")
 
 
-def html_response(text: str, status: int = 200, *, private: bool = False) -> Response:
-    """An HTML page under the CSP; ``private`` pages (operator data) are never cached."""
+#: The dashboard's pages also load this site's own scripts (never inline ones) and fetch from it:
+#: the live refresh, ``/admin/live.js``.
+CSP_WITH_SCRIPTS = CSP + "; script-src 'self'; connect-src 'self'"
+
+
+def html_response(
+    text: str, status: int = 200, *, private: bool = False, scripts: bool = False
+) -> Response:
+    """An HTML page under the CSP; ``private`` pages (operator data) are never cached;
+    ``scripts`` pages may run this site's own script files (:data:`CSP_WITH_SCRIPTS`)."""
     response = Response(text, status=status, content_type="text/html; charset=utf-8")
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = CSP_WITH_SCRIPTS if scripts else CSP
     if private:
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "same-origin"

@@ -13,6 +13,8 @@ import uuid
 from quart import g, has_request_context, request
 
 HEADER = "X-Request-ID"
+#: Where :class:`.in_flight.InFlight` keeps the id it chose, in the request's ASGI scope.
+SCOPE_KEY = "service.request_id"
 
 _SANE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 
@@ -25,10 +27,14 @@ def choose(sent: str | None) -> str:
 
 
 def request_id() -> str:
-    """The current request's id, chosen on first use; ``""`` outside a request."""
+    """The current request's id: the one :class:`.in_flight.InFlight` chose as the request
+    arrived, else (an app served without it, as by quart's test client) chosen on first use;
+    ``""`` outside a request."""
     if not has_request_context():
         return ""
     chosen: str | None = g.get("request_id")
     if chosen is None:
-        chosen = g.request_id = choose(request.headers.get(HEADER))
+        kept = request.scope.get(SCOPE_KEY)
+        chosen = kept if isinstance(kept, str) else choose(request.headers.get(HEADER))
+        g.request_id = chosen
     return chosen

@@ -1,21 +1,23 @@
-"""Pushing on PostgreSQL: inserting jobs, deduplicating unique keys, and their NOTIFY.
+"""Pushing on PostgreSQL: inserting jobs, settling unique keys, and their NOTIFY.
 
-The partial unique index on (task, unique_key) over unfinished jobs decides races between
-processes and hosts: ``INSERT ... ON CONFLICT DO NOTHING`` skips a row whose key an unfinished job
-holds (waiting for that job's transaction if it is still open), and the holder's id is looked up.
+The partial unique index on (task, unique_key) over the jobs holding their key decides races
+between processes and hosts: ``INSERT ... ON CONFLICT DO NOTHING`` skips a row whose key is held
+(waiting for the holder's transaction if it is still open), and the push then settles with the
+holder (``_unique``): keeps it, replaces it, or releases its key and inserts.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .._errors import ConstraintViolation
-from .._rows import COLUMNS
+from .._rows import COLUMN_COUNT, COLUMNS
 from .._states import JobState
 from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
+from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
+from .._unique import statements as unique_statements
 from .notify import DUE, encode_payload, notify_tasks
-from .queries import UNFINISHED_SQL, to_row
+from .queries import UNFINISHED_SQL, get, to_row
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,36 +25,14 @@ if TYPE_CHECKING:
     from .connection import Conn
 
 _INSERT_VALUES = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key,"
-    " concurrency_key)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    f"INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ({', '.join(['%s'] * INSERT_WIDTH)})"
+    " ON CONFLICT DO NOTHING"
 )
 _INSERT = _INSERT_VALUES + " RETURNING id"
 #: The insert that reads the new row back in the same statement (``push_result``).
 _INSERT_ROW = _INSERT_VALUES + f" RETURNING {COLUMNS}"
-#: Attempts at a unique push whose holder finishes between our insert and our lookup.
-UNIQUE_RETRIES = 5
-
-
-def _values(job: JobInsert) -> tuple[Any, ...]:
-    return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, job.unique_key, job.concurrency_key)
-
-
-def _holder_or_insert(conn: Conn, job: JobInsert) -> InsertResult:
-    """For a unique push that conflicted: the unfinished holder's id, or insert after all."""
-    for _ in range(UNIQUE_RETRIES):
-        existing = conn.execute(
-            "SELECT id FROM jobs WHERE task = %s AND unique_key = %s"
-            f" AND state IN {UNFINISHED_SQL}",
-            (job.task, job.unique_key),
-        ).fetchone()
-        if existing is not None:
-            return InsertResult(id=existing[0], inserted=False)
-        row = conn.execute(_INSERT, _values(job)).fetchone()
-        if row is not None:
-            return InsertResult(id=row[0], inserted=True)
-    raise ConstraintViolation(f"unique key {job.unique_key!r} kept changing hands; try again")
+_UNIQUE = unique_statements("%s")
+_values = insert_values
 
 
 def insert_many(
@@ -60,16 +40,18 @@ def insert_many(
 ) -> list[InsertResult]:
     """Insert ``jobs`` (call inside a transaction) and NOTIFY ``channel`` of the new ones.
 
-    A unique key held by an unfinished job makes ``ON CONFLICT DO NOTHING`` skip the row; its
-    result is then the holder's id. The notification is delivered when the transaction commits.
+    A held unique key makes ``ON CONFLICT DO NOTHING`` skip the row; the push then settles with
+    the holder (``_unique.insert_unique``), which may insert it after all. The notification
+    is delivered when the transaction commits.
     """
     ids = _insert_rows(conn, jobs)
     results = [
         InsertResult(id=job_id, inserted=True) if job_id is not None
-        else _holder_or_insert(conn, job)
+        else insert_unique(conn, _UNIQUE, job)
         for job, job_id in zip(jobs, ids, strict=True)
     ]
-    notify(conn, channel, origin, [j for j, r in zip(jobs, results, strict=True) if r.inserted])
+    notify(conn, channel, origin,
+           [j for j, r in zip(jobs, results, strict=True) if r.inserted or r.replaced])
     return results
 
 
@@ -111,42 +93,29 @@ def insert_many_committed(
         return insert_many(conn, jobs, channel, origin)
 
 
-def _holder_row_or_insert(conn: Conn, job: JobInsert) -> PushResult:
-    """:func:`_holder_or_insert`, reading whole rows."""
-    for _ in range(UNIQUE_RETRIES):
-        existing = conn.execute(
-            f"SELECT {COLUMNS} FROM jobs WHERE task = %s AND unique_key = %s"
-            f" AND state IN {UNFINISHED_SQL}",
-            (job.task, job.unique_key),
-        ).fetchone()
-        if existing is not None:
-            return PushResult(row=to_row(existing), inserted=False)
-        row = conn.execute(_INSERT_ROW, _values(job)).fetchone()
-        if row is not None:
-            return PushResult(row=to_row(row), inserted=True)
-    raise ConstraintViolation(f"unique key {job.unique_key!r} kept changing hands; try again")
-
-
 def insert_returning(conn: Conn, job: JobInsert, channel: str, origin: str) -> PushResult:
     """Insert one job (call inside a transaction) and read its row back with RETURNING; on a
     unique-key hit the holder's row. NOTIFY ``channel`` if it was inserted."""
     row = conn.execute(_INSERT_ROW, _values(job)).fetchone()
-    result = (
-        PushResult(row=to_row(row), inserted=True) if row is not None
-        else _holder_row_or_insert(conn, job)
-    )
-    if result.inserted:
+    if row is not None:
+        result = PushResult(row=to_row(row), inserted=True)
+    else:
+        settled = insert_unique(conn, _UNIQUE, job)
+        result = PushResult(row=get(conn, settled.id), inserted=settled.inserted,
+                            replaced=settled.replaced)
+    if result.inserted or result.replaced:
         notify(conn, channel, origin, [job])
     return result
 
 
 #: ``push_result`` of a keyed job in one statement: the new row (and its NOTIFY), or else the
-#: unfinished holder's row as the statement's snapshot saw it.
+#: row of an unfinished holder as the statement's snapshot saw it -- what a plain keyed push
+#: (``on_conflict="keep"``, no ``unique_for``) keeps.
 _INSERT_ROW_OR_HOLDER = (
     f"WITH ins AS ({_INSERT_ROW})"
     f" SELECT {COLUMNS}, true, pg_notify(%s, %s) FROM ins"
     f" UNION ALL SELECT {COLUMNS}, false, NULL::void FROM jobs"
-    f" WHERE task = %s AND unique_key = %s AND state IN {UNFINISHED_SQL}"
+    f" WHERE task = %s AND unique_key = %s AND unique_held AND state IN {UNFINISHED_SQL}"
     " AND NOT EXISTS (SELECT 1 FROM ins)"
 )
 
@@ -157,11 +126,15 @@ def insert_returning_committed(
     """:func:`insert_returning` committed on its own, in one statement (one round trip): the
     insert, its row and its NOTIFY -- or, on a unique-key hit, the holder's row.
 
-    A holder that committed while the insert waited on it is not in the statement's snapshot:
-    then (rarely) a transaction looks it up, as :func:`insert_returning` does.
+    A holder that committed while the insert waited on it is not in the statement's snapshot,
+    nor is a finished holder kept: then a transaction settles, as :func:`insert_returning` does;
+    so does every push with ``unique_for`` or ``on_conflict="replace"``.
     """
     payload = encode_payload(origin, job.task, _when(job))
-    if job.unique_key is None:
+    if job.unique_for is not None or job.replace:
+        row = None
+        inserted = False
+    elif job.unique_key is None:
         row = conn.execute(
             f"WITH ins AS ({_INSERT_ROW}) SELECT {COLUMNS}, pg_notify(%s, %s) FROM ins",
             (*_values(job), channel, payload),
@@ -172,7 +145,7 @@ def insert_returning_committed(
             _INSERT_ROW_OR_HOLDER,
             (*_values(job), channel, payload, job.task, job.unique_key),
         ).fetchone()
-        inserted = row is not None and bool(row[17])
+        inserted = row is not None and bool(row[COLUMN_COUNT])
     if row is not None:
         return PushResult(row=to_row(row), inserted=inserted)
     with conn.transaction():

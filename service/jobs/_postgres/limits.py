@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._limits import AfterClaim, LimitedClaim, Limits, QueueLimitsRow, explain, key_want
-from .._rows import CLAIMED_COLUMNS, claim_order, to_claimed
+from .._rows import CLAIMED_COLUMNS, CLAIMED_COUNT, claim_order, to_claimed
 from .notify import DUE, notify_tasks
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ _HELD = (
 #: run a subquery with a computed LIMIT once per outer row, and take more rows than the limit.
 _PICK = (
     "picked AS (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
+    "  AND (expires_at IS NULL OR expires_at > %(now)s)"
     " AND NOT EXISTS (SELECT 1 FROM held)"
     " ORDER BY priority, run_at, id LIMIT {cap} FOR UPDATE SKIP LOCKED)"
 )
@@ -65,6 +66,7 @@ _PICK_KEYED = (
     "  row_number() OVER (PARTITION BY a.k ORDER BY c.priority, c.run_at, c.id) AS rn"
     " FROM allowed a CROSS JOIN LATERAL (SELECT id, priority, run_at FROM jobs"
     "  WHERE state = 'available' AND task = %(task)s AND concurrency_key = a.k"
+    "  AND (expires_at IS NULL OR expires_at > %(now)s)"
     "  ORDER BY priority, run_at, id LIMIT greatest(least(a.cap, %(key_want)s), 0)"
     "  FOR UPDATE SKIP LOCKED) c"
     " UNION ALL"
@@ -72,6 +74,7 @@ _PICK_KEYED = (
     "  row_number() OVER (ORDER BY n.priority, n.run_at, n.id)"
     " FROM (SELECT id, priority, run_at FROM jobs WHERE state = 'available' AND task = %(task)s"
     "  AND concurrency_key IS NULL AND NOT EXISTS (SELECT 1 FROM held)"
+    "  AND (expires_at IS NULL OR expires_at > %(now)s)"
     "  ORDER BY priority, run_at, id LIMIT %(want)s FOR UPDATE SKIP LOCKED) n"
     "), picked AS MATERIALIZED (SELECT id FROM ranked WHERE rn <= cap"
     "  ORDER BY rn, priority, run_at, id LIMIT {cap})"
@@ -162,7 +165,7 @@ def claim_limited(
         rows = claimed.fetchall()
         seen = after.fetchone()
     assert seen is not None  # a SELECT over a one-row table
-    jobs = sorted((to_claimed(r, key=r[7]) for r in rows), key=claim_order)
+    jobs = sorted((to_claimed(r, key=r[CLAIMED_COUNT]) for r in rows), key=claim_order)
     view = AfterClaim(paused=bool(seen[0]), blocked_until=seen[1], rate_next_at=seen[2],
                       running=int(seen[3]), more=bool(seen[4]), key_next_at=seen[5])
     return LimitedClaim(jobs=jobs, throttle=explain(limits, want, len(jobs), now, view))

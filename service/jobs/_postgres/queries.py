@@ -18,23 +18,43 @@ from .._errors import InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
+    WORKER_COLUMNS,
+    batch_of,
+    batch_query,
     claim_order,
+    count_query,
     error_json,
     list_query,
+    release_for_retry,
+    release_for_retry_many,
     rescue_step,
     state_list,
     to_claimed,
+    to_worker,
+    worker_values,
 )
 from .._rows import to_row as row_from_columns
-from .._states import CANCEL_SOURCES, FINISHED, RETRY_SOURCES, UNFINISHED, JobState
+from .._states import (
+    CANCEL_SOURCES,
+    DELETE_SOURCES,
+    EXPIRABLE,
+    FINISHED,
+    RETRY_SOURCES,
+    UNFINISHED,
+    JobState,
+)
 from .._store import (
     REPEAT_RESCUE_SPREAD_MAX_S,
     REPEAT_RESCUE_SPREAD_S,
+    BulkBatch,
     ClaimedJob,
     JobFilter,
     JobRow,
+    JobStats,
     Rescued,
     SetStateIfRunning,
+    WorkerBeat,
+    WorkerRow,
 )
 from .notify import DUE, notify_tasks
 
@@ -44,6 +64,8 @@ if TYPE_CHECKING:
     from .connection import Conn
 
 UNFINISHED_SQL = state_list(UNFINISHED)
+#: The ``jobs_expiring`` index's predicate.
+EXPIRING = f"expires_at IS NOT NULL AND state IN {state_list(EXPIRABLE)}"
 
 
 def to_row(r: Sequence[Any]) -> JobRow:
@@ -68,11 +90,23 @@ def list_jobs(conn: Conn, where: JobFilter) -> list[JobRow]:
 
 
 def next_run_at(conn: Conn) -> float | None:
-    """The earliest ``run_at`` of a waiting job, or None."""
+    """The earliest ``run_at`` of a waiting job or ``expires_at`` of an unstarted one, or
+    None."""
     row = conn.execute(
-        "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        "SELECT least((SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')),"
+        f" (SELECT min(expires_at) FROM jobs WHERE {EXPIRING}))"
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+def stats_by_state(conn: Conn) -> dict[tuple[str, JobState], JobStats]:
+    """(task, state) -> count and earliest run_at, in one pass over the table."""
+    return {
+        (task, JobState(state)): JobStats(count=count, oldest_run_at=oldest)
+        for task, state, count, oldest in conn.execute(
+            "SELECT task, state, count(*), min(run_at) FROM jobs GROUP BY task, state"
+        )
+    }
 
 
 def count_by_state(conn: Conn) -> dict[tuple[str, JobState], int]:
@@ -100,6 +134,7 @@ def claim(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = %(now)s,"
         " lease_owner = %(owner)s, lease_expires_at = %(expires)s"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
+        "  AND (expires_at IS NULL OR expires_at > %(now)s)"
         "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = %(task)s AND paused)"
         "  ORDER BY priority, run_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
         f" RETURNING {CLAIMED_COLUMNS}",
@@ -113,6 +148,7 @@ PROMOTE_BATCH = 5000
 
 def promote_due(conn: Conn, now: float) -> list[str]:
     """Make due scheduled and retryable jobs available; their task names."""
+    discard_expired(conn, now, PROMOTE_BATCH)  # before: an expired job is never promoted
     rows = conn.execute(
         "UPDATE jobs SET state = 'available'"
         " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"
@@ -204,6 +240,21 @@ def discard_unknown(
     return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
 
 
+def discard_expired(conn: Conn, now: float, limit: int) -> list[Rescued]:
+    """Discard jobs waiting for their next attempt whose ``expires_at`` is at or before now."""
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'discarded', finished_at = %(now)s,"
+        " errors = errors || jsonb_build_array(jsonb_build_object('attempt', attempt,"
+        f"  'at', %(now)s::float8, 'kind', '{ErrorKind.EXPIRED}', 'error', 'Expired',"
+        "  'expires_at', expires_at))"
+        f" WHERE id IN (SELECT id FROM jobs WHERE {EXPIRING} AND expires_at <= %(now)s"
+        "  ORDER BY expires_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+        " RETURNING id, task, state",
+        {"now": now, "limit": limit},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
+
+
 # -- outcomes and operator actions -----------------------------------------------------------
 
 _SET_STATE = (
@@ -280,14 +331,19 @@ def _cas(conn: Conn, job_id: int, sql: str, params: Sequence[Any], target: JobSt
     raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
 
 
+_RELEASE_FOR_RETRY = release_for_retry("%s")
+
+
 def retry(conn: Conn, job_id: int, now: float, channel: str, origin: str) -> JobRow:
     """Operator retry, and a NOTIFY so workers on every host hear of it at commit."""
     with conn.transaction():
+        conn.execute(_RELEASE_FOR_RETRY, (job_id, job_id))
         row = _cas(
             conn,
             job_id,
             "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
-            " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1)"
+            " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1),"
+            " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
             f" WHERE id = %s AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
             (now, job_id),
             JobState.AVAILABLE,
@@ -339,3 +395,131 @@ def queue_set_paused(
         )
         if not paused:
             notify_tasks(conn, channel, origin, {task: DUE})
+
+
+# -- operators' bulk actions: one batch each, picked (locked) then changed in one transaction --
+
+def count(conn: Conn, where: JobFilter) -> int:
+    """How many jobs ``where`` selects."""
+    sql, params = count_query(where, "%s")
+    row = conn.execute(sql, params).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _pick(conn: Conn, where: JobFilter, allowed: frozenset[JobState]) -> list[tuple[Any, ...]]:
+    # SKIP LOCKED: a job a worker is changing at this instant is left out of the batch.
+    sql, params = batch_query(where, "%s", allowed, " FOR UPDATE SKIP LOCKED")
+    return [tuple(r) for r in conn.execute(sql, params)]
+
+
+_RELEASE_FOR_RETRY_MANY = release_for_retry_many("= ANY(%s::bigint[])",
+                                                 "<> ALL(%s::bigint[])")
+_RETRY_MANY = (
+    "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
+    " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1),"
+    " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
+    f" WHERE id = ANY(%s::bigint[]) AND state IN {state_list(RETRY_SOURCES)} RETURNING id, task"
+)
+
+
+def _retry_each(conn: Conn, ids: list[int], now: float) -> list[tuple[Any, ...]]:
+    """One by one, each in a savepoint: a job whose unique key another unfinished job holds
+    stays as it is."""
+    changed: list[tuple[Any, ...]] = []
+    for job_id in ids:
+        try:
+            with conn.transaction():
+                changed += conn.execute(_RETRY_MANY, (now, [job_id])).fetchall()
+        except psycopg.errors.UniqueViolation:
+            continue
+    return changed
+
+
+def retry_many(conn: Conn, where: JobFilter, now: float, channel: str, origin: str) -> BulkBatch:
+    """Operator retry of one batch, and a NOTIFY for the tasks it made available."""
+    with conn.transaction():
+        picked = _pick(conn, where, RETRY_SOURCES)
+        ids = [r[0] for r in picked]
+        conn.execute(_RELEASE_FOR_RETRY_MANY, (ids, ids))
+        try:
+            with conn.transaction():
+                changed = conn.execute(_RETRY_MANY, (now, ids)).fetchall()
+        except psycopg.errors.UniqueViolation:
+            changed = _retry_each(conn, ids, now)
+        batch = batch_of(picked, changed, retried=True)
+        notify_tasks(conn, channel, origin, dict.fromkeys(batch.tasks, DUE))
+    return batch
+
+
+def cancel_many(conn: Conn, where: JobFilter, now: float, reason: str) -> BulkBatch:
+    """Operator cancel of one batch, recording ``reason`` on each job."""
+    error = error_json(operator_cancelled(now, reason))
+    with conn.transaction():
+        picked = _pick(conn, where, CANCEL_SOURCES)
+        changed = conn.execute(
+            "UPDATE jobs SET state = 'cancelled', finished_at = %s, lease_owner = NULL,"
+            " lease_expires_at = NULL, errors = errors || jsonb_build_array(%s::jsonb)"
+            f" WHERE id = ANY(%s::bigint[]) AND state IN {state_list(CANCEL_SOURCES)}"
+            " RETURNING id, task",
+            (now, error, [r[0] for r in picked]),
+        ).fetchall()
+    return batch_of(picked, changed)
+
+
+def delete_many(conn: Conn, where: JobFilter) -> BulkBatch:
+    """Delete one batch of jobs, running ones excepted."""
+    with conn.transaction():
+        picked = _pick(conn, where, DELETE_SOURCES)
+        changed = conn.execute(
+            "DELETE FROM jobs WHERE id = ANY(%s::bigint[])"
+            f" AND state IN {state_list(DELETE_SOURCES)} RETURNING id, task",
+            ([r[0] for r in picked],),
+        ).fetchall()
+    return batch_of(picked, changed)
+
+
+def finished_per_minute(
+    conn: Conn, since: float, until: float
+) -> dict[tuple[float, JobState], int]:
+    """(minute start, state) -> jobs finished then, from ``since`` up to ``until``: one hash
+    aggregate over a range of ``jobs_finished``."""
+    return {
+        (since + 60 * float(minute), JobState(state)): n
+        for minute, state, n in conn.execute(
+            "SELECT floor((finished_at - %(since)s) / 60)::bigint, state, count(*) FROM jobs"
+            f" WHERE state IN {state_list(FINISHED)} AND finished_at >= %(since)s"
+            "  AND finished_at < %(until)s GROUP BY 1, 2",
+            {"since": since, "until": until},
+        )
+    }
+
+
+# -- worker processes -------------------------------------------------------------------------
+
+def worker_beat(conn: Conn, beat: WorkerBeat) -> None:
+    """Upsert a worker's heartbeat."""
+    conn.execute(
+        f"INSERT INTO job_workers ({WORKER_COLUMNS})"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL)"
+        " ON CONFLICT (owner) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
+        " tasks = excluded.tasks, in_flight = excluded.in_flight, seen_at = excluded.seen_at,"
+        " beat_interval = excluded.beat_interval, stopped_at = NULL",
+        worker_values(beat),
+    )
+
+
+def worker_stopped(conn: Conn, owner: str, now: float) -> None:
+    """Record a clean stop."""
+    conn.execute("UPDATE job_workers SET stopped_at = %s, seen_at = %s, in_flight = 0"
+                 " WHERE owner = %s", (now, now, owner))
+
+
+def worker_list(conn: Conn) -> list[WorkerRow]:
+    """Every worker, most recently seen first."""
+    return [to_worker(r) for r in conn.execute(
+        f"SELECT {WORKER_COLUMNS} FROM job_workers ORDER BY seen_at DESC, owner")]
+
+
+def worker_delete_seen_before(conn: Conn, before: float) -> int:
+    """Forget workers last seen before ``before``."""
+    return conn.execute("DELETE FROM job_workers WHERE seen_at < %s", (before,)).rowcount

@@ -66,9 +66,71 @@ JOBS_V2 = Migration(
     },
 )
 
+JOBS_V3 = Migration(
+    component="jobs",
+    version=3,
+    description="the W3C traceparent a push stores with its job (tracing)",
+    statements={"postgresql": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
+)
+
 JOBS_V4 = Migration(
     component="jobs",
     version=4,
+    description="periodic schedules: one row per schedule, and each job's tick",
+    statements={
+        "postgresql": [
+            # last_tick moves by compare-and-set in the transaction that inserts the tick's
+            # jobs: any number of processes push a tick once, with no leader.
+            "CREATE TABLE job_schedules (name TEXT PRIMARY KEY, cron TEXT NOT NULL,"
+            " timezone TEXT NOT NULL, task TEXT NOT NULL, catch_up TEXT NOT NULL,"
+            " paused BOOLEAN NOT NULL DEFAULT false, last_tick DOUBLE PRECISION,"
+            " last_job_id BIGINT, created_at DOUBLE PRECISION NOT NULL,"
+            " updated_at DOUBLE PRECISION NOT NULL)",
+            "ALTER TABLE jobs ADD COLUMN tick DOUBLE PRECISION",
+        ]
+    },
+)
+
+WORKERS_V1 = Migration(
+    component="workers",
+    version=1,
+    description="job_workers: one heartbeat row per worker process",
+    statements={
+        "postgresql": [
+            # tasks: a JSON array of task names, as text (read back as on SQLite).
+            "CREATE TABLE job_workers (owner TEXT PRIMARY KEY, host TEXT NOT NULL,"
+            " pid INTEGER NOT NULL, tasks TEXT NOT NULL, in_flight INTEGER NOT NULL,"
+            " started_at DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL,"
+            " beat_interval DOUBLE PRECISION NOT NULL, stopped_at DOUBLE PRECISION)",
+        ]
+    },
+)
+
+JOBS_V5 = Migration(
+    component="jobs",
+    version=5,
+    description="job expiry; unique keys held until a push releases them (unique_for, replace)",
+    statements={
+        "postgresql": [
+            "ALTER TABLE jobs ADD COLUMN expires_at DOUBLE PRECISION",
+            # A keyed job holds its key from its insert until a later push (or an operator's
+            # retry of another job) releases it, finished or not: see service/jobs/_unique.py.
+            "ALTER TABLE jobs ADD COLUMN unique_held BOOLEAN NOT NULL DEFAULT false",
+            "UPDATE jobs SET unique_held = true WHERE unique_key IS NOT NULL"
+            " AND state IN ('scheduled', 'available', 'running', 'retryable')",
+            "DROP INDEX jobs_unique_key",
+            "CREATE UNIQUE INDEX jobs_unique_held ON jobs (task, unique_key) WHERE unique_held",
+            # Jobs whose next attempt may expire: the sweep and the worker's timer seek here.
+            "CREATE INDEX jobs_expiring ON jobs (expires_at) WHERE expires_at IS NOT NULL"
+            " AND state IN ('scheduled', 'available', 'retryable')",
+        ]
+    },
+)
+
+
+JOBS_V6 = Migration(
+    component="jobs",
+    version=6,
     description="flow control: concurrency keys, queue limits and rates, paused keys",
     statements={
         "postgresql": [
@@ -91,4 +153,4 @@ JOBS_V4 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V4]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, WORKERS_V1]

@@ -18,19 +18,28 @@ from .._limits import LimitedClaim, Limits, QueueLimitsRow
 from .._push import Pusher
 from .._states import FINISHED, JobState
 from .._store import (
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     JobStore,
     PushListener,
     PushResult,
     Rescued,
+    ScheduleDefinition,
+    ScheduleRow,
     SetStateIfRunning,
+    TickInsert,
     Wake,
+    WorkerBeat,
+    WorkerRow,
+    wake_for,
+    wake_of_jobs,
 )
-from . import inserts, queries
+from . import inserts, queries, schedules
 from . import limits as flow
 from .connection import channel_name, check_schema, conninfo, migrate
 from .notify import DUE, NotifyListener, earliest_by_task
@@ -114,7 +123,7 @@ class PostgresStore(Pusher):
         if wake is None:
             return
         for listener in self._listeners:
-            listener(wake.tasks, wake.earliest)
+            wake.tell(listener)
 
     def _notify_task(self, task: str, run_at: float) -> None:
         for listener in self._listeners:
@@ -233,8 +242,8 @@ class PostgresStore(Pusher):
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._call(inserts.insert_returning_committed, job, self.channel,
                                   self.origin)
-        if result.inserted:
-            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
+        if result.inserted or result.replaced:
+            self._notify(wake_for(job))
         return result
 
     async def job_get(self, job_id: int) -> JobRow:
@@ -255,6 +264,9 @@ class PostgresStore(Pusher):
 
     async def job_next_run_at(self) -> float | None:
         return await self._call(queries.next_run_at)
+
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        return await self._call(queries.discard_expired, now, limit)
 
     async def job_renew_leases(
         self, owner: str, job_ids: Sequence[int], lease_expires_at: float
@@ -299,6 +311,9 @@ class PostgresStore(Pusher):
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._call(queries.count_by_state)
 
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        return await self._call(queries.stats_by_state)
+
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         now = self.clock.now()
         await self._call(queries.queue_set_paused, task, paused, now, self.channel, self.origin)
@@ -330,6 +345,62 @@ class PostgresStore(Pusher):
 
     async def job_keyed_tasks(self) -> list[str]:
         return await self._call(flow.keyed_tasks)
+    async def schedule_register(
+        self, definitions: Sequence[ScheduleDefinition], now: float
+    ) -> None:
+        if definitions:
+            await self._call(schedules.register, definitions, now)
+
+    async def schedule_list(self) -> list[ScheduleRow]:
+        return await self._call(schedules.list_all)
+
+    async def schedule_get(self, name: str) -> ScheduleRow | None:
+        return await self._call(schedules.get, name)
+
+    async def schedule_enqueue(
+        self, name: str, expected_last_tick: float | None, last_tick: float,
+        jobs: Sequence[TickInsert], now: float,
+    ) -> list[int] | None:
+        ids = await self._call(schedules.enqueue, name, expected_last_tick, last_tick, jobs,
+                               now, self.channel, self.origin)
+        if ids:
+            self._notify(wake_of_jobs(j.job for j in jobs))
+        return ids
+
+    async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
+        return await self._call(schedules.set_paused, name, paused, now)
+
+    async def job_count(self, where: JobFilter) -> int:
+        return await self._call(queries.count, where)
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        batch = await self._call(queries.retry_many, where, now, self.channel, self.origin)
+        for task in batch.tasks:
+            self._notify_task(task, now)
+        return batch
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        return await self._call(queries.cancel_many, where, now, reason)
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        return await self._call(queries.delete_many, where)
+
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        return await self._call(queries.finished_per_minute, since, until)
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        await self._call(queries.worker_beat, beat)
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        await self._call(queries.worker_stopped, owner, now)
+
+    async def worker_list(self) -> list[WorkerRow]:
+        return await self._call(queries.worker_list)
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        return await self._call(queries.worker_delete_seen_before, before)
 
 
 def _is_a_job_store(store: PostgresStore) -> JobStore:

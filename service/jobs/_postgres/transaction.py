@@ -19,7 +19,7 @@ from psycopg.pq import TransactionStatus
 
 from .._errors import StoreError
 from .._push import Pusher
-from .._store import InsertResult, JobInsert, PushResult, Transaction, Wake
+from .._store import InsertResult, JobInsert, PushResult, Transaction, Wake, wake_for
 from . import inserts
 from .placeholders import to_psycopg
 
@@ -133,8 +133,8 @@ class PostgresTransaction(Pusher):
                 self._conn, inserts.insert_returning, job, self._store.channel,
                 self._store.origin,
             )
-        if result.inserted:
-            self.wake = Wake(tasks=frozenset([job.task]), earliest=job.run_at).merged(self.wake)
+        if result.inserted or result.replaced:
+            self.wake = wake_for(job).merged(self.wake)
         return result
 
 

@@ -17,7 +17,7 @@ from .._limits import (
     key_want,
     throttle_after,
 )
-from .._rows import CLAIMED_COLUMNS, claim_order, to_claimed
+from .._rows import CLAIMED_COLUMNS, CLAIMED_COUNT, claim_order, to_claimed
 
 if TYPE_CHECKING:
     import sqlite3
@@ -33,6 +33,7 @@ _RUNNING = "(SELECT count(*) FROM jobs WHERE state = 'running' AND task = :task)
 _CLAIM = (
     _SET_RUNNING
     + " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = :task"
+    "  AND (expires_at IS NULL OR expires_at > :now)"
     "  ORDER BY priority, run_at, id LIMIT {cap})"
     f" RETURNING {CLAIMED_COLUMNS}, concurrency_key"
 )
@@ -57,11 +58,13 @@ _CLAIM_KEYED = (
     "  row_number() OVER (PARTITION BY a.k ORDER BY j.priority, j.run_at, j.id), a.cap"
     " FROM allowed a, jobs j WHERE a.cap > 0 AND j.id IN (SELECT id FROM jobs"
     "  WHERE state = 'available' AND task = :task AND concurrency_key = a.k"
+    "  AND (expires_at IS NULL OR expires_at > :now)"
     "  ORDER BY priority, run_at, id LIMIT :key_want)"
     " UNION ALL"
     " SELECT id, priority, run_at, row_number() OVER (ORDER BY priority, run_at, id), :want"
     " FROM (SELECT id, priority, run_at FROM jobs WHERE state = 'available' AND task = :task"
-    "  AND concurrency_key IS NULL ORDER BY priority, run_at, id LIMIT :want)"
+    "  AND concurrency_key IS NULL AND (expires_at IS NULL OR expires_at > :now)"
+    "  ORDER BY priority, run_at, id LIMIT :want)"
     ")"
     + _SET_RUNNING
     + " WHERE id IN (SELECT id FROM ranked WHERE rn <= cap"
@@ -114,7 +117,7 @@ def claim_limited(
     sql = (_CLAIM_KEYED.format(cap=_cap(limits), key_cap=_key_cap(limits)) if limits.keyed
            else _CLAIM.format(cap=_cap(limits)))
     rows = conn.execute(sql, params).fetchall()
-    jobs = sorted((to_claimed(r, key=r[7]) for r in rows), key=claim_order)
+    jobs = sorted((to_claimed(r, key=r[CLAIMED_COUNT]) for r in rows), key=claim_order)
     _consume_rate(conn, task, now, limits, jobs)
     throttle = None
     if len(jobs) < want:

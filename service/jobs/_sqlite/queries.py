@@ -16,33 +16,57 @@ from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
+    WORKER_COLUMNS,
+    batch_of,
+    batch_query,
     claim_order,
+    count_query,
     error_json,
     list_query,
+    release_for_retry,
+    release_for_retry_many,
     rescue_step,
     state_list,
     to_claimed,
+    to_worker,
+    worker_values,
 )
 from .._rows import to_row as row_from_columns
-from .._states import CANCEL_SOURCES, FINISHED, RETRY_SOURCES, UNFINISHED, JobState
+from .._states import (
+    CANCEL_SOURCES,
+    DELETE_SOURCES,
+    EXPIRABLE,
+    FINISHED,
+    RETRY_SOURCES,
+    UNFINISHED,
+    JobState,
+)
 from .._store import (
     REPEAT_RESCUE_SPREAD_MAX_S,
     REPEAT_RESCUE_SPREAD_S,
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     PushResult,
     Rescued,
     SetStateIfRunning,
+    WorkerBeat,
+    WorkerRow,
 )
+from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
+from .._unique import statements as unique_statements
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 UNFINISHED_SQL = state_list(UNFINISHED)
 FINISHED_SQL = state_list(FINISHED)
+#: Repeats the ``jobs_expiring`` index's own terms, so that SQLite uses it.
+EXPIRING = f"expires_at IS NOT NULL AND state IN {state_list(EXPIRABLE)}"
 
 
 def to_row(r: Sequence[Any]) -> JobRow:
@@ -50,15 +74,9 @@ def to_row(r: Sequence[Any]) -> JobRow:
 
 
 _INSERT = (
-    "INSERT INTO jobs (task, args, state, priority, max_attempts, run_at, created_at, unique_key,"
-    " concurrency_key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ({', '.join(['?'] * INSERT_WIDTH)})"
 )
-
-
-def _values(job: JobInsert) -> tuple[Any, ...]:
-    return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, job.unique_key, job.concurrency_key)
+_UNIQUE = unique_statements("?")
 
 
 def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
@@ -68,7 +86,7 @@ def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[I
     one more than the largest id ever used, and the write lock (``BEGIN IMMEDIATE``) keeps every
     other writer out until the commit.
     """
-    cursor = conn.executemany(_INSERT, [_values(job) for job in jobs])
+    cursor = conn.executemany(_INSERT, [insert_values(job) for job in jobs])
     if cursor.rowcount != len(jobs):
         raise ConstraintViolation(f"inserted {cursor.rowcount} of {len(jobs)} jobs")
     [(last,)] = conn.execute("SELECT last_insert_rowid()").fetchall()
@@ -76,21 +94,9 @@ def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[I
     return [InsertResult(id=first + n, inserted=True) for n in range(len(jobs))]
 
 
-def _insert_unique(conn: sqlite3.Connection, job: JobInsert) -> InsertResult:
-    row = conn.execute(_INSERT + " ON CONFLICT DO NOTHING RETURNING id", _values(job)).fetchone()
-    if row is not None:
-        return InsertResult(id=row[0], inserted=True)
-    existing = conn.execute(
-        f"SELECT id FROM jobs WHERE task = ? AND unique_key = ? AND state IN {UNFINISHED_SQL}",
-        (job.task, job.unique_key),
-    ).fetchone()
-    if existing is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
-        raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
-    return InsertResult(id=existing[0], inserted=False)
-
-
 def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
-    """Insert in order: runs of jobs without a unique key together, keyed jobs one by one."""
+    """Insert in order: runs of jobs without a unique key together, keyed jobs one by one
+    (settled with their key's holder: see ``_unique``)."""
     results: list[InsertResult] = []
     start = 0
     for end, job in enumerate(jobs):
@@ -98,7 +104,7 @@ def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[Ins
             continue
         if start < end:
             results += _insert_plain(conn, jobs[start:end])
-        results.append(_insert_unique(conn, job))
+        results.append(insert_unique(conn, _UNIQUE, job))
         start = end + 1
     if start < len(jobs):
         results += _insert_plain(conn, jobs[start:])
@@ -106,24 +112,14 @@ def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[Ins
 
 
 def insert_returning(conn: sqlite3.Connection, job: JobInsert) -> PushResult:
-    """Insert one job and read its row in the same statement; on a unique-key hit, the
-    unfinished holder's row (inside the same write transaction)."""
+    """Insert one job and read its row in the same statement; with a unique key, the row of
+    the job that holds it after the push (inside the same write transaction)."""
     if job.unique_key is None:
-        [row] = conn.execute(_INSERT + f" RETURNING {COLUMNS}", _values(job)).fetchall()
+        [row] = conn.execute(_INSERT + f" RETURNING {COLUMNS}", insert_values(job)).fetchall()
         return PushResult(row=to_row(row), inserted=True)
-    new = conn.execute(
-        _INSERT + f" ON CONFLICT DO NOTHING RETURNING {COLUMNS}", _values(job)
-    ).fetchone()
-    if new is not None:
-        return PushResult(row=to_row(new), inserted=True)
-    holder = conn.execute(
-        f"SELECT {COLUMNS} FROM jobs WHERE task = ? AND unique_key = ?"
-        f" AND state IN {UNFINISHED_SQL}",
-        (job.task, job.unique_key),
-    ).fetchone()
-    if holder is None:  # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
-        raise ConstraintViolation(f"unique key {job.unique_key!r} conflicted with no holder")
-    return PushResult(row=to_row(holder), inserted=False)
+    result = insert_unique(conn, _UNIQUE, job)
+    return PushResult(row=get(conn, result.id), inserted=result.inserted,
+                      replaced=result.replaced)
 
 
 def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
@@ -146,10 +142,11 @@ def claim(
         "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = ?,"
         " lease_owner = ?, lease_expires_at = ?"
         " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = ?"
+        "  AND (expires_at IS NULL OR expires_at > ?)"
         "  AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = ? AND paused = 1)"
         "  ORDER BY priority, run_at, id LIMIT ?)"
         f" RETURNING {CLAIMED_COLUMNS}",
-        (now, owner, expires, task, task, limit),
+        (now, owner, expires, task, now, task, limit),
     ).fetchall()
     return sorted((to_claimed(r) for r in found), key=claim_order)
 
@@ -158,6 +155,7 @@ PROMOTE_BATCH = 5000
 
 
 def promote_due(conn: sqlite3.Connection, now: float) -> list[str]:
+    discard_expired(conn, now, PROMOTE_BATCH)  # before: an expired job is never promoted
     rows = conn.execute(
         "UPDATE jobs SET state = 'available'"
         " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"
@@ -169,10 +167,28 @@ def promote_due(conn: sqlite3.Connection, now: float) -> list[str]:
 
 
 def next_run_at(conn: sqlite3.Connection) -> float | None:
+    """The earliest waiting job's run_at or unstarted job's expires_at (two index seeks)."""
     row = conn.execute(
-        "SELECT min(run_at) FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        "SELECT min(t) FROM ("
+        " SELECT min(run_at) AS t FROM jobs WHERE state IN ('scheduled', 'retryable')"
+        f" UNION ALL SELECT min(expires_at) FROM jobs WHERE {EXPIRING})"
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])
+
+
+def discard_expired(conn: sqlite3.Connection, now: float, limit: int) -> list[Rescued]:
+    """Discard jobs waiting for their next attempt whose ``expires_at`` is at or before now."""
+    rows = conn.execute(
+        "UPDATE jobs SET state = 'discarded', finished_at = :now,"
+        " errors = json_insert(errors, '$[#]', json_object('attempt', attempt,"
+        f"  'at', {_json_real(':now')}, 'kind', '{ErrorKind.EXPIRED}', 'error', 'Expired',"
+        f"  'expires_at', {_json_real('expires_at')}))"
+        f" WHERE id IN (SELECT id FROM jobs WHERE {EXPIRING} AND expires_at <= :now"
+        "  ORDER BY expires_at LIMIT :limit)"
+        " RETURNING id, task, state",
+        {"now": now, "limit": limit},
+    ).fetchall()
+    return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
 
 
 def renew_leases(
@@ -346,12 +362,20 @@ def _cas(conn: sqlite3.Connection, job_id: int, sql: str, params: Sequence[Any],
     raise InvalidTransition(f"job {job_id} is {current.state} and cannot become {target}")
 
 
+_RELEASE_FOR_RETRY = release_for_retry("?")
+_RELEASE_FOR_RETRY_MANY = release_for_retry_many(
+    "IN (SELECT value FROM json_each(?))", "NOT IN (SELECT value FROM json_each(?))"
+)
+
+
 def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
+    conn.execute(_RELEASE_FOR_RETRY, (job_id, job_id))
     return _cas(
         conn,
         job_id,
         "UPDATE jobs SET state = 'available', run_at = ?, finished_at = NULL, result = NULL,"
-        " rescues = 0, max_attempts = max(max_attempts, attempt + 1)"
+        " rescues = 0, max_attempts = max(max_attempts, attempt + 1), expires_at = NULL,"
+        " unique_held = (unique_key IS NOT NULL)"
         f" WHERE id = ? AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
         (now, job_id),
         JobState.AVAILABLE,
@@ -388,6 +412,16 @@ def delete_finished(
     return conn.execute(_DELETE_FINISHED[state], (before, limit)).rowcount
 
 
+def stats_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], JobStats]:
+    """(task, state) -> count and earliest run_at, in one pass over the table."""
+    return {
+        (task, JobState(state)): JobStats(count=count, oldest_run_at=oldest)
+        for task, state, count, oldest in conn.execute(
+            "SELECT task, state, count(*), min(run_at) FROM jobs GROUP BY task, state"
+        )
+    }
+
+
 def count_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], int]:
     return {
         (task, JobState(state)): count
@@ -408,3 +442,111 @@ def queue_set_paused(conn: sqlite3.Connection, task: str, paused: bool, now: flo
 
 def queue_paused(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT task FROM job_queues WHERE paused = 1")}
+
+
+# -- operators' bulk actions: one batch each, picked then changed in the same transaction ------
+
+def count(conn: sqlite3.Connection, where: JobFilter) -> int:
+    sql, params = count_query(where, "?")
+    return int(conn.execute(sql, params).fetchone()[0])
+
+
+def _pick(conn: sqlite3.Connection, where: JobFilter,
+          allowed: frozenset[JobState]) -> list[tuple[Any, ...]]:
+    sql, params = batch_query(where, "?", allowed)
+    return [tuple(r) for r in conn.execute(sql, params)]
+
+
+def _ids(picked: Sequence[Sequence[Any]]) -> str:
+    return json.dumps([r[0] for r in picked])
+
+
+def retry_many(conn: sqlite3.Connection, where: JobFilter, now: float) -> BulkBatch:
+    picked = _pick(conn, where, RETRY_SOURCES)
+    ids = _ids(picked)
+    conn.execute(_RELEASE_FOR_RETRY_MANY, (ids, ids))
+    # OR IGNORE: a job whose unique key another unfinished job now holds stays as it is.
+    changed = conn.execute(
+        "UPDATE OR IGNORE jobs SET state = 'available', run_at = ?, finished_at = NULL,"
+        " result = NULL, rescues = 0, max_attempts = max(max_attempts, attempt + 1),"
+        " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
+        f" WHERE id IN (SELECT value FROM json_each(?)) AND state IN {state_list(RETRY_SOURCES)}"
+        " RETURNING id, task",
+        (now, ids),
+    ).fetchall()
+    return batch_of(picked, changed, retried=True)
+
+
+def cancel_many(
+    conn: sqlite3.Connection, where: JobFilter, now: float, reason: str
+) -> BulkBatch:
+    picked = _pick(conn, where, CANCEL_SOURCES)
+    error = error_json(operator_cancelled(now, reason))
+    changed = conn.execute(
+        "UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_owner = NULL,"
+        " lease_expires_at = NULL, errors = json_insert(errors, '$[#]', json(?))"
+        f" WHERE id IN (SELECT value FROM json_each(?)) AND state IN {state_list(CANCEL_SOURCES)}"
+        " RETURNING id, task",
+        (now, error, _ids(picked)),
+    ).fetchall()
+    return batch_of(picked, changed)
+
+
+def delete_many(conn: sqlite3.Connection, where: JobFilter) -> BulkBatch:
+    picked = _pick(conn, where, DELETE_SOURCES)
+    changed = conn.execute(
+        "DELETE FROM jobs WHERE id IN (SELECT value FROM json_each(?))"
+        f" AND state IN {state_list(DELETE_SOURCES)} RETURNING id, task",
+        (_ids(picked),),
+    ).fetchall()
+    return batch_of(picked, changed)
+
+
+#: One count per (minute, finished state), each a range of the covering index jobs_finished.
+#: Sixty ranges cost a tenth of one GROUP BY over the hour, which sorts every row in a temporary
+#: B-tree (450 ms against 37 ms for 200,000 jobs finished in the hour).
+_FINISHED_PER_MINUTE = (
+    "WITH RECURSIVE minute(start) AS ("
+    " SELECT ? UNION ALL SELECT start + 60 FROM minute WHERE start + 60 < ?),"
+    " kind(state) AS (VALUES " + ", ".join(f"('{s.value}')" for s in JobState if s in FINISHED)
+    + ") SELECT minute.start, kind.state, (SELECT count(*) FROM jobs"
+    f"  WHERE state IN {FINISHED_SQL} AND state = kind.state"
+    "  AND finished_at >= minute.start AND finished_at < minute.start + 60)"
+    " FROM minute, kind"
+)
+
+
+def finished_per_minute(
+    conn: sqlite3.Connection, since: float, until: float
+) -> dict[tuple[float, JobState], int]:
+    return {
+        (float(start), JobState(state)): n
+        for start, state, n in conn.execute(_FINISHED_PER_MINUTE, (since, until))
+        if n
+    }
+
+
+# -- worker processes -------------------------------------------------------------------------
+
+def worker_beat(conn: sqlite3.Connection, beat: WorkerBeat) -> None:
+    conn.execute(
+        f"INSERT INTO job_workers ({WORKER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+        " ON CONFLICT (owner) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
+        " tasks = excluded.tasks, in_flight = excluded.in_flight, seen_at = excluded.seen_at,"
+        " beat_interval = excluded.beat_interval, stopped_at = NULL",
+        worker_values(beat),
+    )
+
+
+def worker_stopped(conn: sqlite3.Connection, owner: str, now: float) -> None:
+    conn.execute("UPDATE job_workers SET stopped_at = ?, seen_at = ?, in_flight = 0"
+                 " WHERE owner = ?", (now, now, owner))
+
+
+def worker_list(conn: sqlite3.Connection) -> list[WorkerRow]:
+    return [to_worker(r) for r in conn.execute(
+        f"SELECT {WORKER_COLUMNS} FROM job_workers ORDER BY seen_at DESC, owner")]
+
+
+def worker_delete_seen_before(conn: sqlite3.Connection, before: float) -> int:
+    return conn.execute("DELETE FROM job_workers WHERE seen_at < ?", (before,)).rowcount

@@ -76,6 +76,67 @@ JOBS_V3 = Migration(
 JOBS_V4 = Migration(
     component="jobs",
     version=4,
+    description="the W3C traceparent a push stores with its job (tracing)",
+    statements={"sqlite": ["ALTER TABLE jobs ADD COLUMN traceparent TEXT"]},
+)
+
+JOBS_V5 = Migration(
+    component="jobs",
+    version=5,
+    description="periodic schedules: one row per schedule, and each job's tick",
+    statements={
+        "sqlite": [
+            # last_tick moves by compare-and-set in the transaction that inserts the tick's
+            # jobs: any number of processes push a tick once, with no leader.
+            "CREATE TABLE job_schedules (name TEXT PRIMARY KEY, cron TEXT NOT NULL,"
+            " timezone TEXT NOT NULL, task TEXT NOT NULL, catch_up TEXT NOT NULL,"
+            " paused INTEGER NOT NULL DEFAULT 0, last_tick REAL, last_job_id INTEGER,"
+            " created_at REAL NOT NULL, updated_at REAL NOT NULL)",
+            "ALTER TABLE jobs ADD COLUMN tick REAL",
+        ]
+    },
+)
+
+WORKERS_V1 = Migration(
+    component="workers",
+    version=1,
+    description="job_workers: one heartbeat row per worker process",
+    statements={
+        "sqlite": [
+            # tasks: a JSON array of task names. Timestamps are epoch seconds, as in jobs.
+            "CREATE TABLE job_workers (owner TEXT PRIMARY KEY, host TEXT NOT NULL,"
+            " pid INTEGER NOT NULL, tasks TEXT NOT NULL, in_flight INTEGER NOT NULL,"
+            " started_at REAL NOT NULL, seen_at REAL NOT NULL, beat_interval REAL NOT NULL,"
+            " stopped_at REAL)",
+        ]
+    },
+)
+
+JOBS_V6 = Migration(
+    component="jobs",
+    version=6,
+    description="job expiry; unique keys held until a push releases them (unique_for, replace)",
+    statements={
+        "sqlite": [
+            "ALTER TABLE jobs ADD COLUMN expires_at REAL",
+            # A keyed job holds its key from its insert until a later push (or an operator's
+            # retry of another job) releases it, finished or not: see service/jobs/_unique.py.
+            "ALTER TABLE jobs ADD COLUMN unique_held INTEGER NOT NULL DEFAULT 0",
+            "UPDATE jobs SET unique_held = 1 WHERE unique_key IS NOT NULL"
+            " AND state IN ('scheduled', 'available', 'running', 'retryable')",
+            "DROP INDEX jobs_unique_key",
+            "CREATE UNIQUE INDEX jobs_unique_held ON jobs (task, unique_key) WHERE unique_held",
+            # Jobs whose next attempt may expire: the sweep and the worker's timer seek here.
+            "CREATE INDEX jobs_expiring ON jobs (expires_at) WHERE expires_at IS NOT NULL"
+            " AND state IN ('scheduled', 'available', 'retryable')",
+        ]
+    },
+)
+
+
+JOBS_V7 = Migration(
+    component="jobs",
+    version=7,
     description="flow control: concurrency keys, queue limits and rates, paused keys",
     statements={
         "sqlite": [
@@ -98,4 +159,4 @@ JOBS_V4 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, JOBS_V7, WORKERS_V1]

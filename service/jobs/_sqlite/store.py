@@ -18,22 +18,31 @@ from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
 from .._states import FINISHED, JobState
 from .._store import (
+    BulkBatch,
     ClaimedJob,
     InsertResult,
     JobFilter,
     JobInsert,
     JobRow,
+    JobStats,
     JobStore,
     PushListener,
     PushResult,
     Rescued,
+    ScheduleDefinition,
+    ScheduleRow,
     SetStateIfRunning,
+    TickInsert,
     Transaction,
     Wake,
+    WorkerBeat,
+    WorkerRow,
+    wake_for,
     wake_of,
+    wake_of_jobs,
 )
 from . import limits as flow
-from . import queries
+from . import queries, schedules
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
     BUSY,
@@ -109,8 +118,8 @@ class SQLiteTransaction(Pusher):
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         self._check_open()
         result = await self._store._call(queries.insert_returning, job)
-        if result.inserted:
-            self.wake = Wake(tasks=frozenset([job.task]), earliest=job.run_at).merged(self.wake)
+        if result.inserted or result.replaced:
+            self.wake = wake_for(job).merged(self.wake)
         return result
 
 
@@ -233,7 +242,7 @@ class SQLiteStore(Pusher):
         if wake is None:
             return
         for listener in self._listeners:
-            listener(wake.tasks, wake.earliest)
+            wake.tell(listener)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -373,8 +382,8 @@ class SQLiteStore(Pusher):
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._short_write(queries.insert_returning, job)
-        if result.inserted:
-            self._notify(Wake(tasks=frozenset([job.task]), earliest=job.run_at))
+        if result.inserted or result.replaced:
+            self._notify(wake_for(job))
         return result
 
     async def job_get(self, job_id: int) -> JobRow:
@@ -408,6 +417,9 @@ class SQLiteStore(Pusher):
     ) -> list[Rescued]:
         return await self._write(queries.rescue_expired, now, max_rescues, limit)
 
+    async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
+        return await self._write(queries.discard_expired, now, limit)
+
     async def job_discard_unknown(
         self, known: Sequence[str], available_before: float, now: float, limit: int = 1000
     ) -> list[Rescued]:
@@ -437,6 +449,9 @@ class SQLiteStore(Pusher):
 
     async def job_count_by_state(self) -> dict[tuple[str, JobState], int]:
         return await self._long_read(queries.count_by_state)
+
+    async def job_stats_by_state(self) -> dict[tuple[str, JobState], JobStats]:
+        return await self._long_read(queries.stats_by_state)
 
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         await self._write(queries.queue_set_paused, task, paused, self.clock.now())
@@ -469,6 +484,64 @@ class SQLiteStore(Pusher):
 
     async def job_keyed_tasks(self) -> list[str]:
         return await self._long_read(flow.keyed_tasks)
+    async def schedule_register(
+        self, definitions: Sequence[ScheduleDefinition], now: float
+    ) -> None:
+        if definitions:
+            await self._short_write(schedules.register, definitions, now)
+
+    async def schedule_list(self) -> list[ScheduleRow]:
+        return await self._read(schedules.list_all)
+
+    async def schedule_get(self, name: str) -> ScheduleRow | None:
+        return await self._read(schedules.get, name)
+
+    async def schedule_enqueue(
+        self, name: str, expected_last_tick: float | None, last_tick: float,
+        jobs: Sequence[TickInsert], now: float,
+    ) -> list[int] | None:
+        # One short write: the CAS and a catch-up's jobs (at most max_catch_up rows) never
+        # hold the write lock across an await, so other handles on the file never wait on it.
+        write = self._write if len(jobs) > INLINE_ROWS else self._short_write
+        ids = await write(schedules.enqueue, name, expected_last_tick, last_tick, jobs, now)
+        if ids:
+            self._notify(wake_of_jobs(j.job for j in jobs))
+        return ids
+
+    async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
+        return await self._write(schedules.set_paused, name, paused, now)
+
+    async def job_count(self, where: JobFilter) -> int:
+        return await self._long_read(queries.count, where)
+
+    async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
+        batch = await self._write(queries.retry_many, where, now)
+        for task in batch.tasks:
+            self._notify_row_task(task)
+        return batch
+
+    async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
+        return await self._write(queries.cancel_many, where, now, reason)
+
+    async def job_delete_many(self, where: JobFilter) -> BulkBatch:
+        return await self._write(queries.delete_many, where)
+
+    async def job_finished_per_minute(
+        self, since: float, until: float
+    ) -> dict[tuple[float, JobState], int]:
+        return await self._long_read(queries.finished_per_minute, since, until)
+
+    async def worker_beat(self, beat: WorkerBeat) -> None:
+        await self._short_write(queries.worker_beat, beat)
+
+    async def worker_stopped(self, owner: str, now: float) -> None:
+        await self._short_write(queries.worker_stopped, owner, now)
+
+    async def worker_list(self) -> list[WorkerRow]:
+        return await self._read(queries.worker_list)
+
+    async def worker_delete_seen_before(self, before: float) -> int:
+        return await self._write(queries.worker_delete_seen_before, before)
 
     def _notify_row_task(self, task: str) -> None:
         for listener in self._listeners:

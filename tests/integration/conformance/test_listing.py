@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from support.conformance import EMAIL, REPORT, Email, Report, jobs_in_states, make_job
 
 from service.jobs import JobFilter, JobState, JobStore
@@ -113,3 +114,31 @@ async def test_count_by_state_of_an_empty_store_has_no_jobs(backend: JobStore) -
     counts = await backend.job_count_by_state()
 
     assert sum(counts.values()) == 0
+
+
+async def test_stats_by_state_count_each_task_and_state_with_its_earliest_run_at(
+    backend: JobStore,
+) -> None:
+    now = backend.clock.now()
+    await backend.push(Email(to="a@example.com"), run_at=now - 120)
+    await backend.push(Email(to="b@example.com"), run_at=now - 30)
+    await backend.push(Email(to="c@example.com"), delay=3600)
+    await make_job(backend, JobState.COMPLETED, Report(month=1))
+
+    stats = await backend.job_stats_by_state()
+
+    assert set(stats) == {(EMAIL, JobState.AVAILABLE), (EMAIL, JobState.SCHEDULED),
+                          (REPORT, JobState.COMPLETED)}
+    available = stats[(EMAIL, JobState.AVAILABLE)]
+    assert available.count == 2
+    assert available.oldest_run_at == pytest.approx(now - 120, abs=0.01)  # the queue's lag
+    assert stats[(EMAIL, JobState.SCHEDULED)].count == 1
+    # Pushed with a delay: due an hour after the push's own now, a moment after ours.
+    assert stats[(EMAIL, JobState.SCHEDULED)].oldest_run_at == pytest.approx(now + 3600, abs=5)
+    assert stats[(REPORT, JobState.COMPLETED)].count == 1
+    counts = await backend.job_count_by_state()
+    assert {key: s.count for key, s in stats.items()} == {k: n for k, n in counts.items() if n}
+
+
+async def test_stats_by_state_of_an_empty_store_is_empty(backend: JobStore) -> None:
+    assert await backend.job_stats_by_state() == {}
