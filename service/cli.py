@@ -26,7 +26,6 @@ from .jobs import (
     JobNotFound,
     JobState,
     QueueNotFound,
-    QueueSummary,
     ScheduleNotFound,
     StoreError,
     job_json,
@@ -34,7 +33,6 @@ from .jobs import (
     queue_json,
     redact_secrets,
     schedule_json,
-    to_datetime,
     worker_json,
 )
 from .runtime import ListenError, open_state, open_store, run_service
@@ -268,24 +266,7 @@ async def _queues(settings: Settings, args: argparse.Namespace) -> None:
             conc = str(queue.concurrency) if queue.registered else "-"
             print(f"{queue.task[:24]:<24} {conc:>4} {'yes' if queue.paused else 'no':<6} "
                   + " ".join(f"{queue.counts[s]:>9}" for s in states)
-                  + f"  {_limits_text(queue)}")
-
-
-def _limits_text(queue: QueueSummary) -> str:
-    """The limits of a queue in a few words: ``global 5, per key 2, 100/60s``."""
-    parts = []
-    if queue.global_concurrency is not None:
-        parts.append(f"global {queue.global_concurrency}")
-    if queue.per_key is not None:
-        parts.append(f"per key {queue.per_key}")
-    if queue.rate is not None:
-        parts.append(f"{queue.rate.limit}/{queue.rate.per:g}s"
-                     + (" per key" if queue.rate.per_key else ""))
-    if queue.paused_until is not None:
-        until = to_datetime(queue.paused_until)
-        parts.append(f"rate limited until {until.isoformat() if until else '?'}")
-    text = ", ".join(parts) or "-"
-    return text + (" (override)" if queue.limits_overridden else "")
+                  + f"  {queue.limits_text}")
 
 
 async def _limits(admin: JobAdmin, args: argparse.Namespace) -> None:

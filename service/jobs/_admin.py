@@ -71,6 +71,23 @@ class QueueSummary:
         """Jobs running now, in every process."""
         return self.counts.get(JobState.RUNNING, 0)
 
+    @property
+    def limits_text(self) -> str:
+        """The limits in a few words, for people (CLI, dashboard):
+        ``global 5, per key 2, 100/60s (override)``; ``-`` for none."""
+        parts = []
+        if self.global_concurrency is not None:
+            parts.append(f"global {self.global_concurrency}")
+        if self.per_key is not None:
+            parts.append(f"per key {self.per_key}")
+        if self.rate is not None:
+            parts.append(f"{self.rate.limit}/{self.rate.per:g}s"
+                         + (" per key" if self.rate.per_key else ""))
+        if self.paused_until is not None:
+            parts.append(f"rate limited until {iso(self.paused_until)}")
+        text = ", ".join(parts) or "-"
+        return text + (" (override)" if self.limits_overridden else "")
+
 
 @attrs.frozen(kw_only=True)
 class Retried:

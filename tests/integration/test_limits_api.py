@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING
 
 from support.http import serve_app
+
+from integration.test_job_pages import log_in
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -74,3 +77,20 @@ async def test_a_push_over_http_carries_its_concurrency_key(tmp_path: Path) -> N
             "concurrency_key": ""})
         assert bad.status_code == 422, bad.text
         assert "$.concurrency_key" in bad.json()["error"]["fields"]
+
+
+async def test_the_dashboards_queues_page_shows_the_limits_in_force(tmp_path: Path) -> None:
+    async with serve_app(tmp_path) as app:
+        client = await log_in(app)
+        before = (await client.get("/admin/queues")).text
+        row = re.search(r"<tr><td><a [^>]*>send_welcome_email</a>.*?</tr>", before)
+        assert row is not None
+        assert '<td class="limits">-</td>' in row.group(0)
+
+        await app.admin.post(URL, json={"global_concurrency": 3,
+                                        "rate": {"limit": 100, "per": 60, "per_key": True}})
+        after = (await client.get("/admin/queues")).text
+        row = re.search(r"<tr><td><a [^>]*>send_welcome_email</a>.*?</tr>", after)
+        assert row is not None
+        assert ('<td class="limits">global 3, 100/60s per key (override)</td>'
+                in row.group(0))
