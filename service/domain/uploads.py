@@ -56,18 +56,6 @@ class Upload:
     created_at: float
     processed_at: float | None
 
-    def to_json(self) -> dict[str, Any]:
-        """The API's view of the upload."""
-        return {
-            "id": str(self.id),
-            "filename": self.filename,
-            "status": self.status,
-            "size": self.size,
-            "sha256": self.sha256,
-            "content_type": self.content_type,
-            "error": self.error,
-        }
-
 
 def display_filename(raw: str | None) -> str:
     """The client's file name made safe to show: basename only, no control characters.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..jobs import ConstraintViolation, ServiceError, to_datetime
+from ..jobs import ConstraintViolation, ServiceError
 from .schema import USERS_EMAIL_INDEX
 
 if TYPE_CHECKING:
@@ -42,22 +42,6 @@ class User:
     email: str
     created_at: float
     welcome_email_sent_at: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        """The API's view: ids as strings, timestamps as ISO 8601 UTC (or null)."""
-        return {
-            "id": str(self.id),
-            "name": self.name,
-            "email": self.email,
-            "created_at": iso(self.created_at),
-            "welcome_email_sent_at": iso(self.welcome_email_sent_at),
-        }
-
-
-def iso(timestamp: float | None) -> str | None:
-    """ISO 8601 in UTC for a stored timestamp, or None."""
-    moment = to_datetime(timestamp)
-    return None if moment is None else moment.isoformat()
 
 
 def _user(row: tuple[Any, ...]) -> User:

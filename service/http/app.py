@@ -22,6 +22,7 @@ from .operator import (
     schedules_api,
     worker_pages,
 )
+from .plumbing import api_docs
 from .plumbing.backpressure import install_backpressure
 from .plumbing.errors import (
     ApiError,
@@ -54,7 +55,7 @@ def create_app(state: AppState) -> QuartTrio:
     """The whole app: user API and pages, operator API and dashboard, health and metrics."""
     return _app(state, (users, uploads, jobs_api, schedules_api, ops, pages, job_pages,
                         bulk_pages, queue_pages, schedule_pages, worker_pages,
-                        dashboard_assets))
+                        dashboard_assets, api_docs))
 
 
 def create_ops_app(state: AppState) -> QuartTrio:

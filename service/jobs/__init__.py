@@ -5,15 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from ._admin import (
-    CANCEL_REASON,
-    JobAdmin,
-    QueueSummary,
-    Retried,
-    job_json,
-    push_json,
-    queue_json,
-)
+from ._admin import CANCEL_REASON, JobAdmin, QueueSummary, Retried
 from ._attempt_error import AttemptError, ErrorKind
 from ._bulk import BULK_BATCH, BulkAction, BulkResult
 from ._clock import Clock, SystemClock, to_datetime
@@ -49,7 +41,7 @@ from ._redact import redact_secrets
 from ._retry import Backoff
 from ._runner import InlineRunner, Runner, ThreadRunner
 from ._schedule import Schedule
-from ._schedule_admin import ScheduleSummary, schedule_json
+from ._schedule_admin import ScheduleSummary
 from ._sqlite import SQLiteStore
 from ._states import CANCEL_SOURCES, DELETE_SOURCES, FAILED, RETRY_SOURCES, JobState
 from ._store import (
@@ -72,9 +64,28 @@ from ._task import JobContext, Task, TaskOptions, TaskRegistry
 from ._throughput import Minute
 from ._tracing import AttemptTrace, JobTracer, PushTrace, set_job_tracer
 from ._trio_clock import TrioClock
+from ._views import (
+    AttemptErrorView,
+    JobView,
+    PushView,
+    QueueView,
+    ScheduleView,
+    WorkerView,
+    job_json,
+    job_view,
+    push_json,
+    push_view,
+    queue_json,
+    queue_view,
+    schedule_json,
+    schedule_view,
+    view_converter,
+    worker_json,
+    worker_view,
+)
 from ._watchdog import LoopWatchdog
 from ._worker import TaskWorker
-from ._workers import STALE_BEATS, WorkerStatus, worker_json, worker_status
+from ._workers import STALE_BEATS, WorkerStatus, worker_status
 
 if TYPE_CHECKING:
     from ._postgres import PostgresStore
@@ -97,6 +108,7 @@ __all__ = [
     "RETRY_SOURCES",
     "STALE_BEATS",
     "AttemptError",
+    "AttemptErrorView",
     "AttemptTrace",
     "Backoff",
     "BulkAction",
@@ -122,6 +134,7 @@ __all__ = [
     "JobStats",
     "JobStore",
     "JobTracer",
+    "JobView",
     "LoopWatchdog",
     "Migration",
     "Minute",
@@ -131,8 +144,10 @@ __all__ = [
     "Push",
     "PushResult",
     "PushTrace",
+    "PushView",
     "QueueNotFound",
     "QueueSummary",
+    "QueueView",
     "RateLimit",
     "RateLimited",
     "Retention",
@@ -143,6 +158,7 @@ __all__ = [
     "ScheduleNotFound",
     "ScheduleRow",
     "ScheduleSummary",
+    "ScheduleView",
     "ServiceError",
     "SetStateIfRunning",
     "Snooze",
@@ -164,16 +180,23 @@ __all__ = [
     "WorkerConfig",
     "WorkerRow",
     "WorkerStatus",
+    "WorkerView",
     "emit",
     "job_json",
+    "job_view",
     "open_store",
     "push_json",
+    "push_view",
     "queue_json",
+    "queue_view",
     "redact_secrets",
     "schedule_json",
+    "schedule_view",
     "set_job_tracer",
     "structure_payload",
     "to_datetime",
+    "view_converter",
     "worker_json",
     "worker_status",
+    "worker_view",
 ]

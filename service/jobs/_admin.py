@@ -1,22 +1,21 @@
 """What an operator can do with jobs, written once: the CLI, the JSON API and the dashboard parse
 their input, call :class:`JobAdmin` and render what it returns.
 
-Also the job's JSON view (:func:`job_json`) and the queue summary's (:func:`queue_json`), which
-the API and the CLI both print.
+The job's and the queue's JSON views, which the API and the CLI both print, are in
+:mod:`._views`.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from . import _codec as codec
 from ._bulk import BULK_BATCH, BulkAction, BulkResult
-from ._clock import to_datetime
+from ._clock import iso_time
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
-from ._limits import RateLimit, effective, encode_override, override_from_json, rate_json
+from ._limits import RateLimit, effective, encode_override, override_from_json
 from ._schedule import check_schedules
 from ._schedule_admin import ScheduleSummary, get_schedule, list_schedules, set_paused
 from ._states import JobState
@@ -84,7 +83,7 @@ class QueueSummary:
             parts.append(f"{self.rate.limit}/{self.rate.per:g}s"
                          + (" per key" if self.rate.per_key else ""))
         if self.paused_until is not None:
-            parts.append(f"rate limited until {iso(self.paused_until)}")
+            parts.append(f"rate limited until {iso_time(self.paused_until)}")
         text = ", ".join(parts) or "-"
         return text + (" (override)" if self.limits_overridden else "")
 
@@ -171,6 +170,15 @@ class JobAdmin:
             known = f"unknown task {task!r}; known: {', '.join(self.registry.names())}"
             raise InvalidPush(known, title=f"unknown task {task!r}",
                               fields={"$.task": known}) from None
+
+    async def task_known(self, task: str) -> bool:
+        """Whether ``task`` is registered, or has a job or a queue row in the store (the jobs
+        of a task removed from the code stay listable)."""
+        if task in self.registry:
+            return True
+        if await self.store.job_list(JobFilter(task=task, limit=1)):
+            return True
+        return task in await self.store.queue_paused()
 
     async def get(self, job_id: int) -> JobRow:
         """The job ``job_id``; :class:`JobNotFound` if there is none."""
@@ -377,68 +385,3 @@ def _option_field(message: str) -> str:
         if message.startswith(name) or f" {name}" in message:
             return f"$.{name}"
     return "$"
-
-
-def queue_json(queue: QueueSummary) -> dict[str, Any]:
-    """The public shape of a queue (``GET /api/queues``)."""
-    return {"task": queue.task, "registered": queue.registered,
-            "concurrency": queue.concurrency, "paused": queue.paused,
-            "counts": {state.value: count for state, count in queue.counts.items()},
-            "global_concurrency": queue.global_concurrency, "per_key": queue.per_key,
-            "running": queue.running, "rate": rate_json(queue.rate),
-            "tokens_left": queue.tokens_left, "next_start_at": iso(queue.next_start_at),
-            "paused_until": iso(queue.paused_until),
-            "limits": "override" if queue.limits_overridden else "code"}
-
-
-def iso(timestamp: float | None) -> str | None:
-    moment = to_datetime(timestamp)
-    return None if moment is None else moment.isoformat()
-
-
-def _json(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text  # an edited payload that is not JSON is shown as text, never evaluated
-
-
-def push_json(pushed: PushResult) -> dict[str, Any]:
-    """The answer to a push (``POST /api/jobs``, ``jobs push``): the job as :func:`job_json`
-    shows it, and ``unique``: ``inserted``, ``kept`` or ``replaced``."""
-    return job_json(pushed.row) | {"unique": pushed.unique.value}
-
-
-def job_json(row: JobRow) -> dict[str, Any]:
-    """The public shape of a job (``GET /api/jobs/{id}``)."""
-    errors: list[dict[str, Any]] = []
-    for entry in row.errors:
-        item: dict[str, Any] = {} if entry.attempt is None else {"attempt": entry.attempt}
-        if entry.at is not None:
-            item["at"] = iso(entry.at)
-        item |= {"kind": entry.kind.value, "error": entry.error, "message": entry.message}
-        if entry.traceback is not None:
-            item["traceback"] = entry.traceback
-        errors.append(item)
-    return {
-        "id": row.id,
-        "task": row.task,
-        "args": _json(row.args),
-        "state": row.state.value,
-        "attempt": row.attempt,
-        "max_attempts": row.max_attempts,
-        "priority": row.priority,
-        "run_at": iso(row.run_at),
-        "created_at": iso(row.created_at),
-        "attempted_at": iso(row.attempted_at),
-        "finished_at": iso(row.finished_at),
-        "unique_key": row.unique_key,
-        "expires_at": iso(row.expires_at),
-        "rescues": row.rescues,
-        "lease_owner": row.lease_owner,
-        "lease_expires_at": iso(row.lease_expires_at),
-        "errors": errors,
-        "result": _json(row.result),
-    }

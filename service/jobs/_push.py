@@ -73,7 +73,7 @@ def _moment(name: str, value: object, *, aware: bool = False) -> float:
     if isinstance(value, dt.datetime):
         if aware and value.utcoffset() is None:
             raise ValueError(f"{name} must be an aware datetime (with a timezone) or epoch"
-                             f" seconds, got {value!r}")
+                             f" seconds, got {value.isoformat()}")
         moment = to_timestamp(value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
         moment = float(value)
@@ -82,7 +82,9 @@ def _moment(name: str, value: object, *, aware: bool = False) -> float:
     if not math.isfinite(moment):
         raise ValueError(f"{name} must be finite, got {value!r}")
     if not 0 <= moment <= LATEST_RUN_AT:
-        raise ValueError(f"{name} must be from 1970 to 9999, got {value!r}")
+        given = value.isoformat() if isinstance(value, dt.datetime) else repr(value)
+        # As the client wrote it, never a Python repr.
+        raise ValueError(f"{name} must be from 1970 to 9999 (UTC), got {given}")
     return moment
 
 

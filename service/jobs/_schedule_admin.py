@@ -6,11 +6,10 @@ ones (a stored schedule the code no longer has is *orphaned*), pause and resume.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ._clock import to_datetime
 from ._errors import ScheduleNotFound
 from ._scheduler import definition, step
 
@@ -103,23 +102,3 @@ async def set_paused(
         await step(store, schedule, ticks, paused_poll=0.0)
     return await get_schedule(store, code, name)
 
-
-def schedule_json(summary: ScheduleSummary) -> dict[str, Any]:
-    """The public shape of a schedule (``GET /api/schedules``); times are ISO 8601 in UTC."""
-    return {
-        "name": summary.name,
-        "cron": summary.cron,
-        "timezone": summary.timezone,
-        "task": summary.task,
-        "catch_up": summary.catch_up,
-        "next_run_at": _iso(summary.next_run_at),
-        "last_tick": _iso(summary.last_tick),
-        "last_job_id": summary.last_job_id,
-        "paused": summary.paused,
-        "orphaned": summary.orphaned,
-    }
-
-
-def _iso(timestamp: float | None) -> str | None:
-    moment = to_datetime(timestamp)
-    return None if moment is None else moment.isoformat()

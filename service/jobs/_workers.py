@@ -7,9 +7,7 @@ trio, no driver.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any
-
-from ._clock import to_datetime
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._store import WorkerRow
@@ -37,23 +35,3 @@ def worker_status(row: WorkerRow, now: float) -> WorkerStatus:
         return WorkerStatus.GONE
     return WorkerStatus.LIVE
 
-
-def _iso(timestamp: float | None) -> str | None:
-    moment = to_datetime(timestamp)
-    return None if moment is None else moment.isoformat()
-
-
-def worker_json(row: WorkerRow, now: float) -> dict[str, Any]:
-    """The public shape of a worker (``GET /api/workers``, ``workers --json``)."""
-    return {
-        "owner": row.owner,
-        "host": row.host,
-        "pid": row.pid,
-        "status": worker_status(row, now).value,
-        "tasks": list(row.tasks),
-        "in_flight": row.in_flight,
-        "started_at": _iso(row.started_at),
-        "last_seen_at": _iso(row.seen_at),
-        "stopped_at": _iso(row.stopped_at),
-        "heartbeat_interval": row.interval,
-    }

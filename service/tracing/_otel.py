@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -16,6 +16,9 @@ from opentelemetry.sdk.trace.export import (
 from ..jobs import JobTracer, set_job_tracer
 from ._http import instrument_app
 from ._jobs import JobSpans
+
+#: The resource attribute naming the service (semantic conventions' ``service.name``).
+RESOURCE_NAME_KEY = "service.name"
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -42,8 +45,8 @@ class OtelTracing:
         (``OTEL_TRACES_SAMPLER``), the resource (``OTEL_SERVICE_NAME``,
         ``OTEL_RESOURCE_ATTRIBUTES``), the OTLP endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``...)."""
         resource = Resource.create()
-        if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
-            resource = resource.merge(Resource({SERVICE_NAME: "service"}))
+        if str(resource.attributes.get(RESOURCE_NAME_KEY, "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({RESOURCE_NAME_KEY: "service"}))
         provider = TracerProvider(resource=resource)
         for name in exporters:
             if name == "console":

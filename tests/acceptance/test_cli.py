@@ -162,7 +162,7 @@ def test_a_push_whose_task_would_not_decode_is_refused_and_nothing_is_stored(
     env = migrated_env(tmp_path)
     refused = run_cli(env, "jobs", "push", "lossy_charge", "--args", '{"amount_cents": 12}')
     assert refused.returncode == 1, refused.stdout
-    assert "task 'lossy_charge': $.amount_cents: invalid value for type, expected int" in (
+    assert "task 'lossy_charge': $.amount_cents: expected an integer, got 12.0" in (
         refused.stderr
     )
     assert "Traceback" not in refused.stderr

@@ -125,6 +125,25 @@ async def test_an_operator_logs_in_and_hostile_job_data_stays_text(tmp_path: Pat
     assert shot.stat().st_size > 1000
 
 
+def _read_docs_in_browser(sync_api: Any, url: str, shot: Path) -> dict[str, Any]:
+    seen: dict[str, Any] = {"console": []}
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: seen["console"].append(f"{m.type}: {m.text}"))
+            page.goto(f"{url}/docs")
+            seen["title"] = page.title()
+            seen["operations"] = page.locator("section h3 code").count()
+            seen["text"] = page.locator("body").inner_text()
+            page.click("a[href='#schema-PushRequest']")
+            seen["hash"] = page.evaluate("location.hash")
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
 def _schedules_in_browser(sync_api: Any, url: str) -> dict[str, Any]:
     seen: dict[str, Any] = {"dialogs": []}
     with sync_api.sync_playwright() as p:
@@ -153,6 +172,21 @@ def _schedules_in_browser(sync_api: Any, url: str) -> dict[str, Any]:
         finally:
             browser.close()
     return seen
+
+
+async def test_the_api_docs_page_renders_under_the_csp(tmp_path: Path) -> None:
+    sync_api = browser_or_skip()
+    async with serve_app(tmp_path) as app:
+        shot = tmp_path / "docs.png"
+        document = (await app.client.get("/openapi.json")).json()
+        seen = await trio.to_thread.run_sync(_read_docs_in_browser, sync_api, app.url, shot)
+    operations = sum(len(ops) for ops in document["paths"].values())
+    assert seen["console"] == [], "no CSP violation, no error"
+    assert seen["title"].startswith("API: ")
+    assert seen["operations"] == operations
+    assert "POST /api/jobs" in seen["text"]
+    assert seen["hash"] == "#schema-PushRequest"
+    assert shot.stat().st_size > 1000
 
 
 async def test_an_operator_pauses_and_resumes_a_schedule_in_the_browser(tmp_path: Path) -> None:

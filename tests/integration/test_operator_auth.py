@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 #: Routes anyone may call (the user API and pages, probes) and the cookie-based dashboard,
 #: whose pages are tested below and in test_job_pages.py.
-PUBLIC = re.compile(r"^/((api/users|api/uploads|users|healthz|readyz|admin)(/|$)|$)")
+PUBLIC = re.compile(
+    r"^/((api/users|api/uploads|users|healthz|readyz|admin|docs)(/|$)|openapi\.json$|$)")
 #: Values for the routes' path parameters.
-PARAMS = {"raw_id": "1", "task": "send_welcome_email", "user_id": "1", "upload_id": "1"}
+PARAMS = {"raw_id": "1", "job_id": "1", "task": "send_welcome_email", "user_id": "1",
+          "upload_id": "1", "name": "cleanup-uploads"}
 
 
 def same_length_wrong(token: str) -> str:
@@ -50,7 +52,8 @@ async def test_the_operator_routes_found_include_every_documented_one(tmp_path: 
         ("POST", "/api/jobs/1/retry"), ("POST", "/api/jobs/1/cancel"), ("GET", "/api/queues"),
         ("POST", "/api/queues/send_welcome_email/pause"),
         ("POST", "/api/queues/send_welcome_email/resume"), ("GET", "/api/workers"),
-        ("GET", "/metrics"),
+        ("GET", "/api/schedules"), ("POST", "/api/schedules/cleanup-uploads/pause"),
+        ("POST", "/api/schedules/cleanup-uploads/resume"), ("GET", "/metrics"),
     }
     assert documented <= set(await operator_routes(tmp_path))
 

@@ -36,7 +36,9 @@ async def test_the_users_page_is_html_with_a_sign_up_form(tmp_path: Path) -> Non
         assert "No users yet." in page
 
 
-async def test_the_index_links_to_the_users_page_and_the_dashboard(tmp_path: Path) -> None:
+async def test_the_index_links_to_the_users_page_the_dashboard_and_the_api_docs(
+    tmp_path: Path,
+) -> None:
     async with serve_app(tmp_path) as app:
         response = await app.client.get("/")
         assert response.status_code == 200
@@ -45,12 +47,14 @@ async def test_the_index_links_to_the_users_page_and_the_dashboard(tmp_path: Pat
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         page = response.text
         assert page.startswith("<!doctype html>")
-        assert re.findall(r'<a href="([^"]*)"', page) == ["/users", "/admin"]
+        links = ["/users", "/admin", "/docs", "/openapi.json"]
+        assert re.findall(r'<a href="([^"]*)"', page) == links
         assert "<script" not in page
-        for link in ("/users", "/admin"):  # each leads to a page (the dashboard to its login)
+        for link in links:  # each leads to a page (the dashboard to its login) or the document
             followed = await app.client.get(link, follow_redirects=True)
             assert followed.status_code == 200, link
-            assert followed.headers["Content-Security-Policy"] == CSP
+            if link != "/openapi.json":
+                assert followed.headers["Content-Security-Policy"] == CSP
         # Nothing of the request is reflected into the page.
         odd = await app.client.get("/", params={"q": SCRIPT})
         assert odd.status_code == 200

@@ -165,6 +165,6 @@ async def test_a_refused_push_says_what_the_worker_records_when_it_discards_such
         await store.push(Invoice(amount_cents="ten"))  # type: ignore[arg-type]
 
     assert str(info.value) == recorded == (
-        "task 'invoice': $.amount_cents: invalid value for type, expected int"
+        "task 'invoice': $.amount_cents: expected an integer, got a string"
     )
     assert [row.id for row in await store.job_list(JobFilter(limit=100))] == [stored.id]

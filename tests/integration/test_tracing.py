@@ -114,6 +114,7 @@ async def test_a_pushed_jobs_attempts_continue_the_trace_of_the_request_that_pus
     assert parent_id(push) == request.context.span_id
     assert parent_id(first) == parent_id(second) == push.context.span_id
     assert row.traceparent == f"00-{TRACE_ID:032x}-{push.context.span_id:016x}-01"
+    assert response.json()["traceparent"] == row.traceparent, "the job's JSON shows it"
 
     assert request.name == "POST /api/jobs"
     assert attrs_of(request) | {"client.address": "-"} == {

@@ -12,6 +12,7 @@ import trio
 from service.runtime import WebService, make_worker, open_state
 from service.settings import Settings, load
 from service.state import AppState
+from support.openapi import checking_hook, fetch_contract
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -55,8 +56,11 @@ async def serve_app(
         if job_worker is not None:
             await nursery.start(job_worker.run)
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        async with httpx.AsyncClient(base_url=address, timeout=10) as client, \
-                httpx.AsyncClient(base_url=address, timeout=10, headers=headers) as admin:
+        # Every answer a test sees is checked against the OpenAPI document.
+        hooks = {"response": [checking_hook(await fetch_contract(address))]}
+        async with httpx.AsyncClient(base_url=address, timeout=10, event_hooks=hooks) as client, \
+                httpx.AsyncClient(base_url=address, timeout=10, headers=headers,
+                                  event_hooks=hooks) as admin:
             yield Served(url=address, state=state, client=client, admin=admin)
         if job_worker is not None:
             await job_worker.shutdown()

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from service.http.operator.job_html import job_page
-from service.jobs import AttemptError, ErrorKind, JobRow, PayloadError, job_json
-from service.jobs._admin import iso
+from service.jobs import AttemptError, ErrorKind, JobRow, PayloadError, job_json, to_datetime
 from service.jobs._attempt_error import (
     LeaseExpiry,
     RescueStep,
@@ -18,6 +17,13 @@ from service.jobs._attempt_error import (
     to_stored,
 )
 from service.jobs._rows import COLUMNS, error_json, errors_from_json, to_row
+
+
+def iso(timestamp: float) -> str:
+    """How a job's JSON writes a stored timestamp."""
+    moment = to_datetime(timestamp)
+    assert moment is not None
+    return moment.isoformat()
 
 AT = 1_800_000_000.125
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import math
+import re
+import typing
 import uuid
 from typing import Any, Literal
 
@@ -224,9 +227,10 @@ def test_invalid_json_text_is_a_payload_error_at_the_root(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("[1, 2]", "list"), ('"x"', "str"), ("1", "int"), ("null", "NoneType"), ("true", "bool")],
+    [("[1, 2]", "an array"), ('"x"', "a string"), ("1", "a number"), ("null", "null"),
+     ("true", "a boolean")],
 )
-def test_payload_that_is_not_an_object_is_rejected(text: str, kind: str) -> None:
+def test_payload_that_is_not_an_object_is_rejected_in_json_words(text: str, kind: str) -> None:
     with pytest.raises(PayloadError) as info:
         codec.decode(text, Signup, name=NAME)
     assert info.value.fields == {"$": f"expected an object, got {kind}"}
@@ -280,6 +284,71 @@ def test_decoding_nan_or_infinity_is_a_payload_error(constant: str) -> None:
 
 
 @attrs.frozen(kw_only=True)
+class Scheduled:
+    at: dt.datetime | float | None = None
+    when: dt.datetime
+    count: int | None = None
+    tags: list[str] = attrs.field(factory=list)
+
+
+@pytest.mark.parametrize(
+    ("data", "fields"),
+    [
+        ({"when": 5}, {"$.when": "expected an ISO 8601 string, got a number"}),
+        ({"when": "2030-01-01", "count": "1"}, {"$.count": "expected an integer, got a string"}),
+        ({"when": "2030-01-01", "tags": [1]}, {"$.tags[0]": "expected a string, got a number"}),
+        ({"when": "2030-01-01", "tags": {}}, {"$.tags": "expected an array, got an object"}),
+        ({"when": "2030-01-01", "at": True},
+         {"$.at": "expected an RFC 3339 timestamp with an offset or epoch seconds,"
+                  " got a boolean"}),
+        ({"when": "2030-01-01", "at": "2030-01-01T00:00:00"},
+         {"$.at": "expected an RFC 3339 timestamp with an offset (Z or +01:00) or epoch seconds,"
+                  " got a timestamp without one"}),
+        ({"when": "2030-01-01", "at": "soon"},
+         {"$.at": "expected an RFC 3339 timestamp with an offset or epoch seconds,"
+                  " got a string that is not a timestamp"}),
+    ],
+)
+def test_errors_name_json_types_never_python_ones(
+    data: dict[str, object], fields: dict[str, str]
+) -> None:
+    with pytest.raises(PayloadError) as info:
+        codec.structure(data, Scheduled, name=NAME)
+    assert info.value.fields == fields
+    words = set(re.findall(r"\w+", str(info.value.fields)))
+    assert not words & {"int", "str", "NoneType", "dict", "list", "float", "bool", "datetime"}
+
+
+def test_a_moment_is_an_aware_timestamp_or_epoch_seconds() -> None:
+    aware = codec.structure({"when": "2030-01-01", "at": "2030-01-01T01:00:00+01:00"},
+                            Scheduled, name=NAME)
+    assert aware.at == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    epoch = codec.structure({"when": "2030-01-01", "at": 1_900_000_000}, Scheduled, name=NAME)
+    assert epoch.at == 1_900_000_000.0
+    assert codec.structure({"when": "2030-01-01"}, Scheduled, name=NAME).at is None
+
+
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@attrs.frozen(kw_only=True)
+class Painted:
+    colour: Colour
+    shade: typing.Literal["light", "dark"] = "light"
+
+
+def test_an_enum_or_literal_field_names_its_values() -> None:
+    with pytest.raises(PayloadError) as info:
+        codec.structure({"colour": "green", "shade": "pale"}, Painted, name=NAME)
+    assert info.value.fields == {
+        "$.colour": 'invalid value, expected one of "red", "blue"',
+        "$.shade": 'expected one of "light", "dark", got "pale"',
+    }
+
+
+@attrs.frozen(kw_only=True)
 class Choice:
     mode: Literal["keep", "replace"] = "keep"
     level: Literal[1, 2] = 1
@@ -288,8 +357,8 @@ class Choice:
 @pytest.mark.parametrize(
     ("data", "field", "words"),
     [
-        ({"mode": "merge"}, "$.mode", "expected one of 'keep', 'replace', got 'merge'"),
-        ({"level": True}, "$.level", "expected one of 1, 2, got True"),
+        ({"mode": "merge"}, "$.mode", 'expected one of "keep", "replace", got "merge"'),
+        ({"level": True}, "$.level", "expected one of 1, 2, got true"),
         ({"level": 1.0}, "$.level", "expected one of 1, 2, got 1.0"),
     ],
 )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import trio
-from quart import Blueprint, Response, jsonify
+from quart import Blueprint, Response
 
 from ...domain.health import probe_write
 from ...jobs import StoreError
+from ..plumbing.answers import HealthAnswer, ReadyAnswer, json_answer
 from ..plumbing.errors import error_response
 from ..plumbing.health import store_health
+from ..plumbing.operations import operation
 from ..plumbing.outage import public_reason, store_outage
 from ..plumbing.request_id import request_id
 from ..plumbing.request_state import app_state
@@ -20,12 +22,14 @@ READY_TIMEOUT_S = 2.0
 
 
 @blueprint.get("/healthz")
+@operation(summary="Liveness", tag="health", answers={200: HealthAnswer}, uses_store=False)
 async def healthz() -> Response:
     """The process is up and serving (no database check, no token)."""
-    return jsonify({"status": "ok"})
+    return json_answer(HealthAnswer(status="ok"))
 
 
 @blueprint.get("/readyz")
+@operation(summary="Readiness", tag="health", answers={200: ReadyAnswer})
 async def readyz() -> Response:
     """200 when the database answers within 2 s and takes writes, else 503 saying why.
 
@@ -58,11 +62,13 @@ async def readyz() -> Response:
             return error_response(503, "unavailable", f"a database write failed {ago:.1f} s ago"
                                   f"{public_reason(health.failure)}")
         outage.succeeded()
-        return jsonify({"status": "ready"})
+        return json_answer(ReadyAnswer(status="ready"))
     return error_response(503, "unavailable", "database did not answer within 2 s")
 
 
 @blueprint.get("/metrics")
+@operation(summary="Prometheus metrics", tag="health",
+           answers={200: "text/plain; version=0.0.4; charset=utf-8"})
 @admin_only
 async def metrics() -> Response:
     """Prometheus text; the store's gauges (jobs by task and state, queue lag) are read from the

@@ -5,11 +5,12 @@ right status. A database failure answers a generic message (:mod:`.outage`); its
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from quart import Response, jsonify, request
+from quart import Response, request
 
 from ...jobs import ConstraintViolation, StoreError, emit
+from .answers import ErrorAnswer, ErrorDetail, json_answer
 from .health import store_health
 from .outage import public_reason, store_outage
 from .request_id import request_id
@@ -36,15 +37,9 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, fields: dict[str, str] | None = None
 ) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    current = request_id()
-    if current:
-        body["request_id"] = current
-    response = jsonify({"error": body})
-    response.status_code = status
-    return response
+    detail = ErrorDetail(code=code, message=message, fields=fields or None,
+                         request_id=request_id() or None)
+    return json_answer(ErrorAnswer(error=detail), status)
 
 
 _CODES = {

@@ -10,13 +10,16 @@ commit together.
 from __future__ import annotations
 
 import uuid
+from typing import Any, Literal
 
+import attrs
 import trio
-from quart import Blueprint, Response, jsonify, request
+from quart import Blueprint, Response, request
 
 from ...domain.storage import TooLarge, UploadWriter
 from ...domain.uploads import Upload, display_filename, get_upload
 from ...flows.uploads import create_upload
+from ..plumbing.answers import json_answer
 from ..plumbing.errors import ApiError
 from ..plumbing.multipart import (
     MultipartError,
@@ -26,6 +29,7 @@ from ..plumbing.multipart import (
     PartStart,
     boundary_from_content_type,
 )
+from ..plumbing.operations import Link, Param, operation
 from ..plumbing.request_state import app_state
 from .users import parse_uuid
 
@@ -37,6 +41,38 @@ FORM_OVERHEAD_BYTES = 64 * 1024
 #: After an error, how much more of the body is read and dropped so the client sees the answer.
 DRAIN_MAX_BYTES = 16 * 1024 * 1024
 DRAIN_MAX_SECONDS = 5.0
+
+
+@attrs.frozen(kw_only=True)
+class UploadAccepted:
+    """The upload is stored and its processing queued."""
+
+    id: uuid.UUID
+    filename: str
+    """The client's file name, made safe to show (basename, no control characters)."""
+    status: Literal["pending"]
+
+
+@attrs.frozen(kw_only=True)
+class UploadView:
+    """An upload. ``status`` follows its job: ``pending`` while the job waits, runs or will be
+    retried; ``processed`` once it completed (then ``size``, ``sha256`` and ``content_type``,
+    sniffed from the bytes, are set); ``failed`` once its last attempt failed (then ``error``
+    says why)."""
+
+    id: uuid.UUID
+    filename: str
+    status: Literal["pending", "processed", "failed"]
+    size: int | None
+    sha256: str | None
+    content_type: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, upload: Upload) -> UploadView:
+        status: Any = upload.status
+        return cls(id=upload.id, filename=upload.filename, status=status, size=upload.size,
+                   sha256=upload.sha256, content_type=upload.content_type, error=upload.error)
 
 
 def _too_large(limit: int) -> ApiError:
@@ -86,15 +122,19 @@ async def _receive_file(parser: MultipartParser, writer: UploadWriter, body_limi
 
 
 @blueprint.post("/api/uploads")
-async def post_upload() -> tuple[Response, int, dict[str, str]]:
+@operation(summary="Upload a file", tag="uploads", upload_field=FIELD,
+           answers={202: UploadAccepted}, location=True, links=(
+               Link(name="GetUpload", endpoint="uploads.get_upload_by_id",
+                    parameter="upload_id"),))
+async def post_upload() -> Response:
     """Store the ``file`` part and queue its processing: 202 with the pending upload."""
     try:
         upload = await _store_upload()
     except ApiError:
         await _discard_rest_of_body()
         raise
-    body = {"id": str(upload.id), "filename": upload.filename, "status": upload.status}
-    return jsonify(body), 202, {"Location": f"/api/uploads/{upload.id}"}
+    accepted = UploadAccepted(id=upload.id, filename=upload.filename, status="pending")
+    return json_answer(accepted, 202, {"Location": f"/api/uploads/{upload.id}"})
 
 
 async def _store_upload() -> Upload:
@@ -140,10 +180,13 @@ async def _discard_rest_of_body() -> None:
 
 
 @blueprint.get("/api/uploads/<upload_id>")
+@operation(summary="Read an upload", tag="uploads", answers={200: UploadView}, path=(
+    Param(name="upload_id", schema={"type": "string", "format": "uuid"},
+          description="The upload's id (anything else is 404)."),))
 async def get_upload_by_id(upload_id: str) -> Response:
     """The upload and, once processed, what its bytes are; 404 if unknown or not a UUID."""
     uid = parse_uuid(upload_id, "upload")
     upload = await get_upload(app_state().store, uid)
     if upload is None:
         raise ApiError(404, "not_found", f"no upload {uid}")
-    return jsonify(upload.to_json())
+    return json_answer(UploadView.of(upload))

@@ -59,6 +59,8 @@ def users_page(
 INDEX_LINKS = (
     ("/users", "Users", "the users list and the sign-up form"),
     ("/admin", "Dashboard", "jobs and their errors, for operators (log in with the admin token)"),
+    ("/docs", "API", "the HTTP API, operation by operation"),
+    ("/openapi.json", "OpenAPI", "the same, as an OpenAPI 3.1 document"),
 )
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import attrs
-from quart import Blueprint, Response, jsonify
+from quart import Blueprint, Response
 
 from ...domain.users import DuplicateEmail, User, get_user
-from ...domain.validation import check_new_user
+from ...domain.validation import EMAIL_MAX, NAME_MAX, check_new_user
 from ...flows.signup import create_user
+from ..plumbing.answers import json_answer, moment
 from ..plumbing.bodies import read_json_as
 from ..plumbing.errors import ApiError
+from ..plumbing.operations import Link, Param, operation
 from ..plumbing.request_state import app_state
 
 blueprint = Blueprint("users", __name__)
@@ -19,10 +22,37 @@ blueprint = Blueprint("users", __name__)
 
 @attrs.frozen(kw_only=True)
 class NewUserBody:
-    """The body of ``POST /api/users``."""
+    """The body of ``POST /api/users``: printable text up to 200 characters, and an ASCII
+    address with one ``@``."""
 
+    name: str = attrs.field(metadata={
+        "description": "Printable text (no control or invisible format characters).",
+        "schema": {"minLength": 1, "maxLength": NAME_MAX}})
+    email: str = attrs.field(metadata={
+        "description": "An ASCII address with exactly one @; unique among users.",
+        "schema": {"minLength": 3, "maxLength": EMAIL_MAX}})
+
+
+@attrs.frozen(kw_only=True)
+class UserView:
+    """A user; ``welcome_email_sent_at`` is null until the welcome-email job ran."""
+
+    id: uuid.UUID
     name: str
     email: str
+    created_at: dt.datetime
+    welcome_email_sent_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, user: User) -> UserView:
+        created_at = moment(user.created_at)
+        assert created_at is not None
+        return cls(id=user.id, name=user.name, email=user.email, created_at=created_at,
+                   welcome_email_sent_at=moment(user.welcome_email_sent_at))
+
+
+USER_ID = Param(name="user_id", schema={"type": "string", "format": "uuid"},
+                description="The user's id (anything else is 404).")
 
 
 def parse_uuid(raw: str, what: str) -> uuid.UUID:
@@ -53,21 +83,26 @@ def _json_fields(error: ApiError) -> ApiError:
 
 
 @blueprint.post("/api/users")
-async def post_user() -> tuple[Response, int, dict[str, str]]:
+@operation(summary="Sign a user up", tag="users", body=NewUserBody, answers={201: UserView},
+           errors=(409,), location=True, links=(
+               Link(name="GetUser", endpoint="users.get_user_by_id", parameter="user_id"),),
+           example={"name": "Ada Lovelace", "email": "ada@example.com"})
+async def post_user() -> Response:
     """Sign a user up: 201 with the user; 422 invalid fields, 409 email taken, 400 bad JSON."""
     body = await read_json_as(NewUserBody, what="user")
     try:
         user = await sign_up(body.name, body.email)
     except ApiError as error:
         raise _json_fields(error) from None
-    return jsonify(user.to_json()), 201, {"Location": f"/api/users/{user.id}"}
+    return json_answer(UserView.of(user), 201, {"Location": f"/api/users/{user.id}"})
 
 
 @blueprint.get("/api/users/<user_id>")
+@operation(summary="Read a user", tag="users", answers={200: UserView}, path=(USER_ID,))
 async def get_user_by_id(user_id: str) -> Response:
     """The user, or 404 (also for an id that is not a UUID)."""
     uid = parse_uuid(user_id, "user")
     user = await get_user(app_state().store, uid)
     if user is None:
         raise ApiError(404, "not_found", f"no user {uid}")
-    return jsonify(user.to_json())
+    return json_answer(UserView.of(user))
