@@ -142,6 +142,19 @@ def _burn(results: Results) -> list[str]:
             *throughput_table(results, rows)]
 
 
+def _limits(results: Results) -> list[str]:
+    rows = []
+    for variant, name, durability in (("sqlite", "ours, SQLite", NORMAL),
+                                      ("pg", "ours, PostgreSQL", POSTGRES)):
+        rows += [Row(name, f"limits.{variant}.{form}", durability,
+                     None if form == "none" else f"limits.{variant}.none")
+                 for form in ("none", "global", "keys")]
+    return ["## Flow control (issue 13): a limit that does not bind", "",
+            "Target: `global_concurrency` equal to the worker's slots costs at most 10% of the"
+            " throughput without limits (ratio >= 0.90).", "",
+            *throughput_table(results, rows)]
+
+
 def _latency(results: Results) -> list[str]:
     prefixes = [f"latency.{v}.{w}" for v in ("sqlite", "pg") for w in ("inproc", "xproc")]
     prefixes += ["latency.huey", "latency.procrastinate"]
@@ -287,7 +300,7 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
               "runs in a fresh process. N = 20,000 no-op jobs unless a row says otherwise.", ""]
     lines += _targets(results, sizes)
     lines += [f"![{CHARTS.get(c, c)}]({c})" for c in charts] + [""]
-    for section in (_pushes(results), _burn(results), _latency(results),
+    for section in (_pushes(results), _burn(results), _limits(results), _latency(results),
                     _claims(results, sizes), _memory(results), _http(results)):
         lines += section
     lines += _stalls(results)

@@ -18,6 +18,7 @@ from . import logs
 from .arguments import Parser, UsageError, explain
 from .jobs import (
     DatabaseNotFound,
+    InvalidLimits,
     InvalidPush,
     InvalidTransition,
     JobAdmin,
@@ -55,12 +56,15 @@ EPILOG = """commands:
   jobs cancel ID          cancel an unfinished job  [--reason TEXT]
   jobs push TASK          push a job  [--args JSON] [--delay S] [--priority P] [--unique-key K]
                           [--unique-for S] [--on-conflict keep|replace]
-                          [--expires-at TIME | --expire-after S]
+                          [--expires-at TIME | --expire-after S] [--concurrency-key K]
   workflows cancel ID     cancel every unfinished member of a workflow, running ones
                           included  [--reason TEXT]
-  queues                  per task type: counts by state, concurrency, paused  [--json]
+  queues                  per task type: counts by state, concurrency, limits, paused  [--json]
   queues pause TASK       stop claiming jobs of TASK (all processes)
   queues resume TASK
+  queues limits TASK      override TASK's limits in every process (within a second):
+                          --set '{"global_concurrency": 5, "rate": {"limit": 100, "per": 60}}'
+                          or --reset to the code's limits
   schedules               every schedule: cron, time zone, next run, last tick, paused,
                           orphaned  [--json]
   schedules pause NAME    no process pushes the schedule's ticks until it is resumed
@@ -129,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--expire-after", type=float, help="seconds from now")
     push.add_argument("--unique-for", type=float, help="seconds")
     push.add_argument("--on-conflict", choices=("keep", "replace"), default="keep")
+    push.add_argument("--concurrency-key")
 
     workflows = commands.add_parser("workflows", parents=[common], help="act on workflows")
     workflow_actions = workflows.add_subparsers(dest="action", metavar="action", required=True)
@@ -147,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = queue_actions.add_parser(action, parents=[common], help=f"{action} a queue")
         sub.add_argument("task")
         subs.append(sub)
+    limits = queue_actions.add_parser("limits", parents=[common],
+                                      help="override a queue's limits (or --reset them)")
+    limits.add_argument("task")
+    choice = limits.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--set", metavar="JSON", help="global_concurrency, per_key, rate")
+    choice.add_argument("--reset", action="store_true", help="back to the code's limits")
+    subs.append(limits)
     for sub in subs:  # SUPPRESS: a --json before the action is not reset by the action's default
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
 
@@ -218,7 +230,7 @@ async def _push(admin: JobAdmin, args: argparse.Namespace) -> None:
             unique_key=args.unique_key, max_attempts=args.max_attempts,
             expires_at=_moment("--expires-at", args.expires_at),
             expire_after=args.expire_after, unique_for=args.unique_for,
-            on_conflict=args.on_conflict,
+            on_conflict=args.on_conflict, concurrency_key=args.concurrency_key,
         )
     except json.JSONDecodeError as exc:
         raise CommandError(f"--args is not valid JSON: {exc}") from None
@@ -262,17 +274,36 @@ async def _queues(settings: Settings, args: argparse.Namespace) -> None:
                        else admin.resume(args.task))
             except QueueNotFound as exc:
                 raise CommandError(str(exc)) from None
+        if args.action == "limits":
+            await _limits(admin, args)
         if args.json:
             for queue in await admin.queues():
                 print(json.dumps(queue_json(queue)))
             return
         states = list(JobState)
         header = " ".join(f"{s.value:>9}" for s in states)
-        print(f"{'TASK':<24} {'CONC':>4} {'PAUSED':<6} {header}")
+        print(f"{'TASK':<24} {'CONC':>4} {'PAUSED':<6} {header}  LIMITS")
         for queue in await admin.queues():
             conc = str(queue.concurrency) if queue.registered else "-"
             print(f"{queue.task[:24]:<24} {conc:>4} {'yes' if queue.paused else 'no':<6} "
-                  + " ".join(f"{queue.counts[s]:>9}" for s in states))
+                  + " ".join(f"{queue.counts[s]:>9}" for s in states)
+                  + f"  {queue.limits_text}")
+
+
+async def _limits(admin: JobAdmin, args: argparse.Namespace) -> None:
+    try:
+        if args.reset:
+            await admin.clear_limits(args.task)
+            return
+        try:
+            body = json.loads(args.set)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--set is not valid JSON: {exc}") from None
+        await admin.set_limits(args.task, body)
+    except QueueNotFound as exc:
+        raise CommandError(str(exc)) from None
+    except InvalidLimits as exc:
+        raise CommandError(f"invalid limits: {exc}") from None
 
 
 async def _schedules(settings: Settings, args: argparse.Namespace) -> None:

@@ -121,6 +121,11 @@ class Metrics:
             "Jobs whose lease expired and that this process's rescues took back, by task and"
             " the state the rescue left them in.",
         )
+        self.claims_throttled = Counter(
+            "service_job_claims_throttled_total",
+            "Claims held back by a limit (global_concurrency, per_key, rate, rate_limited)"
+            " in this process.",
+        )
         self.http_requests = Counter(
             "service_http_requests_total", "HTTP requests by method, route and status."
         )
@@ -131,8 +136,8 @@ class Metrics:
     def expose(self) -> str:
         lines: list[str] = []
         for metric in (self.jobs, self.queue_lag, self.job_duration, self.job_outcomes,
-                       self.job_failures, self.job_rescues, self.http_requests,
-                       self.http_duration):
+                       self.job_failures, self.job_rescues, self.claims_throttled,
+                       self.http_requests, self.http_duration):
             lines.extend(metric.expose())
         return "\n".join(lines) + "\n"
 

@@ -148,6 +148,9 @@ def make_worker(state: AppState) -> TaskWorker:
         if error is not None and error.kind in (ErrorKind.ERROR, ErrorKind.TIMEOUT):
             metrics.job_failures.inc(task=task, kind=error.kind.value)
 
+    def on_throttle(task: str, reason: str) -> None:
+        metrics.claims_throttled.inc(task=task, reason=reason)
+
     worker = TaskWorker(
         state.store,
         state.registry,
@@ -156,6 +159,7 @@ def make_worker(state: AppState) -> TaskWorker:
         on_attempt=on_attempt,
         on_rescue=on_rescue,
         schedules=state.schedules,
+        on_throttle=on_throttle,
     )
     state.worker = worker
     return worker

@@ -15,6 +15,7 @@ from ._errors import (
     Cancel,
     ConstraintViolation,
     DatabaseNotFound,
+    InvalidLimits,
     InvalidPush,
     InvalidSchedule,
     InvalidTransition,
@@ -23,6 +24,7 @@ from ._errors import (
     JobOutcome,
     PayloadError,
     QueueNotFound,
+    RateLimited,
     ScheduleNotFound,
     ServiceError,
     Snooze,
@@ -34,6 +36,7 @@ from ._errors import (
     WorkflowNotFound,
 )
 from ._factory import open_store
+from ._limits import RateLimit
 from ._log import emit
 from ._migrations import Migration
 from ._redact import redact_secrets
@@ -124,6 +127,7 @@ __all__ = [
     "DatabaseNotFound",
     "ErrorKind",
     "InlineRunner",
+    "InvalidLimits",
     "InvalidPush",
     "InvalidSchedule",
     "InvalidTransition",
@@ -153,6 +157,8 @@ __all__ = [
     "QueueNotFound",
     "QueueSummary",
     "QueueView",
+    "RateLimit",
+    "RateLimited",
     "Retention",
     "Retried",
     "Runner",

@@ -13,7 +13,9 @@ import attrs
 
 from . import _codec as codec
 from ._bulk import BULK_BATCH, BulkAction, BulkResult
+from ._clock import iso_time
 from ._errors import InvalidPush, PayloadError, QueueNotFound, StoreError, UnknownTask
+from ._limits import RateLimit, effective, encode_override, override_from_json
 from ._schedule import check_schedules
 from ._schedule_admin import ScheduleSummary, get_schedule, list_schedules, set_paused
 from ._states import JobState
@@ -35,7 +37,7 @@ CANCEL_REASON = "cancelled by an operator"
 #: The options of a push, as an operator names them (``$.<option>`` in a push request).
 #: Options whose name is in another's message come first ("unique_for needs a unique_key").
 PUSH_OPTIONS = ("delay", "run_at", "priority", "expires_at", "expire_after", "unique_for",
-                "on_conflict", "unique_key", "max_attempts")
+                "on_conflict", "unique_key", "max_attempts", "concurrency_key")
 
 
 @attrs.frozen(kw_only=True)
@@ -49,6 +51,41 @@ class QueueSummary:
     concurrency: int | None
     paused: bool
     counts: dict[JobState, int]
+    #: The limits in force across every process: the code's, or an operator's override
+    #: (``limits_overridden``). None: no such limit.
+    global_concurrency: int | None = None
+    per_key: int | None = None
+    rate: RateLimit | None = None
+    limits_overridden: bool = False
+    #: Starts the rate allows right now (starts are spaced evenly: 0 or 1); None without a
+    #: task-wide rate.
+    tokens_left: int | None = None
+    #: When the rate next allows a start, if later than now.
+    next_start_at: float | None = None
+    #: No job starts before this time: a task raised ``RateLimited``.
+    paused_until: float | None = None
+
+    @property
+    def running(self) -> int:
+        """Jobs running now, in every process."""
+        return self.counts.get(JobState.RUNNING, 0)
+
+    @property
+    def limits_text(self) -> str:
+        """The limits in a few words, for people (CLI, dashboard):
+        ``global 5, per key 2, 100/60s (override)``; ``-`` for none."""
+        parts = []
+        if self.global_concurrency is not None:
+            parts.append(f"global {self.global_concurrency}")
+        if self.per_key is not None:
+            parts.append(f"per key {self.per_key}")
+        if self.rate is not None:
+            parts.append(f"{self.rate.limit}/{self.rate.per:g}s"
+                         + (" per key" if self.rate.per_key else ""))
+        if self.paused_until is not None:
+            parts.append(f"rate limited until {iso_time(self.paused_until)}")
+        text = ", ".join(parts) or "-"
+        return text + (" (override)" if self.limits_overridden else "")
 
 
 @attrs.frozen(kw_only=True)
@@ -94,6 +131,7 @@ class JobAdmin:
         expire_after: float | None = None,
         unique_for: float | None = None,
         on_conflict: OnConflict = "keep",
+        concurrency_key: str | None = None,
     ) -> PushResult:
         """Push a job of the task registered as ``task``, built from ``args`` (plain JSON data).
 
@@ -112,7 +150,7 @@ class JobAdmin:
             return await self.store.push_result(
                 instance, delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
                 max_attempts=max_attempts, expires_at=expires_at, expire_after=expire_after,
-                unique_for=unique_for, on_conflict=on_conflict,
+                unique_for=unique_for, on_conflict=on_conflict, concurrency_key=concurrency_key,
             )
         except PayloadError as exc:  # the task built from the args would not decode again
             raise _args_error(task, exc) from None
@@ -205,17 +243,58 @@ class JobAdmin:
         """Every queue, by task name: the registered tasks and any other task that has jobs."""
         counts = await self.store.job_count_by_state()
         paused = await self.store.queue_paused()
+        flow = {row.task: row for row in await self.store.queue_limits()}
+        now = self.store.clock.now()
         names = sorted({*self.registry.names(), *(task for task, _ in counts)})
         queues = []
         for name in names:
             registered = name in self.registry
+            options = self.registry.get(name).options if registered else None
+            row = flow.get(name)
+            override = None if row is None else row.override
+            limits = None if options is None else effective(options.limits, override)
+            rate = None if limits is None else limits.rate
+            next_start = None if row is None else row.rate_next_at
+            if rate is None or rate.per_key or (next_start is not None and next_start <= now):
+                next_start = None
+            blocked = None if row is None else row.blocked_until
             queues.append(QueueSummary(
                 task=name, registered=registered,
-                concurrency=self.registry.get(name).options.concurrency if registered else None,
+                concurrency=None if options is None else options.concurrency,
                 paused=name in paused,
                 counts={s: counts.get((name, s), 0) for s in JobState},
+                global_concurrency=None if limits is None else limits.global_concurrency,
+                per_key=None if limits is None else limits.per_key,
+                rate=rate,
+                limits_overridden=bool(override),
+                tokens_left=(None if rate is None or rate.per_key
+                             else 0 if next_start is not None else 1),
+                next_start_at=next_start,
+                paused_until=blocked if blocked is not None and blocked > now else None,
             ))
         return queues
+
+    async def set_limits(self, task: str, body: Any) -> QueueSummary:
+        """Override the limits of ``task`` in every process (within a second) with ``body``
+        (JSON data: ``global_concurrency``, ``per_key``, ``rate`` {``limit``, ``per``,
+        ``per_key``}; a field given as null removes that limit, one left out keeps the code's).
+
+        Returns the queue after. :class:`QueueNotFound` if ``task`` is not registered;
+        :class:`InvalidLimits` naming each wrong field, before anything is stored.
+        """
+        if task not in self.registry:
+            raise QueueNotFound(task)
+        override = override_from_json(body)
+        await self.store.queue_set_limits(task, encode_override(override))
+        return await self.queue(task)
+
+    async def clear_limits(self, task: str) -> QueueSummary:
+        """Drop the override of ``task``: the code's limits again, in every process within a
+        second. :class:`QueueNotFound` if ``task`` is not registered."""
+        if task not in self.registry:
+            raise QueueNotFound(task)
+        await self.store.queue_set_limits(task, None)
+        return await self.queue(task)
 
     async def queue(self, task: str) -> QueueSummary:
         """The queue of ``task``; :class:`QueueNotFound` if it is unregistered and has no jobs."""

@@ -42,6 +42,9 @@ class WorkerConfig:
     poll_min: float = 0.05
     poll_max: float = 1.0
     schedule_interval: float = 1.0
+    #: How often the worker reads the queues' stored limits (operators' overrides, pauses from
+    #: ``RateLimited``) and which tasks have keyed jobs: changes apply within this time.
+    limits_refresh: float = 1.0
     shutdown_grace: float = 10.0
     #: Discard available jobs of task types this worker does not know, once they have waited
     #: ``unknown_task_grace`` s. Turn off when workers deliberately run different task sets.

@@ -65,6 +65,16 @@ class InvalidPush(ServiceError, ValueError):
         self.fields = fields
 
 
+class InvalidLimits(ServiceError, ValueError):
+    """Raised when an operator's limits for a queue cannot be applied, before anything is
+    stored. ``fields`` maps each wrong JSON path (``$.global_concurrency``, ``$.rate.per``)
+    to what is wrong with it."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{path}: {problem}" for path, problem in fields.items()))
+        self.fields = fields
+
+
 class QueueNotFound(ServiceError, LookupError):
     """Raised when an operator pauses or resumes the queue of a task that is not registered."""
 
@@ -170,3 +180,23 @@ class Cancel(JobOutcome):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RateLimited(JobOutcome):
+    """Raise from a task when a downstream service says "too many requests" (an HTTP 429):
+    the job runs again after ``retry_after`` seconds with its attempt not counted, and no job of
+    its task starts before then, in any process. ``per_key=True`` pauses only the jobs with
+    the same concurrency key (a job without a key pauses its whole task).
+    """
+
+    def __init__(self, retry_after: float, *, per_key: bool = False) -> None:
+        if isinstance(retry_after, bool) or not (
+            isinstance(retry_after, int | float) and retry_after >= 0
+            and retry_after != float("inf")
+        ):
+            raise ValueError(f"retry_after must be a finite number of seconds >= 0,"
+                             f" got {retry_after!r}")
+        scope = "its key" if per_key else "its task"
+        super().__init__(f"rate limited: {scope} paused for {retry_after} s")
+        self.retry_after = float(retry_after)
+        self.per_key = per_key

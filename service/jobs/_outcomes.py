@@ -93,6 +93,20 @@ def snoozed(row: ClaimedJob, owner: str, now: float, snooze: Snooze) -> SetState
     )
 
 
+def rate_limited(row: ClaimedJob, owner: str, now: float, retry_after: float
+                 ) -> SetStateIfRunning:
+    """A downstream service said "too many requests": run again after ``retry_after``, the
+    attempt given back (as a snooze)."""
+    return SetStateIfRunning(
+        id=row.id,
+        owner=owner,
+        attempt=row.attempt,
+        state=JobState.SCHEDULED,
+        run_at=now + retry_after,
+        refund_attempt=True,
+    )
+
+
 def cancelled(row: ClaimedJob, owner: str, now: float, cancel: Cancel) -> SetStateIfRunning:
     error = _error(row, now, ErrorKind.CANCELLED, "Cancel", cancel.reason)
     return SetStateIfRunning(

@@ -25,7 +25,7 @@ from ._store import (
     WorkflowInserted,
     WorkflowSource,
 )
-from ._task import Task, check_priority, task_options
+from ._task import Task, check_priority, key_of, task_options
 from ._tracing import PushTrace, job_tracer
 
 if TYPE_CHECKING:
@@ -170,6 +170,11 @@ def build_insert(request: Push, now: float, traceparent: str | None = None) -> J
             )
     expires_at = _expiry(request, now)
     unique_for, replace = _uniqueness(request, now)
+    concurrency_key = request.concurrency_key
+    if concurrency_key is None:
+        concurrency_key = key_of(request.task, options)
+    elif not isinstance(concurrency_key, str) or not 1 <= len(concurrency_key) <= 255:
+        raise ValueError("concurrency_key must be a string of 1 to 255 characters")
     return JobInsert(
         task=options.name,
         args=encode_task(request.task, name=options.name),
@@ -183,6 +188,7 @@ def build_insert(request: Push, now: float, traceparent: str | None = None) -> J
         expires_at=expires_at,
         unique_for=unique_for,
         replace=replace,
+        concurrency_key=concurrency_key,
     )
 
 
@@ -203,6 +209,7 @@ def plain_insert(task: Task, now: float, traceparent: str | None = None) -> JobI
         created_at=now,
         unique_key=None,
         traceparent=traceparent,
+        concurrency_key=key_of(task, options),
     )
 
 
@@ -274,12 +281,14 @@ class Pusher:
         expire_after: float | None = None,
         unique_for: float | None = None,
         on_conflict: OnConflict = "keep",
+        concurrency_key: str | None = None,
     ) -> int:
         """Store one job durably and return its id (the holder's id on a unique-key hit)."""
         options = dict(delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
                        max_attempts=max_attempts, traceparent=traceparent,
                        expires_at=expires_at, expire_after=expire_after,
-                       unique_for=unique_for, on_conflict=on_conflict)
+                       unique_for=unique_for, on_conflict=on_conflict,
+                       concurrency_key=concurrency_key)
         if job_tracer() is None:
             [result] = await self.job_insert_many([self._insert(task, None, **options)])
             return result.id
@@ -304,13 +313,15 @@ class Pusher:
         expire_after: float | None = None,
         unique_for: float | None = None,
         on_conflict: OnConflict = "keep",
+        concurrency_key: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted, kept or
         replaced it."""
         options = dict(delay=delay, run_at=run_at, priority=priority, unique_key=unique_key,
                        max_attempts=max_attempts, traceparent=traceparent,
                        expires_at=expires_at, expire_after=expire_after,
-                       unique_for=unique_for, on_conflict=on_conflict)
+                       unique_for=unique_for, on_conflict=on_conflict,
+                       concurrency_key=concurrency_key)
         if job_tracer() is None:
             return await self.job_insert_returning(self._insert(task, None, **options))
         with _traced() as (trace, current):

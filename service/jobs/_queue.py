@@ -17,7 +17,8 @@ from . import _outcomes as outcomes
 from ._batcher import OutcomeBatcher
 from ._clock import Clock, iso_time, to_datetime
 from ._config import WorkerConfig
-from ._errors import Cancel, PayloadError, Snooze, StoreError
+from ._errors import Cancel, PayloadError, RateLimited, Snooze, StoreError
+from ._limits import Limits, QueueLimitsRow, Throttle, effective
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
 from ._tracing import traced_attempt
@@ -66,6 +67,8 @@ class QueueContext:
     on_attempt: Callable[[str, float, SetStateIfRunning], None] | None
     #: A job of this task will want to run at this time (retry, snooze, interruption).
     note_run_at: Callable[[str, float], None]
+    #: Called when a limited claim was held back, with (task, reason): metrics hook.
+    on_throttle: Callable[[str, str], None] | None = None
 
 
 @attrs.define(eq=False)
@@ -80,6 +83,8 @@ class Attempt:
     started_at: float | None = None
     #: Seconds the task ran, once it has returned (0 if it never ran).
     duration: float = 0.0
+    #: What the task raised if it said a downstream service is rate limiting it.
+    rate_limited: RateLimited | None = None
 
     def cancel(self, reason: CancelReason) -> None:
         if self.cancel_reason is None:
@@ -102,12 +107,40 @@ class TaskQueue:
         self.in_flight: dict[int, Attempt] = {}
         #: jobs whose attempt ended and whose outcome is being written
         self._recording = 0
+        #: The limits claims apply: the code's, or an operator's override (see apply_row).
+        self.limits: Limits = self.options.limits
+        #: No job starts before this store time (a ``RateLimited`` of the whole task).
+        self.blocked_until: float | None = None
+        self._limits_changed = Wakeup()
+
+    def apply_row(self, row: QueueLimitsRow | None, keyed_jobs: bool) -> None:
+        """Take the queue's stored limits (read every ``limits_refresh`` s by the worker):
+        an operator's override, a pause from ``RateLimited`` in any process; and whether
+        available jobs carry keys (then claims take them round-robin)."""
+        limits = effective(self.options.limits, None if row is None else row.override,
+                           computes_keys=self.options.concurrency_key is not None)
+        if keyed_jobs and not limits.keyed:
+            limits = attrs.evolve(limits, keyed=True)
+        # A pause this process made may be newer than the row read: keep the later one.
+        pauses = [at for at in (None if row is None else row.blocked_until, self.blocked_until)
+                  if at is not None and at > self.context.clock.now()]
+        blocked = max(pauses, default=None)
+        if limits != self.limits or blocked != self.blocked_until:
+            self.limits, self.blocked_until = limits, blocked
+            self._limits_changed.set()
+            self.wakeup.set()
 
     @property
     def free_slots(self) -> int:
         """Attempts that may start now: concurrency bounds attempts running, not outcomes
         waiting to be written."""
-        return self.options.concurrency - (len(self.in_flight) - self._recording)
+        free = self.options.concurrency - (len(self.in_flight) - self._recording)
+        limit = self.limits.global_concurrency
+        if limit is not None:
+            # Every process counts a job as running until its outcome is written: never ask
+            # for slots the claim would find taken by our own outcomes still being written.
+            free = min(free, limit - len(self.in_flight))
+        return free
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -148,11 +181,21 @@ class TaskQueue:
                 await self._slot_freed.wait()
                 continue
             self.wakeup.clear()
+            self._limits_changed.clear()
             now = context.clock.now()
+            throttle: Throttle | None = None
             try:
-                rows = await context.store.job_claim(
-                    self.name, context.owner, self.free_slots, now, now + config.lease_ttl
-                )
+                limits = self.limits
+                if limits.any or (self.blocked_until is not None and self.blocked_until > now):
+                    claimed = await context.store.job_claim_limited(
+                        self.name, context.owner, self.free_slots, now, now + config.lease_ttl,
+                        limits,
+                    )
+                    rows, throttle = claimed.jobs, claimed.throttle
+                else:  # no limits: the plain claim, exactly as without flow control
+                    rows = await context.store.job_claim(
+                        self.name, context.owner, self.free_slots, now, now + config.lease_ttl
+                    )
             except StoreError as exc:
                 failures += 1
                 log.event(logging.WARNING, "queue.claim_failed", task=self.name, error=str(exc))
@@ -167,6 +210,16 @@ class TaskQueue:
                     earlier.cancel(LEASE_LOST)
                 attempt = self.in_flight[row.id] = Attempt(row)
                 jobs.start_soon(self._run_job, attempt, name=f"job {row.id} {self.name}")
+            if throttle is not None:
+                if context.on_throttle is not None:
+                    context.on_throttle(self.name, throttle.reason)
+                if throttle.retry_at is not None:
+                    # A rate or a pause: nothing can start before retry_at, whatever is pushed.
+                    await self._limits_changed.wait(max(0.0, throttle.retry_at - now))
+                    poll = config.poll_min
+                    continue
+                # Every slot is taken: one frees when a job finishes, here (our outcomes wake
+                # us) or in another process (seen by the poll).
             if rows:
                 poll = config.poll_min
                 continue
@@ -201,9 +254,28 @@ class TaskQueue:
                 self._release(attempt)
                 return
             outcome = self._interrupted(row, cancel_reason.message())
+        if attempt.rate_limited is not None:
+            await self._pause_for(attempt)
         self._recording += 1
         self._slot_freed.set()
         self.context.batcher.submit(outcome, partial(self._recorded, attempt, outcome))
+
+    async def _pause_for(self, attempt: Attempt) -> None:
+        """The task raised ``RateLimited``: pause the task (or the job's key) in every process,
+        before its outcome frees its slot."""
+        limited = attempt.rate_limited
+        assert limited is not None
+        key = attempt.row.concurrency_key if limited.per_key else None
+        until = self.context.clock.now() + limited.retry_after
+        if key is None:
+            self.blocked_until = max(self.blocked_until or until, until)
+        try:
+            with trio.CancelScope(shield=True):
+                await self.context.store.queue_block(self.name, key, until)
+        except StoreError as exc:
+            log.event(logging.WARNING, "queue.pause_failed", task=self.name, error=str(exc))
+        log.event(logging.INFO, "queue.rate_limited", task=self.name, id=attempt.row.id,
+                  key=key, retry_after=limited.retry_after)
 
     def _recorded(self, attempt: Attempt, outcome: SetStateIfRunning, matched: bool | None
                   ) -> None:
@@ -215,6 +287,8 @@ class TaskQueue:
             context.on_attempt(self.name, attempt.duration, outcome)
         if matched and outcome.run_at is not None:
             context.note_run_at(self.name, outcome.run_at)
+        if self.limits.serialised:  # a slot everyone counts is free: look again
+            self.wakeup.set()
         self._release(attempt)
 
     def _release(self, attempt: Attempt) -> None:
@@ -269,6 +343,9 @@ class TaskQueue:
                     outcome = outcomes.timed_out(row, owner, clock.now(), backoff, timeout or 0)
             except Snooze as snooze:
                 outcome = outcomes.snoozed(row, owner, clock.now(), snooze)
+            except RateLimited as limited:
+                attempt.rate_limited = limited
+                outcome = outcomes.rate_limited(row, owner, clock.now(), limited.retry_after)
             except Cancel as cancel:
                 outcome = outcomes.cancelled(row, owner, clock.now(), cancel)
             except Exception as exc:

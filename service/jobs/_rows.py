@@ -35,9 +35,12 @@ CLAIMED_COLUMNS = (
     "id, task, args, priority, attempt, max_attempts, run_at, traceparent, tick, workflow_id,"
     " deps_total"
 )
+#: How many columns :data:`CLAIMED_COLUMNS` names (a limited claim returns the key after them).
+CLAIMED_COUNT = len(CLAIMED_COLUMNS.split(","))
 #: What a schedule's tick inserts into ``jobs``: :func:`tick_insert_values` gives the values.
 TICK_INSERT_COLUMNS = (
-    "task, args, state, priority, max_attempts, run_at, created_at, expires_at, traceparent, tick"
+    "task, args, state, priority, max_attempts, run_at, created_at, expires_at, traceparent, tick,"
+    " concurrency_key"
 )
 #: Every column of a schedule, in :class:`ScheduleRow` order.
 SCHEDULE_COLUMNS = (
@@ -120,18 +123,19 @@ def to_row(r: Sequence[Any], errors: object) -> JobRow:
     )
 
 
-def to_claimed(r: Sequence[Any]) -> ClaimedJob:
-    """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS`."""
+def to_claimed(r: Sequence[Any], key: str | None = None) -> ClaimedJob:
+    """A :class:`ClaimedJob` from a row of :data:`CLAIMED_COLUMNS` (``key``: its concurrency
+    key, which limited claims also return)."""
     return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
                       max_attempts=r[5], run_at=r[6], traceparent=r[7], tick=r[8],
-                      workflow_id=r[9], dependencies=r[10])
+                      workflow_id=r[9], dependencies=r[10], concurrency_key=key)
 
 
 def tick_insert_values(item: TickInsert) -> tuple[Any, ...]:
     """The values of :data:`TICK_INSERT_COLUMNS` for one tick's job."""
     job = item.job
     return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
-            job.created_at, job.expires_at, job.traceparent, item.tick)
+            job.created_at, job.expires_at, job.traceparent, item.tick, job.concurrency_key)
 
 
 def tick_insert(mark: str) -> str:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from ._clock import Clock
     from ._dependency import Dependency
+    from ._limits import LimitedClaim, Limits, QueueLimitsRow
 
 
 #: What a push does when its unique key is held: ``keep`` the holder as it is, or ``replace`` its
@@ -71,6 +72,8 @@ class Push:
     expire_after: float | None = None
     unique_for: float | None = None
     on_conflict: OnConflict = "keep"
+    #: Overrides the key the task's ``concurrency_key`` function would give (see TaskOptions).
+    concurrency_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +95,7 @@ class JobInsert:
     unique_for: float | None = None
     #: On a held key, rewrite the holder if it has not started (``on_conflict="replace"``).
     replace: bool = False
+    concurrency_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -318,6 +322,8 @@ class ClaimedJob:
     traceparent: str | None = None
     #: The schedule tick this job was pushed for (epoch seconds); None if not from a schedule.
     tick: float | None = None
+    #: Known when a limited claim took it (``RateLimited(per_key=True)`` pauses this key).
+    concurrency_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -509,6 +515,7 @@ class Transaction(Protocol):
         expire_after: float | None = None,
         unique_for: float | None = None,
         on_conflict: OnConflict = "keep",
+        concurrency_key: str | None = None,
     ) -> int:
         """Insert one job in the transaction; its id (the holder's id on a unique-key hit).
 
@@ -535,6 +542,7 @@ class Transaction(Protocol):
         expire_after: float | None = None,
         unique_for: float | None = None,
         on_conflict: OnConflict = "keep",
+        concurrency_key: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it."""
         ...
@@ -594,6 +602,7 @@ class JobStore(Protocol):
         expire_after: float | None = None,
         unique_for: float | None = None,
         on_conflict: OnConflict = "keep",
+        concurrency_key: str | None = None,
     ) -> int:
         """Store one job durably and return its id, once committed.
 
@@ -624,6 +633,7 @@ class JobStore(Protocol):
         expire_after: float | None = None,
         unique_for: float | None = None,
         on_conflict: OnConflict = "keep",
+        concurrency_key: str | None = None,
     ) -> PushResult:
         """:meth:`push`, returning the stored row and whether this push inserted it.
 
@@ -853,6 +863,36 @@ class JobStore(Protocol):
     async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
         """Pause (no tick pushes a job, in any process) or resume a stored schedule;
         :class:`ScheduleNotFound` if none is stored under ``name``."""
+        ...
+
+    # -- flow control (limits are leases: see _limits.py) -----------------------------------
+
+    async def job_claim_limited(
+        self, task: str, owner: str, limit: int, now: float, lease_expires_at: float,
+        limits: Limits,
+    ) -> LimitedClaim:
+        """:meth:`job_claim` within ``limits``, across every process: at most
+        ``global_concurrency`` jobs of ``task`` running, ``per_key`` of each key, starts spaced
+        by the rate, none while the task (or a key) is paused by ``RateLimited``; keyed jobs
+        taken round-robin across keys. Running jobs are counted in the claim statement; the
+        rate is consumed in its transaction. Says what throttled it, and until when.
+        """
+        ...
+
+    async def queue_block(self, task: str, key: str | None, until: float) -> None:
+        """No job of ``task`` (of concurrency ``key``, if given) starts before ``until``."""
+        ...
+
+    async def queue_set_limits(self, task: str, override: str | None) -> None:
+        """Store an operator's override of ``task``'s limits (JSON text); None clears it."""
+        ...
+
+    async def queue_limits(self) -> list[QueueLimitsRow]:
+        """The queue rows that hold an override, a pause from ``RateLimited`` or a rate."""
+        ...
+
+    async def job_keyed_tasks(self) -> list[str]:
+        """The tasks with available jobs that carry a concurrency key."""
         ...
 
 

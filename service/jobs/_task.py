@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import attrs
@@ -26,6 +27,7 @@ from typing_extensions import TypeVar
 
 from ._dependency import Dependency
 from ._errors import UnknownTask
+from ._limits import Limits, RateLimit
 from ._retry import Backoff
 from ._states import JobState
 
@@ -55,6 +57,22 @@ def _timeout(_inst: object, _attr: attrs.Attribute[float | None], value: float |
         raise ValueError(f"timeout must be > 0 seconds or None, got {value!r}")
 
 
+def _optional_at_least_one(_inst: object, attr: attrs.Attribute[int | None],
+                           value: int | None) -> None:
+    if value is not None:
+        _at_least_one(_inst, attr, value)  # type: ignore[arg-type]
+
+
+def _rate(_inst: object, _attr: attrs.Attribute[RateLimit | None], value: object) -> None:
+    if value is not None and not isinstance(value, RateLimit):
+        raise TypeError(f"rate must be a RateLimit(n, per=seconds) or None, got {value!r}")
+
+
+def _key_function(_inst: object, _attr: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"concurrency_key must be a function of the task or None, got {value!r}")
+
+
 PRIORITY_LIMIT = 2**31 - 1  # fits a 32-bit INTEGER on every backend
 
 
@@ -74,6 +92,14 @@ class TaskOptions:
     ``max_attempts`` counts runs that started (snoozes and shutdown interruptions do not count).
     ``timeout`` bounds one attempt in seconds (``None``: no bound).
     ``priority``: lower runs first (0 is the default, negative is more urgent).
+
+    Limits across every process and host (see the README's "Flow control"):
+    ``global_concurrency`` bounds the jobs of this type running at once everywhere;
+    ``concurrency_key`` is a function of the task giving its key (a push's own
+    ``concurrency_key=`` wins), and ``per_key`` bounds the running jobs of each key; claims take
+    keyed jobs round-robin across keys; ``rate`` (a :class:`RateLimit`) bounds how often jobs
+    start. A slot is a running job: a crashed process's slots return when its leases are
+    rescued.
     """
 
     name: str = attrs.field(validator=_valid_name)
@@ -82,6 +108,20 @@ class TaskOptions:
     backoff: Backoff = attrs.field(factory=Backoff)
     timeout: float | None = attrs.field(default=None, validator=_timeout)
     priority: int = attrs.field(default=0, validator=lambda _i, _a, v: check_priority(v))
+    global_concurrency: int | None = attrs.field(default=None, validator=_optional_at_least_one)
+    concurrency_key: Callable[[Any], Any] | None = attrs.field(
+        default=None, validator=_key_function, eq=False)
+    per_key: int | None = attrs.field(default=None, validator=_optional_at_least_one)
+    rate: RateLimit | None = attrs.field(default=None, validator=_rate)
+
+    @property
+    def limits(self) -> Limits:
+        """The flow-control limits the code sets (an operator's override may replace them)."""
+        rate = self.rate
+        keyed = bool(self.concurrency_key is not None or self.per_key
+                     or (rate is not None and rate.per_key))
+        return Limits(global_concurrency=self.global_concurrency, per_key=self.per_key,
+                      rate=rate, keyed=keyed)
 
 
 _FAILED = frozenset({JobState.DISCARDED, JobState.CANCELLED})
@@ -144,6 +184,26 @@ class JobContext(Generic[StateT]):
         discarded after ``max_rescues`` lease expiries (its process kept dying).
         """
         return self.attempt >= self.max_attempts
+
+
+KEY_LENGTH = 255
+
+
+def key_of(task: Any, options: TaskOptions) -> str | None:
+    """The concurrency key ``options.concurrency_key`` gives ``task`` (None without one);
+    ``ValueError`` naming the task when it gives something that is not a key."""
+    function = options.concurrency_key
+    if function is None:
+        return None
+    key = function(task)
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 1 <= len(key) <= KEY_LENGTH:
+        raise ValueError(f"concurrency_key of task {options.name!r} must give a string of 1 to"
+                         f" {KEY_LENGTH} characters (or an int, or None), got {key!r}")
+    return key
 
 
 class Task:

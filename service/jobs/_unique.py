@@ -7,7 +7,7 @@ inserts with ``ON CONFLICT DO NOTHING`` and, when that skips the row, settles wi
 
 - the holder is unfinished, or finished less than the push's ``unique_for`` after it was
   created: **keep** it (or, with ``on_conflict="replace"``, **replace** its args, run_at,
-  priority and expiry, if it has not started);
+  priority, expiry and concurrency key, if it has not started);
 - the holder finished otherwise: **release** its key (a compare-and-set) and insert again.
 
 A finished job keeps holding its key until a push releases it, so a job that finishes while a
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 UNIQUE_ROUNDS = 8
 
 INSERT_COLUMNS = ("task, args, state, priority, max_attempts, run_at, created_at, unique_key,"
-                  " expires_at, unique_held, traceparent")
+                  " expires_at, unique_held, traceparent, concurrency_key")
 #: How many values an insert of :data:`INSERT_COLUMNS` takes.
 INSERT_WIDTH = len(INSERT_COLUMNS.split(","))
 
@@ -43,7 +43,7 @@ def insert_values(job: JobInsert) -> tuple[Any, ...]:
     """The values of :data:`INSERT_COLUMNS` for ``job``."""
     return (job.task, job.args, job.state.value, job.priority, job.max_attempts, job.run_at,
             job.created_at, job.unique_key, job.expires_at, job.unique_key is not None,
-            job.traceparent)
+            job.traceparent, job.concurrency_key)
 
 
 @attrs.frozen(kw_only=True)
@@ -90,7 +90,7 @@ def statements(mark: str) -> dict[str, str]:
         "release": f"UPDATE jobs SET unique_held = false WHERE id = {mark} AND unique_held"
                    f" AND state IN {state_list(FINISHED)} RETURNING id",
         "replace": f"UPDATE jobs SET args = {mark}, priority = {mark}, run_at = {mark},"
-                   f" state = {mark}, expires_at = {mark}"
+                   f" state = {mark}, expires_at = {mark}, concurrency_key = {mark}"
                    f" WHERE id = {mark} AND state IN {state_list(REPLACEABLE)}"
                    " AND attempted_at IS NULL RETURNING id",
     }
@@ -116,7 +116,8 @@ def insert_unique(conn: Connection, sql: dict[str, str], job: JobInsert) -> Inse
             continue
         replaced = conn.execute(
             sql["replace"],
-            (job.args, job.priority, job.run_at, job.state.value, job.expires_at, holder.id),
+            (job.args, job.priority, job.run_at, job.state.value, job.expires_at,
+             job.concurrency_key, holder.id),
         ).fetchone()
         if replaced is not None:
             return InsertResult(id=holder.id, inserted=False, replaced=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 from cattrs.preconf.json import make_converter
@@ -132,6 +132,35 @@ class QueueView:
     paused: bool = attrs.field(metadata=_doc("A paused queue is claimed by no process."))
     counts: dict[str, int] = attrs.field(metadata=_doc(
         "Jobs by state: every state, zeros included."))
+    global_concurrency: int | None = attrs.field(metadata=_doc(
+        "Jobs of this task running at once in every process, at most; null: no such limit."))
+    per_key: int | None = attrs.field(metadata=_doc(
+        "Jobs of one concurrency key running at once in every process, at most; null: no such"
+        " limit."))
+    running: int = attrs.field(metadata=_doc("Jobs of this task running now, in every process."))
+    rate: RateView | None = attrs.field(metadata=_doc(
+        "At most limit starts in any per seconds, in every process (per key if per_key);"
+        " null: no rate."))
+    tokens_left: int | None = attrs.field(metadata=_doc(
+        "Starts the rate allows right now: 0 or 1, starts being spaced evenly; null without a"
+        " task-wide rate."))
+    next_start_at: dt.datetime | None = attrs.field(metadata=_doc(
+        "When the rate next allows a start (ISO 8601 UTC), if later than now; else null."))
+    paused_until: dt.datetime | None = attrs.field(metadata=_doc(
+        "No job of this task starts before then (ISO 8601 UTC): a task raised RateLimited;"
+        " else null."))
+    limits: Literal["code", "override"] = attrs.field(metadata=_doc(
+        "Whose limits these are: the code's, or an operator's override"
+        " (POST /api/queues/{task}/limits)."))
+
+
+@attrs.frozen(kw_only=True)
+class RateView:
+    """A rate limit: at most ``limit`` starts in any interval of ``per`` seconds."""
+
+    limit: int = attrs.field(metadata=_doc("Starts allowed per interval."))
+    per: float = attrs.field(metadata=_doc("The interval, in seconds."))
+    per_key: bool = attrs.field(metadata=_doc("Whether each concurrency key has its own rate."))
 
 
 @attrs.frozen(kw_only=True)
@@ -251,9 +280,18 @@ def worker_view(row: WorkerRow, now: float) -> WorkerView:
 
 def queue_view(queue: QueueSummary) -> QueueView:
     """The public view of a queue summary."""
+    rate = queue.rate
     return QueueView(task=queue.task, registered=queue.registered,
                      concurrency=queue.concurrency, paused=queue.paused,
-                     counts={state.value: count for state, count in queue.counts.items()})
+                     counts={state.value: count for state, count in queue.counts.items()},
+                     global_concurrency=queue.global_concurrency, per_key=queue.per_key,
+                     running=queue.running,
+                     rate=None if rate is None else RateView(limit=rate.limit, per=rate.per,
+                                                             per_key=rate.per_key),
+                     tokens_left=queue.tokens_left,
+                     next_start_at=to_datetime(queue.next_start_at),
+                     paused_until=to_datetime(queue.paused_until),
+                     limits="override" if queue.limits_overridden else "code")
 
 
 def job_json(row: JobRow) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class TaskWorker:
         on_attempt: Callable[[str, float, SetStateIfRunning], None] | None = None,
         on_rescue: Callable[[str, JobState], None] | None = None,
         schedules: Iterable[Schedule] = (),
+        on_throttle: Callable[[str, str], None] | None = None,
     ) -> None:
         self.store = store
         self.registry = registry if isinstance(registry, TaskRegistry) else TaskRegistry(registry)
@@ -90,6 +91,7 @@ class TaskWorker:
             state=state,
             on_attempt=on_attempt,
             note_run_at=self.note_run_at,
+            on_throttle=on_throttle,
         )
         self.queues = {cls.options.name: TaskQueue(context, cls) for cls in self.registry}
         self.scheduler = Scheduler(store, checked, self.config)
@@ -113,6 +115,7 @@ class TaskWorker:
                 upkeep.start_soon(self._promote_scheduled)
                 upkeep.start_soon(self._prune)
                 upkeep.start_soon(self.scheduler.run)
+                upkeep.start_soon(self._refresh_limits)
                 await upkeep.start(self.batcher.run)
                 async with trio.open_nursery() as queues:
                     for queue in self.queues.values():
@@ -271,6 +274,19 @@ class TaskWorker:
             if next_at is not None:
                 wait = max(0.0, min(wait, next_at - self.clock.now()))
             await self._schedule_wakeup.wait(wait)
+
+    async def _refresh_limits(self) -> None:
+        """Read the queues' stored limits and pauses, and which tasks have keyed jobs."""
+        while True:
+            try:
+                rows = {row.task: row for row in await self.store.queue_limits()}
+                keyed = set(await self.store.job_keyed_tasks())
+            except StoreError as exc:
+                log.event(logging.WARNING, "worker.limits_refresh_failed", error=str(exc))
+            else:
+                for name, queue in self.queues.items():
+                    queue.apply_row(rows.get(name), name in keyed)
+            await trio.sleep(self.config.limits_refresh)
 
     async def _prune(self) -> None:
         while True:

@@ -96,6 +96,7 @@ TEST_CONFIG = WorkerConfig(
     schedule_interval=3600.0,
     rescue_interval=3600.0,
     prune_interval=86_400.0,
+    limits_refresh=3600.0,
 )
 #: What ``drain`` runs its worker with: :data:`TEST_CONFIG`, and jobs of task types the drain
 #: was not given stay where they are (not discarded as unknown).

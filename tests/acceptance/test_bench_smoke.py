@@ -41,6 +41,8 @@ OUR_SECTIONS = (
     "| POST /api/jobs, 16 connections, python load generator |",
     "| SQLite, push_many of 10,000 | ",
     "| single push, per-class check (push now) | ",
+    "| ours, SQLite | SQLite worker, concurrency 10, global_concurrency=10",
+    "| ours, SQLite | SQLite worker, concurrency 10, 100 keys, per_key=1",
 )
 POSTGRES_SECTIONS = (
     "| ours, PostgreSQL | push, 1 task",
@@ -48,6 +50,8 @@ POSTGRES_SECTIONS = (
     "| ours, PostgreSQL | PostgreSQL worker, concurrency 10",
     "| PostgreSQL, same process |",
     "| PostgreSQL, across processes |",
+    "| ours, PostgreSQL | PostgreSQL worker, concurrency 10, global_concurrency=10",
+    "| ours, PostgreSQL | PostgreSQL worker, concurrency 10, 100 keys, per_key=1",
 )
 PEERS = ("huey", "procrastinate")
 #: Entries of "Skipped or failed" that are fine in this run: key pattern -> reason pattern.

@@ -132,6 +132,30 @@ def test_queues_can_be_paused_and_resumed_from_the_cli(tmp_path: Path) -> None:
     assert "no queue 'nope'" in unknown.stderr
 
 
+def test_queue_limits_are_overridden_and_reset_from_the_cli(tmp_path: Path) -> None:
+    env = migrated_env(tmp_path)
+    body = '{"global_concurrency": 2, "rate": {"limit": 100, "per": 60}}'
+    changed = run_cli(env, "queues", "limits", "process_upload", "--set", body)
+    assert changed.returncode == 0, changed.stderr
+    row = next(line for line in changed.stdout.splitlines() if line.startswith("process_upload"))
+    assert row.endswith("global 2, 100/60s (override)")
+    shown = run_cli(env, "queues", "--json")
+    upload = next(q for q in map(json.loads, shown.stdout.splitlines())
+                  if q["task"] == "process_upload")
+    assert upload["global_concurrency"] == 2
+    assert upload["limits"] == "override"
+    reset = run_cli(env, "queues", "limits", "process_upload", "--reset", "--json")
+    upload = next(q for q in map(json.loads, reset.stdout.splitlines())
+                  if q["task"] == "process_upload")
+    assert upload["limits"] == "code"
+    bad = run_cli(env, "queues", "limits", "process_upload", "--set", '{"per_key": 0}')
+    assert bad.returncode == 1
+    assert "$.per_key" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    neither = run_cli(env, "queues", "limits", "process_upload")
+    assert neither.returncode == 2
+
+
 def test_a_push_whose_task_would_not_decode_is_refused_and_nothing_is_stored(
     tmp_path: Path,
 ) -> None:
@@ -285,7 +309,9 @@ def test_queues_as_json_lines_match_the_api_shape(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         queues = {q["task"]: q for q in map(json.loads, result.stdout.splitlines())}
         welcome = queues["send_welcome_email"]
-        assert set(welcome) == {"task", "registered", "concurrency", "paused", "counts"}
+        assert set(welcome) == {"task", "registered", "concurrency", "paused", "counts",
+                                "global_concurrency", "per_key", "running", "rate",
+                                "tokens_left", "next_start_at", "paused_until", "limits"}
         assert welcome["counts"]["available"] == 2
         assert welcome["registered"] is True
         assert "process_upload" in queues

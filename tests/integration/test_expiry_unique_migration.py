@@ -48,7 +48,7 @@ async def test_jobs_stored_before_the_upgrade_keep_their_unique_keys_meaning(
     _old_database(tmp_path / "jobs.db")
 
     async with SQLiteStore(tmp_path / "jobs.db", clock=TrioClock(NOW + 10)) as store:
-        assert store.applied_migrations == ["jobs:6"]
+        assert store.applied_migrations[0] == "jobs:6"  # (later steps may follow it)
         waiting = await store.push_result(Ping(n=1), unique_key="waiting", unique_for=3600)
         done = await store.push_result(Ping(n=2), unique_key="done")
         [old_waiting, old_done] = [await store.job_get(i) for i in (1, 2)]

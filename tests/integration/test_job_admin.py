@@ -331,6 +331,9 @@ def test_queue_json_is_the_public_shape_of_a_queue() -> None:
     assert queue_json(queue) == {
         "task": EMAIL, "registered": True, "concurrency": 3, "paused": True,
         "counts": {state.value: n for n, state in enumerate(JobState)},
+        "global_concurrency": None, "per_key": None, "rate": None,
+        "running": counts[JobState.RUNNING], "tokens_left": None, "next_start_at": None,
+        "paused_until": None, "limits": "code",
     }
     assert list(queue_json(queue)["counts"]) == [s.value for s in JobState]
 

@@ -29,6 +29,8 @@ ADMIN_ROUTES = [
     ("GET", "/api/queues"),
     ("POST", "/api/queues/send_welcome_email/pause"),
     ("POST", "/api/queues/send_welcome_email/resume"),
+    ("POST", "/api/queues/send_welcome_email/limits"),
+    ("DELETE", "/api/queues/send_welcome_email/limits"),
     ("GET", "/metrics"),
 ]
 

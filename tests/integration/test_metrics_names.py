@@ -21,6 +21,7 @@ SERIES = {
     "service_job_duration_seconds": "histogram",
     "service_job_outcomes_total": "counter",
     "service_job_failures_total": "counter",
+    "service_job_claims_throttled_total": "counter",
     "service_http_requests_total": "counter",
     "service_http_request_duration_seconds": "histogram",
 }

@@ -10,6 +10,7 @@ from quart import Blueprint, Response, request
 
 from ...jobs import (
     CANCEL_REASON,
+    InvalidLimits,
     InvalidPush,
     InvalidTransition,
     JobAdmin,
@@ -195,6 +196,10 @@ class PushRequest:
         "description": "When the unique_key is held: keep answers the holder untouched;"
                        " replace rewrites the holder, if not yet started, with this push's"
                        " args, run_at, priority and expiry (needs unique_key)."})
+    concurrency_key: str | None = attrs.field(default=None, metadata={
+        "description": "The job's concurrency key (1-255 characters), instead of the one the"
+                       " task's concurrency_key function gives: per_key limits and round-robin"
+                       " claims go by it.", "schema": {"minLength": 1, "maxLength": 255}})
 
 
 @blueprint.post("/api/jobs")
@@ -216,6 +221,7 @@ async def push_job() -> Response:
             unique_key=body.unique_key, max_attempts=body.max_attempts,
             expires_at=body.expires_at, expire_after=body.expire_after,
             unique_for=body.unique_for, on_conflict=body.on_conflict,
+            concurrency_key=body.concurrency_key,
         )
     except InvalidPush as exc:
         raise ApiError(422, "invalid", exc.title, exc.fields) from None
@@ -333,6 +339,64 @@ async def pause_queue(task: str) -> Response:
 async def resume_queue(task: str) -> Response:
     """Jobs of the task are claimed again."""
     return await _set_paused(task, False)
+
+
+@attrs.frozen(kw_only=True)
+class RateRequest:
+    """A rate limit: at most ``limit`` starts in any interval of ``per`` seconds."""
+
+    limit: int = attrs.field(metadata={"description": "Starts allowed per interval.",
+                                       "schema": {"minimum": 1}})
+    per: float = attrs.field(metadata={"description": "The interval, in seconds.",
+                                       "schema": {"exclusiveMinimum": 0}})
+    per_key: bool = attrs.field(default=False, metadata={
+        "description": "Each concurrency key has its own rate."})
+
+
+@attrs.frozen(kw_only=True)
+class LimitsRequest:
+    """The body of ``POST /api/queues/{task}/limits``: the limits to hold in every process
+    instead of the code's. A field set to null removes that limit; a field left out keeps the
+    code's; at least one is given."""
+
+    global_concurrency: int | None = attrs.field(default=None, metadata={
+        "description": "Jobs of the task running at once in every process, at most.",
+        "schema": {"minimum": 1}})
+    per_key: int | None = attrs.field(default=None, metadata={
+        "description": "Jobs of one concurrency key running at once, at most.",
+        "schema": {"minimum": 1}})
+    rate: RateRequest | None = attrs.field(default=None, metadata={
+        "description": "At most limit starts in any per seconds (per key if per_key)."})
+
+
+@blueprint.post("/api/queues/<task>/limits")
+@operation(summary="Override a queue's limits", tag="queues", body=LimitsRequest,
+           answers={200: QueueView}, path=(QUEUE_TASK,),
+           example={"global_concurrency": 2, "rate": {"limit": 100, "per": 60}})
+@admin_only
+async def set_queue_limits(task: str) -> Response:
+    """Every process applies them within a second; 422 naming each wrong field."""
+    body = await read_json()
+    try:
+        queue = await _admin().set_limits(task, body)
+    except QueueNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except InvalidLimits as exc:
+        raise ApiError(422, "invalid", "invalid limits", exc.fields) from None
+    return json_answer(queue_view(queue))
+
+
+@blueprint.delete("/api/queues/<task>/limits")
+@operation(summary="Restore a queue's limits", tag="queues", answers={200: QueueView},
+           path=(QUEUE_TASK,))
+@admin_only
+async def clear_queue_limits(task: str) -> Response:
+    """Back to the code's limits, in every process within a second."""
+    try:
+        queue = await _admin().clear_limits(task)
+    except QueueNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return json_answer(queue_view(queue))
 
 
 @attrs.frozen(kw_only=True)

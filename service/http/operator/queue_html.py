@@ -40,9 +40,11 @@ def _row(queue: QueueSummary) -> Markup:
     paused = Markup('<strong class="status-gone">paused</strong>') if queue.paused else "running"
     return Markup(
         '<tr><td><a href="{url}">{task}</a></td><td>{paused}</td>'
-        '<td class="num">{concurrency}</td>{counts}<td>{form}</td></tr>'
+        '<td class="num">{concurrency}</td><td class="limits">{limits}</td>{counts}'
+        "<td>{form}</td></tr>"
     ).format(url=jobs_url(task=queue.task), task=queue.task, paused=paused,
-             concurrency=concurrency, counts=counts, form=_pause_form(queue))
+             concurrency=concurrency, limits=queue.limits_text, counts=counts,
+             form=_pause_form(queue))
 
 
 def queues_page(
@@ -51,14 +53,17 @@ def queues_page(
     """Every queue with its counts and a Pause or Resume button, under the throughput chart."""
     heads = Markup("").join(Markup('<th class="num">{}</th>').format(s.value) for s in JobState)
     rows = Markup("").join(_row(queue) for queue in queues) or Markup(
-        '<tr><td colspan="{}" class="muted">No queues yet.</td></tr>').format(4 + len(JobState))
+        '<tr><td colspan="{}" class="muted">No queues yet.</td></tr>').format(5 + len(JobState))
     body = Markup(
         "<h1>Queues</h1>\n{notice}\n<h2>Throughput</h2>\n{chart}\n<h2>By task</h2>\n"
         '<p class="muted">Concurrency: how many jobs of the task one worker process runs at'
         " once (- when this process does not know the task). A paused queue keeps its jobs;"
-        " no process claims them until it is resumed.</p>\n"
+        " no process claims them until it is resumed. Limits hold across every process:"
+        " global (jobs running at once), per key, a rate of starts, and a pause after a task"
+        " raised RateLimited; (override) when an operator set them.</p>\n"
         '<div class="wide"><table id="queues" data-live>\n<thead><tr><th>Task</th><th>Queue</th>'
-        '<th class="num">Concurrency</th>{heads}<th></th></tr></thead>\n<tbody>{rows}</tbody>'
+        '<th class="num">Concurrency</th><th>Limits</th>{heads}<th></th></tr></thead>\n'
+        "<tbody>{rows}</tbody>"
         "\n</table></div>"
     ).format(notice=notice(message), chart=throughput_chart(minutes), heads=heads, rows=rows)
     return admin_document("Queues", body, current="/admin/queues")

@@ -127,6 +127,32 @@ JOBS_V5 = Migration(
     },
 )
 
+
+JOBS_V6 = Migration(
+    component="jobs",
+    version=6,
+    description="flow control: concurrency keys, queue limits and rates, paused keys",
+    statements={
+        "postgresql": [
+            "ALTER TABLE jobs ADD COLUMN concurrency_key TEXT",
+            # Partial on the key: jobs without one (every job of a task without limits) never
+            # enter these indexes, so they cost such tasks nothing.
+            "CREATE INDEX jobs_keyed ON jobs (task, concurrency_key, priority, run_at, id)"
+            " WHERE state = 'available' AND concurrency_key IS NOT NULL",
+            "CREATE INDEX jobs_running_keys ON jobs (task, concurrency_key)"
+            " WHERE state = 'running' AND concurrency_key IS NOT NULL",
+            # An operator's override of the code's limits (JSON), a task-wide pause from
+            # RateLimited, and the earliest next start under the task's rate.
+            "ALTER TABLE job_queues ADD COLUMN limits TEXT",
+            "ALTER TABLE job_queues ADD COLUMN blocked_until DOUBLE PRECISION",
+            "ALTER TABLE job_queues ADD COLUMN rate_next_at DOUBLE PRECISION",
+            # Per key: the earliest next start (a per-key rate, or RateLimited(per_key=True)).
+            "CREATE TABLE job_queue_keys (task TEXT NOT NULL, key TEXT NOT NULL,"
+            " next_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (task, key))",
+        ]
+    },
+)
+
 WORKFLOWS_V1 = Migration(
     component="workflows",
     version=1,
@@ -154,4 +180,4 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, WORKERS_V1, WORKFLOWS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, WORKERS_V1, WORKFLOWS_V1]

@@ -14,6 +14,7 @@ import trio
 
 from .._clock import Clock, SystemClock
 from .._errors import StoreError
+from .._limits import LimitedClaim, Limits, QueueLimitsRow
 from .._push import Pusher
 from .._states import FINISHED, JobState
 from .._store import (
@@ -39,6 +40,7 @@ from .._store import (
     wake_of_jobs,
 )
 from . import graph, inserts, queries, schedules
+from . import limits as flow
 from .connection import channel_name, check_schema, conninfo, migrate
 from .notify import DUE, NotifyListener, earliest_by_task
 from .placeholders import to_psycopg
@@ -361,6 +363,28 @@ class PostgresStore(Pusher):
     async def queue_paused(self) -> set[str]:
         return await self._call(queries.queue_paused)
 
+    async def job_claim_limited(
+        self, task: str, owner: str, limit: int, now: float, lease_expires_at: float,
+        limits: Limits,
+    ) -> LimitedClaim:
+        if limit <= 0:
+            return LimitedClaim(jobs=[])
+        return await self._call(flow.claim_limited, task, owner, limit, now, lease_expires_at,
+                                limits)
+
+    async def queue_block(self, task: str, key: str | None, until: float) -> None:
+        await self._call(flow.block, task, key, until, self.clock.now())
+
+    async def queue_set_limits(self, task: str, override: str | None) -> None:
+        now = self.clock.now()
+        await self._call(flow.set_limits, task, override, now, self.channel, self.origin)
+        self._notify_task(task, now)
+
+    async def queue_limits(self) -> list[QueueLimitsRow]:
+        return await self._call(flow.limit_rows)
+
+    async def job_keyed_tasks(self) -> list[str]:
+        return await self._call(flow.keyed_tasks)
     async def schedule_register(
         self, definitions: Sequence[ScheduleDefinition], now: float
     ) -> None:

@@ -12,6 +12,7 @@ import trio
 from .._clock import Clock, SystemClock
 from .._errors import DatabaseNotFound, StoreError
 from .._group_commit import GroupCommit
+from .._limits import LimitedClaim, Limits, QueueLimitsRow
 from .._owner_lock import OwnerLock
 from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
@@ -41,6 +42,7 @@ from .._store import (
     wake_of_jobs,
 )
 from . import graph, queries, schedules
+from . import limits as flow
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
     BUSY,
@@ -494,6 +496,29 @@ class SQLiteStore(Pusher):
     async def queue_paused(self) -> set[str]:
         return await self._read(queries.queue_paused)
 
+    async def job_claim_limited(
+        self, task: str, owner: str, limit: int, now: float, lease_expires_at: float,
+        limits: Limits,
+    ) -> LimitedClaim:
+        if limit <= 0:
+            return LimitedClaim(jobs=[])
+        # A keyed claim seeks once per key: the store's thread, not the event loop.
+        write = self._write if limits.keyed else self._short_write
+        return await write(flow.claim_limited, task, owner, limit, now, lease_expires_at,
+                           limits)
+
+    async def queue_block(self, task: str, key: str | None, until: float) -> None:
+        await self._short_write(flow.block, task, key, until, self.clock.now())
+
+    async def queue_set_limits(self, task: str, override: str | None) -> None:
+        await self._write(flow.set_limits, task, override, self.clock.now())
+        self._notify_row_task(task)
+
+    async def queue_limits(self) -> list[QueueLimitsRow]:
+        return await self._read(flow.limit_rows)
+
+    async def job_keyed_tasks(self) -> list[str]:
+        return await self._long_read(flow.keyed_tasks)
     async def schedule_register(
         self, definitions: Sequence[ScheduleDefinition], now: float
     ) -> None:

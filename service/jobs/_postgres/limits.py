@@ -1,0 +1,229 @@
+"""The SQL of flow control on PostgreSQL: limited claims, queue limit rows, paused tasks or keys.
+
+A claim under a count or a rate runs in one transaction that first locks its task's queue row
+(``SELECT ... FOR UPDATE``, which reads the row as the last claim left it): claims of that task
+take turns on every host, so the count of running jobs in the claim statement is exact. Keyed
+claims without a count or rate take no lock (``FOR UPDATE SKIP LOCKED`` keeps them apart, as
+plain claims).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._limits import AfterClaim, LimitedClaim, Limits, QueueLimitsRow, explain, key_want
+from .._rows import CLAIMED_COLUMNS, CLAIMED_COUNT, claim_order, to_claimed
+from .notify import DUE, notify_tasks
+
+if TYPE_CHECKING:
+
+    from .connection import Conn
+
+_SET_RUNNING = (
+    "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = %(now)s,"
+    " lease_owner = %(owner)s, lease_expires_at = %(expires)s"
+)
+_RUNNING = "(SELECT count(*) FROM jobs WHERE state = 'running' AND task = %(task)s)"
+
+#: Creates the queue row if missing, else locks it without writing (``DO UPDATE ... WHERE
+#: false`` still locks the conflicting row): claims of the task take turns from here to COMMIT.
+_LOCK = (
+    "INSERT INTO job_queues (task, updated_at) VALUES (%(task)s, %(now)s)"
+    " ON CONFLICT (task) DO UPDATE SET updated_at = job_queues.updated_at WHERE false"
+)
+
+#: The queue row holds every start back: paused, paused by RateLimited, or its rate not due.
+_HELD = (
+    "held AS (SELECT 1 FROM job_queues WHERE task = %(task)s AND (paused"
+    " OR blocked_until > %(now)s{rate_due}))"
+)
+
+#: The pick is a CTE (materialised, being FOR UPDATE): as ``id IN (subquery)`` the planner may
+#: run a subquery with a computed LIMIT once per outer row, and take more rows than the limit.
+_PICK = (
+    "picked AS (SELECT id FROM jobs WHERE state = 'available' AND task = %(task)s"
+    "  AND (expires_at IS NULL OR expires_at > %(now)s)"
+    " AND NOT EXISTS (SELECT 1 FROM held)"
+    " ORDER BY priority, run_at, id LIMIT {cap} FOR UPDATE SKIP LOCKED)"
+)
+
+#: Round-robin across keys: see the SQLite twin (``_sqlite/limits.py``).
+_PICK_KEYED = (
+    "keys(k) AS ("
+    " (SELECT concurrency_key FROM jobs WHERE state = 'available' AND task = %(task)s"
+    "  AND concurrency_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM held)"
+    "  ORDER BY concurrency_key LIMIT 1)"
+    " UNION ALL"
+    " SELECT (SELECT j.concurrency_key FROM jobs j WHERE j.state = 'available'"
+    "  AND j.task = %(task)s AND j.concurrency_key IS NOT NULL AND j.concurrency_key > keys.k"
+    "  ORDER BY j.concurrency_key LIMIT 1) FROM keys WHERE keys.k IS NOT NULL"
+    "), allowed AS ("
+    " SELECT k, {key_cap} AS cap FROM keys WHERE k IS NOT NULL AND NOT EXISTS (SELECT 1"
+    "  FROM job_queue_keys q WHERE q.task = %(task)s AND q.key = keys.k"
+    "  AND q.next_at > %(now)s)"
+    "), ranked AS ("
+    " SELECT c.id, c.priority, c.run_at, a.cap,"
+    "  row_number() OVER (PARTITION BY a.k ORDER BY c.priority, c.run_at, c.id) AS rn"
+    " FROM allowed a CROSS JOIN LATERAL (SELECT id, priority, run_at FROM jobs"
+    "  WHERE state = 'available' AND task = %(task)s AND concurrency_key = a.k"
+    "  AND (expires_at IS NULL OR expires_at > %(now)s)"
+    "  ORDER BY priority, run_at, id LIMIT greatest(least(a.cap, %(key_want)s), 0)"
+    "  FOR UPDATE SKIP LOCKED) c"
+    " UNION ALL"
+    " SELECT n.id, n.priority, n.run_at, %(want)s,"
+    "  row_number() OVER (ORDER BY n.priority, n.run_at, n.id)"
+    " FROM (SELECT id, priority, run_at FROM jobs WHERE state = 'available' AND task = %(task)s"
+    "  AND concurrency_key IS NULL AND NOT EXISTS (SELECT 1 FROM held)"
+    "  AND (expires_at IS NULL OR expires_at > %(now)s)"
+    "  ORDER BY priority, run_at, id LIMIT %(want)s FOR UPDATE SKIP LOCKED) n"
+    "), picked AS MATERIALIZED (SELECT id FROM ranked WHERE rn <= cap"
+    "  ORDER BY rn, priority, run_at, id LIMIT {cap})"
+)
+
+_CLAIMED = (
+    "claimed AS (" + _SET_RUNNING
+    + " FROM picked WHERE jobs.id = picked.id AND jobs.state = 'available'"
+    f" RETURNING {CLAIMED_COLUMNS.replace('id, ', 'jobs.id, ', 1)}, concurrency_key)"
+)
+
+#: A task-wide rate: the next start is one interval after this one.
+_RATE = (
+    "rate AS (UPDATE job_queues SET rate_next_at = %(now)s + %(interval)s"
+    " WHERE task = %(task)s AND EXISTS (SELECT 1 FROM claimed))"
+)
+#: A per-key rate: each key that started waits one interval.
+_KEY_RATE = (
+    "key_rate AS (INSERT INTO job_queue_keys (task, key, next_at)"
+    " SELECT DISTINCT %(task)s, concurrency_key, %(now)s + %(interval)s FROM claimed"
+    " WHERE concurrency_key IS NOT NULL ON CONFLICT (task, key) DO UPDATE"
+    " SET next_at = greatest(job_queue_keys.next_at, excluded.next_at))"
+)
+
+#: What the claim left (its transaction's last statement): see ``AfterClaim``.
+_AFTER = (
+    "SELECT coalesce(q.paused, false), q.blocked_until, q.rate_next_at, " + _RUNNING + ","
+    " EXISTS (SELECT 1 FROM jobs WHERE state = 'available' AND task = %(task)s),"
+    " (SELECT min(next_at) FROM job_queue_keys WHERE task = %(task)s AND next_at > %(now)s)"
+    " FROM (SELECT 1) AS one LEFT JOIN job_queues q ON q.task = %(task)s"
+)
+
+
+def claim_sql(limits: Limits) -> str:
+    """The claim statement for ``limits`` (cached per distinct limits by the caller's driver)."""
+    rate = limits.rate
+    task_rate = rate is not None and not rate.per_key
+    cap = ("%(want)s" if limits.global_concurrency is None
+           else f"greatest(0, least(%(want)s, %(global)s - {_RUNNING}))")
+    if task_rate:
+        cap = f"least({cap}, 1)"
+    ctes = [_HELD.format(rate_due=" OR rate_next_at > %(now)s" if task_rate else "")]
+    if limits.keyed:
+        ctes.append(_PICK_KEYED.format(cap=cap, key_cap=_key_cap(limits)))
+    else:
+        ctes.append(_PICK.format(cap=cap))
+    ctes.append(_CLAIMED)
+    if rate is not None:
+        ctes.append(_KEY_RATE if rate.per_key else _RATE)
+    return (f"WITH {'RECURSIVE ' if limits.keyed else ''}{', '.join(ctes)}"
+            f" SELECT {CLAIMED_COLUMNS}, concurrency_key FROM claimed")
+
+
+def _key_cap(limits: Limits) -> str:
+    cap = "%(want)s::bigint"
+    if limits.per_key is not None:
+        cap = ("(%(per_key)s - (SELECT count(*) FROM jobs WHERE state = 'running'"
+               " AND task = %(task)s AND concurrency_key = keys.k))")
+    if limits.rate is not None and limits.rate.per_key:
+        cap = f"least({cap}, 1)"
+    return cap
+
+
+def claim_limited(
+    conn: Conn, task: str, owner: str, want: int, now: float, expires: float, limits: Limits
+) -> LimitedClaim:
+    """Claim up to ``want`` jobs of ``task`` within ``limits``, in a transaction of its own.
+
+    Its statements go in one pipeline, one round trip: the queue row's lock (when a count or
+    rate is checked), the claim -- whose snapshot is taken once the lock is held, so it counts
+    every job an earlier claim started -- and a last look at what holds further starts back.
+    """
+    params: dict[str, Any] = {
+        "now": now, "owner": owner, "expires": expires, "task": task, "want": want,
+        "global": limits.global_concurrency, "per_key": limits.per_key,
+        "interval": None if limits.rate is None else limits.rate.interval,
+        "key_want": key_want(limits, want),
+    }
+    with conn.pipeline():
+        with conn.transaction():
+            if limits.serialised:
+                conn.execute(_LOCK, params)
+            if limits.rate is not None and limits.rate.per_key:
+                conn.execute("DELETE FROM job_queue_keys WHERE task = %(task)s"
+                             " AND next_at <= %(now)s", params)
+            claimed = conn.execute(claim_sql(limits), params)
+            after = conn.execute(_AFTER, params)
+        rows = claimed.fetchall()
+        seen = after.fetchone()
+    assert seen is not None  # a SELECT over a one-row table
+    jobs = sorted((to_claimed(r, key=r[CLAIMED_COUNT]) for r in rows), key=claim_order)
+    view = AfterClaim(paused=bool(seen[0]), blocked_until=seen[1], rate_next_at=seen[2],
+                      running=int(seen[3]), more=bool(seen[4]), key_next_at=seen[5])
+    return LimitedClaim(jobs=jobs, throttle=explain(limits, want, len(jobs), now, view))
+
+
+def block(conn: Conn, task: str, key: str | None, until: float, now: float) -> None:
+    """No job of ``task`` (of its ``key``, if given) starts before ``until``, on any host."""
+    if key is None:
+        conn.execute(
+            "INSERT INTO job_queues (task, updated_at, blocked_until) VALUES (%s, %s, %s)"
+            " ON CONFLICT (task) DO UPDATE SET blocked_until ="
+            " greatest(coalesce(job_queues.blocked_until, 0), excluded.blocked_until)",
+            (task, now, until),
+        )
+        return
+    conn.execute(
+        "INSERT INTO job_queue_keys (task, key, next_at) VALUES (%s, %s, %s)"
+        " ON CONFLICT (task, key) DO UPDATE"
+        " SET next_at = greatest(job_queue_keys.next_at, excluded.next_at)",
+        (task, key, until),
+    )
+
+
+def set_limits(conn: Conn, task: str, override: str | None, now: float, channel: str,
+               origin: str) -> None:
+    """Store (or clear) an override; a NOTIFY lets idle workers look again at once."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO job_queues (task, updated_at, limits) VALUES (%s, %s, %s)"
+            " ON CONFLICT (task) DO UPDATE SET limits = excluded.limits,"
+            " updated_at = excluded.updated_at",
+            (task, now, override),
+        )
+        notify_tasks(conn, channel, origin, {task: DUE})
+
+
+def limit_rows(conn: Conn) -> list[QueueLimitsRow]:
+    """Every queue row that says anything about flow control."""
+    return [
+        QueueLimitsRow(task=r[0], override=r[1], blocked_until=r[2], rate_next_at=r[3],
+                       paused=bool(r[4]))
+        for r in conn.execute(
+            "SELECT task, limits, blocked_until, rate_next_at, paused FROM job_queues"
+            " WHERE limits IS NOT NULL OR blocked_until IS NOT NULL"
+            " OR rate_next_at IS NOT NULL"
+        )
+    ]
+
+
+def keyed_tasks(conn: Conn) -> list[str]:
+    """Tasks with available jobs that carry a concurrency key (a loose scan of jobs_keyed)."""
+    return [r[0] for r in conn.execute(
+        "WITH RECURSIVE t(task) AS ("
+        " (SELECT task FROM jobs WHERE state = 'available' AND concurrency_key IS NOT NULL"
+        "  ORDER BY task LIMIT 1)"
+        " UNION ALL"
+        " SELECT (SELECT j.task FROM jobs j WHERE j.state = 'available'"
+        "  AND j.concurrency_key IS NOT NULL AND j.task > t.task ORDER BY j.task LIMIT 1)"
+        " FROM t WHERE t.task IS NOT NULL"
+        ") SELECT task FROM t WHERE task IS NOT NULL"
+    )]

@@ -1,0 +1,215 @@
+"""The SQL of flow control on SQLite: limited claims, queue limit rows, pauses of a task or key.
+
+The single writer (``BEGIN IMMEDIATE``) makes every count exact: the claim's count of running
+jobs and its update happen in one statement, inside one write transaction with the rate check.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._limits import (
+    LimitedClaim,
+    Limits,
+    QueueLimitsRow,
+    Throttle,
+    gate,
+    key_want,
+    throttle_after,
+)
+from .._rows import CLAIMED_COLUMNS, CLAIMED_COUNT, claim_order, to_claimed
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Sequence
+
+_SET_RUNNING = (
+    "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = :now,"
+    " lease_owner = :owner, lease_expires_at = :expires"
+)
+_RUNNING = "(SELECT count(*) FROM jobs WHERE state = 'running' AND task = :task)"
+
+#: Jobs without keys: the plain claim, its batch bounded by the free global slots.
+_CLAIM = (
+    _SET_RUNNING
+    + " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = :task"
+    "  AND (expires_at IS NULL OR expires_at > :now)"
+    "  ORDER BY priority, run_at, id LIMIT {cap})"
+    f" RETURNING {CLAIMED_COLUMNS}, concurrency_key"
+)
+
+#: Jobs with keys, round-robin: every key's oldest jobs (one index seek per key, a loose scan
+#: of ``jobs_keyed``), each key capped by its free per-key slots and its own pause, ranked by
+#: their place within their key, so one batch takes the first job of every key before the
+#: second of any. Jobs without a key form one more group.
+_CLAIM_KEYED = (
+    "WITH RECURSIVE keys(k) AS ("
+    " SELECT min(concurrency_key) FROM jobs WHERE state = 'available' AND task = :task"
+    "  AND concurrency_key IS NOT NULL"
+    " UNION ALL"
+    " SELECT (SELECT min(concurrency_key) FROM jobs WHERE state = 'available' AND task = :task"
+    "  AND concurrency_key IS NOT NULL AND concurrency_key > keys.k) FROM keys"
+    " WHERE keys.k IS NOT NULL"
+    "), allowed(k, cap) AS ("
+    " SELECT k, {key_cap} FROM keys WHERE k IS NOT NULL AND NOT EXISTS (SELECT 1"
+    "  FROM job_queue_keys q WHERE q.task = :task AND q.key = keys.k AND q.next_at > :now)"
+    "), ranked(id, priority, run_at, rn, cap) AS ("
+    " SELECT j.id, j.priority, j.run_at,"
+    "  row_number() OVER (PARTITION BY a.k ORDER BY j.priority, j.run_at, j.id), a.cap"
+    " FROM allowed a, jobs j WHERE a.cap > 0 AND j.id IN (SELECT id FROM jobs"
+    "  WHERE state = 'available' AND task = :task AND concurrency_key = a.k"
+    "  AND (expires_at IS NULL OR expires_at > :now)"
+    "  ORDER BY priority, run_at, id LIMIT :key_want)"
+    " UNION ALL"
+    " SELECT id, priority, run_at, row_number() OVER (ORDER BY priority, run_at, id), :want"
+    " FROM (SELECT id, priority, run_at FROM jobs WHERE state = 'available' AND task = :task"
+    "  AND concurrency_key IS NULL AND (expires_at IS NULL OR expires_at > :now)"
+    "  ORDER BY priority, run_at, id LIMIT :want)"
+    ")"
+    + _SET_RUNNING
+    + " WHERE id IN (SELECT id FROM ranked WHERE rn <= cap"
+    "  ORDER BY rn, priority, run_at, id LIMIT {cap})"
+    f" RETURNING {CLAIMED_COLUMNS}, concurrency_key"
+)
+
+
+def _cap(limits: Limits) -> str:
+    if limits.global_concurrency is None:
+        return ":want"
+    return f"max(0, min(:want, :global - {_RUNNING}))"
+
+
+def _key_cap(limits: Limits) -> str:
+    cap = ":want"
+    if limits.per_key is not None:
+        cap = ("(:per_key - (SELECT count(*) FROM jobs WHERE state = 'running' AND task = :task"
+               " AND concurrency_key = keys.k))")
+    if limits.rate is not None and limits.rate.per_key:
+        cap = f"min({cap}, 1)"
+    return cap
+
+
+def read_row(conn: sqlite3.Connection, task: str) -> QueueLimitsRow:
+    row = conn.execute(
+        "SELECT paused, limits, blocked_until, rate_next_at FROM job_queues WHERE task = ?",
+        (task,),
+    ).fetchone()
+    if row is None:
+        return QueueLimitsRow(task=task, override=None, blocked_until=None, rate_next_at=None)
+    return QueueLimitsRow(task=task, override=row[1], blocked_until=row[2],
+                          rate_next_at=row[3], paused=bool(row[0]))
+
+
+def claim_limited(
+    conn: sqlite3.Connection, task: str, owner: str, want: int, now: float, expires: float,
+    limits: Limits,
+) -> LimitedClaim:
+    """Claim up to ``want`` jobs of ``task`` within ``limits``, in the caller's transaction."""
+    queue = read_row(conn, task)
+    if queue.paused:
+        return LimitedClaim(jobs=[])
+    want, held = gate(limits, want, now, queue)
+    if held is not None:
+        return LimitedClaim(jobs=[], throttle=held)
+    params: dict[str, Any] = {"now": now, "owner": owner, "expires": expires, "task": task,
+                              "want": want, "global": limits.global_concurrency,
+                              "per_key": limits.per_key, "key_want": key_want(limits, want)}
+    sql = (_CLAIM_KEYED.format(cap=_cap(limits), key_cap=_key_cap(limits)) if limits.keyed
+           else _CLAIM.format(cap=_cap(limits)))
+    rows = conn.execute(sql, params).fetchall()
+    jobs = sorted((to_claimed(r, key=r[CLAIMED_COUNT]) for r in rows), key=claim_order)
+    _consume_rate(conn, task, now, limits, jobs)
+    throttle = None
+    if len(jobs) < want:
+        throttle = _why(conn, limits, task, now)
+    elif limits.rate is not None and not limits.rate.per_key:
+        throttle = Throttle(reason="rate", retry_at=now + limits.rate.interval)
+    return LimitedClaim(jobs=jobs, throttle=throttle)
+
+
+def _consume_rate(conn: sqlite3.Connection, task: str, now: float, limits: Limits,
+                  jobs: Sequence[Any]) -> None:
+    rate = limits.rate
+    if rate is None or not jobs:
+        return
+    if not rate.per_key:
+        conn.execute(
+            "INSERT INTO job_queues (task, updated_at, rate_next_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (task) DO UPDATE SET rate_next_at = excluded.rate_next_at",
+            (task, now, now + rate.interval * len(jobs)),
+        )
+        return
+    conn.execute("DELETE FROM job_queue_keys WHERE task = ? AND next_at <= ?", (task, now))
+    conn.executemany(
+        "INSERT INTO job_queue_keys (task, key, next_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (task, key) DO UPDATE SET next_at = max(next_at, excluded.next_at)",
+        [(task, job.concurrency_key, now + rate.interval) for job in jobs
+         if job.concurrency_key is not None],
+    )
+
+
+#: Why a claim took fewer jobs than it asked: the running count, whether jobs are left, and
+#: the next start of a paused or rate-limited key -- one statement.
+_WHY = (
+    "SELECT (SELECT count(*) FROM jobs WHERE state = 'running' AND task = ?),"
+    " EXISTS (SELECT 1 FROM jobs WHERE state = 'available' AND task = ?),"
+    " (SELECT min(next_at) FROM job_queue_keys WHERE task = ? AND next_at > ?)"
+)
+
+
+def _why(conn: sqlite3.Connection, limits: Limits, task: str, now: float) -> Throttle | None:
+    running, more, key_next_at = conn.execute(_WHY, (task, task, task, now)).fetchone()
+    return throttle_after(limits, now, running=int(running), more=bool(more),
+                          key_next_at=None if key_next_at is None else float(key_next_at))
+
+
+def block(conn: sqlite3.Connection, task: str, key: str | None, until: float,
+          now: float) -> None:
+    """No job of ``task`` (of its ``key``, if given) starts before ``until``, in any process."""
+    if key is None:
+        conn.execute(
+            "INSERT INTO job_queues (task, updated_at, blocked_until) VALUES (?, ?, ?)"
+            " ON CONFLICT (task) DO UPDATE SET"
+            " blocked_until = max(coalesce(blocked_until, 0), excluded.blocked_until)",
+            (task, now, until),
+        )
+        return
+    conn.execute(
+        "INSERT INTO job_queue_keys (task, key, next_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (task, key) DO UPDATE SET next_at = max(next_at, excluded.next_at)",
+        (task, key, until),
+    )
+
+
+def set_limits(conn: sqlite3.Connection, task: str, override: str | None, now: float) -> None:
+    conn.execute(
+        "INSERT INTO job_queues (task, updated_at, limits) VALUES (?, ?, ?)"
+        " ON CONFLICT (task) DO UPDATE SET limits = excluded.limits,"
+        " updated_at = excluded.updated_at",
+        (task, now, override),
+    )
+
+
+def limit_rows(conn: sqlite3.Connection) -> list[QueueLimitsRow]:
+    """Every queue row that says anything about flow control."""
+    return [
+        QueueLimitsRow(task=r[0], override=r[1], blocked_until=r[2], rate_next_at=r[3],
+                       paused=bool(r[4]))
+        for r in conn.execute(
+            "SELECT task, limits, blocked_until, rate_next_at, paused FROM job_queues"
+            " WHERE limits IS NOT NULL OR blocked_until IS NOT NULL"
+            " OR rate_next_at IS NOT NULL"
+        )
+    ]
+
+
+def keyed_tasks(conn: sqlite3.Connection) -> list[str]:
+    """Tasks with available jobs that carry a concurrency key (a loose scan of jobs_keyed)."""
+    return [r[0] for r in conn.execute(
+        "WITH RECURSIVE t(task) AS ("
+        " SELECT min(task) FROM jobs WHERE state = 'available' AND concurrency_key IS NOT NULL"
+        " UNION ALL"
+        " SELECT (SELECT min(task) FROM jobs WHERE state = 'available'"
+        "  AND concurrency_key IS NOT NULL AND task > t.task) FROM t WHERE t.task IS NOT NULL"
+        ") SELECT task FROM t WHERE task IS NOT NULL"
+    )]
