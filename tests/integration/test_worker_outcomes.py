@@ -26,6 +26,7 @@ from service.jobs import (
     TaskWorker,
 )
 from service.jobs._store import JobInsert
+from service.jobs.testing import TEST_CONFIG
 from service.logs import JsonFormatter
 
 if TYPE_CHECKING:
@@ -141,7 +142,8 @@ async def test_scheduled_jobs_run_at_their_time(
     at = await store.push(Sleepy(seconds=0),
                           run_at=dt.datetime.fromtimestamp(EPOCH + 3600, tz=dt.UTC))
     assert (await store.job_get(delayed)).state is JobState.SCHEDULED
-    async with running(TaskWorker(store, ALL)):
+    # TEST_CONFIG: the worker sleeps until the next run_at instead of polling every second
+    async with running(TaskWorker(store, ALL, config=TEST_CONFIG)):
         await wait_for_state(store, at, JobState.COMPLETED)
     assert [t for t, _, _ in RUNS] == [90, 3600]
     assert (await store.job_get(delayed)).attempted_at == EPOCH + 90
