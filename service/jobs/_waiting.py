@@ -55,7 +55,7 @@ async def wait_final(
     get: Callable[[int], Awaitable[JobRow]],
     signal: OutcomeSignal,
     job_id: int,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 (job_wait's contract)
     *,
     poll: bool,
 ) -> JobRow:

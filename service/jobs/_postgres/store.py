@@ -17,7 +17,6 @@ from .._errors import StoreError
 from .._limits import LimitedClaim, Limits, QueueLimitsRow
 from .._push import Pusher
 from .._states import FINISHED, JobState
-from .._waiting import OutcomeSignal, wait_final
 from .._store import (
     BulkBatch,
     ClaimedJob,
@@ -40,6 +39,7 @@ from .._store import (
     wake_for,
     wake_of_jobs,
 )
+from .._waiting import OutcomeSignal, wait_final
 from . import graph, inserts, queries, schedules
 from . import limits as flow
 from .connection import channel_name, check_schema, conninfo, migrate
@@ -279,7 +279,7 @@ class PostgresStore(Pusher):
     async def job_get(self, job_id: int) -> JobRow:
         return await self._call(queries.get, job_id)
 
-    async def job_wait(self, job_id: int, timeout: float) -> JobRow:
+    async def job_wait(self, job_id: int, timeout: float) -> JobRow:  # noqa: ASYNC109 (the contract)
         """The job once final, or as it is after ``timeout`` s.
 
         Woken at once by this store's outcomes, and by the NOTIFY a trigger sends from any

@@ -17,7 +17,6 @@ from .._owner_lock import OwnerLock
 from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
 from .._states import FINISHED, JobState
-from .._waiting import OutcomeSignal, wait_final
 from .._store import (
     BulkBatch,
     ClaimedJob,
@@ -42,6 +41,7 @@ from .._store import (
     wake_of,
     wake_of_jobs,
 )
+from .._waiting import OutcomeSignal, wait_final
 from . import graph, queries, schedules
 from . import limits as flow
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
@@ -415,7 +415,7 @@ class SQLiteStore(Pusher):
     async def job_get(self, job_id: int) -> JobRow:
         return await self._read(queries.get, job_id)
 
-    async def job_wait(self, job_id: int, timeout: float) -> JobRow:
+    async def job_wait(self, job_id: int, timeout: float) -> JobRow:  # noqa: ASYNC109 (the contract)
         """The job once final, or as it is after ``timeout`` s; woken by this store's writes.
 
         Another process's outcome is seen by polling (50 ms, doubling up to 1 s) while waiting.

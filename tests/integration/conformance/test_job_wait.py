@@ -131,8 +131,8 @@ async def test_unknown_job_raises(backend: JobStore) -> None:
         await backend.job_wait(999_999, 1)
 
 
-@pytest.mark.parametrize("timeout", [-1, float("nan")])
-async def test_a_bad_timeout_is_refused(backend: JobStore, timeout: float) -> None:
+@pytest.mark.parametrize("bad", [-1, float("nan")])
+async def test_a_bad_timeout_is_refused(backend: JobStore, bad: float) -> None:
     job_id = await make_job(backend, JobState.AVAILABLE)
     with pytest.raises(ValueError, match="timeout"):
-        await backend.job_wait(job_id, timeout)
+        await backend.job_wait(job_id, bad)
