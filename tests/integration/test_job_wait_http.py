@@ -28,7 +28,7 @@ async def push(admin: httpx.AsyncClient) -> int:
 
 def waiters(store: JobStore) -> int:
     """How many ``job_wait`` calls the store has running (private: no public count exists)."""
-    return int(store._outcomes.waiters)  # type: ignore[attr-defined]  # noqa: SLF001
+    return int(store._outcomes.waiters)  # type: ignore[attr-defined]
 
 
 async def test_a_long_poll_answers_when_the_job_is_cancelled(tmp_path: Path) -> None:
