@@ -184,6 +184,10 @@ class JobAdmin:
         """The job ``job_id``; :class:`JobNotFound` if there is none."""
         return await self.store.job_get(job_id)
 
+    async def wait(self, job_id: int, timeout: float) -> JobRow:  # noqa: ASYNC109 (long-poll)
+        """The job once final, or as it is after ``timeout`` s (see ``JobStore.job_wait``)."""
+        return await self.store.job_wait(job_id, timeout)
+
     async def list(self, where: JobFilter) -> builtins.list[JobRow]:
         """The jobs ``where`` selects, newest first."""
         return await self.store.job_list(where)

@@ -698,6 +698,15 @@ class JobStore(Protocol):
     async def job_get(self, job_id: int) -> JobRow:
         ...
 
+    async def job_wait(self, job_id: int, timeout: float) -> JobRow:  # noqa: ASYNC109 (the contract)
+        """The job once it is final (completed, discarded, cancelled), woken by the outcome.
+
+        Returns at once for a job already final. After ``timeout`` seconds (trio time) it
+        returns the job as it is then -- check ``row.state``. :class:`JobNotFound` for an
+        unknown id, ``ValueError`` for a negative timeout.
+        """
+        ...
+
     async def job_list(self, where: JobFilter) -> list[JobRow]:
         ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import attrs
@@ -43,6 +44,8 @@ blueprint = Blueprint("jobs_api", __name__)
 
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 500
+#: The longest long-poll ``GET /api/jobs/{id}?wait=`` takes (seconds).
+WAIT_MAX = 60
 
 
 def _admin() -> JobAdmin:
@@ -67,6 +70,21 @@ def _int_param(name: str, default: int | None, low: int, high: int) -> int | Non
         raise ApiError(422, "invalid", f"invalid query parameter {name}",
                        {name: f"expected an integer from {low} to {high}"})
     return int(raw)
+
+
+def _wait_param() -> float | None:
+    """``wait``: seconds from 0 to :data:`WAIT_MAX`; 422 naming it otherwise."""
+    raw = _query_param("wait")
+    if raw is None or raw == "":
+        return None
+    try:
+        seconds = float(raw) if raw.isascii() else math.nan
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= WAIT_MAX:  # NaN too
+        raise ApiError(422, "invalid", "invalid query parameter wait",
+                       {"wait": f"expected a number of seconds from 0 to {WAIT_MAX}"})
+    return seconds
 
 
 @attrs.frozen(kw_only=True)
@@ -101,6 +119,10 @@ WORKFLOW_ID = Param(name="workflow_id", schema={"type": "integer", "minimum": 1}
                     description="The workflow's id (anything but a positive integer is 404).")
 QUEUE_TASK = Param(name="task", description="A registered task's name (else 404).",
                    example="send_welcome_email")
+WAIT = Param(name="wait", schema={"type": "number", "minimum": 0, "maximum": WAIT_MAX},
+             description="Long-poll: answer once the job is final (completed, discarded,"
+                         f" cancelled) or after this many seconds (at most {WAIT_MAX}),"
+                         " whichever comes first; 200 with the job as it is either way.")
 LIST_QUERY = (
     Param(name="state", schema={"enum": [s.value for s in JobState]},
           description="Only jobs in this state."),
@@ -147,12 +169,15 @@ async def list_jobs() -> Response:
 
 
 @blueprint.get("/api/jobs/<job_id>")
-@operation(summary="Read a job", tag="jobs", answers={200: JobView}, path=(JOB_ID,))
+@operation(summary="Read a job", tag="jobs", answers={200: JobView}, path=(JOB_ID,),
+           query=(WAIT,))
 @admin_only
 async def get_job(job_id: str) -> Response:
-    """The job with its errors per attempt."""
+    """The job with its errors per attempt; with ``wait``, once it is final or the wait ends."""
+    wait = _wait_param()
+    job = job_id_param(job_id)
     try:
-        row = await _admin().get(job_id_param(job_id))
+        row = await (_admin().get(job) if wait is None else _admin().wait(job, wait))
     except JobNotFound:
         raise ApiError(404, "not_found", f"no job {job_id}") from None
     return json_answer(job_view(row))

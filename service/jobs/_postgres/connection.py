@@ -62,9 +62,11 @@ def conninfo(url: str, schema: str | None, application_name: str) -> str:
     params: dict[str, Any] = {**_KEEPALIVES, **parsed}
     params.setdefault("application_name", application_name)
     params.setdefault("connect_timeout", "5")
+    # The outcome trigger NOTIFYs the channel named here (see schema.OUTCOMES_V1).
+    options = f"{params.get('options', '')} -c service_jobs.channel={channel_name(schema)}"
     if schema is not None:
-        extra = params.get("options", "")
-        params["options"] = f"{extra} -c search_path={schema}".strip()
+        options += f" -c search_path={schema}"
+    params["options"] = options.strip()
     return make_conninfo("", **params)
 
 

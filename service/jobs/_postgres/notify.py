@@ -39,6 +39,8 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 #: Reconnection delays grow from the first to the last, doubling.
 RECONNECT_DELAYS = (0.1, 2.0)
+#: The payload the ``jobs`` trigger sends when a statement leaves a job final (see schema).
+FINAL_PAYLOAD = "final"
 #: The ``run_at`` of a job that may run now, in payloads decoded by :func:`decode_payload`.
 DUE = -math.inf
 

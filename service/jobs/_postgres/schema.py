@@ -180,4 +180,33 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, WORKERS_V1, WORKFLOWS_V1]
+OUTCOMES_V1 = Migration(
+    component="outcomes",
+    version=1,
+    description="NOTIFY job_wait callers from the transaction that leaves a job final",
+    statements={
+        "postgresql": [
+            # One NOTIFY per statement (and PostgreSQL folds equal payloads of a transaction),
+            # on the channel the store's connections name in ``service_jobs.channel``.
+            """
+            CREATE FUNCTION jobs_notify_final() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                channel TEXT := current_setting('service_jobs.channel', true);
+            BEGIN
+                IF coalesce(channel, '') <> '' AND EXISTS (SELECT 1 FROM final_rows
+                        WHERE state IN ('completed', 'discarded', 'cancelled')) THEN
+                    PERFORM pg_notify(channel, 'final');
+                END IF;
+                RETURN NULL;
+            END $$
+            """,
+            "CREATE TRIGGER jobs_notify_final AFTER UPDATE ON jobs"
+            " REFERENCING NEW TABLE AS final_rows FOR EACH STATEMENT"
+            " EXECUTE FUNCTION jobs_notify_final()",
+        ]
+    },
+)
+
+MIGRATIONS = [
+    JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, WORKERS_V1, WORKFLOWS_V1, OUTCOMES_V1,
+]

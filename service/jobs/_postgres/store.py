@@ -39,10 +39,11 @@ from .._store import (
     wake_for,
     wake_of_jobs,
 )
+from .._waiting import OutcomeSignal, wait_final
 from . import graph, inserts, queries, schedules
 from . import limits as flow
 from .connection import channel_name, check_schema, conninfo, migrate
-from .notify import DUE, NotifyListener, earliest_by_task
+from .notify import DUE, FINAL_PAYLOAD, NotifyListener, earliest_by_task
 from .placeholders import to_psycopg
 from .pool import PoolDriver
 from .schema import MIGRATIONS
@@ -103,6 +104,7 @@ class PostgresStore(Pusher):
         self._open = False
         self._tx_tasks: set[trio.lowlevel.Task] = set()
         self._listeners: list[PushListener] = []
+        self._outcomes = OutcomeSignal()
         self.applied_migrations: list[str] = []
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -132,7 +134,8 @@ class PostgresStore(Pusher):
             listener(frozenset([task]), run_at)
 
     def _notify_released(self, tasks: set[str]) -> None:
-        """Wake local listeners for dependents an outcome released (due now)."""
+        """Wake ``job_wait`` callers, and local listeners for dependents an outcome released."""
+        self._outcomes.set()
         if tasks:
             now = self.clock.now()
             for listener in self._listeners:
@@ -148,6 +151,9 @@ class PostgresStore(Pusher):
         """In the listener's thread: hand other stores' pushes to the trio thread."""
         earliest = earliest_by_task(payloads, self.origin)
         token = self._token
+        if FINAL_PAYLOAD in payloads and token is not None:
+            with suppress(trio.RunFinishedError):
+                token.run_sync_soon(self._outcomes.set)
         if earliest and token is not None:
             with suppress(trio.RunFinishedError):
                 token.run_sync_soon(self._remote, earliest)
@@ -272,6 +278,15 @@ class PostgresStore(Pusher):
 
     async def job_get(self, job_id: int) -> JobRow:
         return await self._call(queries.get, job_id)
+
+    async def job_wait(self, job_id: int, timeout: float) -> JobRow:  # noqa: ASYNC109 (the contract)
+        """The job once final, or as it is after ``timeout`` s.
+
+        Woken at once by this store's outcomes, and by the NOTIFY a trigger sends from any
+        other connection's outcome transaction; with ``listen=False`` it polls instead.
+        """
+        return await wait_final(self.job_get, self._outcomes, job_id, timeout,
+                                poll=not self._listen)
 
     async def job_list(self, where: JobFilter) -> list[JobRow]:
         return await self._call(queries.list_jobs, where)

@@ -41,6 +41,7 @@ from .._store import (
     wake_of,
     wake_of_jobs,
 )
+from .._waiting import OutcomeSignal, wait_final
 from . import graph, queries, schedules
 from . import limits as flow
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
@@ -169,6 +170,7 @@ class SQLiteStore(Pusher):
         self._conn: sqlite3.Connection | None = None
         self._lock = OwnerLock()
         self._listeners: list[PushListener] = []
+        self._outcomes = OutcomeSignal()
         self.applied_migrations: list[str] = []
         self._inserts: GroupCommit[JobInsert, InsertResult] = GroupCommit(self._insert_group)
         self._reader: ReadConnection | None = None  # opened with the store, unless inline
@@ -198,7 +200,8 @@ class SQLiteStore(Pusher):
             return result
 
     def _wrote(self) -> None:
-        """After a commit: ask the checkpointer for a checkpoint every so many changed rows."""
+        """After a commit: wake ``job_wait`` callers; ask for a checkpoint every so many rows."""
+        self._outcomes.set()
         if self._checkpointer is None or self._conn is None:
             return
         changes = self._conn.total_changes
@@ -411,6 +414,13 @@ class SQLiteStore(Pusher):
 
     async def job_get(self, job_id: int) -> JobRow:
         return await self._read(queries.get, job_id)
+
+    async def job_wait(self, job_id: int, timeout: float) -> JobRow:  # noqa: ASYNC109 (the contract)
+        """The job once final, or as it is after ``timeout`` s; woken by this store's writes.
+
+        Another process's outcome is seen by polling (50 ms, doubling up to 1 s) while waiting.
+        """
+        return await wait_final(self.job_get, self._outcomes, job_id, timeout, poll=True)
 
     async def job_list(self, where: JobFilter) -> list[JobRow]:
         return await self._long_read(queries.list_jobs, where)
