@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._attempt_error import operator_cancelled
-from .._dependency import Dependency
-from .._errors import JobNotFound, WorkflowNotFound
+from .._dependency import Dependency, Ended, ended_among
+from .._errors import WorkflowNotFound
 from .._rows import error_json, state_list
 from .._states import CANCEL_SOURCES, FINISHED, JobState
 from .._store import BulkBatch, JobFilter, JobRow, Rescued, Wake, WorkflowInsert, WorkflowInserted
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 
     from .connection import Conn
 
-#: (job id, the state it ended in): outcomes that may settle dependents.
-Ended = tuple[int, JobState]
 
 
 def insert_workflow(
@@ -45,11 +43,7 @@ def insert_workflow(
             "SELECT id, state FROM jobs WHERE id = ANY(%s::bigint[]) ORDER BY id FOR SHARE",
             (external,),
         ).fetchall())
-        for job_id in external:
-            if job_id not in found:
-                raise JobNotFound(job_id)
-            if JobState(found[job_id]) in FINISHED:
-                ended.append((job_id, JobState(found[job_id])))
+        ended = ended_among(external, found)
     [(workflow_id,)] = conn.execute(
         "INSERT INTO job_workflows (name, created_at) VALUES (%s, %s) RETURNING id",
         (plan.name, plan.created_at),

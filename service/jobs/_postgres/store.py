@@ -400,6 +400,7 @@ class PostgresStore(Pusher):
 
     async def job_keyed_tasks(self) -> list[str]:
         return await self._call(flow.keyed_tasks)
+
     async def schedule_register(
         self, definitions: Sequence[ScheduleDefinition], now: float
     ) -> None:
