@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from contextlib import AbstractAsyncContextManager
 
-    from ..jobs import Clock, Task
+    from ..jobs import Clock, Task, Workflow
 
 
 class AppTransaction(Protocol):
@@ -24,6 +24,10 @@ class AppTransaction(Protocol):
 
     async def push(self, task: Task) -> int:
         """Push a job inside the transaction; the job's id."""
+        ...
+
+    async def push_workflow(self, workflow: Workflow) -> list[int]:
+        """Push a workflow inside the transaction; its members' job ids, in ``add`` order."""
         ...
 
 

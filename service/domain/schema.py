@@ -3,6 +3,10 @@
 ``users``: one row per account; emails are unique ignoring case (``lower(email)``).
 ``uploads``: one row per stored file; ``filename`` is the client's name, sanitised and shown
 only, ``stored_name`` is the server-chosen file name inside the upload directory.
+Since ``app:3`` an upload is processed by a workflow (``service.tasks.process_upload``):
+``workflow_id`` and ``step_jobs`` (JSON ``{"inspect": job id, ...}``) name its jobs, and what
+the steps made is kept as ``thumbnail_type`` (the media type of ``<upload_dir>/thumbnails/
+<stored_name>``, null without one), ``text_excerpt`` and ``notes`` (JSON list of sentences).
 ``write_probe``: one row, rewritten by ``GET /readyz`` to learn whether the database takes writes
 (see :mod:`service.domain.health`).
 Timestamps are seconds since the epoch, from the store's clock.
@@ -60,6 +64,15 @@ _POSTGRESQL = [
     " processed_at DOUBLE PRECISION NULL)",
 ]
 
+
+
+def _upload_steps(bigint: str) -> list[str]:
+    return [f"ALTER TABLE uploads ADD COLUMN {column}" for column in (
+        f"workflow_id {bigint} NULL", "step_jobs TEXT NULL", "thumbnail_type TEXT NULL",
+        "text_excerpt TEXT NULL", "notes TEXT NULL",
+    )]
+
+
 APP_MIGRATIONS: list[Migration] = [
     Migration(
         component="app",
@@ -79,6 +92,12 @@ APP_MIGRATIONS: list[Migration] = [
                            " id INTEGER PRIMARY KEY CHECK (id = 1),"
                            " probed_at DOUBLE PRECISION NOT NULL)"],
         },
+    ),
+    Migration(
+        component="app",
+        version=3,
+        description="uploads processed by a workflow: its steps, thumbnail and text",
+        statements={"sqlite": _upload_steps("INTEGER"), "postgresql": _upload_steps("BIGINT")},
     ),
 ]
 

@@ -38,7 +38,7 @@ JSON_TYPE = "application/json"
 PDF_MAGIC = b"%PDF-"
 
 # Text may hold tab, line feed, form feed and carriage return, but no other control byte.
-_NOT_TEXT = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+NOT_TEXT = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 @attrs.frozen(kw_only=True)
@@ -79,7 +79,7 @@ class FileSniffer:
             self._check_text(chunk)
 
     def _check_text(self, chunk: bytes) -> None:
-        if _NOT_TEXT.search(chunk):
+        if NOT_TEXT.search(chunk):
             self._is_text = False
         else:
             try:

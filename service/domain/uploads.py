@@ -7,6 +7,7 @@ its ``ProcessUpload`` job is a flow above the domain: :func:`service.flows.uploa
 
 from __future__ import annotations
 
+import json
 import unicodedata
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ import attrs
 from ..jobs import ServiceError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .db import AppStore, AppTransaction
     from .sniff import FileFacts
 
@@ -25,8 +28,10 @@ DEFAULT_FILENAME = "upload"
 
 _COLUMNS = (
     "id, filename, stored_name, status, size, sha256, content_type, error, created_at,"
-    " processed_at"
+    " processed_at, workflow_id, step_jobs, thumbnail_type, text_excerpt, notes"
 )
+#: Where an upload's thumbnail is kept, inside the upload directory.
+THUMBNAIL_DIR = "thumbnails"
 # Control, format (e.g. bidi overrides), surrogate and line/paragraph separator characters.
 _UNPRINTABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
@@ -55,6 +60,28 @@ class Upload:
     error: str | None
     created_at: float
     processed_at: float | None
+    #: The workflow processing it, and its steps' job ids by step name (empty before app:3).
+    workflow_id: int | None = None
+    step_jobs: dict[str, int] = attrs.field(factory=dict)
+    #: Set once processed: the thumbnail's media type (None: no thumbnail), the start of the
+    #: file's text (None: no text), and sentences on what was not made and why.
+    thumbnail_type: str | None = None
+    text_excerpt: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Derived:
+    """What an upload's processing made of it besides the :class:`FileFacts`."""
+
+    thumbnail_type: str | None = None
+    text_excerpt: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def thumbnail_path(upload_dir: Path, stored_name: str) -> Path:
+    """Where the thumbnail of the upload stored as ``stored_name`` is written."""
+    return upload_dir / THUMBNAIL_DIR / stored_name
 
 
 def display_filename(raw: str | None) -> str:
@@ -75,12 +102,15 @@ def display_filename(raw: str | None) -> str:
 
 def _upload(row: tuple[Any, ...]) -> Upload:
     (id_, filename, stored_name, status, size, sha256, content_type, error, created_at,
-     processed_at) = row
+     processed_at, workflow_id, step_jobs, thumbnail_type, text_excerpt, notes) = row
     return Upload(
         id=uuid.UUID(id_), filename=filename, stored_name=stored_name, status=status,
         size=size, sha256=sha256, content_type=content_type, error=error,
         created_at=float(created_at),
         processed_at=None if processed_at is None else float(processed_at),
+        workflow_id=workflow_id, step_jobs=json.loads(step_jobs) if step_jobs else {},
+        thumbnail_type=thumbnail_type, text_excerpt=text_excerpt,
+        notes=tuple(json.loads(notes)) if notes else (),
     )
 
 
@@ -104,6 +134,16 @@ async def insert_upload(tx: AppTransaction, upload: Upload) -> None:
     )
 
 
+async def set_workflow(
+    tx: AppTransaction, upload_id: uuid.UUID, workflow_id: int, step_jobs: dict[str, int]
+) -> None:
+    """Record, inside ``tx``, the workflow that processes the upload and its steps' job ids."""
+    await tx.execute(
+        "UPDATE uploads SET workflow_id = ?, step_jobs = ? WHERE id = ?",
+        (workflow_id, json.dumps(step_jobs), str(upload_id)),
+    )
+
+
 async def get_upload(store: AppStore, upload_id: uuid.UUID) -> Upload | None:
     """The upload with ``upload_id``, or None."""
     rows = await store.query(f"SELECT {_COLUMNS} FROM uploads WHERE id = ?", (str(upload_id),))
@@ -111,14 +151,20 @@ async def get_upload(store: AppStore, upload_id: uuid.UUID) -> Upload | None:
 
 
 async def mark_processed(
-    store: AppStore, upload_id: uuid.UUID, facts: FileFacts, processed_at: float
+    store: AppStore, upload_id: uuid.UUID, facts: FileFacts, processed_at: float,
+    derived: Derived | None = None,
 ) -> bool:
-    """Store what the bytes are and set ``processed``; False unless the upload was pending."""
+    """Store what the bytes are and what was made of them, and set ``processed``; False
+    unless the upload was pending."""
+    made = derived or Derived()
     async with store.transaction() as tx:
         rows = await tx.execute(
             "UPDATE uploads SET status = 'processed', size = ?, sha256 = ?, content_type = ?,"
+            " thumbnail_type = ?, text_excerpt = ?, notes = ?,"
             " error = NULL, processed_at = ? WHERE id = ? AND status = 'pending' RETURNING id",
-            (facts.size, facts.sha256, facts.content_type, processed_at, str(upload_id)),
+            (facts.size, facts.sha256, facts.content_type, made.thumbnail_type,
+             made.text_excerpt, json.dumps(list(made.notes)) if made.notes else None,
+             processed_at, str(upload_id)),
         )
     return bool(rows)
 
@@ -136,15 +182,14 @@ async def mark_failed(
     return bool(rows)
 
 
-async def reopen_failed(store: AppStore, upload_id: uuid.UUID) -> bool:
-    """Set a ``failed`` upload ``pending`` again (its job is being retried by an operator);
+async def reopen_failed(tx: AppTransaction, upload_id: uuid.UUID) -> bool:
+    """Set a ``failed`` upload ``pending`` again inside ``tx`` (its processing starts anew);
     False unless it was failed."""
-    async with store.transaction() as tx:
-        rows = await tx.execute(
-            "UPDATE uploads SET status = 'pending', error = NULL, processed_at = NULL"
-            " WHERE id = ? AND status = 'failed' RETURNING id",
-            (str(upload_id),),
-        )
+    rows = await tx.execute(
+        "UPDATE uploads SET status = 'pending', error = NULL, processed_at = NULL"
+        " WHERE id = ? AND status = 'failed' RETURNING id",
+        (str(upload_id),),
+    )
     return bool(rows)
 
 

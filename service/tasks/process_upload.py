@@ -1,9 +1,19 @@
-"""``ProcessUpload``: learn an uploaded file's size, SHA-256 and content type from its bytes."""
+"""``ProcessUpload``: the inspect step of an upload's workflow, and the workflow itself.
+
+An upload is processed by a workflow of four jobs, pushed with its row in one transaction::
+
+    inspect (process_upload) --+--> thumbnail (make_thumbnail) --+--> finish (finish_upload)
+                               +--> extract   (extract_text)   --+
+
+Inspect learns the file's size, SHA-256 and content type; the thumbnail and text steps are
+CPU-bound and run off the event loop, in parallel; finish records everything and marks the
+upload ``processed`` (see :class:`~.finish_upload.FinishUpload`).
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -11,30 +21,75 @@ import trio
 from ..domain.sniff import inspect_file
 from ..domain.uploads import (
     StoredFileUnreadable,
+    Upload,
     get_upload,
     mark_failed,
-    mark_processed,
     reopen_failed,
+    set_workflow,
+    thumbnail_path,
 )
-from ..jobs import Backoff, Cancel, JobContext, Task, TaskOptions
+from ..jobs import Backoff, Cancel, JobContext, Task, TaskOptions, Workflow
+from .extract_text import ExtractText
+from .finish_upload import FinishUpload
+from .make_thumbnail import MakeThumbnail
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..domain.db import AppTransaction
     from ..state import AppState
 
 MISSING = "the stored file is missing"
+#: The workflow's steps, in the order they are added (and their job ids returned).
+STEPS = ("inspect", "thumbnail", "extract", "finish")
+#: Each step's task name.
+STEP_TASKS = dict(zip(STEPS, ("process_upload", "make_thumbnail", "extract_text",
+                              "finish_upload"), strict=True))
+
+
+def upload_workflow(upload: Upload, upload_dir: Path) -> Workflow:
+    """The workflow that processes ``upload``, whose file is in ``upload_dir``.
+
+    The CPU-bound steps are given their paths (absolute, as this process sees the upload
+    directory): they run with no app state, possibly in another process.
+    """
+    directory = upload_dir.absolute()
+    wf = Workflow(f"upload-{upload.id}")
+    inspect = wf.add(ProcessUpload(upload_id=upload.id))
+    thumbnail = wf.add(MakeThumbnail(
+        upload_id=upload.id, source=str(directory / upload.stored_name),
+        target=str(thumbnail_path(directory, upload.stored_name))), after=[inspect])
+    text = wf.add(ExtractText(upload_id=upload.id, source=str(directory / upload.stored_name)),
+                  after=[inspect])
+    wf.add(FinishUpload(upload_id=upload.id), after=[inspect, thumbnail, text],
+           on_failure="run")
+    return wf
+
+
+async def start_processing(tx: AppTransaction, upload: Upload, upload_dir: Path) -> int:
+    """Push the workflow that processes ``upload`` inside ``tx`` and record it on the upload's
+    row; the workflow's id."""
+    wf = upload_workflow(upload, upload_dir)
+    ids = await tx.push_workflow(wf)
+    assert wf.id is not None  # set by the push
+    await set_workflow(tx, upload.id, wf.id, dict(zip(STEPS, ids, strict=True)))
+    return wf.id
 
 
 @attrs.frozen(kw_only=True)
 class ProcessUpload(Task):
-    """Inspect the stored file of ``upload_id`` and mark the upload ``processed``.
+    """Inspect the stored file of ``upload_id``: its size, SHA-256 and content type (returned).
 
     The file is read in chunks on a worker thread. A stored file that is missing or unreadable
     fails the attempt (:class:`StoredFileUnreadable`): the job is retried with backoff -- the
     file may be on a shared directory that is not mounted yet -- and the upload stays
     ``pending``. The last attempt (``ctx.last_attempt``) first marks the upload ``failed`` with
-    the reason, then fails, so the job is discarded. An upload that is ``failed`` when its job
-    runs (an operator retried the discarded job) is ``pending`` again and processed anew; one
-    already ``processed`` is left alone; one whose row is gone cancels the job.
+    the reason, then fails, so the job is discarded (and its workflow's finish step leaves the
+    upload failed). An upload that is ``failed`` when its job runs (an operator retried the
+    discarded job) is ``pending`` again and processed anew by a new workflow, pushed in the
+    same transaction; one already ``processed`` is left alone; one whose row is gone cancels
+    the job. A job outside the upload's workflow (pushed by hand, or before uploads had
+    workflows) starts one for an upload that has none, and leaves others alone.
     """
 
     # Retries 2, 8, 32 and 128 s after a failure (about 3 min in all): long enough for a file on
@@ -47,17 +102,21 @@ class ProcessUpload(Task):
 
     upload_id: uuid.UUID
 
-    async def run(self, ctx: JobContext[AppState]) -> str:
-        """Inspect the file and record the facts (or, on the last attempt, the failure)."""
+    async def run(self, ctx: JobContext[AppState]) -> Any:
+        """Inspect the file and return the facts (or, on the last attempt, record the
+        failure); or start a workflow for the upload (see the class)."""
         state = ctx.state
         store = state.store
         upload = await get_upload(store, self.upload_id)
         if upload is None:
             raise Cancel(f"upload {self.upload_id} no longer exists")
-        if upload.status == "failed":
-            await reopen_failed(store, upload.id)
-        elif upload.status != "pending":
+        if upload.status == "failed" or (upload.status == "pending"
+                                         and upload.workflow_id is None):
+            return await self._start_anew(state, upload)
+        if upload.status != "pending":
             return f"already {upload.status}"
+        if ctx.workflow_id != upload.workflow_id:
+            return f"left to workflow {upload.workflow_id}"
         path = state.settings.upload_dir / upload.stored_name
         try:
             facts = await trio.to_thread.run_sync(inspect_file, path)
@@ -69,5 +128,11 @@ class ProcessUpload(Task):
             if ctx.last_attempt:
                 await mark_failed(store, upload.id, problem, store.clock.now())
             raise StoredFileUnreadable(f"upload {upload.id}: {problem}: {path}") from exc
-        await mark_processed(store, upload.id, facts, store.clock.now())
-        return "processed"
+        return attrs.asdict(facts)
+
+    async def _start_anew(self, state: AppState, upload: Upload) -> str:
+        async with state.store.transaction() as tx:
+            if upload.status == "failed" and not await reopen_failed(tx, upload.id):
+                return "reopened meanwhile"
+            workflow_id = await start_processing(tx, upload, state.settings.upload_dir)
+        return f"processing in workflow {workflow_id}"

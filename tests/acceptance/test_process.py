@@ -210,7 +210,7 @@ def test_the_real_entry_point_runs(tmp_path: Path) -> None:
                             env=service_env(tmp_path), capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stderr
-    assert "applied: app:1, app:2, jobs:1, jobs:2" in result.stdout
+    assert "applied: app:1, app:2, app:3, jobs:1, jobs:2" in result.stdout
     again = subprocess.run([sys.executable, "-m", "service", "migrate"],
                            env=service_env(tmp_path), capture_output=True, text=True,
                            timeout=60, check=False)

@@ -269,6 +269,15 @@ async def upload_view(app: QuartTrio, upload_id: str) -> dict[str, Any]:
     return view
 
 
+async def settled(app: QuartTrio, upload_id: str) -> dict[str, Any]:
+    """The upload once it is no longer pending (its workflow's finish step ran)."""
+    async def done() -> dict[str, Any] | None:
+        upload = await upload_view(app, upload_id)
+        return upload if upload["status"] != "pending" else None
+
+    return await eventually(done, within=600)
+
+
 def stored_path(state: AppState, upload_id: str) -> Path:
     return state.settings.upload_dir / uuid.UUID(upload_id).hex
 
@@ -318,12 +327,18 @@ async def test_a_missing_stored_file_is_a_failed_attempt_retried_then_fails_the_
         assert dict(outcomes) == {
             (("state", "retryable"), ("task", "process_upload")): 4,
             (("state", "discarded"), ("task", "process_upload")): 1,
+            # the workflow's last step runs anyway, and leaves the failed upload alone
+            (("state", "completed"), ("task", "finish_upload")): 1,
         }
+        assert [(s["name"], s["state"]) for s in upload["steps"]] == [
+            ("inspect", "discarded"), ("thumbnail", "cancelled"), ("extract", "cancelled"),
+            ("finish", "completed")]
         listed = await state.store.job_list(JobFilter(state=JobState.DISCARDED))
         assert [j.id for j in listed] == [job_id]
         outcomes_logged = [
             (record.levelno, record.event) for record in caplog.records
             if getattr(record, "event", "") in ("job.retryable", "job.discarded", "job.completed")
+            and record.fields["task"] == "process_upload"  # type: ignore[attr-defined]
         ]
         assert outcomes_logged == [(logging.WARNING, "job.retryable")] * 4 + [
             (logging.WARNING, "job.discarded")]
@@ -343,8 +358,8 @@ async def test_a_stored_file_that_comes_back_before_the_last_attempt_is_processe
             path.write_bytes(kept)  # e.g. the shared directory is mounted now
             job = await wait_for_job_state(
                 state.store, job_id, JobState.COMPLETED, within=600, poll=1)
+            upload = await settled(app, accepted["id"])
         assert [(e.kind, e.attempt) for e in job.errors] == [(ErrorKind.ERROR, 1)]
-        upload = await upload_view(app, accepted["id"])
         assert (upload["status"], upload["error"]) == ("processed", None)
         assert (upload["size"], upload["content_type"]) == (len(PNG), "image/png")
 
@@ -359,17 +374,24 @@ async def test_retrying_the_discarded_job_of_a_failed_upload_processes_it_anew(
         path.unlink()
         job_id = (await the_job(state)).id
         async with running(make_worker(state)):
-            await wait_for_job_state(
+            job = await wait_for_job_state(
                 state.store, job_id, JobState.DISCARDED, within=600, poll=1)
             assert (await upload_view(app, accepted["id"]))["status"] == "failed"
             path.write_bytes(kept)
+            first_workflow = job.workflow_id
             await JobAdmin(state.store, state.registry).retry(job_id)
             job = await wait_for_job_state(
                 state.store, job_id, JobState.COMPLETED, within=600, poll=1)
-        assert job.result == '"processed"'
-        upload = await upload_view(app, accepted["id"])
+            assert job.result is not None
+            assert job.result.startswith('"processing in workflow ')
+            upload = await settled(app, accepted["id"])
         assert (upload["status"], upload["error"], upload["size"]) == (
             "processed", None, len(PNG))
+        assert [(s["name"], s["state"]) for s in upload["steps"]] == [
+            (name, "completed") for name in ("inspect", "thumbnail", "extract", "finish")]
+        inspect = await state.store.job_list(JobFilter(task="process_upload"))
+        assert [j.id for j in inspect][1:] == [job_id]  # the new workflow's, then the retried
+        assert inspect[0].workflow_id not in (None, first_workflow)
 
 
 @pytest.mark.parametrize("raw", ["not-a-uuid", "123"])

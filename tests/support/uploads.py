@@ -4,6 +4,7 @@ file made on the fly (never held in memory) while it watches for an early answer
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -136,3 +137,43 @@ async def stream_upload(
         nursery.start_soon(read_answer)
     result.sha256 = digest.hexdigest()
     return result
+
+
+def pdf_with_text(*pages: str) -> bytes:
+    """A small, valid PDF whose pages show ``pages`` (ASCII, one line each) in Helvetica:
+    written by hand, object by object, with an exact cross-reference table."""
+    count = len(pages)
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [" + b" ".join(
+                   f"{4 + 2 * i} 0 R".encode() for i in range(count)) + b"] /Count "
+               + str(count).encode() + b" >>",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    for i, text in enumerate(pages):
+        escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        stream = f"BT /F1 18 Tf 72 720 Td ({escaped}) Tj ET".encode()
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources"
+                       b" << /Font << /F1 3 0 R >> >> /Contents " + f"{5 + 2 * i}".encode()
+                       + b" 0 R >>")
+        objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream
+                       + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+            .encode())
+    return bytes(out)
+
+
+def image_bytes(size: tuple[int, int] = (640, 480), fmt: str = "PNG") -> bytes:
+    """A real image of ``size`` in ``fmt`` (Pillow's name): a gradient, so it compresses."""
+    from PIL import Image
+
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()

@@ -68,9 +68,10 @@ def _answers(op: Operation, bearer: bool) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, answer in sorted(op.answers.items()):
         entry: dict[str, Any]
-        if isinstance(answer, str):
-            schema = {"type": "string"} if answer.startswith("text/") else {"type": "object"}
-            entry = {"description": "OK", "content": {answer: {"schema": schema}}}
+        if isinstance(answer, str | tuple):
+            entry = {"description": "OK", "content": {
+                media: {"schema": _media_schema(media)}
+                for media in ((answer,) if isinstance(answer, str) else answer)}}
         else:
             entry = {"description": _first_line(answer.__doc__) or answer.__name__,
                      "content": {"application/json": {"schema": _ref(answer)}}}
@@ -88,6 +89,14 @@ def _answers(op: Operation, bearer: bool) -> dict[str, Any]:
     for status in sorted(_error_statuses(op, bearer)):
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     return responses
+
+
+def _media_schema(media: str) -> dict[str, Any]:
+    if media.startswith("text/"):
+        return {"type": "string"}
+    if media.startswith("image/"):
+        return {"type": "string", "contentMediaType": media}
+    return {"type": "object"}
 
 
 def _operation_id(endpoint: str) -> str:
@@ -232,7 +241,7 @@ def build_document(
     for rule, endpoint, method, handler, op in documented_routes(app):
         paths.setdefault(_path(rule), {})[method.lower()] = _operation(op, handler, endpoint,
                                                                        method)
-        classes |= {a for a in op.answers.values() if not isinstance(a, str)}
+        classes |= {a for a in op.answers.values() if not isinstance(a, str | tuple)}
         if op.body is not None:
             classes.add(op.body)
             if op.body_by_task and tasks:

@@ -1,4 +1,5 @@
-"""The uploads API: ``POST /api/uploads`` (multipart, field ``file``) and ``GET /api/uploads/<id>``.
+"""The uploads API: ``POST /api/uploads`` (multipart, field ``file``), ``GET /api/uploads/<id>``
+and ``GET /api/uploads/<id>/thumbnail``.
 
 The body is streamed: parsed chunk by chunk as it arrives and written to the upload directory
 under a server-chosen name, with ``SERVICE_UPLOAD_MAX_BYTES`` enforced while it streams. It is
@@ -10,15 +11,16 @@ commit together.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
 import trio
 from quart import Blueprint, Response, request
 
 from ...domain.storage import TooLarge, UploadWriter
-from ...domain.uploads import Upload, display_filename, get_upload
+from ...domain.uploads import Upload, display_filename, get_upload, thumbnail_path
 from ...flows.uploads import create_upload
+from ...jobs import JobNotFound
 from ..plumbing.answers import json_answer
 from ..plumbing.errors import ApiError
 from ..plumbing.multipart import (
@@ -32,6 +34,9 @@ from ..plumbing.multipart import (
 from ..plumbing.operations import Link, Param, operation
 from ..plumbing.request_state import app_state
 from .users import parse_uuid
+
+if TYPE_CHECKING:
+    from ...jobs import JobStore
 
 blueprint = Blueprint("uploads", __name__)
 
@@ -53,12 +58,27 @@ class UploadAccepted:
     status: Literal["pending"]
 
 
+StepState = Literal["pending", "scheduled", "available", "running", "retryable",
+                    "completed", "cancelled", "discarded", "pruned"]
+
+
+@attrs.frozen(kw_only=True)
+class UploadStep:
+    """One step of the workflow that processes an upload, and the state of its job."""
+
+    name: Literal["inspect", "thumbnail", "extract", "finish"] = attrs.field(metadata={
+        "description": "inspect (size, SHA-256, type), thumbnail, extract (text), finish"})
+    state: StepState = attrs.field(metadata={
+        "description": "Its job's state (see GET /api/jobs/{id}); pruned once the job's row"
+                       " was deleted after the retention period."})
+
+
 @attrs.frozen(kw_only=True)
 class UploadView:
-    """An upload. ``status`` follows its job: ``pending`` while the job waits, runs or will be
-    retried; ``processed`` once it completed (then ``size``, ``sha256`` and ``content_type``,
-    sniffed from the bytes, are set); ``failed`` once its last attempt failed (then ``error``
-    says why)."""
+    """An upload. ``status`` follows its workflow: ``pending`` while its steps wait, run or
+    will be retried; ``processed`` once its finish step ran (then ``size``, ``sha256`` and
+    ``content_type``, sniffed from the bytes, are set, and the thumbnail and text too where
+    they apply); ``failed`` once its inspection failed for good (then ``error`` says why)."""
 
     id: uuid.UUID
     filename: str
@@ -67,12 +87,38 @@ class UploadView:
     sha256: str | None
     content_type: str | None
     error: str | None
+    steps: list[UploadStep] = attrs.field(metadata={
+        "description": "The jobs of its workflow, in order (empty for an upload processed"
+                       " before uploads had workflows)."})
+    has_thumbnail: bool = attrs.field(metadata={
+        "description": "Whether GET /api/uploads/{id}/thumbnail serves a thumbnail (images)."})
+    text_excerpt: str | None = attrs.field(metadata={
+        "description": "The first 1,000 characters of the text of a PDF or text file, once"
+                       " processed; else null."})
+    notes: list[str] = attrs.field(metadata={
+        "description": "Why a thumbnail or text that applies to the file's type was not made"
+                       " (a corrupt image, a PDF without text...)."})
 
     @classmethod
-    def of(cls, upload: Upload) -> UploadView:
+    def of(cls, upload: Upload, steps: list[UploadStep]) -> UploadView:
         status: Any = upload.status
         return cls(id=upload.id, filename=upload.filename, status=status, size=upload.size,
-                   sha256=upload.sha256, content_type=upload.content_type, error=upload.error)
+                   sha256=upload.sha256, content_type=upload.content_type, error=upload.error,
+                   steps=steps, has_thumbnail=upload.thumbnail_type is not None,
+                   text_excerpt=upload.text_excerpt, notes=list(upload.notes))
+
+
+async def upload_steps(store: JobStore, upload: Upload) -> list[UploadStep]:
+    """The steps of ``upload``'s workflow, each with its job's state now."""
+    steps = []
+    for name, job_id in upload.step_jobs.items():
+        state: Any
+        try:
+            state = (await store.job_get(job_id)).state.value
+        except JobNotFound:
+            state = "pruned"
+        steps.append(UploadStep(name=cast("Any", name), state=state))
+    return steps
 
 
 def _too_large(limit: int) -> ApiError:
@@ -152,7 +198,7 @@ async def _store_upload() -> Upload:
             await writer.commit()
             return await create_upload(
                 state.store, upload_id=upload_id, filename=display_filename(filename),
-                stored_name=upload_id.hex,
+                stored_name=upload_id.hex, upload_dir=state.settings.upload_dir,
             )
     except TooLarge:
         raise _too_large(limit) from None
@@ -189,4 +235,44 @@ async def get_upload_by_id(upload_id: str) -> Response:
     upload = await get_upload(app_state().store, uid)
     if upload is None:
         raise ApiError(404, "not_found", f"no upload {uid}")
-    return json_answer(UploadView.of(upload))
+    return json_answer(UploadView.of(upload, await upload_steps(app_state().store, upload)))
+
+
+#: Thumbnails never change: they are made from the upload's bytes, which never change.
+THUMBNAIL_CACHE = "public, max-age=31536000, immutable"
+
+
+def _no_thumbnail(upload: Upload) -> str:
+    if upload.status == "pending":
+        return "it is not processed yet"
+    if upload.status == "failed":
+        return f"its processing failed ({upload.error})"
+    if not (upload.content_type or "").startswith("image/"):
+        return f"it is not an image ({upload.content_type})"
+    return "; ".join(upload.notes) or "none was made"
+
+
+@blueprint.get("/api/uploads/<upload_id>/thumbnail")
+@operation(summary="Read an upload's thumbnail", tag="uploads",
+           answers={200: ("image/png", "image/jpeg")}, path=(
+               Param(name="upload_id", schema={"type": "string", "format": "uuid"},
+                     description="The upload's id (anything else is 404)."),))
+async def get_upload_thumbnail(upload_id: str) -> Response:
+    """The thumbnail of an image upload (at most 256 pixels a side; JPEG for a JPEG, else PNG)
+    once processed; 404 naming what is missing: the upload, or its thumbnail (not yet
+    processed, not an image, or an image that could not be read)."""
+    uid = parse_uuid(upload_id, "upload")
+    state = app_state()
+    upload = await get_upload(state.store, uid)
+    if upload is None:
+        raise ApiError(404, "not_found", f"no upload {uid}")
+    if upload.thumbnail_type is None:
+        raise ApiError(404, "not_found", f"upload {uid} has no thumbnail: {_no_thumbnail(upload)}")
+    path = thumbnail_path(state.settings.upload_dir, upload.stored_name)
+    try:
+        data = await trio.to_thread.run_sync(path.read_bytes)
+    except FileNotFoundError:
+        raise ApiError(404, "not_found",
+                       f"upload {uid} has no thumbnail: its file is missing") from None
+    return Response(data, status=200, content_type=upload.thumbnail_type,
+                    headers={"Cache-Control": THUMBNAIL_CACHE})

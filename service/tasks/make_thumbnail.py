@@ -1,0 +1,51 @@
+"""``MakeThumbnail``: the thumbnail step of an upload's workflow (CPU-bound: off the loop)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from ..domain.thumbnails import BadImage, NotAnImage, make_thumbnail
+from ..jobs import Backoff, JobContext, Task, TaskOptions
+
+
+@attrs.frozen(kw_only=True)
+class MakeThumbnail(Task):
+    """Write a thumbnail of the file at ``source`` to ``target``; what was made, as JSON.
+
+    ``{"content_type", "width", "height"}`` once written; ``{"skipped": reason}`` when the file
+    is no image or a bad one (corrupt, truncated, too many pixels): a thumbnail is optional, so
+    such a file is no failure -- the finish step records the reason on the upload. A file that
+    cannot be read fails the attempt (retried; the finish step notes a step that never
+    completed). It needs no app state: the paths come with the job.
+    """
+
+    options = TaskOptions(name="make_thumbnail", concurrency=2, max_attempts=3, timeout=120,
+                          backoff=Backoff(base=2, factor=4, cap=600))
+
+    upload_id: uuid.UUID
+    source: str
+    target: str
+
+    async def run(self, ctx: JobContext) -> dict[str, Any]:
+        """Make the thumbnail on a worker thread (:meth:`work`)."""
+        return await trio.to_thread.run_sync(self.work)
+
+    def work(self) -> dict[str, Any]:
+        """The step itself: blocking, CPU-bound, no state."""
+        try:
+            thumbnail = make_thumbnail(self.source)
+        except (NotAnImage, BadImage) as exc:
+            return {"skipped": str(exc)}
+        target = Path(self.target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(thumbnail.data)
+        os.replace(partial, target)  # readers never see half a thumbnail
+        return {"content_type": thumbnail.content_type, "width": thumbnail.width,
+                "height": thumbnail.height}
