@@ -15,7 +15,7 @@ import attrs
 from pypdf import PdfReader
 
 from ..jobs import ServiceError
-from .sniff import PDF_MAGIC, NOT_TEXT
+from .sniff import NOT_TEXT, PDF_MAGIC
 
 if TYPE_CHECKING:
     import os
@@ -58,15 +58,17 @@ def extract_text(path: str | os.PathLike[str], *, max_chars: int = EXCERPT_CHARS
         if head.startswith(PDF_MAGIC):
             file.seek(0)
             return _pdf_text(file, max_chars)
-    return Extract(text=_utf8_text(head)[:max_chars], pages=None)
+    whole = len(head) < TEXT_HEAD_BYTES
+    return Extract(text=_utf8_text(head, whole)[:max_chars], pages=None)
 
 
-def _utf8_text(head: bytes) -> str:
+def _utf8_text(head: bytes, whole: bool) -> str:
     if not head or NOT_TEXT.search(head):
         raise NoText("not a PDF or a text file")
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     try:
-        return decoder.decode(head)  # a character cut at the end of the head waits: dropped
+        # Of a longer file, a character cut at the end of the head waits: it is dropped.
+        return decoder.decode(head, final=whole)
     except UnicodeDecodeError:
         raise NoText("not a PDF or a text file (not UTF-8)") from None
 
@@ -85,6 +87,6 @@ def _pdf_text(file: BinaryIO, max_chars: int) -> Extract:
                 break
     except OSError:
         raise
-    except Exception as exc:  # noqa: BLE001 - pypdf raises many types for damaged files
+    except Exception as exc:  # pypdf raises many types for a damaged file
         raise BadDocument(f"the PDF cannot be read: {exc or type(exc).__name__}") from None
     return Extract(text="\n".join(p for p in parts if p)[:max_chars], pages=pages)

@@ -106,7 +106,8 @@ async def test_the_request_and_answer_schemas_come_from_the_attrs_classes(tmp_pa
         assert schema["additionalProperties"] is False
     # One variant of the push body per registered task, each with every PushRequest field.
     variants = {v["properties"]["task"]["const"]: v for v in schemas["PushRequest"]["oneOf"]}
-    assert set(variants) == {"send_welcome_email", "process_upload", "cleanup_uploads"}
+    assert set(variants) == {"send_welcome_email", "process_upload", "make_thumbnail",
+                             "extract_text", "finish_upload", "cleanup_uploads"}
     for variant in variants.values():
         assert set(variant["properties"]) == {f.name for f in attrs.fields(PushRequest)}
         assert variant["additionalProperties"] is False

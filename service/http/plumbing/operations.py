@@ -47,12 +47,13 @@ class Operation:
     """One route's contract.
 
     ``answers`` maps each success status to the attrs class of its JSON body (a ``str`` is the
-    media type of a body that is not JSON, a tuple of them lists the types it may be). ``errors`` lists the error statuses particular to
-    the route; the document adds those every route of its kind has (401 for operator routes,
-    400/413/415/422 for routes with a body, 422 for query parameters, 404 for path parameters,
-    503 for routes that use the database). ``links`` go on each 2xx answer; ``example`` is a
-    body that succeeds. ``body_by_task``: the body's ``task`` names a registered task and its
-    ``args`` are that task's fields (the document has one variant of the body per task).
+    media type of a body that is not JSON, a tuple of them lists the types it may be).
+    ``errors`` lists the error statuses particular to the route; the document adds those every
+    route of its kind has (401 for operator routes, 400/413/415/422 for routes with a body, 422
+    for query parameters, 404 for path parameters, 503 for routes that use the database).
+    ``links`` go on each 2xx answer; ``example`` is a body that succeeds. ``body_by_task``: the
+    body's ``task`` names a registered task and its ``args`` are that task's fields (the
+    document has one variant of the body per task).
     """
 
     summary: str
