@@ -51,7 +51,7 @@ class Spin(Task):
     """Writes its process id to ``pid_file``, then burns CPU for ``seconds`` (past its
     timeout)."""
 
-    options = TaskOptions(name="spin", run_in="process", concurrency=1, max_attempts=2,
+    options = TaskOptions(name="spin", run_in="process", concurrency=1, max_attempts=1,
                           timeout=1.5)
     pid_file: str
     seconds: float = 60.0
@@ -82,7 +82,7 @@ class Stall(Task):
 
 @attrs.frozen(kw_only=True)
 class Broken(Task):
-    """Raises in ``run_sync``, in a thread or a process (``where``); or chooses an outcome."""
+    """Raises in ``run_sync`` in a process; or snoozes or cancels (``outcome``)."""
 
     options = TaskOptions(name="broken", run_in="process", max_attempts=2)
     message: str
@@ -103,3 +103,11 @@ class BrokenThread(Task):
 
     def run_sync(self, ctx: SyncJobContext) -> None:
         raise LookupError(self.message)
+
+
+@attrs.frozen(kw_only=True)
+class Grind(Spin):
+    """:class:`Spin` with a timeout far away: only a shutdown stops it."""
+
+    options = TaskOptions(name="grind", run_in="process", concurrency=1, max_attempts=3,
+                          timeout=60)
