@@ -179,6 +179,16 @@ def _sync_call(task: Any, ctx: SyncJobContext[Any]) -> Any:
     return task.run_sync(ctx)
 
 
+async def run_sync_in_thread(task: Task, ctx: JobContext[Any]) -> Any:
+    """``task.run_sync`` in a thread, with the view of ``ctx`` the worker would give it (no app
+    state for a process task); the value it returned, abandoned at a cancel. What
+    ``testing.run_task`` does with every ``run_in`` task: a unit test needs no pool."""
+    in_thread = task.options.run_in == "thread"
+    view = await sync_view(ctx, state=ctx.state if in_thread else None)
+    with autojump_suspended():
+        return await trio.to_thread.run_sync(_sync_call, task, view, abandon_on_cancel=True)
+
+
 class ProcessBody:
     """``task.run_sync(ctx)`` in a process of trio-parallel's pool; killed when the attempt
     ends before it returns."""

@@ -67,7 +67,8 @@ async def test_a_thread_task_completes_and_its_result_is_stored(store: SQLiteSto
     assert job.state is JobState.COMPLETED, job.errors
     result = _result(job)
     assert result["in_main_thread"] is False
-    assert result["job"] == job.id and result["attempt"] == 1
+    assert result["job"] == job.id
+    assert result["attempt"] == 1
     assert result["digest"] == (
         "4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358")
 
@@ -108,7 +109,8 @@ async def test_snooze_and_cancel_raised_in_a_child_choose_the_outcome(
         job_id = await store.push(Broken(message="duplicate upload", outcome=outcome))
         job = await wait_for_job_state(store, job_id, state)
     if outcome == "snooze":
-        assert job.attempt == 0 and job.errors == []  # the attempt was given back
+        assert job.attempt == 0  # the attempt was given back
+        assert job.errors == []
     else:
         assert [e.message for e in job.errors] == ["duplicate upload"]
 
@@ -142,7 +144,8 @@ async def test_a_process_past_its_timeout_is_killed_while_the_loop_runs_other_jo
             await wait_for_job_state(store, warm, JobState.COMPLETED)
             spin_id = await store.push(Spin(pid_file=str(pid_file)))
             pid = await _child_pid(pid_file)
-            assert pid != os.getpid() and _alive(pid)
+            assert pid != os.getpid()
+            assert _alive(pid)
             ping_id = await store.push(Ping())
             ping = await wait_for_job_state(store, ping_id, JobState.COMPLETED)
             spin = await wait_for_job_state(store, spin_id, JobState.DISCARDED)
@@ -151,7 +154,8 @@ async def test_a_process_past_its_timeout_is_killed_while_the_loop_runs_other_jo
     assert error.kind is ErrorKind.TIMEOUT
     assert error.message.startswith("timed out after 1.5 s (killed)"), error.message
     assert not _alive(pid)
-    assert ping.finished_at is not None and spin.finished_at is not None
+    assert ping.finished_at is not None
+    assert spin.finished_at is not None
     assert ping.finished_at < spin.finished_at  # it ran while the child burnt its CPU
     assert watchdog.stalls == 0  # and the loop never stood still for half a second
 
@@ -190,7 +194,8 @@ async def test_a_thread_past_its_timeout_is_abandoned_and_keeps_its_slot_until_i
     assert [e.message for e in timed_out.errors] == [
         "timed out after 0.5 s (attempt 1 of 1: discarded)"]
     assert first.read_text() == "returned"
-    assert timed_out.attempted_at is not None and done.attempted_at is not None
+    assert timed_out.attempted_at is not None
+    assert done.attempted_at is not None
     # The second job started only once the abandoned thread had returned (1.5 s after it began).
     assert done.attempted_at - timed_out.attempted_at >= 1.4
 
