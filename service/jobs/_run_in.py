@@ -25,6 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+import os
+import threading
+import time
 import traceback
 from contextlib import suppress
 from functools import partial
@@ -239,9 +242,36 @@ class _Reply:
         return self.result
 
 
+#: Seconds between a pool process's looks at whether its parent is still alive.
+PARENT_CHECK_S = 0.5
+_parent_watch: list[threading.Thread] = []
+
+
+def _exit_with_parent() -> None:
+    """In the child, once: a thread that ends this process when its parent dies.
+
+    A worker killed with SIGKILL cannot kill its children, and a busy child would run its job
+    to the end while a rescue runs the job again elsewhere. (Not ``PR_SET_PDEATHSIG``: it fires
+    when the *thread* that started the child exits, and trio starts them from its thread cache.)
+    """
+    if _parent_watch:
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(70)  # EX_SOFTWARE: nothing to report to; the job's lease expires
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    _parent_watch.append(thread)
+
+
 def _run_in_child(module: str, qualname: str, name: str, args: str,
                   ctx: SyncJobContext[Any]) -> _Reply:
     """In the child: import the task class, rebuild the task from its stored payload, run it."""
+    _exit_with_parent()
     try:
         found: Any = importlib.import_module(module)
         for part in qualname.split("."):

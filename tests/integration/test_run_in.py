@@ -116,11 +116,12 @@ async def test_snooze_and_cancel_raised_in_a_child_choose_the_outcome(
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs: neither gone nor a zombie (an orphan's zombie waits for init)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def _child_pid(pid_file: Path) -> int:
@@ -236,3 +237,34 @@ def test_a_worker_whose_tasks_run_on_the_loop_or_in_threads_starts_no_process(
                           env={**os.environ, "PYTHONPATH": tests})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0"
+
+
+async def test_a_pool_process_exits_when_its_worker_is_killed(tmp_path: Path) -> None:
+    # SIGKILL leaves the worker no time to kill its children: the child must notice by itself.
+    pid_file = tmp_path / "grind.pid"
+    code = textwrap.dedent("""
+        import sys, trio
+        from service.jobs import SQLiteStore, TaskWorker
+        from service.jobs.testing import TEST_CONFIG
+        from support.run_in_tasks import Grind
+
+        async def main():
+            async with SQLiteStore(sys.argv[1]) as store:
+                worker = TaskWorker(store, [Grind], config=TEST_CONFIG)
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(worker.run)
+                    await store.push(Grind(pid_file=sys.argv[2]))
+
+        trio.run(main)
+    """)
+    tests = str(Path(__file__).parent.parent)
+    worker = await trio.lowlevel.open_process(
+        [sys.executable, "-c", code, str(tmp_path / "jobs.db"), str(pid_file)],
+        env={**os.environ, "PYTHONPATH": tests})
+    try:
+        pid = await _child_pid(pid_file)
+        assert _alive(pid)
+    finally:
+        worker.kill()
+        await worker.wait()
+    await wait_until("the orphaned pool process to exit", lambda: not _alive(pid), within=5)
