@@ -16,6 +16,11 @@
   converter; the result comes back as JSON. At the timeout, a shutdown or a lost lease the
   child is killed (SIGKILL) and the attempt ends at once.
 
+Nothing stored is pickled: the pool's pipe carries pickles (trio-parallel is built on
+``multiprocessing``), but only of the payload's JSON text, the plain-data
+:class:`SyncJobContext` and a reply holding the result's JSON or the exception described as
+text.
+
 Under a ``MockClock`` the clock's autojump is held off while a body runs off the loop (as for
 the store's thread calls): virtual time does not leap past a timeout meanwhile.
 """
