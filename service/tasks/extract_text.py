@@ -1,4 +1,4 @@
-"""``ExtractText``: the text step of an upload's workflow (CPU-bound: off the loop)."""
+"""``ExtractText``: the text step of an upload's workflow (CPU-bound: in a process)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import uuid
 from typing import Any
 
 import attrs
-import trio
 
 from ..domain.extract import BadDocument, NoText, extract_text
-from ..jobs import Backoff, JobContext, Task, TaskOptions
+from ..jobs import Backoff, SyncJobContext, Task, TaskOptions
 
 
 @attrs.frozen(kw_only=True)
@@ -21,18 +20,15 @@ class ExtractText(Task):
     cannot be read fails the attempt (retried). It needs no app state.
     """
 
-    options = TaskOptions(name="extract_text", concurrency=2, max_attempts=3, timeout=120,
+    options = TaskOptions(name="extract_text", run_in="process", concurrency=2,
+                          max_attempts=3, timeout=120,
                           backoff=Backoff(base=2, factor=4, cap=600))
 
     upload_id: uuid.UUID
     source: str
 
-    async def run(self, ctx: JobContext) -> dict[str, Any]:
-        """Extract the text on a worker thread (:meth:`work`)."""
-        return await trio.to_thread.run_sync(self.work)
-
-    def work(self) -> dict[str, Any]:
-        """The step itself: blocking, CPU-bound, no state."""
+    def run_sync(self, ctx: SyncJobContext) -> dict[str, Any]:
+        """The step itself, in a process of the worker's pool: blocking, CPU-bound, no state."""
         try:
             extract = extract_text(self.source)
         except (NoText, BadDocument) as exc:

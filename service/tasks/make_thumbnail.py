@@ -1,4 +1,4 @@
-"""``MakeThumbnail``: the thumbnail step of an upload's workflow (CPU-bound: off the loop)."""
+"""``MakeThumbnail``: the thumbnail step of an upload's workflow (CPU-bound: in a process)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import trio
 
 from ..domain.thumbnails import BadImage, NotAnImage, make_thumbnail
-from ..jobs import Backoff, JobContext, Task, TaskOptions
+from ..jobs import Backoff, SyncJobContext, Task, TaskOptions
 
 
 @attrs.frozen(kw_only=True)
@@ -25,26 +24,23 @@ class MakeThumbnail(Task):
     completed). It needs no app state: the paths come with the job.
     """
 
-    options = TaskOptions(name="make_thumbnail", concurrency=2, max_attempts=3, timeout=120,
+    options = TaskOptions(name="make_thumbnail", run_in="process", concurrency=2,
+                          max_attempts=3, timeout=120,
                           backoff=Backoff(base=2, factor=4, cap=600))
 
     upload_id: uuid.UUID
     source: str
     target: str
 
-    async def run(self, ctx: JobContext) -> dict[str, Any]:
-        """Make the thumbnail on a worker thread (:meth:`work`)."""
-        return await trio.to_thread.run_sync(self.work)
-
-    def work(self) -> dict[str, Any]:
-        """The step itself: blocking, CPU-bound, no state."""
+    def run_sync(self, ctx: SyncJobContext) -> dict[str, Any]:
+        """The step itself, in a process of the worker's pool: blocking, CPU-bound, no state."""
         try:
             thumbnail = make_thumbnail(self.source)
         except (NotAnImage, BadImage) as exc:
             return {"skipped": str(exc)}
         target = Path(self.target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         partial.write_bytes(thumbnail.data)
         os.replace(partial, target)  # readers never see half a thumbnail
         return {"content_type": thumbnail.content_type, "width": thumbnail.width,
