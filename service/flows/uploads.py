@@ -9,18 +9,17 @@ from ..tasks.process_upload import start_processing
 
 if TYPE_CHECKING:
     import uuid
-    from pathlib import Path
 
     from ..domain.db import AppStore
 
 
 async def create_upload(
-    store: AppStore, *, upload_id: uuid.UUID, filename: str, stored_name: str, upload_dir: Path
+    store: AppStore, *, upload_id: uuid.UUID, filename: str, stored_name: str
 ) -> Upload:
-    """Record a file stored in ``upload_dir`` as ``pending`` and push the workflow that
-    processes it (``service.tasks.process_upload``), atomically."""
+    """Record a stored file as ``pending`` and push the workflow that processes it
+    (``service.tasks.process_upload``), atomically."""
     upload = new_upload(store, upload_id=upload_id, filename=filename, stored_name=stored_name)
     async with store.transaction() as tx:
         await insert_upload(tx, upload)
-        await start_processing(tx, upload, upload_dir)
+        await start_processing(tx, upload)
     return upload

@@ -9,15 +9,17 @@ import attrs
 
 from ..domain.extract import BadDocument, NoText, extract_text
 from ..jobs import Backoff, SyncJobContext, Task, TaskOptions
+from .inspected import NOTHING_INSPECTED, inspected_paths
 
 
 @attrs.frozen(kw_only=True)
 class ExtractText(Task):
-    """Read the start of the text of the PDF or text file at ``source``; as JSON.
+    """Read the start of the text of the upload's file, if a PDF or text file; as JSON.
 
     ``{"text", "pages"}`` (``pages`` null for a text file); ``{"skipped": reason}`` for a file
     that is neither, or a PDF that cannot be read: optional, like the thumbnail. A file that
-    cannot be read fails the attempt (retried). It needs no app state.
+    cannot be read fails the attempt (retried). The file's path is read from the inspect step's
+    result, like :class:`.make_thumbnail.MakeThumbnail`'s.
     """
 
     options = TaskOptions(name="extract_text", run_in="process", concurrency=2,
@@ -25,12 +27,15 @@ class ExtractText(Task):
                           backoff=Backoff(base=2, factor=4, cap=600))
 
     upload_id: uuid.UUID
-    source: str
 
     def run_sync(self, ctx: SyncJobContext) -> dict[str, Any]:
         """The step itself, in a process of the worker's pool: blocking, CPU-bound, no state."""
+        paths = inspected_paths(ctx)
+        if paths is None:
+            return NOTHING_INSPECTED
+        source, _ = paths
         try:
-            extract = extract_text(self.source)
+            extract = extract_text(source)
         except (NoText, BadDocument) as exc:
             return {"skipped": str(exc)}
         return {"text": extract.text, "pages": extract.pages}

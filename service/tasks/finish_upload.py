@@ -53,7 +53,8 @@ class FinishUpload(Task):
             problem = f"the inspect step ended {ended or 'without a result'}"
             await mark_failed(store, upload.id, problem, store.clock.now())
             return "failed"
-        facts = FileFacts(**inspected)
+        facts = FileFacts(size=inspected["size"], sha256=inspected["sha256"],
+                          content_type=inspected["content_type"])
         derived = _derived(facts, results.get(steps.get("thumbnail", 0)),
                            results.get(steps.get("extract", 0)))
         await mark_processed(store, upload.id, facts, store.clock.now(), derived)

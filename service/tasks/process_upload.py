@@ -26,16 +26,14 @@ from ..domain.uploads import (
     mark_failed,
     reopen_failed,
     set_workflow,
-    thumbnail_path,
 )
 from ..jobs import Backoff, Cancel, JobContext, Task, TaskOptions, Workflow
 from .extract_text import ExtractText
 from .finish_upload import FinishUpload
+from .inspected import inspect_result
 from .make_thumbnail import MakeThumbnail
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ..domain.db import AppTransaction
     from ..state import AppState
 
@@ -47,29 +45,25 @@ STEP_TASKS = dict(zip(STEPS, ("process_upload", "make_thumbnail", "extract_text"
                               "finish_upload"), strict=True))
 
 
-def upload_workflow(upload: Upload, upload_dir: Path) -> Workflow:
-    """The workflow that processes ``upload``, whose file is in ``upload_dir``.
+def upload_workflow(upload: Upload) -> Workflow:
+    """The workflow that processes ``upload``.
 
-    The CPU-bound steps are given their paths (absolute, as this process sees the upload
-    directory): they run with no app state, possibly in another process.
+    The CPU-bound steps run in processes, with no app state: they read the file's path from
+    the inspect step's result (:mod:`.inspected`), where the inspecting worker found it.
     """
-    directory = upload_dir.absolute()
     wf = Workflow(f"upload-{upload.id}")
     inspect = wf.add(ProcessUpload(upload_id=upload.id))
-    thumbnail = wf.add(MakeThumbnail(
-        upload_id=upload.id, source=str(directory / upload.stored_name),
-        target=str(thumbnail_path(directory, upload.stored_name))), after=[inspect])
-    text = wf.add(ExtractText(upload_id=upload.id, source=str(directory / upload.stored_name)),
-                  after=[inspect])
+    thumbnail = wf.add(MakeThumbnail(upload_id=upload.id), after=[inspect])
+    text = wf.add(ExtractText(upload_id=upload.id), after=[inspect])
     wf.add(FinishUpload(upload_id=upload.id), after=[inspect, thumbnail, text],
            on_failure="run")
     return wf
 
 
-async def start_processing(tx: AppTransaction, upload: Upload, upload_dir: Path) -> int:
+async def start_processing(tx: AppTransaction, upload: Upload) -> int:
     """Push the workflow that processes ``upload`` inside ``tx`` and record it on the upload's
     row; the workflow's id."""
-    wf = upload_workflow(upload, upload_dir)
+    wf = upload_workflow(upload)
     ids = await tx.push_workflow(wf)
     assert wf.id is not None  # set by the push
     await set_workflow(tx, upload.id, wf.id, dict(zip(STEPS, ids, strict=True)))
@@ -78,7 +72,8 @@ async def start_processing(tx: AppTransaction, upload: Upload, upload_dir: Path)
 
 @attrs.frozen(kw_only=True)
 class ProcessUpload(Task):
-    """Inspect the stored file of ``upload_id``: its size, SHA-256 and content type (returned).
+    """Inspect the stored file of ``upload_id``: its size, SHA-256 and content type, returned
+    with the file's path as this worker sees it (:func:`.inspected.inspect_result`).
 
     The file is read in chunks on a worker thread. A stored file that is missing or unreadable
     fails the attempt (:class:`StoredFileUnreadable`): the job is retried with backoff -- the
@@ -128,11 +123,11 @@ class ProcessUpload(Task):
             if ctx.last_attempt:
                 await mark_failed(store, upload.id, problem, store.clock.now())
             raise StoredFileUnreadable(f"upload {upload.id}: {problem}: {path}") from exc
-        return attrs.asdict(facts)
+        return inspect_result(facts, state.settings.upload_dir, upload.stored_name)
 
     async def _start_anew(self, state: AppState, upload: Upload) -> str:
         async with state.store.transaction() as tx:
             if upload.status == "failed" and not await reopen_failed(tx, upload.id):
                 return "reopened meanwhile"
-            workflow_id = await start_processing(tx, upload, state.settings.upload_dir)
+            workflow_id = await start_processing(tx, upload)
         return f"processing in workflow {workflow_id}"

@@ -198,7 +198,7 @@ async def _store_upload() -> Upload:
             await writer.commit()
             return await create_upload(
                 state.store, upload_id=upload_id, filename=display_filename(filename),
-                stored_name=upload_id.hex, upload_dir=state.settings.upload_dir,
+                stored_name=upload_id.hex,
             )
     except TooLarge:
         raise _too_large(limit) from None
