@@ -11,12 +11,13 @@ from pathlib import Path
 
 from support.http import serve_app
 
+from service.domain import extract, thumbnails
 from service.jobs import WorkerConfig
 from service.jobs._sqlite.connection import connect
 from service.jobs._store import REPEAT_RESCUE_SPREAD_MAX_S, REPEAT_RESCUE_SPREAD_S
 from service.runtime import worker_config
 from service.settings import load
-from service.tasks import ProcessUpload, SendWelcomeEmail
+from service.tasks import ExtractText, MakeThumbnail, ProcessUpload, SendWelcomeEmail
 
 MIB = 1024 * 1024
 
@@ -86,3 +87,10 @@ def test_an_upload_job_retries_2_8_32_128_s_apart_over_5_attempts() -> None:
     options = ProcessUpload.options
     assert options.max_attempts == 5
     assert options.backoff.schedule(options.max_attempts - 1) == [2, 8, 32, 128]
+
+
+def test_upload_steps_make_256_px_thumbnails_of_up_to_50_megapixels_and_1000_characters() -> None:
+    assert (thumbnails.MAX_SIDE, thumbnails.MAX_PIXELS) == (256, 50_000_000)
+    assert extract.EXCERPT_CHARS == 1000
+    for task in (MakeThumbnail, ExtractText):
+        assert (task.options.run_in, task.options.timeout) == ("process", 120)
