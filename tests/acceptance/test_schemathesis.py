@@ -32,6 +32,10 @@ CHECKS = ",".join([
 ])
 
 
+#: Per-operation settings (see the file).
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+
+
 def schemathesis_command() -> list[str]:
     beside = Path(sys.executable).with_name("schemathesis")
     found = str(beside) if beside.exists() else shutil.which("schemathesis")
@@ -52,7 +56,8 @@ async def test_every_answer_of_the_live_service_conforms_to_its_openapi_document
                       [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
         with trio.fail_after(120):
             run = await trio.run_process(
-                [*schemathesis_command(), "run", f"{service.url}/openapi.json",
+                [*schemathesis_command(), "--config-file", str(CONFIG),
+                 "run", f"{service.url}/openapi.json",
                  "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
                  "--checks", CHECKS, "--max-examples", "5", "--seed", "20261203",
                  "--phases", "examples,coverage,fuzzing,stateful", "--workers", "1",

@@ -246,6 +246,7 @@ async def test_cancel_and_retry_follow_the_state_machine(tmp_path: Path) -> None
         ({"reason": ["x"]}, "$.reason"),
         ({"reason": "dup", "why": "x"}, "$"),
         ([], "$"),
+        ("null", "$"),  # JSON null is no object; only an empty body means "no reason"
     ],
 )
 async def test_a_cancel_body_that_does_not_fit_is_422_naming_the_field(
@@ -253,7 +254,9 @@ async def test_a_cancel_body_that_does_not_fit_is_422_naming_the_field(
 ) -> None:
     async with serve_app(tmp_path) as app:
         job_id = (await app.admin.post("/api/jobs", json=welcome())).json()["id"]
-        error = assert_error(await app.admin.post(f"/api/jobs/{job_id}/cancel", json=body),
+        sent = ({"content": body, "headers": {"Content-Type": "application/json"}}
+                if body == "null" else {"json": body})
+        error = assert_error(await app.admin.post(f"/api/jobs/{job_id}/cancel", **sent),
                              422, "invalid")
         assert field in error["fields"], error  # type: ignore[operator]
         if field == "$" and isinstance(body, dict):

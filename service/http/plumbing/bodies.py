@@ -46,13 +46,18 @@ async def read_json() -> Any:
 
 
 async def read_optional_json() -> Any:
-    """:func:`read_json`, but None for an empty body (whatever its content type)."""
+    """:func:`read_json`, but None for an empty body (whatever its content type). A body that
+    is JSON ``null`` is no object: 422 (None is what an empty body means)."""
     limit: int = current_app.config["BODY_MAX_BYTES"]
     raw = await read_body(limit)
     if not raw:
         return None
     _check_json_mimetype()
-    return _parse_json(raw)
+    parsed = _parse_json(raw)
+    if parsed is None:
+        raise ApiError(422, "invalid", "the body must be a JSON object, or empty",
+                       {"$": "expected an object, got null"})
+    return parsed
 
 
 def _parse_json(raw: bytes) -> Any:
