@@ -55,13 +55,13 @@ class FinishUpload(Task):
             return "failed"
         facts = FileFacts(size=inspected["size"], sha256=inspected["sha256"],
                           content_type=inspected["content_type"])
-        derived = _derived(facts, results.get(steps.get("thumbnail", 0)),
+        derived = derived_from(facts, results.get(steps.get("thumbnail", 0)),
                            results.get(steps.get("extract", 0)))
         await mark_processed(store, upload.id, facts, store.clock.now(), derived)
         return "processed"
 
 
-def _derived(facts: FileFacts, thumbnail: Any, text: Any) -> Derived:
+def derived_from(facts: FileFacts, thumbnail: Any, text: Any) -> Derived:
     """What the steps made that fits the file's type, and a note for each that should have
     been made and was not."""
     notes: list[str] = []

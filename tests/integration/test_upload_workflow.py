@@ -199,3 +199,20 @@ async def test_a_process_upload_job_from_before_workflows_starts_one(tmp_path: P
         row = await get_upload(app.state.store, legacy.id)
         assert row is not None
         assert row.workflow_id is not None
+
+
+async def test_an_inspection_cancelled_by_an_operator_fails_the_upload_saying_so(
+    tmp_path: Path,
+) -> None:
+    async with serve_app(tmp_path) as app:
+        upload_id = await upload(app, image_bytes((64, 64)))
+        row = await get_upload(app.state.store, uuid.UUID(upload_id))
+        assert row is not None
+        inspect_job = row.step_jobs["inspect"]
+        response = await app.admin.post(f"/api/jobs/{inspect_job}/cancel", json={})
+        assert response.status_code == 200, response.text
+    async with serve_app(tmp_path, worker=True) as app:
+        view = await settled(app, upload_id)
+    assert (view["status"], view["error"]) == ("failed", "the inspect step ended cancelled")
+    assert steps(view) == [("inspect", "cancelled"), ("thumbnail", "cancelled"),
+                           ("extract", "cancelled"), ("finish", "completed")]
