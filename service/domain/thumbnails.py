@@ -64,7 +64,8 @@ def make_thumbnail(
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(file, formats=FORMATS)
         except UnidentifiedImageError:
-            raise NotAnImage("not an image Pillow can read") from None
+            raise NotAnImage("not an image of a format thumbnails are made of"
+                             f" ({', '.join(FORMATS)})") from None
         except Image.DecompressionBombError as exc:
             raise BadImage(f"the image is too large: {exc}") from None
         with image:

@@ -106,7 +106,7 @@ async def test_a_text_file_ends_with_its_text(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("data", "note"), [
-    (PNG, "no thumbnail: not an image Pillow can read"),
+    (PNG, "no thumbnail: not an image of a format thumbnails are made of"),
     (image_bytes((400, 400))[:400], "no thumbnail: the image does not decode"),
     (png_claiming(100_000, 100_000), "no thumbnail: the image is too large"),
     (b"%PDF-1.7\nnot really a PDF", "no text: the PDF cannot be read"),
