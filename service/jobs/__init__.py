@@ -18,6 +18,7 @@ from ._errors import (
     InvalidLimits,
     InvalidPush,
     InvalidSchedule,
+    InvalidTask,
     InvalidTransition,
     InvalidWorkflow,
     JobNotFound,
@@ -41,6 +42,7 @@ from ._log import emit
 from ._migrations import Migration
 from ._redact import redact_secrets
 from ._retry import Backoff
+from ._run_in import SyncJobContext
 from ._runner import InlineRunner, Runner, ThreadRunner
 from ._schedule import Schedule
 from ._schedule_admin import ScheduleSummary
@@ -130,6 +132,7 @@ __all__ = [
     "InvalidLimits",
     "InvalidPush",
     "InvalidSchedule",
+    "InvalidTask",
     "InvalidTransition",
     "InvalidWorkflow",
     "JobAdmin",
@@ -174,6 +177,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoreUnavailable",
+    "SyncJobContext",
     "SystemClock",
     "Task",
     "TaskOptions",

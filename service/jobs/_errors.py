@@ -37,6 +37,18 @@ class UnknownTask(ServiceError, LookupError):
         self.name = name
 
 
+class InvalidTask(ServiceError, TypeError, ValueError):
+    """Raised when a task class is registered whose options do not fit its methods: a
+    ``run_in`` that is not ``"loop"``, ``"thread"`` or ``"process"``, ``run_in`` off the loop
+    without a ``run_sync`` method (or with an ``async def run`` too), a ``run_sync`` on a task
+    that runs on the loop, or a process task whose class its module does not export.
+    ``task`` is the task's name; ``str()`` names it and says what to change."""
+
+    def __init__(self, task: str, problem: str) -> None:
+        super().__init__(f"task {task!r}: {problem}")
+        self.task = task
+
+
 class PayloadError(ServiceError, ValueError):
     """Raised when task arguments (or a result) cannot be encoded or decoded.
 

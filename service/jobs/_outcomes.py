@@ -30,6 +30,15 @@ def _error(
     )
 
 
+class ChildFailure(Exception):
+    """What ``run_sync`` raised in a child process, described as data: recorded as that
+    exception (``error`` its type name, its message and the child's traceback)."""
+
+    def __init__(self, error: str, message: str, tb: str) -> None:
+        super().__init__(message)
+        self.error, self.message, self.traceback = error, message, tb
+
+
 def completed(row: ClaimedJob, owner: str, now: float, result: str | None) -> SetStateIfRunning:
     return SetStateIfRunning(
         id=row.id, owner=owner, attempt=row.attempt, state=JobState.COMPLETED,
@@ -63,21 +72,26 @@ def failed(
     rng: random.Random | None = None,
 ) -> SetStateIfRunning:
     """The task raised: retry after backoff, or discard when out of attempts."""
+    if isinstance(exc, ChildFailure):
+        error = _error(row, now, ErrorKind.ERROR, exc.error, exc.message, exc.traceback)
+        return _failed_attempt(row, owner, now, backoff, error, rng)
     tb = "".join(traceback.format_exception(exc))
     error = _error(row, now, ErrorKind.ERROR, type(exc).__qualname__, str(exc) or repr(exc), tb)
     return _failed_attempt(row, owner, now, backoff, error, rng)
 
 
-def timeout_message(timeout: float) -> str:
-    """What an attempt that ran past its task's ``timeout`` records (and ``run_task`` reports)."""
-    return f"timed out after {timeout:g} s"
+def timeout_message(timeout: float, *, killed: bool = False) -> str:
+    """What an attempt that ran past its task's ``timeout`` records (and ``run_task`` reports);
+    ``killed``: its process was killed (``run_in="process"``)."""
+    return f"timed out after {timeout:g} s" + (" (killed)" if killed else "")
 
 
 def timed_out(
     row: ClaimedJob, owner: str, now: float, backoff: Backoff, timeout: float,
-    rng: random.Random | None = None,
+    rng: random.Random | None = None, *, killed: bool = False,
 ) -> SetStateIfRunning:
-    error = _error(row, now, ErrorKind.TIMEOUT, "TimeoutError", timeout_message(timeout))
+    error = _error(row, now, ErrorKind.TIMEOUT, "TimeoutError",
+                   timeout_message(timeout, killed=killed))
     return _failed_attempt(row, owner, now, backoff, error, rng)
 
 

@@ -19,6 +19,7 @@ from ._clock import Clock, iso_time, to_datetime
 from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, RateLimited, Snooze, StoreError
 from ._limits import Limits, QueueLimitsRow, Throttle, effective
+from ._run_in import body_for
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
 from ._tracing import traced_attempt
@@ -102,6 +103,8 @@ class TaskQueue:
         self.name = self.options.name
         self.wakeup = Wakeup()
         self._slot_freed = Wakeup()
+        #: Runs each attempt's task code: on the loop, in a thread or in a process.
+        self.body = body_for(cls, self.options, self._slot_freed.set)
         self._claim_scope = trio.CancelScope()
         #: job id -> its current attempt, for every job whose outcome is not yet recorded
         self.in_flight: dict[int, Attempt] = {}
@@ -133,8 +136,9 @@ class TaskQueue:
     @property
     def free_slots(self) -> int:
         """Attempts that may start now: concurrency bounds attempts running, not outcomes
-        waiting to be written."""
-        free = self.options.concurrency - (len(self.in_flight) - self._recording)
+        waiting to be written; a thread abandoned by its attempt still holds its slot."""
+        free = (self.options.concurrency - (len(self.in_flight) - self._recording)
+                - self.body.lingering)
         limit = self.limits.global_concurrency
         if limit is not None:
             # Every process counts a job as running until its outcome is written: never ask
@@ -337,10 +341,11 @@ class TaskQueue:
             try:
                 limit = trio.move_on_after(timeout) if timeout else nullcontext()
                 with limit:
-                    result: Any = await task.run(ctx)
-                    outcome = outcomes.completed(row, owner, clock.now(), self._encode(result))
+                    result = await self.body.run(task, ctx, row.args)
+                    outcome = outcomes.completed(row, owner, clock.now(), result)
                 if outcome is None:
-                    outcome = outcomes.timed_out(row, owner, clock.now(), backoff, timeout or 0)
+                    outcome = outcomes.timed_out(row, owner, clock.now(), backoff, timeout or 0,
+                                                 killed=self.body.kills)
             except Snooze as snooze:
                 outcome = outcomes.snoozed(row, owner, clock.now(), snooze)
             except RateLimited as limited:
@@ -354,11 +359,6 @@ class TaskQueue:
                 trace.state, trace.error = outcome.state, outcome.error
         attempt.duration = trio.current_time() - started
         return outcome
-
-    def _encode(self, result: Any) -> str | None:
-        if result is None:
-            return None
-        return codec.encode(result, name=self.name)
 
     def _log_outcome(
         self, attempt: Attempt, outcome: SetStateIfRunning, matched: bool | None

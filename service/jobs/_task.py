@@ -17,16 +17,18 @@ A task that uses no state may write plain ``JobContext`` (``JobContext[Any]``).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import re
+import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal
 
 import attrs
 from typing_extensions import TypeVar
 
 from ._dependency import Dependency
-from ._errors import UnknownTask
+from ._errors import InvalidTask, UnknownTask
 from ._limits import Limits, RateLimit
 from ._retry import Backoff
 from ._states import JobState
@@ -73,6 +75,11 @@ def _key_function(_inst: object, _attr: attrs.Attribute[Any], value: object) -> 
         raise TypeError(f"concurrency_key must be a function of the task or None, got {value!r}")
 
 
+#: Where a task's body runs: ``"loop"`` (the default: ``async def run`` on the event loop),
+#: ``"thread"`` or ``"process"`` (``def run_sync``, off the loop; see ``_run_in``).
+RunIn = Literal["loop", "thread", "process"]
+RUN_IN: tuple[str, ...] = ("loop", "thread", "process")
+
 PRIORITY_LIMIT = 2**31 - 1  # fits a 32-bit INTEGER on every backend
 
 
@@ -100,6 +107,11 @@ class TaskOptions:
     keyed jobs round-robin across keys; ``rate`` (a :class:`RateLimit`) bounds how often jobs
     start. A slot is a running job: a crashed process's slots return when its leases are
     rescued.
+
+    ``run_in`` says where the task's body runs: ``"loop"`` (default) awaits its ``async def
+    run`` on the event loop; ``"thread"`` and ``"process"`` call its ``def run_sync(self, ctx)``
+    in a worker thread or in a process of a pool (blocking or CPU-bound work). Checked when the
+    class is registered (:class:`InvalidTask`).
     """
 
     name: str = attrs.field(validator=_valid_name)
@@ -113,6 +125,7 @@ class TaskOptions:
         default=None, validator=_key_function, eq=False)
     per_key: int | None = attrs.field(default=None, validator=_optional_at_least_one)
     rate: RateLimit | None = attrs.field(default=None, validator=_rate)
+    run_in: RunIn = "loop"
 
     @property
     def limits(self) -> Limits:
@@ -227,6 +240,47 @@ def task_options(task: Task | type[Task]) -> TaskOptions:
     return options
 
 
+def check_run_in(cls: type[Task]) -> None:
+    """:class:`InvalidTask` naming the task unless its ``run_in`` fits its methods: ``"loop"``
+    with ``async def run`` only, ``"thread"`` / ``"process"`` with ``def run_sync``; a process
+    task's class must also be importable by its module and name (the child imports it)."""
+    options = task_options(cls)
+    name, run_in = options.name, options.run_in
+    if run_in not in RUN_IN:
+        raise InvalidTask(name, f"run_in must be one of {', '.join(map(repr, RUN_IN))},"
+                                f" got {run_in!r}")
+    has_sync = callable(getattr(cls, "run_sync", None))
+    if run_in == "loop":
+        if has_sync:
+            raise InvalidTask(name, "it defines run_sync but runs on the event loop: set"
+                                    " TaskOptions(run_in=\"thread\") or \"process\", or"
+                                    " write async def run instead")
+        return
+    if not has_sync:
+        raise InvalidTask(name, f"run_in={run_in!r} calls a method run_sync(self, ctx), which"
+                                f" {cls.__qualname__} does not define")
+    if cls.run is not Task.run:
+        raise InvalidTask(name, f"run_in={run_in!r} calls run_sync: its async run would never"
+                                f" run; remove it")
+    if run_in == "process" and not _importable(cls):
+        raise InvalidTask(name, f"run_in='process' imports {cls.__qualname__} in the child"
+                                f" process: define it at the top level of an importable module"
+                                f" (not in __main__ or inside a function)")
+
+
+def _importable(cls: type) -> bool:
+    """Whether ``cls`` is what importing its module and walking its qualified name gives."""
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        return False
+    try:
+        found: Any = sys.modules.get(cls.__module__) or importlib.import_module(cls.__module__)
+        for part in cls.__qualname__.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return False
+    return found is cls
+
+
 class TaskRegistry:
     """The task types a worker runs and the API may push, by stored name."""
 
@@ -236,9 +290,11 @@ class TaskRegistry:
             self.register(cls)
 
     def register(self, cls: type[Task]) -> type[Task]:
-        """Add a task class; a second class under the same name is an error."""
+        """Add a task class; a second class under the same name is an error, and so is a class
+        whose ``run_in`` does not fit its methods (:class:`InvalidTask`)."""
         if not (isinstance(cls, type) and issubclass(cls, Task) and "__attrs_attrs__" in vars(cls)):
             raise TypeError(f"{cls!r} is not an attrs class deriving from Task")
+        check_run_in(cls)
         name = task_options(cls).name
         existing = self._by_name.get(name)
         if existing is not None and existing is not cls:

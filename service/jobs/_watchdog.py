@@ -41,7 +41,8 @@ class LoopWatchdog:
                 self.stalls += 1
                 log.event(logging.WARNING, "worker.loop_blocked", seconds=round(stalled_for, 2),
                           message="a task is blocking the event loop: leases are not renewed"
-                          " while it lasts; move blocking work to trio.to_thread")
+                          " while it lasts; give the task TaskOptions(run_in=\"thread\") or"
+                          " run_in=\"process\"")
             elif stalled_for < self.threshold and reported:
                 reported = False
                 log.event(logging.WARNING, "worker.loop_unblocked")

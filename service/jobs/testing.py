@@ -52,6 +52,7 @@ from ._config import WorkerConfig
 from ._dependency import Dependency
 from ._errors import Cancel, ServiceError, Snooze
 from ._outcomes import timeout_message
+from ._run_in import run_sync_in_thread
 from ._runner import InlineRunner, autojump_threshold, thread_call_in_flight
 from ._sqlite import SQLiteStore
 from ._states import UNFINISHED, JobState
@@ -244,7 +245,10 @@ async def run_task(
     ``ctx.failed_dependencies`` lists.
 
     The task first makes the round trip through the payload converter, so a field that would not
-    survive storage fails here too (``PayloadError``). The task's timeout applies. Under a
+    survive storage fails here too (``PayloadError``). The task's timeout applies. A task with
+    ``run_in="thread"`` or ``"process"`` has its ``run_sync`` called in a thread (no process
+    pool in a unit test; ``ctx.state`` is None for a process task, as in the worker); ``value``
+    is what it returned. Under a
     MockClock that does not autojump, a task that waits for the clock raises
     :class:`VirtualTimeRequired` instead of hanging.
     """
@@ -262,7 +266,10 @@ async def run_task(
     async def attempt_once() -> TaskResult:
         with trio.move_on_after(options.timeout or math.inf) as scope:
             try:
-                value = await stored.run(ctx)
+                if options.run_in == "loop":
+                    value = await stored.run(ctx)
+                else:
+                    value = await run_sync_in_thread(stored, ctx)
             except Snooze as exc:
                 return TaskResult(outcome="snoozed", error=exc, snooze_seconds=exc.seconds)
             except Cancel as exc:
@@ -270,7 +277,8 @@ async def run_task(
             except Exception as exc:
                 return TaskResult(outcome="failed", error=exc)
         if scope.cancelled_caught:
-            error = TimeoutError(timeout_message(options.timeout or 0))
+            error = TimeoutError(timeout_message(options.timeout or 0,
+                                                 killed=options.run_in == "process"))
             return TaskResult(outcome="timed_out", error=error)
         if value is not None:
             codec.encode(value, name=options.name)  # a result that cannot be stored fails here
