@@ -1,0 +1,135 @@
+"""Progress and checkpoints a running task reports (``await ctx.progress(...)``).
+
+Reports are buffered in the attempt's :class:`ProgressBuffer` and written by the worker's next
+lease renewal (one statement for all of a task's jobs in flight) or with the attempt's outcome,
+whichever comes first: reporting costs no statement of its own. Pure: no trio, no database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from ._clock import SystemClock
+
+#: The longest message a report may carry, in characters.
+MESSAGE_LIMIT = 1000
+#: The largest checkpoint, in bytes of its JSON text: a checkpoint says where to resume, it is
+#: not the work's data (keep that in your own tables or files).
+CHECKPOINT_LIMIT = 64 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class JobProgress:
+    """How far a job said it got: its last ``ctx.progress`` report that reached the store."""
+
+    #: From 0 to 1.
+    fraction: float
+    message: str | None
+    #: When the task reported it (epoch seconds, from the store's clock).
+    at: float
+
+
+@attrs.frozen(kw_only=True)
+class ProgressUpdate:
+    """What a lease renewal or an outcome writes of an attempt's reports, beside the lease or
+    the state: the latest progress, and the latest checkpoint (JSON text) if one was reported
+    since the last write (None: the stored checkpoint stays)."""
+
+    progress: JobProgress
+    checkpoint: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProgressReport:
+    """One ``ctx.progress`` call, as :func:`service.jobs.testing.run_task` records it."""
+
+    fraction: float
+    message: str | None
+    #: The checkpoint as the next attempt reads it (decoded JSON); None if the call gave none.
+    checkpoint: Any
+    #: Whether the call gave a checkpoint (``checkpoint=None`` stores null).
+    has_checkpoint: bool
+    at: float
+
+
+def check_fraction(value: object) -> float:
+    """``value`` as a float if it is a number from 0 to 1, else ``ValueError`` saying so."""
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not 0 <= value <= 1):
+        raise ValueError(f"progress fraction must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def check_message(value: object) -> str | None:
+    """``value`` if it is None or a string of at most :data:`MESSAGE_LIMIT` characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"progress message must be a string or None, got {value!r}")
+    if len(value) > MESSAGE_LIMIT:
+        raise ValueError(f"progress message must be at most {MESSAGE_LIMIT} characters,"
+                         f" got {len(value)}")
+    return value
+
+
+def check_checkpoint(text: str, task: str) -> str:
+    """``text`` (a checkpoint's JSON) if it is within :data:`CHECKPOINT_LIMIT` bytes."""
+    size = len(text.encode())
+    if size > CHECKPOINT_LIMIT:
+        raise ValueError(f"checkpoint of task {task!r} is {size} bytes of JSON; at most"
+                         f" {CHECKPOINT_LIMIT} are stored")
+    return text
+
+
+def decode_checkpoint(text: str | None) -> Any:
+    """A stored checkpoint as the task reads it (``ctx.checkpoint``): decoded JSON, or None."""
+    return None if text is None else json.loads(text)
+
+
+@attrs.define(kw_only=True)
+class ProgressBuffer:
+    """One attempt's reports not yet written, and the checkpoint it knows.
+
+    The task writes through :meth:`report`; the worker takes :meth:`pending` for a renewal or
+    the outcome and, once written, calls :meth:`written` (a newer report made meanwhile stays
+    pending).
+    """
+
+    #: Where the time of a report comes from: the store's clock in a worker.
+    now: Callable[[], float] = attrs.field(factory=lambda: SystemClock().now)
+    #: The last checkpoint known: the stored one the attempt started with, then its own.
+    checkpoint: Any = None
+    #: Every report, in order, when a list is given (the testing helpers read it).
+    history: list[ProgressReport] | None = None
+    _pending: ProgressUpdate | None = None
+
+    def report(self, fraction: float, message: str | None, checkpoint: str | None,
+               has_checkpoint: bool) -> None:
+        """Buffer one report (checked by the caller); ``checkpoint`` is its JSON text."""
+        progress = JobProgress(fraction=fraction, message=message, at=self.now())
+        earlier = self._pending
+        if has_checkpoint:
+            assert checkpoint is not None
+            self.checkpoint = decode_checkpoint(checkpoint)
+        else:
+            checkpoint = None if earlier is None else earlier.checkpoint
+        self._pending = ProgressUpdate(progress=progress, checkpoint=checkpoint)
+        if self.history is not None:
+            self.history.append(ProgressReport(
+                fraction=fraction, message=message,
+                checkpoint=self.checkpoint if has_checkpoint else None,
+                has_checkpoint=has_checkpoint, at=progress.at))
+
+    def pending(self) -> ProgressUpdate | None:
+        """What is reported but not yet written (None: nothing)."""
+        return self._pending
+
+    def written(self, update: ProgressUpdate) -> None:
+        """``update`` (taken from :meth:`pending`) reached the store."""
+        if self._pending is update:
+            self._pending = None
