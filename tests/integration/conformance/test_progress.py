@@ -129,7 +129,8 @@ async def test_outcomes_recorded_together_each_write_their_own_progress(
 
     matched = await backend.job_set_state_if_running_many([
         *(SetStateIfRunning(id=i, owner="w1", attempt=1, state=JobState.COMPLETED,
-                            finished_at=now, progress=p) for i, p in zip(ids, reports)),
+                            finished_at=now, progress=p)
+          for i, p in zip(ids[:3], reports, strict=True)),
         SetStateIfRunning(id=ids[3], owner="w1", attempt=1, state=JobState.COMPLETED,
                           finished_at=now),
     ])
