@@ -156,6 +156,11 @@ def progress_sets(fraction: str, message: str, at: str, checkpoint: str, *,
             f" checkpoint = coalesce({checkpoint}, {table}checkpoint)")
 
 
+#: An operator's retry keeps the checkpoint of a job that failed or was cancelled (its next
+#: attempt resumes), but not that of a completed job: retrying that one means running it again.
+FRESH_CHECKPOINT = "checkpoint = CASE WHEN state = 'completed' THEN NULL ELSE checkpoint END"
+
+
 def tick_insert_values(item: TickInsert) -> tuple[Any, ...]:
     """The values of :data:`TICK_INSERT_COLUMNS` for one tick's job."""
     job = item.job

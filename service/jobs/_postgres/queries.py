@@ -18,6 +18,7 @@ from .._errors import InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
+    FRESH_CHECKPOINT,
     WORKER_COLUMNS,
     batch_of,
     batch_query,
@@ -374,8 +375,8 @@ def retry(conn: Conn, job_id: int, now: float, channel: str, origin: str) -> Job
             job_id,
             "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
             " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1),"
-            " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
-            f" WHERE id = %s AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
+            " expires_at = NULL, unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT
+            + f" WHERE id = %s AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
             (now, job_id),
             JobState.AVAILABLE,
         )
@@ -455,8 +456,8 @@ _RELEASE_FOR_RETRY_MANY = release_for_retry_many("= ANY(%s::bigint[])",
 _RETRY_MANY = (
     "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
     " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1),"
-    " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
-    f" WHERE id = ANY(%s::bigint[]) AND state IN {state_list(RETRY_SOURCES)} RETURNING id, task"
+    " expires_at = NULL, unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT
+    + f" WHERE id = ANY(%s::bigint[]) AND state IN {state_list(RETRY_SOURCES)} RETURNING id, task"
 )
 
 

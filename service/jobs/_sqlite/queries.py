@@ -16,6 +16,7 @@ from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
+    FRESH_CHECKPOINT,
     WORKER_COLUMNS,
     batch_of,
     batch_query,
@@ -395,7 +396,7 @@ def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
         job_id,
         "UPDATE jobs SET state = 'available', run_at = ?, finished_at = NULL, result = NULL,"
         " rescues = 0, max_attempts = max(max_attempts, attempt + 1), expires_at = NULL,"
-        " unique_held = (unique_key IS NOT NULL)"
+        " unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT +
         f" WHERE id = ? AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
         (now, job_id),
         JobState.AVAILABLE,
@@ -498,7 +499,7 @@ def retry_many(conn: sqlite3.Connection, where: JobFilter, now: float) -> BulkBa
     changed = conn.execute(
         "UPDATE OR IGNORE jobs SET state = 'available', run_at = ?, finished_at = NULL,"
         " result = NULL, rescues = 0, max_attempts = max(max_attempts, attempt + 1),"
-        " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
+        " expires_at = NULL, unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT +
         f" WHERE id IN (SELECT value FROM json_each(?)) AND state IN {state_list(RETRY_SOURCES)}"
         " RETURNING id, task",
         (now, ids),

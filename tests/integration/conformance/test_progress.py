@@ -13,7 +13,7 @@ from support.conformance import (
     settle,
 )
 
-from service.jobs import JobState, JobStore, RateLimit, SetStateIfRunning
+from service.jobs import JobFilter, JobState, JobStore, RateLimit, SetStateIfRunning
 from service.jobs._limits import Limits
 from service.jobs._progress import JobProgress, ProgressUpdate
 
@@ -213,3 +213,41 @@ async def test_a_limited_claim_hands_out_the_checkpoint_too(backend: JobStore) -
 
     [again] = claimed.jobs
     assert again.checkpoint == '{"at":"x"}'
+
+
+async def _finished_with_checkpoint(backend: JobStore, state: JobState, to: str) -> int:
+    job_id = await backend.push(Email(to=to))
+    now = backend.clock.now()
+    await claim_id(backend, job_id, now=now)
+    [matched] = await backend.job_set_state_if_running_many([SetStateIfRunning(
+        id=job_id, owner="w1", attempt=1, state=state, finished_at=now,
+        error=None if state == JobState.COMPLETED else failure("gave up"),
+        progress=update(backend, 0.7, "page 7", '{"page":7}'))])
+    assert matched
+    return job_id
+
+
+async def test_an_operator_retry_keeps_a_failed_jobs_checkpoint_but_not_a_completed_ones(
+    backend: JobStore,
+) -> None:
+    failed = await _finished_with_checkpoint(backend, JobState.DISCARDED, "a@example.com")
+    done = await _finished_with_checkpoint(backend, JobState.COMPLETED, "b@example.com")
+    now = backend.clock.now()
+
+    await backend.job_retry(failed, now)
+    await backend.job_retry(done, now)
+
+    assert (await backend.job_get(failed)).checkpoint == '{"page":7}'
+    assert (await backend.job_get(done)).checkpoint is None
+    assert (await backend.job_get(done)).progress is not None, "shown until the next report"
+
+
+async def test_a_bulk_retry_treats_checkpoints_as_a_single_retry_does(backend: JobStore) -> None:
+    failed = await _finished_with_checkpoint(backend, JobState.DISCARDED, "a@example.com")
+    done = await _finished_with_checkpoint(backend, JobState.COMPLETED, "b@example.com")
+
+    batch = await backend.job_retry_many(JobFilter(limit=10), backend.clock.now())
+
+    assert batch.changed == 2
+    assert (await backend.job_get(failed)).checkpoint == '{"page":7}'
+    assert (await backend.job_get(done)).checkpoint is None
