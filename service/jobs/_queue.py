@@ -19,7 +19,7 @@ from ._clock import Clock, iso_time, to_datetime
 from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, RateLimited, Snooze, StoreError
 from ._limits import Limits, QueueLimitsRow, Throttle, effective
-from ._progress import ProgressBuffer, ProgressUpdate, decode_checkpoint
+from ._progress import ProgressBuffer, ProgressUpdate
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
 from ._tracing import traced_attempt
@@ -331,7 +331,7 @@ class TaskQueue:
             log.event(logging.ERROR, "job.undecodable", id=row.id, task=self.name, error=str(exc))
             return outcomes.undecodable(row, owner, clock.now(), exc)
         try:
-            attempt.progress.checkpoint = decode_checkpoint(row.checkpoint)
+            attempt.progress.start_from(row.checkpoint)
         except ValueError as exc:  # only an edit of the row by hand gets here
             log.event(logging.WARNING, "job.checkpoint_undecodable", id=row.id, task=self.name,
                       error=str(exc))

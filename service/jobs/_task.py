@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic
 import attrs
 from typing_extensions import TypeVar
 
-from . import _codec as codec
 from ._dependency import Dependency
-from ._errors import PayloadError, UnknownTask
+from ._errors import UnknownTask
 from ._limits import Limits, RateLimit
-from ._progress import ProgressBuffer, check_checkpoint, check_fraction, check_message
+from ._progress import ProgressBuffer, check_fraction, check_message, encode_checkpoint
 from ._retry import Backoff
 from ._states import JobState
 
@@ -212,14 +211,8 @@ class JobContext(Generic[StateT]):
         """
         fraction = check_fraction(fraction)
         message = check_message(message)
-        text: str | None = None
         given = checkpoint is not KEEP
-        if given:
-            try:
-                text = codec.encode(checkpoint, name=self.task)
-            except PayloadError as exc:
-                raise PayloadError(self.task, {"checkpoint": str(exc.__cause__ or exc)}) from exc
-            text = check_checkpoint(text, self.task)
+        text = encode_checkpoint(checkpoint, self.task) if given else None
         self.progress_buffer.report(fraction, message, text, given)
 
     @property

@@ -52,7 +52,7 @@ from ._config import WorkerConfig
 from ._dependency import Dependency
 from ._errors import Cancel, ServiceError, Snooze
 from ._outcomes import timeout_message
-from ._progress import ProgressBuffer, ProgressReport, decode_checkpoint
+from ._progress import ProgressBuffer, ProgressReport
 from ._runner import InlineRunner, autojump_threshold, thread_call_in_flight
 from ._sqlite import SQLiteStore
 from ._states import UNFINISHED, JobState
@@ -260,10 +260,9 @@ async def run_task(
     options = task_options(task)
     stored = codec.decode(codec.encode(task, name=options.name), type(task), name=options.name)
     reports: list[ProgressReport] = []
-    buffer = ProgressBuffer(
-        now=TrioClock().now, history=reports,
-        checkpoint=None if checkpoint is None
-        else decode_checkpoint(codec.encode(checkpoint, name=options.name)))
+    buffer = ProgressBuffer(now=TrioClock().now, history=reports)
+    if checkpoint is not None:
+        buffer.start_from(codec.encode(checkpoint, name=options.name))
     ctx: JobContext[Any] = JobContext(
         job_id=job_id,
         task=options.name,
