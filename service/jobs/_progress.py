@@ -116,14 +116,18 @@ class ProgressBuffer:
 
     The task writes through :meth:`report`; the worker takes :meth:`pending` for a renewal or
     the outcome and, once written, calls :meth:`written` (a newer report made meanwhile stays
-    pending).
+    pending). A report only keeps its values: objects are built when the worker asks.
     """
 
     #: Where the time of a report comes from: the store's clock in a worker.
     now: Callable[[], float] = attrs.field(factory=lambda: SystemClock().now)
     #: Every report, in order, when a list is given (the testing helpers read it).
     history: list[ProgressReport] | None = None
-    _pending: ProgressUpdate | None = None
+    #: The last report: (fraction, message, at), None once written (or before any).
+    _last: tuple[float, str | None, float] | None = None
+    #: A checkpoint reported and not yet written (JSON text).
+    _unwritten: str | None = None
+    _update: ProgressUpdate | None = None
     #: The last checkpoint known, as JSON text (decoded only when read).
     _text: str | None = None
     _decoded: Any = None
@@ -145,25 +149,28 @@ class ProgressBuffer:
     def report(self, fraction: float, message: str | None, checkpoint: str | None,
                has_checkpoint: bool) -> None:
         """Buffer one report (checked by the caller); ``checkpoint`` is its JSON text."""
-        progress = JobProgress(fraction=fraction, message=message, at=self.now())
-        earlier = self._pending
+        at = self.now()
+        self._last, self._update = (fraction, message, at), None
         if has_checkpoint:
-            assert checkpoint is not None
-            self._text, self._stale = checkpoint, True
-        else:
-            checkpoint = None if earlier is None else earlier.checkpoint
-        self._pending = ProgressUpdate(progress=progress, checkpoint=checkpoint)
+            self._text = self._unwritten = checkpoint
+            self._stale = True
         if self.history is not None:
             self.history.append(ProgressReport(
                 fraction=fraction, message=message,
                 checkpoint=self.checkpoint if has_checkpoint else None,
-                has_checkpoint=has_checkpoint, at=progress.at))
+                has_checkpoint=has_checkpoint, at=at))
 
     def pending(self) -> ProgressUpdate | None:
-        """What is reported but not yet written (None: nothing)."""
-        return self._pending
+        """What is reported but not yet written (None: nothing); the same object until the
+        next report."""
+        if self._update is None and self._last is not None:
+            fraction, message, at = self._last
+            self._update = ProgressUpdate(
+                progress=JobProgress(fraction=fraction, message=message, at=at),
+                checkpoint=self._unwritten)
+        return self._update
 
     def written(self, update: ProgressUpdate) -> None:
         """``update`` (taken from :meth:`pending`) reached the store."""
-        if self._pending is update:
-            self._pending = None
+        if self._update is update:
+            self._last = self._update = self._unwritten = None
