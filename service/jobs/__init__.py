@@ -40,6 +40,7 @@ from ._factory import open_store
 from ._limits import RateLimit
 from ._log import emit
 from ._migrations import Migration
+from ._progress import JobProgress, ProgressReport, ProgressUpdate
 from ._redact import redact_secrets
 from ._retry import Backoff
 from ._run_in import SyncJobContext
@@ -71,6 +72,7 @@ from ._trio_clock import TrioClock
 from ._views import (
     AttemptErrorView,
     JobView,
+    ProgressView,
     PushView,
     QueueView,
     ScheduleView,
@@ -140,6 +142,7 @@ __all__ = [
     "JobFilter",
     "JobNotFound",
     "JobOutcome",
+    "JobProgress",
     "JobRow",
     "JobState",
     "JobStats",
@@ -153,6 +156,9 @@ __all__ = [
     "OnConflict",
     "PayloadError",
     "PostgresStore",
+    "ProgressReport",
+    "ProgressUpdate",
+    "ProgressView",
     "Push",
     "PushResult",
     "PushTrace",

@@ -19,6 +19,7 @@ from ._clock import Clock, iso_time, to_datetime
 from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, RateLimited, Snooze, StoreError
 from ._limits import Limits, QueueLimitsRow, Throttle, effective
+from ._progress import ProgressBuffer, ProgressUpdate
 from ._run_in import body_for
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
@@ -86,11 +87,19 @@ class Attempt:
     duration: float = 0.0
     #: What the task raised if it said a downstream service is rate limiting it.
     rate_limited: RateLimited | None = None
+    #: Its progress reports not yet written (see ``JobContext.progress``), made at the claim.
+    progress: ProgressBuffer = attrs.field(factory=ProgressBuffer)
 
     def cancel(self, reason: CancelReason) -> None:
         if self.cancel_reason is None:
             self.cancel_reason = reason
         self.scope.cancel()
+
+
+def with_progress(outcome: SetStateIfRunning, attempt: Attempt) -> SetStateIfRunning:
+    """``outcome``, carrying what the attempt reported since the last lease renewal."""
+    update = attempt.progress.pending()
+    return outcome if update is None else attrs.evolve(outcome, progress=update)
 
 
 class TaskQueue:
@@ -161,6 +170,15 @@ class TaskQueue:
     def stop_claiming(self) -> None:
         self._claim_scope.cancel()
 
+    def progress_reported(self) -> dict[int, tuple[Attempt, ProgressUpdate]]:
+        """job id -> (its attempt, what it reported and is not yet written), for a renewal."""
+        reported = {}
+        for job_id, attempt in self.in_flight.items():
+            update = attempt.progress.pending()
+            if update is not None:
+                reported[job_id] = (attempt, update)
+        return reported
+
     def cancel_jobs(self, reason: CancelReason) -> None:
         for job_id in list(self.in_flight):
             self.cancel_job(job_id, reason)
@@ -212,7 +230,8 @@ class TaskQueue:
                     # Our own earlier attempt lost its lease (renewals failed) and the job was
                     # rescued and claimed again: that attempt stops, this one takes its slot.
                     earlier.cancel(LEASE_LOST)
-                attempt = self.in_flight[row.id] = Attempt(row)
+                attempt = self.in_flight[row.id] = Attempt(
+                    row, progress=ProgressBuffer(now=context.clock.now))
                 jobs.start_soon(self._run_job, attempt, name=f"job {row.id} {self.name}")
             if throttle is not None:
                 if context.on_throttle is not None:
@@ -247,7 +266,7 @@ class TaskQueue:
             )
             with trio.CancelScope(shield=True):
                 await self.context.store.job_set_state_if_running_many(
-                    [self._interrupted(row, reason)]
+                    [with_progress(self._interrupted(row, reason), attempt)]
                 )
             self._release(attempt)
             raise
@@ -262,6 +281,7 @@ class TaskQueue:
             await self._pause_for(attempt)
         self._recording += 1
         self._slot_freed.set()
+        outcome = with_progress(outcome, attempt)
         self.context.batcher.submit(outcome, partial(self._recorded, attempt, outcome))
 
     async def _pause_for(self, attempt: Attempt) -> None:
@@ -315,6 +335,11 @@ class TaskQueue:
             log.event(logging.ERROR, "job.undecodable", id=row.id, task=self.name, error=str(exc))
             return outcomes.undecodable(row, owner, clock.now(), exc)
         try:
+            attempt.progress.start_from(row.checkpoint)
+        except ValueError as exc:  # only an edit of the row by hand gets here
+            log.event(logging.WARNING, "job.checkpoint_undecodable", id=row.id, task=self.name,
+                      error=str(exc))
+        try:
             dependencies = (
                 tuple(await context.store.job_dependencies(row.id)) if row.dependencies
                 else ()
@@ -331,6 +356,7 @@ class TaskQueue:
             tick=to_datetime(row.tick),
             workflow_id=row.workflow_id,
             dependencies=dependencies,
+            progress_buffer=attempt.progress,
         )
         timeout = self.options.timeout
         log.event(logging.INFO, "job.started", id=row.id, task=self.name, attempt=row.attempt)

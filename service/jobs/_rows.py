@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._attempt_error import AttemptError, RescueStep, from_stored, to_stored
 from ._errors import PayloadError
+from ._progress import JobProgress, ProgressUpdate
 from ._states import FINISHED, RETRY_SOURCES, JobState
 from ._store import (
     BulkBatch,
@@ -26,14 +27,15 @@ if TYPE_CHECKING:
 COLUMNS = (
     "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
     " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result, traceparent,"
-    " expires_at, workflow_id, workflow_name"
+    " expires_at, workflow_id, workflow_name, progress_fraction, progress_message, progress_at,"
+    " checkpoint"
 )
 #: How many columns :data:`COLUMNS` names (a statement may select more after them).
 COLUMN_COUNT = len(COLUMNS.split(","))
 #: What a claim returns, in :class:`ClaimedJob` order.
 CLAIMED_COLUMNS = (
     "id, task, args, priority, attempt, max_attempts, run_at, traceparent, tick, workflow_id,"
-    " deps_total"
+    " deps_total, checkpoint"
 )
 #: How many columns :data:`CLAIMED_COLUMNS` names (a limited claim returns the key after them).
 CLAIMED_COUNT = len(CLAIMED_COLUMNS.split(","))
@@ -120,6 +122,8 @@ def to_row(r: Sequence[Any], errors: object) -> JobRow:
         lease_owner=r[11], lease_expires_at=r[12], rescues=r[13], unique_key=r[14],
         errors=errors_from_json(errors), result=r[16], traceparent=r[17], expires_at=r[18],
         workflow_id=r[19], workflow_name=r[20],
+        progress=None if r[23] is None else JobProgress(fraction=r[21], message=r[22], at=r[23]),
+        checkpoint=r[24],
     )
 
 
@@ -128,7 +132,33 @@ def to_claimed(r: Sequence[Any], key: str | None = None) -> ClaimedJob:
     key, which limited claims also return)."""
     return ClaimedJob(id=r[0], task=r[1], args=r[2], priority=r[3], attempt=r[4],
                       max_attempts=r[5], run_at=r[6], traceparent=r[7], tick=r[8],
-                      workflow_id=r[9], dependencies=r[10], concurrency_key=key)
+                      workflow_id=r[9], dependencies=r[10], checkpoint=r[11],
+                      concurrency_key=key)
+
+
+def progress_values(update: ProgressUpdate | None) -> tuple[Any, Any, Any, Any]:
+    """(fraction, message, at, checkpoint) of a progress write, each None when not written:
+    the SQL keeps the stored value where ``at`` (the progress) or the checkpoint is NULL."""
+    if update is None:
+        return (None, None, None, None)
+    p = update.progress
+    return (p.fraction, p.message, p.at, update.checkpoint)
+
+
+def progress_sets(fraction: str, message: str, at: str, checkpoint: str, *,
+                  table: str = "") -> str:
+    """The SET terms writing a progress update given as SQL expressions (as from
+    :func:`progress_values`): the message goes with its progress, even when NULL."""
+    return (f"progress_fraction = coalesce({fraction}, {table}progress_fraction),"
+            f" progress_message = CASE WHEN {at} IS NULL THEN {table}progress_message"
+            f" ELSE {message} END,"
+            f" progress_at = coalesce({at}, {table}progress_at),"
+            f" checkpoint = coalesce({checkpoint}, {table}checkpoint)")
+
+
+#: An operator's retry keeps the checkpoint of a job that failed or was cancelled (its next
+#: attempt resumes), but not that of a completed job: retrying that one means running it again.
+FRESH_CHECKPOINT = "checkpoint = CASE WHEN state = 'completed' THEN NULL ELSE checkpoint END"
 
 
 def tick_insert_values(item: TickInsert) -> tuple[Any, ...]:

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 import attrs
 
 from ._attempt_error import AttemptError
+from ._progress import JobProgress, ProgressUpdate
 from ._states import JobState
 from ._task import Task
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
 
     from ._clock import Clock
@@ -280,6 +281,11 @@ class JobRow:
     #: The workflow the job is a member of (see ``Workflow``), if any.
     workflow_id: int | None = None
     workflow_name: str | None = None
+    #: The last progress its task reported that reached the store (kept after it finished,
+    #: and across retries until the next attempt reports), or None.
+    progress: JobProgress | None = None
+    #: The last checkpoint its task reported (JSON text), handed to its next attempt.
+    checkpoint: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -324,6 +330,8 @@ class ClaimedJob:
     tick: float | None = None
     #: Known when a limited claim took it (``RateLimited(per_key=True)`` pauses this key).
     concurrency_key: str | None = None
+    #: The last checkpoint an earlier attempt reported (JSON text), or None.
+    checkpoint: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -383,6 +391,8 @@ class SetStateIfRunning:
     refund_attempt: bool = False
     error: AttemptError | None = None
     result: str | None = None
+    #: The attempt's last progress report not yet written, written with the outcome.
+    progress: ProgressUpdate | None = None
 
 
 #: A job rescued before (its lease expired in an earlier crash too) comes back ``retryable``
@@ -740,11 +750,14 @@ class JobStore(Protocol):
         ...
 
     async def job_renew_leases(
-        self, owner: str, job_ids: Sequence[int], lease_expires_at: float
+        self, owner: str, job_ids: Sequence[int], lease_expires_at: float,
+        progress: Mapping[int, ProgressUpdate] | None = None,
     ) -> list[int]:
-        """Extend the leases of ``job_ids`` held by ``owner``, in one statement.
+        """Extend the leases of ``job_ids`` held by ``owner``, in one statement, which also
+        writes the ``progress`` reported by those of them it names.
 
-        Returns the ids still held; a missing id was cancelled or rescued meanwhile.
+        Returns the ids still held; a missing id was cancelled or rescued meanwhile (its
+        progress is not written).
         """
         ...
 

@@ -30,6 +30,7 @@ from typing_extensions import TypeVar
 from ._dependency import Dependency
 from ._errors import InvalidTask, UnknownTask
 from ._limits import Limits, RateLimit
+from ._progress import ProgressBuffer, check_fraction, check_message, encode_checkpoint
 from ._retry import Backoff
 from ._states import JobState
 
@@ -140,6 +141,16 @@ class TaskOptions:
 _FAILED = frozenset({JobState.DISCARDED, JobState.CANCELLED})
 
 
+class _Keep:
+    """The default of ``ctx.progress(checkpoint=...)``: the call reports no checkpoint."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()
+
+
 @attrs.frozen(kw_only=True)
 class JobContext(Generic[StateT]):
     """What a running task is told about its job, and the app state it may use.
@@ -186,6 +197,36 @@ class JobContext(Generic[StateT]):
     #: The schedule tick this job was pushed for, an aware datetime in UTC; None for a job
     #: not pushed by a :class:`~service.jobs.Schedule`.
     tick: dt.datetime | None = None
+
+    #: The attempt's progress reports not yet written, and its checkpoint (see
+    #: :meth:`progress`): the worker makes one per attempt.
+    progress_buffer: ProgressBuffer = attrs.field(factory=ProgressBuffer, repr=False, eq=False)
+
+    @property
+    def checkpoint(self) -> Any:
+        """The last checkpoint this job reported (decoded JSON), in this attempt or an earlier
+        one whose report reached the store (retries, rescues, snoozes, interruptions keep it);
+        None if it never reported one."""
+        return self.progress_buffer.checkpoint
+
+    async def progress(self, fraction: float, message: str | None = None, *,
+                       checkpoint: Any = KEEP) -> None:
+        """Report how far the job got: ``fraction`` from 0 to 1, an optional ``message``
+        (at most 1,000 characters) and, optionally, a ``checkpoint`` to resume from.
+
+        Costs no statement: the report is kept in memory and written with the worker's next
+        lease renewal, or with the attempt's outcome if that comes first (only the last report
+        is written). The job's JSON shows it as ``progress``. ``checkpoint`` is any value the
+        payload converter turns into JSON (at most 64 KiB); the next attempt reads it back,
+        decoded, as :attr:`checkpoint`. Without ``checkpoint`` the last one stays; ``None``
+        clears it. ``ValueError`` for a fraction outside 0..1 or a message too long,
+        ``PayloadError`` for a checkpoint that cannot be stored: nothing is reported then.
+        """
+        fraction = check_fraction(fraction)
+        message = check_message(message)
+        given = checkpoint is not KEEP
+        text = encode_checkpoint(checkpoint, self.task) if given else None
+        self.progress_buffer.report(fraction, message, text, given)
 
     @property
     def last_attempt(self) -> bool:

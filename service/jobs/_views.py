@@ -72,6 +72,16 @@ class WorkflowCancelView:
 
 
 @attrs.frozen(kw_only=True)
+class ProgressView:
+    """How far a job's task said it got (``await ctx.progress(...)``): its last report that
+    reached the store, written with a lease renewal or the outcome."""
+
+    fraction: float = attrs.field(metadata=_doc("From 0 to 1."))
+    message: str | None = attrs.field(metadata=_doc("What the task said, or null."))
+    at: dt.datetime = attrs.field(metadata=_doc("When the task reported it (ISO 8601 UTC)."))
+
+
+@attrs.frozen(kw_only=True)
 class JobView:
     """A job: what it runs, where it is in its life, and what went wrong so far."""
 
@@ -108,6 +118,9 @@ class JobView:
         "What the task returned (JSON), once completed; else null."))
     workflow: WorkflowView | None = attrs.field(metadata=_doc(
         "The workflow the job is a member of; null for a job pushed on its own."))
+    progress: ProgressView | None = attrs.field(metadata=_doc(
+        "The last progress its task reported, or null if it never did. Kept once the job"
+        " finishes; a retried job shows its previous attempt's until the next one reports."))
 
 
 @attrs.frozen(kw_only=True)
@@ -244,6 +257,9 @@ def job_view(row: JobRow) -> JobView:
         result=_json(row.result),
         workflow=None if row.workflow_id is None
         else WorkflowView(id=row.workflow_id, name=row.workflow_name or ""),
+        progress=None if row.progress is None
+        else ProgressView(fraction=row.progress.fraction, message=row.progress.message,
+                          at=_moment(row.progress.at)),
     )
 
 

@@ -204,15 +204,21 @@ class TaskWorker:
             ids = list(queue.in_flight)
             if not ids:
                 continue
+            # The progress reported since the last renewal rides on the same statement.
+            reported = queue.progress_reported()
             try:
                 held = set(
                     await self.store.job_renew_leases(
-                        self.owner, ids, self.clock.now() + self.config.lease_ttl
+                        self.owner, ids, self.clock.now() + self.config.lease_ttl,
+                        {job_id: update for job_id, (_, update) in reported.items()},
                     )
                 )
             except StoreError as exc:
                 log.event(logging.WARNING, "worker.renew_failed", error=str(exc))
                 continue
+            for job_id, (attempt, update) in reported.items():
+                if job_id in held:
+                    attempt.progress.written(update)
             for job_id in ids:
                 scope = queue.in_flight.get(job_id)
                 if job_id not in held and scope is not None:

@@ -52,6 +52,7 @@ from ._config import WorkerConfig
 from ._dependency import Dependency
 from ._errors import Cancel, ServiceError, Snooze
 from ._outcomes import timeout_message
+from ._progress import ProgressBuffer, ProgressReport
 from ._run_in import run_sync_in_thread
 from ._runner import InlineRunner, autojump_threshold, thread_call_in_flight
 from ._sqlite import SQLiteStore
@@ -227,6 +228,11 @@ class TaskResult:
     value: Any = None
     error: BaseException | None = None
     snooze_seconds: float | None = None
+    #: Every ``ctx.progress`` call the task made, in order.
+    progress: tuple[ProgressReport, ...] = ()
+    #: The checkpoint a next attempt would read as ``ctx.checkpoint`` (decoded JSON): the last
+    #: one the task reported, else the one it was started with.
+    checkpoint: Any = None
 
 
 async def run_task(
@@ -237,12 +243,15 @@ async def run_task(
     attempt: int = 1,
     dependency_results: Mapping[int, Any] | None = None,
     failed_dependencies: Iterable[int] = (),
+    checkpoint: Any = None,
 ) -> TaskResult:
     """Run ``task`` once, as a worker would, without a store; ``state`` becomes ``ctx.state``.
 
     For a workflow member, ``dependency_results`` ({job id: result}, as JSON data) is what
     ``ctx.dependency_results()`` returns, and ``failed_dependencies`` what
-    ``ctx.failed_dependencies`` lists.
+    ``ctx.failed_dependencies`` lists. ``checkpoint`` is what ``ctx.checkpoint`` starts as
+    (an earlier attempt's, as the converter stores it); the result lists the task's
+    ``ctx.progress`` reports (``progress``) and the checkpoint it leaves (``checkpoint``).
 
     The task first makes the round trip through the payload converter, so a field that would not
     survive storage fails here too (``PayloadError``). The task's timeout applies. A task with
@@ -254,6 +263,10 @@ async def run_task(
     """
     options = task_options(task)
     stored = codec.decode(codec.encode(task, name=options.name), type(task), name=options.name)
+    reports: list[ProgressReport] = []
+    buffer = ProgressBuffer(now=TrioClock().now, history=reports)
+    if checkpoint is not None:
+        buffer.start_from(codec.encode(checkpoint, name=options.name))
     ctx: JobContext[Any] = JobContext(
         job_id=job_id,
         task=options.name,
@@ -261,6 +274,7 @@ async def run_task(
         max_attempts=options.max_attempts,
         state=state,
         dependencies=_dependencies(dependency_results or {}, failed_dependencies),
+        progress_buffer=buffer,
     )
 
     async def attempt_once() -> TaskResult:
@@ -284,7 +298,8 @@ async def run_task(
             codec.encode(value, name=options.name)  # a result that cannot be stored fails here
         return TaskResult(outcome="completed", value=value)
 
-    return await _unless_stalled(f"run_task({options.name})", attempt_once)
+    result = await _unless_stalled(f"run_task({options.name})", attempt_once)
+    return attrs.evolve(result, progress=tuple(reports), checkpoint=buffer.checkpoint)
 
 
 def _dependencies(

@@ -84,8 +84,6 @@ async def test_two_processes_replacing_the_same_keys_leave_one_job_per_key(
     assert all(job.state == JobState.SCHEDULED for job in jobs)
     for (_, a), (_, b) in zip(first, second, strict=True):
         assert sorted([a, b]) == ["inserted", "replaced"]
-    assert all(Counter(u for _, u in pushed)["inserted"] for pushed in (first, second)), \
-        "both processes pushed at once"
     assert {json.loads(job.args)["seconds"] for job in jobs} <= {1.0, 2.0}
 
 

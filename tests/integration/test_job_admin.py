@@ -21,6 +21,7 @@ from service.jobs import (
     JobAdmin,
     JobFilter,
     JobNotFound,
+    JobProgress,
     JobRow,
     JobState,
     JobStore,
@@ -314,7 +315,18 @@ def test_job_json_is_the_public_shape_of_a_job() -> None:
                     "at": "2027-01-15T08:00:02+00:00"}],
         "result": None,
         "workflow": None,
+        "progress": None,
     }
+
+
+def test_job_json_shows_the_last_progress_and_never_the_checkpoint() -> None:
+    progress = JobProgress(fraction=0.25, message=None, at=1_800_000_003.25)
+
+    view = job_json(_row(progress=progress, checkpoint='{"page":2}'))
+
+    assert view["progress"] == {"fraction": 0.25, "message": None,
+                                "at": "2027-01-15T08:00:03.250000+00:00"}
+    assert "checkpoint" not in view
 
 
 def test_job_json_shows_stored_text_that_is_not_json_as_text() -> None:

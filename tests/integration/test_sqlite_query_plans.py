@@ -16,6 +16,7 @@ import pytest
 
 from service.jobs import JobState, RateLimit
 from service.jobs._limits import Limits
+from service.jobs._progress import JobProgress, ProgressUpdate
 from service.jobs._sqlite import limits, queries
 from service.jobs._sqlite.connection import connect, in_transaction, migrate
 from service.jobs._sqlite.schema import MIGRATIONS
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 NOW = 1_800_000_000.0
+REPORTED = ProgressUpdate(progress=JobProgress(fraction=0.5, message="half", at=NOW),
+                          checkpoint='{"page":5}')
 
 
 @pytest.fixture
@@ -77,11 +80,19 @@ OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
     "promote due jobs": (queries.promote_due, (NOW,)),
     "next run_at": (queries.next_run_at, ()),
     "renew leases": (queries.renew_leases, ("w", [1, 2], NOW + 30)),
+    "renew leases, writing progress": (
+        queries.renew_leases, ("w", [1, 2], NOW + 30, {1: REPORTED})),
     "rescue expired leases": (queries.rescue_expired, (NOW + 60, 5, 1000)),
     "discard unknown tasks": (queries.discard_unknown, (["email"], NOW + 60, NOW, 1000)),
     "record outcomes": (queries.set_state_if_running_many, ([
         SetStateIfRunning(id=1, owner="w", attempt=1, state=JobState.COMPLETED, finished_at=NOW),
         SetStateIfRunning(id=2, owner="w", attempt=1, state=JobState.COMPLETED, finished_at=NOW),
+    ],)),
+    "record outcomes with progress": (queries.set_state_if_running_many, ([
+        SetStateIfRunning(id=1, owner="w", attempt=1, state=JobState.COMPLETED, finished_at=NOW,
+                          progress=REPORTED),
+        SetStateIfRunning(id=2, owner="w", attempt=1, state=JobState.RETRYABLE, run_at=NOW,
+                          progress=REPORTED),
     ],)),
     **{f"prune {state}": (queries.delete_finished, (state, NOW, 1000))
        for state in (JobState.COMPLETED, JobState.CANCELLED, JobState.DISCARDED)},
@@ -111,3 +122,18 @@ def test_no_engine_operation_scans_the_jobs_table(conn: sqlite3.Connection, name
     allowed = RUNNING_ONLY if name.startswith("limited claim") else ""
     for statement in statements:
         assert full_scans(conn, statement, allowed) == [], statement
+
+
+def test_a_renewal_that_writes_progress_is_still_one_statement(conn: sqlite3.Connection) -> None:
+    in_transaction(conn, queries.insert_many, [job(), job(), job()])
+    in_transaction(conn, queries.claim, "email", "w", 3, NOW, NOW + 15)
+
+    statements = statements_of(conn, queries.renew_leases, "w", [1, 2, 3], NOW + 30,
+                               {1: REPORTED, 3: REPORTED})
+
+    assert len(statements) == 1
+    assert statements[0].startswith("UPDATE jobs SET lease_expires_at")
+    rows = conn.execute("SELECT id, lease_expires_at, progress_fraction, checkpoint FROM jobs"
+                        " ORDER BY id").fetchall()
+    assert rows == [(1, NOW + 30, 0.5, '{"page":5}'), (2, NOW + 30, None, None),
+                    (3, NOW + 30, 0.5, '{"page":5}')]

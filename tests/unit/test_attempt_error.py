@@ -180,7 +180,7 @@ def test_a_stored_errors_value_that_is_not_a_list_does_not_break_the_row() -> No
 
 def _row(errors: list[Any]) -> JobRow:
     values: list[Any] = [7, "send", "{}", "discarded", 0, 2, 3, AT, AT, AT, AT, None, None, 1,
-                         None, None, None, None, None, None, None]
+                         None, None, None, None, None, None, None, None, None, None, None]
     assert len(values) == len(COLUMNS.split(","))
     return to_row(values, errors)
 

@@ -18,6 +18,7 @@ from ...jobs import (
     RETRY_SOURCES,
     AttemptError,
     BulkAction,
+    JobProgress,
     JobRow,
     JobState,
 )
@@ -196,8 +197,20 @@ def _facts(row: JobRow) -> Markup:
     ]
     if row.workflow_id is not None:
         facts.append(("Workflow", f"{row.workflow_name} ({row.workflow_id})"))
+    if row.progress is not None:
+        facts.append(("Progress", _progress(row.progress)))
     items = Markup("").join(Markup("<dt>{}</dt><dd>{}</dd>").format(k, v) for k, v in facts)
     return Markup('<dl class="facts" id="facts" data-live>{}</dl>').format(items)
+
+
+def _progress(progress: JobProgress) -> Markup:
+    """A bar, the percentage, the task's message and when it said so."""
+    percent = f"{progress.fraction * 100:.0f}%"
+    return Markup(
+        '<progress id="job-progress" value="{fraction}" max="1">{percent}</progress>'
+        ' <span id="job-progress-text">{percent}{message}</span> ({at})'
+    ).format(fraction=f"{progress.fraction:.4f}", percent=percent,
+             message=f": {progress.message}" if progress.message else "", at=when(progress.at))
 
 
 def _error_entry(entry: AttemptError) -> Markup:

@@ -18,6 +18,7 @@ from .._errors import InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
+    FRESH_CHECKPOINT,
     WORKER_COLUMNS,
     batch_of,
     batch_query,
@@ -25,6 +26,8 @@ from .._rows import (
     count_query,
     error_json,
     list_query,
+    progress_sets,
+    progress_values,
     release_for_retry,
     release_for_retry_many,
     rescue_step,
@@ -59,8 +62,9 @@ from .._store import (
 from .notify import DUE, notify_tasks
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
+    from .._progress import ProgressUpdate
     from .connection import Conn
 
 UNFINISHED_SQL = state_list(UNFINISHED)
@@ -159,13 +163,31 @@ def promote_due(conn: Conn, now: float) -> list[str]:
     return [r[0] for r in rows]
 
 
-def renew_leases(conn: Conn, owner: str, job_ids: Sequence[int], expires: float) -> list[int]:
-    """Extend ``owner``'s leases on ``job_ids``; the ids still held."""
-    rows = conn.execute(
-        "UPDATE jobs SET lease_expires_at = %s WHERE state = 'running' AND lease_owner = %s"
-        " AND id = ANY(%s::bigint[]) RETURNING id",
-        (expires, owner, list(job_ids)),
-    ).fetchall()
+_RENEW_WITH_PROGRESS = (
+    "UPDATE jobs SET lease_expires_at = %s, "
+    + progress_sets("r.fraction", "r.message", "r.at", "r.checkpoint", table="jobs.")
+    + " FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::float8[], %s::text[])"
+    "  AS r(id, fraction, message, at, checkpoint)"
+    " WHERE jobs.id = r.id AND jobs.state = 'running' AND jobs.lease_owner = %s"
+    " RETURNING jobs.id"
+)
+
+
+def renew_leases(conn: Conn, owner: str, job_ids: Sequence[int], expires: float,
+                 progress: Mapping[int, ProgressUpdate] | None = None) -> list[int]:
+    """Extend ``owner``'s leases on ``job_ids``; the ids still held. One statement, which
+    also writes the progress of the jobs ``progress`` names (from arrays beside the ids)."""
+    if not progress:
+        rows = conn.execute(
+            "UPDATE jobs SET lease_expires_at = %s WHERE state = 'running' AND lease_owner = %s"
+            " AND id = ANY(%s::bigint[]) RETURNING id",
+            (expires, owner, list(job_ids)),
+        ).fetchall()
+    else:
+        columns = list(zip(*(progress_values(progress.get(i)) for i in job_ids), strict=True))
+        rows = conn.execute(
+            _RENEW_WITH_PROGRESS, (expires, list(job_ids), *map(list, columns), owner)
+        ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -262,8 +284,10 @@ _SET_STATE = (
     " finished_at = %(finished_at)s::float8, attempt = attempt - %(refund)s::integer,"
     " errors = CASE WHEN %(error)s::jsonb IS NULL THEN errors"
     "  ELSE errors || jsonb_build_array(%(error)s::jsonb) END,"
-    " result = %(result)s::text, lease_owner = NULL, lease_expires_at = NULL"
-    " WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s"
+    " result = %(result)s::text, lease_owner = NULL, lease_expires_at = NULL, "
+    + progress_sets("%(fraction)s::float8", "%(message)s::text", "%(at)s::float8",
+                    "%(checkpoint)s::text")
+    + " WHERE id = %(id)s AND state = 'running' AND lease_owner = %(owner)s"
     " AND attempt = %(attempt)s::integer RETURNING id"
 )
 
@@ -273,9 +297,13 @@ def set_state_params(outcomes: Sequence[SetStateIfRunning]) -> list[dict[str, An
     return [
         {"state": o.state.value, "run_at": o.run_at, "finished_at": o.finished_at,
          "refund": 1 if o.refund_attempt else 0, "error": error_json(o.error), "result": o.result,
-         "id": o.id, "owner": o.owner, "attempt": o.attempt}
+         "id": o.id, "owner": o.owner, "attempt": o.attempt,
+         **dict(zip(_PROGRESS_KEYS, progress_values(o.progress), strict=True))}
         for o in outcomes
     ]
+
+
+_PROGRESS_KEYS = ("fraction", "message", "at", "checkpoint")
 
 
 _SET_STATE_MANY = (
@@ -283,16 +311,20 @@ _SET_STATE_MANY = (
     " finished_at = o.finished_at, attempt = jobs.attempt - o.refund,"
     " errors = CASE WHEN o.error IS NULL THEN jobs.errors"
     "  ELSE jobs.errors || jsonb_build_array(o.error) END,"
-    " result = o.result, lease_owner = NULL, lease_expires_at = NULL"
-    " FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::text[], %s::float8[],"
-    "  %s::float8[], %s::integer[], %s::jsonb[], %s::text[])"
-    "  AS o(id, owner, attempt, state, run_at, finished_at, refund, error, result)"
+    " result = o.result, lease_owner = NULL, lease_expires_at = NULL, "
+    + progress_sets("o.fraction", "o.message", "o.at", "o.checkpoint", table="jobs.")
+    + " FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::text[], %s::float8[],"
+    "  %s::float8[], %s::integer[], %s::jsonb[], %s::text[], %s::float8[], %s::text[],"
+    "  %s::float8[], %s::text[])"
+    "  AS o(id, owner, attempt, state, run_at, finished_at, refund, error, result, fraction,"
+    "  message, at, checkpoint)"
     " WHERE jobs.id = o.id AND jobs.state = 'running' AND jobs.lease_owner = o.owner"
     "  AND jobs.attempt = o.attempt"
     " RETURNING jobs.id"
 )
 _SET_STATE_KEYS = (
     "id", "owner", "attempt", "state", "run_at", "finished_at", "refund", "error", "result",
+    "fraction", "message", "at", "checkpoint",
 )
 
 
@@ -343,8 +375,8 @@ def retry(conn: Conn, job_id: int, now: float, channel: str, origin: str) -> Job
             job_id,
             "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
             " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1),"
-            " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
-            f" WHERE id = %s AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
+            " expires_at = NULL, unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT
+            + f" WHERE id = %s AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
             (now, job_id),
             JobState.AVAILABLE,
         )
@@ -424,8 +456,8 @@ _RELEASE_FOR_RETRY_MANY = release_for_retry_many("= ANY(%s::bigint[])",
 _RETRY_MANY = (
     "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
     " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1),"
-    " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
-    f" WHERE id = ANY(%s::bigint[]) AND state IN {state_list(RETRY_SOURCES)} RETURNING id, task"
+    " expires_at = NULL, unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT
+    + f" WHERE id = ANY(%s::bigint[]) AND state IN {state_list(RETRY_SOURCES)} RETURNING id, task"
 )
 
 

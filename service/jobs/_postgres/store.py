@@ -50,10 +50,11 @@ from .schema import MIGRATIONS
 from .transaction import PostgresTransaction, app_query, begin, commit, rollback
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
     from .._dependency import Dependency
     from .._migrations import Migration
+    from .._progress import ProgressUpdate
     from .._store import WorkflowInsert, WorkflowInserted
 
 T = TypeVar("T")
@@ -311,11 +312,13 @@ class PostgresStore(Pusher):
         return found
 
     async def job_renew_leases(
-        self, owner: str, job_ids: Sequence[int], lease_expires_at: float
+        self, owner: str, job_ids: Sequence[int], lease_expires_at: float,
+        progress: Mapping[int, ProgressUpdate] | None = None,
     ) -> list[int]:
         if not job_ids:
             return []
-        return await self._call(queries.renew_leases, owner, job_ids, lease_expires_at)
+        return await self._call(queries.renew_leases, owner, job_ids, lease_expires_at,
+                            progress)
 
     async def job_rescue_expired(
         self, now: float, max_rescues: int, limit: int = 1000

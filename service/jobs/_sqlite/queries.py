@@ -16,6 +16,7 @@ from .._errors import ConstraintViolation, InvalidTransition, JobNotFound
 from .._rows import (
     CLAIMED_COLUMNS,
     COLUMNS,
+    FRESH_CHECKPOINT,
     WORKER_COLUMNS,
     batch_of,
     batch_query,
@@ -23,6 +24,8 @@ from .._rows import (
     count_query,
     error_json,
     list_query,
+    progress_sets,
+    progress_values,
     release_for_retry,
     release_for_retry_many,
     rescue_step,
@@ -61,7 +64,9 @@ from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
 from .._unique import statements as unique_statements
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+
+    from .._progress import ProgressUpdate
 
 UNFINISHED_SQL = state_list(UNFINISHED)
 FINISHED_SQL = state_list(FINISHED)
@@ -191,14 +196,31 @@ def discard_expired(conn: sqlite3.Connection, now: float, limit: int) -> list[Re
     return [Rescued(id=r[0], task=r[1], state=JobState(r[2])) for r in rows]
 
 
+_RENEW_WITH_PROGRESS = (
+    "UPDATE jobs SET lease_expires_at = ?, "
+    + progress_sets("r.fraction", "r.message", "r.at", "r.checkpoint", table="jobs.")
+    + " FROM (SELECT value ->> 0 AS id, value ->> 1 AS fraction, value ->> 2 AS message,"
+    "  value ->> 3 AS at, value ->> 4 AS checkpoint FROM json_each(?)) AS r"
+    " WHERE jobs.id = r.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
+    " RETURNING jobs.id"
+)
+
+
 def renew_leases(
-    conn: sqlite3.Connection, owner: str, job_ids: Sequence[int], expires: float
+    conn: sqlite3.Connection, owner: str, job_ids: Sequence[int], expires: float,
+    progress: Mapping[int, ProgressUpdate] | None = None,
 ) -> list[int]:
-    rows = conn.execute(
-        "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running' AND lease_owner = ?"
-        " AND id IN (SELECT value FROM json_each(?)) RETURNING id",
-        (expires, owner, json.dumps(list(job_ids))),
-    ).fetchall()
+    """One statement: the plain renewal, or (when any job reported progress) one that also
+    writes each job's progress from the same JSON array as its id."""
+    if not progress:
+        rows = conn.execute(
+            "UPDATE jobs SET lease_expires_at = ? WHERE state = 'running' AND lease_owner = ?"
+            " AND id IN (SELECT value FROM json_each(?)) RETURNING id",
+            (expires, owner, json.dumps(list(job_ids))),
+        ).fetchall()
+    else:
+        each = [[job_id, *progress_values(progress.get(job_id))] for job_id in job_ids]
+        rows = conn.execute(_RENEW_WITH_PROGRESS, (expires, json.dumps(each), owner)).fetchall()
     return [r[0] for r in rows]
 
 
@@ -282,11 +304,13 @@ def discard_unknown(
 
 
 _SET_STATE = (
-    "UPDATE jobs SET state = ?, run_at = coalesce(?, run_at), finished_at = ?,"
-    " attempt = attempt - ?,"
-    " errors = CASE WHEN ? IS NULL THEN errors ELSE json_insert(errors, '$[#]', json(?)) END,"
-    " result = ?, lease_owner = NULL, lease_expires_at = NULL"
-    " WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempt = ?"
+    "UPDATE jobs SET state = :state, run_at = coalesce(:run_at, run_at),"
+    " finished_at = :finished_at, attempt = attempt - :refund,"
+    " errors = CASE WHEN :error IS NULL THEN errors"
+    "  ELSE json_insert(errors, '$[#]', json(:error)) END,"
+    " result = :result, lease_owner = NULL, lease_expires_at = NULL, "
+    + progress_sets(":fraction", ":message", ":at", ":checkpoint")
+    + " WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempt = :attempt"
 )
 
 
@@ -299,23 +323,29 @@ def _set_state_grouped(
     conn: sqlite3.Connection, outcomes: Sequence[SetStateIfRunning]
 ) -> set[int]:
     """Plain outcomes sharing (state, owner): one statement per group."""
-    groups: dict[tuple[str, str], list[tuple[int, int, float | None]]] = {}
+    groups: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     for o in outcomes:
-        groups.setdefault((o.state.value, o.owner), []).append((o.id, o.attempt, o.finished_at))
+        groups.setdefault((o.state.value, o.owner), []).append(
+            (o.id, o.attempt, o.finished_at, *progress_values(o.progress)))
     matched: set[int] = set()
-    for (state, owner), pairs in groups.items():
-        rows = conn.execute(
-            "UPDATE jobs SET state = ?, finished_at = done.finished_at, result = NULL,"
-            " lease_owner = NULL, lease_expires_at = NULL"
-            " FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS finished_at"
-            "  FROM json_each(?)) AS done"
-            " WHERE jobs.id = done.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
-            "  AND jobs.attempt = done.attempt"
-            " RETURNING jobs.id",
-            (state, json.dumps(pairs), owner),
-        ).fetchall()
+    for (state, owner), each in groups.items():
+        rows = conn.execute(_SET_STATE_GROUPED, (state, json.dumps(each), owner)).fetchall()
         matched.update(r[0] for r in rows)
     return matched
+
+
+_SET_STATE_GROUPED = (
+    "UPDATE jobs SET state = ?, finished_at = done.finished_at, result = NULL,"
+    " lease_owner = NULL, lease_expires_at = NULL, "
+    + progress_sets("done.fraction", "done.message", "done.at", "done.checkpoint",
+                    table="jobs.")
+    + " FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS finished_at,"
+    "  value ->> 3 AS fraction, value ->> 4 AS message, value ->> 5 AS at,"
+    "  value ->> 6 AS checkpoint FROM json_each(?)) AS done"
+    " WHERE jobs.id = done.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
+    "  AND jobs.attempt = done.attempt"
+    " RETURNING jobs.id"
+)
 
 
 def set_state_if_running_many(
@@ -328,22 +358,13 @@ def set_state_if_running_many(
         if len(plain) > 1 and _plain(o):
             matched.append(o.id in grouped)
             continue
-        error = error_json(o.error)
-        cursor = conn.execute(
-            _SET_STATE,
-            (
-                o.state.value,
-                o.run_at,
-                o.finished_at,
-                1 if o.refund_attempt else 0,
-                error,
-                error,
-                o.result,
-                o.id,
-                o.owner,
-                o.attempt,
-            ),
-        )
+        fraction, message, at, checkpoint = progress_values(o.progress)
+        cursor = conn.execute(_SET_STATE, {
+            "state": o.state.value, "run_at": o.run_at, "finished_at": o.finished_at,
+            "refund": 1 if o.refund_attempt else 0, "error": error_json(o.error),
+            "result": o.result, "fraction": fraction, "message": message, "at": at,
+            "checkpoint": checkpoint, "id": o.id, "owner": o.owner, "attempt": o.attempt,
+        })
         matched.append(cursor.rowcount == 1)
     return matched
 
@@ -375,7 +396,7 @@ def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
         job_id,
         "UPDATE jobs SET state = 'available', run_at = ?, finished_at = NULL, result = NULL,"
         " rescues = 0, max_attempts = max(max_attempts, attempt + 1), expires_at = NULL,"
-        " unique_held = (unique_key IS NOT NULL)"
+        " unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT +
         f" WHERE id = ? AND state IN {state_list(RETRY_SOURCES)} RETURNING {COLUMNS}",
         (now, job_id),
         JobState.AVAILABLE,
@@ -478,7 +499,7 @@ def retry_many(conn: sqlite3.Connection, where: JobFilter, now: float) -> BulkBa
     changed = conn.execute(
         "UPDATE OR IGNORE jobs SET state = 'available', run_at = ?, finished_at = NULL,"
         " result = NULL, rescues = 0, max_attempts = max(max_attempts, attempt + 1),"
-        " expires_at = NULL, unique_held = (unique_key IS NOT NULL)"
+        " expires_at = NULL, unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT +
         f" WHERE id IN (SELECT value FROM json_each(?)) AND state IN {state_list(RETRY_SOURCES)}"
         " RETURNING id, task",
         (now, ids),

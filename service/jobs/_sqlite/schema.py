@@ -159,6 +159,23 @@ JOBS_V7 = Migration(
     },
 )
 
+JOBS_V8 = Migration(
+    component="jobs",
+    version=8,
+    description="progress and checkpoints a running task reports (ctx.progress)",
+    statements={
+        "sqlite": [
+            # Written by lease renewals and outcomes, never by a statement of their own; kept
+            # when the job finishes or is retried (the next attempt reads the checkpoint).
+            "ALTER TABLE jobs ADD COLUMN progress_fraction REAL",
+            "ALTER TABLE jobs ADD COLUMN progress_message TEXT",
+            "ALTER TABLE jobs ADD COLUMN progress_at REAL",
+            # JSON text, as args and result.
+            "ALTER TABLE jobs ADD COLUMN checkpoint TEXT",
+        ]
+    },
+)
+
 WORKFLOWS_V1 = Migration(
     component="workflows",
     version=1,
@@ -190,5 +207,5 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
-MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, JOBS_V7, WORKERS_V1,
-              WORKFLOWS_V1]
+MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, JOBS_V7, JOBS_V8,
+              WORKERS_V1, WORKFLOWS_V1]

@@ -60,10 +60,11 @@ from .schema import MIGRATIONS
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
     from .._dependency import Dependency
     from .._migrations import Migration
+    from .._progress import ProgressUpdate
     from .._store import WorkflowInsert, WorkflowInserted
 
 T = TypeVar("T")
@@ -439,11 +440,13 @@ class SQLiteStore(Pusher):
         return await self._read(queries.next_run_at)
 
     async def job_renew_leases(
-        self, owner: str, job_ids: Sequence[int], lease_expires_at: float
+        self, owner: str, job_ids: Sequence[int], lease_expires_at: float,
+        progress: Mapping[int, ProgressUpdate] | None = None,
     ) -> list[int]:
         if not job_ids:
             return []
-        return await self._short_write(queries.renew_leases, owner, job_ids, lease_expires_at)
+        return await self._short_write(queries.renew_leases, owner, job_ids, lease_expires_at,
+                            progress)
 
     async def job_rescue_expired(
         self, now: float, max_rescues: int, limit: int = 1000

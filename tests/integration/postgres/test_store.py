@@ -144,8 +144,8 @@ async def test_processes_that_open_at_once_apply_each_migration_once() -> None:
         await trio.to_thread.run_sync(drop_schema, schema)
 
     assert sorted(applied, key=len) == [[]] * 5 + [
-        ["app:1", "jobs:1", "jobs:2", "jobs:3", "jobs:4", "jobs:5", "jobs:6", "outcomes:1",
-         "workers:1", "workflows:1"]]
+        ["app:1", "jobs:1", "jobs:2", "jobs:3", "jobs:4", "jobs:5", "jobs:6", "jobs:7",
+         "outcomes:1", "workers:1", "workflows:1"]]
 
 
 @needs_server
