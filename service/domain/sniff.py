@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,11 @@ import attrs
 import filetype  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
-    import os
+    from collections.abc import Callable
 
 CHUNK_BYTES = 1024 * 1024
+#: How often :func:`inspect_file` reports its progress, in bytes read.
+PROGRESS_EVERY = 8 * 1024 * 1024
 #: Text up to this size is parsed whole to tell JSON from plain text.
 JSON_SNIFF_MAX = 8 * 1024 * 1024
 #: How much of the start of a file the magic-number checks look at (what filetype reads).
@@ -122,13 +125,25 @@ class FileSniffer:
         return FileFacts(size=self._size, sha256=self._hash.hexdigest(), content_type=content_type)
 
 
-def inspect_file(path: str | os.PathLike[str], chunk_bytes: int = CHUNK_BYTES) -> FileFacts:
+def inspect_file(
+    path: str | os.PathLike[str], chunk_bytes: int = CHUNK_BYTES,
+    on_progress: Callable[[int, int], object] | None = None,
+    progress_every: int = PROGRESS_EVERY,
+) -> FileFacts:
     """Stream the file at ``path`` through a :class:`FileSniffer` (blocking: run in a thread).
 
-    Raises ``FileNotFoundError`` when there is no such file.
+    ``on_progress(done, total)`` is called with the bytes read so far and the file's size after
+    every ``progress_every`` bytes, if the file is larger. Raises ``FileNotFoundError`` when
+    there is no such file.
     """
     sniffer = FileSniffer()
     with open(path, "rb") as file:
+        total = os.fstat(file.fileno()).st_size
+        done = reported = 0
         while chunk := file.read(chunk_bytes):
             sniffer.feed(chunk)
+            done += len(chunk)
+            if on_progress is not None and done - reported >= progress_every and done < total:
+                on_progress(done, total)
+                reported = done
     return sniffer.facts()

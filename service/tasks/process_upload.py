@@ -13,6 +13,7 @@ upload ``processed`` (see :class:`~.finish_upload.FinishUpload`).
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from ..state import AppState
 
 MISSING = "the stored file is missing"
+MiB = 1024 * 1024
 #: The workflow's steps, in the order they are added (and their job ids returned).
 STEPS = ("inspect", "thumbnail", "extract", "finish")
 #: Each step's task name.
@@ -113,8 +115,13 @@ class ProcessUpload(Task):
         if ctx.workflow_id != upload.workflow_id:
             return f"left to workflow {upload.workflow_id}"
         path = state.settings.upload_dir / upload.stored_name
+        def report(done: int, total: int) -> None:  # on the thread: hand it to the loop
+            trio.from_thread.run(ctx.progress, done / total,
+                                 f"{done // MiB} of {total // MiB} MiB read")
+
         try:
-            facts = await trio.to_thread.run_sync(inspect_file, path)
+            facts = await trio.to_thread.run_sync(partial(inspect_file, path,
+                                                          on_progress=report))
         except OSError as exc:
             problem = (
                 MISSING if isinstance(exc, FileNotFoundError)
@@ -123,6 +130,7 @@ class ProcessUpload(Task):
             if ctx.last_attempt:
                 await mark_failed(store, upload.id, problem, store.clock.now())
             raise StoredFileUnreadable(f"upload {upload.id}: {problem}: {path}") from exc
+        await ctx.progress(1.0, f"{facts.size} bytes inspected")
         return inspect_result(facts, state.settings.upload_dir, upload.stored_name)
 
     async def _start_anew(self, state: AppState, upload: Upload) -> str:

@@ -112,6 +112,18 @@ def test_inspect_file_streams_a_file_and_says_when_it_is_missing(tmp_path: Path)
         inspect_file(tmp_path / "missing")
 
 
+def test_inspect_file_reports_its_progress_on_large_files(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(bytes(10 * 1024))
+    seen: list[tuple[int, int]] = []
+    inspect_file(path, chunk_bytes=1024, on_progress=lambda d, t: seen.append((d, t)),
+                 progress_every=3 * 1024)
+    assert seen == [(3072, 10240), (6144, 10240), (9216, 10240)]
+    seen.clear()
+    inspect_file(path, chunk_bytes=1024, on_progress=lambda d, t: seen.append((d, t)))
+    assert seen == []  # smaller than the default 8 MiB between reports
+
+
 @pytest.mark.parametrize(
     ("raw", "shown"),
     [

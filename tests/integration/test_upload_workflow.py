@@ -74,6 +74,10 @@ async def test_an_image_ends_processed_with_a_thumbnail_that_can_be_fetched(
                                                                          len(data))
         assert steps(view) == [(name, "completed") for name in STEPS]
         assert (view["has_thumbnail"], view["text_excerpt"], view["notes"]) == (True, None, [])
+        inspected = view["steps"][0]["progress"]
+        assert (inspected["fraction"], inspected["message"]) == (
+            1.0, f"{len(data)} bytes inspected")
+        assert "progress" not in view["steps"][1]  # a step in a process reports none
         response = await app.client.get(f"/api/uploads/{upload_id}/thumbnail")
         assert response.status_code == 200
         assert response.headers["content-type"] == media

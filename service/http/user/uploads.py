@@ -20,8 +20,8 @@ from quart import Blueprint, Response, request
 from ...domain.storage import TooLarge, UploadWriter
 from ...domain.uploads import Upload, display_filename, get_upload, thumbnail_path
 from ...flows.uploads import create_upload
-from ...jobs import JobNotFound
-from ..plumbing.answers import json_answer
+from ...jobs import JobNotFound, ProgressView
+from ..plumbing.answers import json_answer, moment
 from ..plumbing.errors import ApiError
 from ..plumbing.multipart import (
     MultipartError,
@@ -71,6 +71,9 @@ class UploadStep:
     state: StepState = attrs.field(metadata={
         "description": "Its job's state (see GET /api/jobs/{id}); pruned once the job's row"
                        " was deleted after the retention period."})
+    progress: ProgressView | None = attrs.field(default=None, metadata={
+        "description": "The step's last progress report, as in its job's JSON; left out"
+                       " while it made none (inspect reports every 8 MiB of a larger file)."})
 
 
 @attrs.frozen(kw_only=True)
@@ -112,12 +115,16 @@ async def upload_steps(store: JobStore, upload: Upload) -> list[UploadStep]:
     """The steps of ``upload``'s workflow, each with its job's state now."""
     steps = []
     for name, job_id in upload.step_jobs.items():
-        state: Any
         try:
-            state = (await store.job_get(job_id)).state.value
+            job = await store.job_get(job_id)
         except JobNotFound:
-            state = "pruned"
-        steps.append(UploadStep(name=cast("Any", name), state=state))
+            steps.append(UploadStep(name=cast("Any", name), state="pruned"))
+            continue
+        progress = None if job.progress is None else ProgressView(
+            fraction=job.progress.fraction, message=job.progress.message,
+            at=cast("Any", moment(job.progress.at)))
+        steps.append(UploadStep(name=cast("Any", name), state=cast("Any", job.state.value),
+                                progress=progress))
     return steps
 
 
