@@ -53,10 +53,12 @@ class FinishUpload(Task):
             problem = f"the inspect step ended {ended or 'without a result'}"
             await mark_failed(store, upload.id, problem, store.clock.now())
             return "failed"
+        if not isinstance(inspected, dict):  # it inspected nothing (see ProcessUpload)
+            return f"nothing to record: inspect said {inspected!r}"
         facts = FileFacts(size=inspected["size"], sha256=inspected["sha256"],
                           content_type=inspected["content_type"])
         derived = derived_from(facts, results.get(steps.get("thumbnail", 0)),
-                           results.get(steps.get("extract", 0)))
+                               results.get(steps.get("extract", 0)))
         await mark_processed(store, upload.id, facts, store.clock.now(), derived)
         return "processed"
 

@@ -115,6 +115,7 @@ class ProcessUpload(Task):
         if ctx.workflow_id != upload.workflow_id:
             return f"left to workflow {upload.workflow_id}"
         path = state.settings.upload_dir / upload.stored_name
+
         def report(done: int, total: int) -> None:  # on the thread: hand it to the loop
             trio.from_thread.run(ctx.progress, done / total,
                                  f"{done // MiB} of {total // MiB} MiB read")
