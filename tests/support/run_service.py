@@ -17,4 +17,7 @@ from .slow_task import Hog, Nap
 
 for task in (Nap, Hog, Append, KillProcess, LossyCharge):
     REGISTRY.register(task)
-sys.exit(main())
+# Guarded: a worker's process pool (run_in="process") starts its processes by "spawn", which
+# imports this module again in each of them (as ``__mp_main__``) -- not to run a service there.
+if __name__ == "__main__":
+    sys.exit(main())

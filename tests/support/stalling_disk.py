@@ -25,4 +25,7 @@ async def _stalling_write(self: UploadWriter, data: bytes) -> None:
 
 
 UploadWriter.write = _stalling_write  # type: ignore[method-assign]
-sys.exit(main())
+# Guarded: a worker's process pool (run_in="process") starts its processes by "spawn", which
+# imports this module again in each of them (as ``__mp_main__``) -- not to run a service there.
+if __name__ == "__main__":
+    sys.exit(main())
