@@ -41,6 +41,8 @@ FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.latency", "b
 def number(value: float, unit: str) -> str:
     if unit in ("ms", "MiB"):
         return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    if unit == "x":
+        return f"{value:.2f}x"
     if unit == "µs":
         return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
     return f"{value:,.0f}"
@@ -211,15 +213,19 @@ def _memory(results: Results) -> list[str]:
 
 def _http(results: Results) -> list[str]:
     body = []
-    for prefix in ("http.c1", "http.c16", "http.wrk"):
+    for prefix in ("http.c1", "http.bare.c1", "http.c16", "http.bare.c16", "http.wrk"):
         rps = results.get(f"{prefix}.rps")
         if rps is None:
             continue
         points = ("p50", "p90", "p99") if prefix == "http.wrk" else ("p50", "p95", "p99")
         body.append([rps.label.removesuffix(": requests/s"), cell(rps),
                      *(f"{p}: {cell(results.get(f'{prefix}.{p}'))}" for p in points)])
+    ratios = [[m.label, cell(m)] for c in ("c1", "c16")
+              if (m := results.get(f"http.ratio.{c}")) is not None]
     return ["## 7. `POST /api/jobs` through hypercorn", "",
-            *table(["load", "requests/s", "latency ms", "", ""], body)]
+            *table(["load", "requests/s", "latency ms", "", ""], body),
+            *(["", *table(["ours / bare quart-trio app (same run)", "ratio"], ratios)]
+              if ratios else [])]
 
 
 def _stalls(results: Results) -> list[str]:
