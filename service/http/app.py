@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from quart import Response, g, request
+from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from ..jobs import StoreError, emit
+from ..jobs import StoreError
 from .operator import (
     bulk_pages,
     dashboard_assets,
@@ -23,6 +22,7 @@ from .operator import (
     worker_pages,
 )
 from .plumbing import api_docs
+from .plumbing.access_log import AccessLog
 from .plumbing.backpressure import install_backpressure
 from .plumbing.errors import (
     ApiError,
@@ -34,7 +34,7 @@ from .plumbing.errors import (
 from .plumbing.health import StoreHealth
 from .plumbing.outage import StoreOutage
 from .plumbing.request_id import HEADER as REQUEST_ID_HEADER
-from .plumbing.request_id import request_id
+from .plumbing.request_id import STARTED_KEY, request_id
 from .plumbing.request_state import STATE_KEY
 from .user import pages, uploads, users
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from ..state import AppState
-
-logger = logging.getLogger("service.http")
 
 #: Methods whose success means the database took a write: every write route writes to it, but
 #: for the dashboard's login and logout (:data:`_NO_STORE`).
@@ -86,23 +84,23 @@ def _app(state: AppState, modules: tuple[ModuleType, ...]) -> QuartTrio:
     if state.tracing is not None:
         state.tracing.instrument(app)
 
+    access_log = AccessLog(state.settings.http_log_every, state.settings.http_slow)
+
     @app.before_request
     async def _start_timer() -> None:
-        g.started = time.perf_counter()
-        request_id()  # chosen now, from the client's X-Request-ID if it is sane
+        if STARTED_KEY not in request.scope:  # served without InFlight (quart's test client)
+            request.scope[STARTED_KEY] = time.perf_counter()
 
     @app.after_request
     async def _count(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         metrics = state.metrics
-        metrics.http_requests.inc(method=request.method, route=route,
-                                  status=str(response.status_code))
-        started: Any = g.get("started")
-        seconds = 0.0 if started is None else time.perf_counter() - started
+        status = response.status_code
+        metrics.http_requests.inc(method=request.method, route=route, status=str(status))
+        seconds = time.perf_counter() - request.scope[STARTED_KEY]
         metrics.http_duration.observe(seconds, route=route)
-        emit(logger, logging.INFO, "http.request", method=request.method, path=request.path,
-             route=route, status=response.status_code, ms=round(seconds * 1000, 2),
-             request_id=request_id())
+        access_log.request(method=request.method, path=request.path, route=route,
+                           status=status, seconds=seconds, request_id=request_id())
         if (request.method in _WRITES and response.status_code < 400
                 and request.endpoint not in _NO_STORE):
             app.extensions["store_outage"].succeeded()  # the database took a write again

@@ -173,6 +173,10 @@ class SQLiteStore(Pusher):
         self._outcomes = OutcomeSignal()
         self.applied_migrations: list[str] = []
         self._inserts: GroupCommit[JobInsert, InsertResult] = GroupCommit(self._insert_group)
+        #: Single pushes that read their row back (``push_result``: the HTTP API's pushes)
+        #: share a transaction too when they arrive together: one commit for many requests.
+        self._returning: GroupCommit[JobInsert, PushResult] = GroupCommit(
+            self._insert_returning_group)
         self._reader: ReadConnection | None = None  # opened with the store, unless inline
         self._checkpointer: Checkpointer | None = None  # likewise
         self._changes_checkpointed = 0
@@ -393,10 +397,15 @@ class SQLiteStore(Pusher):
         return await self._short_write(queries.insert_many, jobs)
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
-        result = await self._short_write(queries.insert_returning, job)
+        self._check_not_in_own_transaction()
+        [result] = await self._returning.run([job])
         if result.inserted or result.replaced:
             self._notify(wake_for(job))
         return result
+
+    async def _insert_returning_group(self, jobs: Sequence[JobInsert]) -> list[PushResult]:
+        write = self._write if len(jobs) > INLINE_ROWS else self._short_write
+        return await write(queries.insert_returning_many, jobs)
 
     async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
         write = self._write if len(plan.members) > INLINE_ROWS else self._short_write
