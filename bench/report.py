@@ -219,11 +219,13 @@ def _http(results: Results) -> list[str]:
             continue
         points = ("p50", "p90", "p99") if prefix == "http.wrk" else ("p50", "p95", "p99")
         body.append([rps.label.removesuffix(": requests/s"), cell(rps),
-                     *(f"{p}: {cell(results.get(f'{prefix}.{p}'))}" for p in points)])
-    ratios = [[m.label, cell(m)] for c in ("c1", "c16")
-              if (m := results.get(f"http.ratio.{c}")) is not None]
+                     *(f"{p}: {cell(results.get(f'{prefix}.{p}'))}" for p in points),
+                     cell(results.get(f"{prefix}.cpu"))])
+    ratios = [[m.label, cell(m)] for key in ("ratio", "cpu_ratio") for c in ("c1", "c16")
+              if (m := results.get(f"http.{key}.{c}")) is not None]
     return ["## 7. `POST /api/jobs` through hypercorn", "",
-            *table(["load", "requests/s", "latency ms", "", ""], body),
+            *table(["load", "requests/s", "latency ms", "", "", "server CPU µs/request"],
+                   body),
             *(["", *table(["ours / bare quart-trio app (same run)", "ratio"], ratios)]
               if ratios else [])]
 
