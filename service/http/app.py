@@ -86,32 +86,33 @@ def _app(state: AppState, modules: tuple[ModuleType, ...]) -> QuartTrio:
 
     access_log = AccessLog(state.settings.http_log_every, state.settings.http_slow)
 
-    @app.before_request
-    async def _start_timer() -> None:
-        if STARTED_KEY not in request.scope:  # served without InFlight (quart's test client)
-            request.scope[STARTED_KEY] = time.perf_counter()
-
     @app.after_request
     async def _count(response: Response) -> Response:
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        # Runs for every request: one lookup of the request proxy, no before_request hook
+        # (InFlight stamps the arrival time; quart's test client, without it, counts 0 s).
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        rule = req.url_rule
+        route = rule.rule if rule is not None else "unmatched"
         metrics = state.metrics
         status = response.status_code
-        metrics.http_requests.inc(method=request.method, route=route, status=str(status))
-        seconds = time.perf_counter() - request.scope[STARTED_KEY]
+        method = req.method
+        metrics.http_requests.inc(method=method, route=route, status=str(status))
+        started = req.scope.get(STARTED_KEY)
+        seconds = 0.0 if started is None else time.perf_counter() - started
         metrics.http_duration.observe(seconds, route=route)
-        access_log.request(method=request.method, path=request.path, route=route,
-                           status=status, seconds=seconds, request_id=request_id())
-        if (request.method in _WRITES and response.status_code < 400
-                and request.endpoint not in _NO_STORE):
+        chosen = request_id()
+        access_log.request(method=method, path=req.path, route=route, status=status,
+                           seconds=seconds, request_id=chosen)
+        if method in _WRITES and status < 400 and req.endpoint not in _NO_STORE:
             app.extensions["store_outage"].succeeded()  # the database took a write again
-        response.headers[REQUEST_ID_HEADER] = request_id()
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        has_body = bool(request.content_length) or "chunked" in request.headers.get(
-            "Transfer-Encoding", "").lower()
-        if response.status_code >= 400 and has_body:
+        headers = response.headers
+        headers[REQUEST_ID_HEADER] = chosen
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        if status >= 400 and (bool(req.content_length) or "chunked" in req.headers.get(
+                "Transfer-Encoding", "").lower()):
             # The body may be unread (an early error): tell the client this connection ends,
             # rather than leave it to find out on its next request.
-            response.headers["Connection"] = "close"
+            headers["Connection"] = "close"
         return response
 
     return app
