@@ -64,7 +64,8 @@ async def test_a_request_beyond_the_in_flight_cap_gets_503_with_retry_after_at_o
     assert metrics.status_code == 200
     assert 'route="overloaded",status="503"' in metrics.text
     [answer] = held
-    assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
+    assert answer.status_code == 200
+    assert answer.json()["state"] == "cancelled"
     assert accepted.status_code == 201, accepted.text
     sheds = [r for r in caplog.records if getattr(r, "event", None) == "http.shed"]
     assert [getattr(r, "fields", {})["shed"] for r in sheds] == [1]

@@ -18,7 +18,8 @@ def test_fast_successes_are_sampled_from_the_first_and_every_error_and_slow_requ
     fast = [log.should_log(200, 0.001) for _ in range(7)]
     assert fast == [True, False, False, True, False, False, True]
     assert all(log.should_log(status, 0.001) for status in (400, 404, 422, 500, 503))
-    assert log.should_log(201, 0.5) and log.should_log(201, 3.0)
+    assert log.should_log(201, 0.5)
+    assert log.should_log(201, 3.0)
     # Errors and slow requests do not use up the sample: the next fast one is still skipped.
     assert log.should_log(200, 0.001) is False
 

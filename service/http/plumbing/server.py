@@ -92,7 +92,8 @@ def hypercorn_config(bind: str, graceful_timeout: float, *, keep_alive: float = 
     # An idle keep-alive client must not hold shutdown past the grace period.
     config.graceful_timeout = graceful_timeout
     config.keep_alive_timeout = keep_alive
-    config.read_timeout = read_timeout
+    # hypercorn types it as an int but hands it to trio.fail_after: seconds as a float work.
+    config.read_timeout = read_timeout  # type: ignore[assignment]
     config.accesslog = None
     config.errorlog = None
     return config
