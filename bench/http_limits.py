@@ -90,24 +90,28 @@ def open_files_limit(pid: int) -> int:
 
 
 def run(ctx: Context, results: Results) -> None:
-    seconds = 2.0 if ctx.quick else 6.0
+    seconds = 1.0 if ctx.quick else 6.0
     for name, scenario in (("slow clients", _slow_clients), ("overload", _overload)):
         directory = ctx.scratch(f"http-{name.replace(' ', '-')}")
         directory.mkdir()
         try:
-            scenario(directory, results, seconds)
+            scenario(directory, results, seconds, ctx.quick)
         except (ChildFailed, OSError) as exc:
             results.skip(f"http {name}", f"failed: {str(exc).strip()[:300]}")
 
 
-def _slow_clients(directory: Path, results: Results, seconds: float) -> None:
+def _slow_clients(directory: Path, results: Results, seconds: float, quick: bool) -> None:
+    # --quick: a smoke run of the same steps, 10x fewer hostile connections, no settling.
+    idle, slow = (IDLE // 10, SLOWLORIS // 10) if quick else (IDLE, SLOWLORIS)
     with service(directory) as server, Sampler(server.pid) as sampler:
         quiet = _open_loop(server.port, NORMAL_RATE, seconds, 4)
         with Child("bench.hostile:child_hostile", {
-                "host": "127.0.0.1", "port": server.port, "idle": IDLE, "slow": SLOWLORIS,
-                "drip": DRIP, "seconds": seconds + 20}, timeout=seconds + 120) as hostile:
+                "host": "127.0.0.1", "port": server.port, "idle": idle, "slow": slow,
+                "drip": DRIP, "seconds": seconds + (2 if quick else 20)},
+                timeout=seconds + 120) as hostile:
             hostile.ready()
-            time.sleep(6)  # past one keep-alive period: cuts and reconnects are under way
+            # Past one keep-alive period: cuts and reconnects are under way.
+            time.sleep(0 if quick else 6)
             since = sampler.samples[-1][0] if sampler.samples else 0.0
             attacked = _open_loop(server.port, NORMAL_RATE, seconds, 4)
             peak_rss, peak_fds = sampler.peak(since)
@@ -117,7 +121,7 @@ def _slow_clients(directory: Path, results: Results, seconds: float) -> None:
     results.add("http.slow.quiet.p99", quiet["percentiles"][2] * 1000,
                 f"{label}, quiet: p99", "ms", higher_is_better=False)
     results.add("http.slow.attacked.p99", attacked["percentiles"][2] * 1000,
-                f"{label}, beside {IDLE:,} idle + {SLOWLORIS} slowloris connections: p99", "ms",
+                f"{label}, beside {idle:,} idle + {slow} slowloris connections: p99", "ms",
                 higher_is_better=False)
     results.add("http.slow.ratio", attacked["percentiles"][2] / quiet["percentiles"][2],
                 "p99 attacked / quiet (target <= 2x)", "x", higher_is_better=False)
@@ -135,7 +139,7 @@ def _slow_clients(directory: Path, results: Results, seconds: float) -> None:
                                   "attacked_errors": attacked["errors"]}
 
 
-def _overload(directory: Path, results: Results, seconds: float) -> None:
+def _overload(directory: Path, results: Results, seconds: float, quick: bool) -> None:
     with service(directory) as server, Sampler(server.pid) as sampler:
         capacity = load(server.port, 16, 10**6, seconds)
         quiet_p50 = capacity["percentiles"][0]

@@ -35,7 +35,8 @@ CHARTS = {
     "pushes.png": "Pushes per second",
 }
 FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.latency", "bench.claims",
-            "bench.memory", "bench.http_api", "bench.stalls", "bench.schema_cost", "bench.profile")
+            "bench.memory", "bench.http_api", "bench.http_limits", "bench.stalls",
+            "bench.schema_cost", "bench.profile")
 
 
 def number(value: float, unit: str) -> str:
@@ -43,6 +44,8 @@ def number(value: float, unit: str) -> str:
         return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
     if unit == "x":
         return f"{value:.2f}x"
+    if unit == "s":
+        return f"{value:.1f}"
     if unit == "µs":
         return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
     return f"{value:,.0f}"
@@ -230,6 +233,22 @@ def _http(results: Results) -> list[str]:
               if ratios else [])]
 
 
+def _http_limits(results: Results) -> list[str]:
+    lines: list[str] = []
+    for prefix, title, note in (
+            ("http.slow.", "## 7b. Slow and idle clients beside normal ones", "http_slow"),
+            ("http.over.", "## 7c. Overload: 3x capacity", "http_overload")):
+        rows = [[m.label, cell(m)] for key, m in results.metrics.items()
+                if key.startswith(prefix) and m.values]
+        if not rows:
+            continue
+        facts = results.notes.get(note, {})
+        lines += [title, "", *table(["what", "value"], rows)]
+        lines += [f"- {name}: `{value}`" for name, value in facts.items()
+                  if name != "timeline"] + [""]
+    return lines
+
+
 def _stalls(results: Results) -> list[str]:
     body = []
     for key in ("stall.sqlite", "stall.sqlite.old", "stall.pg", "stall.pg.old"):
@@ -309,7 +328,8 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
     lines += _targets(results, sizes)
     lines += [f"![{CHARTS.get(c, c)}]({c})" for c in charts] + [""]
     for section in (_pushes(results), _burn(results), _limits(results), _latency(results),
-                    _claims(results, sizes), _memory(results), _http(results)):
+                    _claims(results, sizes), _memory(results), _http(results),
+                    _http_limits(results)):
         lines += section
     lines += _stalls(results)
     lines += _schema(results)

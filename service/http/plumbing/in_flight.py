@@ -54,6 +54,30 @@ UNCAPPED = frozenset({"/healthz", "/readyz", "/metrics"})
 #: Seconds a client is told to wait (``Retry-After``) when a request is shed.
 RETRY_AFTER_S = 1
 _SHED_LOG_INTERVAL_S = 1.0
+#: A refused request's body up to this size is read and dropped, keeping the connection.
+DRAIN_BYTES = 64 * 1024
+
+
+async def _drained(scope: Scope, receive: Receive) -> bool:
+    """Read the request's body if it is at most :data:`DRAIN_BYTES`; whether it was."""
+    length = 0
+    for name, value in scope["headers"]:
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            return False
+        if lowered == b"content-length":
+            length = int(value) if value.strip().isdigit() else DRAIN_BYTES + 1
+    if length > DRAIN_BYTES:
+        return False
+    taken = 0
+    while taken < length:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False  # the client went away
+        taken += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return True
 
 
 class InFlight:
@@ -81,7 +105,7 @@ class InFlight:
         scope[STARTED_KEY] = time.perf_counter()
         if (self.max_in_flight is not None and self.in_flight >= self.max_in_flight
                 and scope.get("path") not in UNCAPPED):
-            await self._refuse(scope, send)
+            await self._refuse(scope, receive, send)
             return
         self.in_flight += 1
         try:
@@ -116,9 +140,13 @@ class InFlight:
                     reason = "shutdown"
                 self._cut(scope, trio.current_time() - started, status, reason)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        """503 ``unavailable`` with ``Retry-After``, the body an ``ErrorAnswer``; the
-        connection closes after it when the request has a body (it is left unread)."""
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """503 ``unavailable`` with ``Retry-After``, the body an ``ErrorAnswer``.
+
+        A small request body (up to :data:`DRAIN_BYTES`, a push) is read and dropped first, so
+        the connection stays open for the retry: a reconnect costs an overloaded server more
+        than the read. A bigger or chunked body is left unread and the connection closes.
+        """
         request_id = scope[SCOPE_KEY]
         body = json.dumps({"error": {
             "code": "unavailable",
@@ -131,8 +159,7 @@ class InFlight:
                    (b"retry-after", str(RETRY_AFTER_S).encode()),
                    (HEADER.lower().encode(), request_id.encode()),
                    (b"x-content-type-options", b"nosniff")]
-        if any((name.lower() == b"content-length" and value.strip() != b"0")
-               or name.lower() == b"transfer-encoding" for name, value in scope["headers"]):
+        if not await _drained(scope, receive):
             headers.append((b"connection", b"close"))
         self._count_shed(scope)
         await send({"type": "http.response.start", "status": 503, "headers": headers})

@@ -94,6 +94,9 @@ def hypercorn_config(bind: str, graceful_timeout: float, *, keep_alive: float = 
     config.keep_alive_timeout = keep_alive
     # hypercorn types it as an int but hands it to trio.fail_after: seconds as a float work.
     config.read_timeout = read_timeout  # type: ignore[assignment]
+    # hypercorn's 100 overflows when hundreds of clients (re)connect at once: the kernel drops
+    # their SYNs and they retry after 1, 3, 7... s -- a hang that no server timer can bound.
+    config.backlog = 1024
     config.accesslog = None
     config.errorlog = None
     return config
