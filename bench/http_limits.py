@@ -19,6 +19,8 @@ and how long after the load stopped a single client saw normal answers again (ta
 from __future__ import annotations
 
 import os
+import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -81,6 +83,24 @@ class Sampler:
     def peak(self, since: float = 0.0) -> tuple[float, int]:
         chosen = [(rss, fds) for t, rss, fds in self.samples if t >= since] or [(0.0, 0)]
         return max(r for r, _ in chosen), max(f for _, f in chosen)
+
+
+def server_p99(port: int, route: str = "/api/jobs") -> float | None:
+    """The upper bound (s) of the bucket holding the 99th percentile of the server's own
+    request durations (``service_http_request_duration_seconds``, from arrival at the app to
+    its answer): what the server took, apart from what the client's own delays add."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}"
+                     "\r\nConnection: close\r\n\r\n".encode())
+        text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    buckets = sorted(
+        (float(le.group(1)), float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+        if line.startswith("service_http_request_duration_seconds_bucket{")
+        and f'route="{route}"' in line and (le := re.search(r'le="([^"]+)"', line)))
+    if not buckets:
+        return None
+    total = buckets[-1][1]
+    return next((le for le, count in buckets if count >= 0.99 * total), None)
 
 
 def open_files_limit(pid: int) -> int:
@@ -155,6 +175,7 @@ def _overload(directory: Path, results: Results, seconds: float, quick: bool) ->
                 recovered = time.monotonic() - stopped
                 break
         peak_rss, _ = sampler.peak(started)
+        inside = server_p99(server.port)
         after = sampler.samples[-1][1] if sampler.samples else 0.0
     results.add("http.over.capacity", capacity["rate"], "capacity, 16 connections", "req/s")
     results.add("http.over.offered", rate, f"offered: {OVERLOAD:.0f}x capacity, open loop,"
@@ -168,6 +189,10 @@ def _overload(directory: Path, results: Results, seconds: float, quick: bool) ->
                 higher_is_better=False)
     for status, points in over["by_status"].items():
         results.add(f"http.over.p99.{status}", points[2] * 1000, f"p99 of the {status}s", "ms",
+                    higher_is_better=False)
+    if inside is not None:
+        results.add("http.over.server_p99", inside * 1000, "p99 inside the server, arrival at"
+                    " the app to answer (bucket bound, all requests of the run)", "ms",
                     higher_is_better=False)
     results.add("http.over.rss.before", before, "server RSS before", "MiB")
     results.add("http.over.rss.peak", peak_rss, "server RSS at peak", "MiB",
