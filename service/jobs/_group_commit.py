@@ -4,8 +4,9 @@ The first caller to find no write in progress becomes the leader and writes ever
 in one transaction; callers that arrive meanwhile queue, and when the write is done the leader
 hands the lead to the first of them, who writes all that queued, and so on. A leader writes one
 group and returns: under a steady stream of callers no one keeps writing others' groups while
-its own caller waits (which made a push's latency grow without bound under overload). Waiting is shielded, like every database call here: a push that was handed over
-completes, and a cancellation is delivered after it. If a group fails, each batch in it is
+its own caller waits (which made a push's latency grow without bound under overload). Waiting
+is shielded, like every database call here: a push that was handed over completes, and a
+cancellation is delivered after it. If a group fails, each batch in it is
 retried alone, so one bad push cannot fail the others.
 """
 
