@@ -47,13 +47,15 @@ from . import limits as flow
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
     BUSY,
+    BUSY_TIMEOUT_S,
     CACHE_BYTES,
     MMAP_BYTES,
+    begin_or_busy,
     connect,
     guarded_at,
     in_transaction,
     migrate,
-    try_transaction,
+    set_busy_timeout,
 )
 from .reader import ReadConnection
 from .schema import MIGRATIONS
@@ -80,6 +82,16 @@ def _query(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tu
 
 def _execute(conn: sqlite3.Connection, sql: str) -> None:
     conn.execute(sql)
+
+
+WAIT_MS = int(BUSY_TIMEOUT_S * 1000)
+
+
+def _waiting(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
+    """``fn(conn, *args)`` with the connection waiting up to :data:`BUSY_TIMEOUT_S` for another
+    process's write lock (on the store's thread, where waiting blocks no one)."""
+    set_busy_timeout(conn, WAIT_MS)
+    return fn(conn, *args)
 
 
 def _insert_and_wake(
@@ -180,13 +192,23 @@ class SQLiteStore(Pusher):
         self._reader: ReadConnection | None = None  # opened with the store, unless inline
         self._checkpointer: Checkpointer | None = None  # likewise
         self._changes_checkpointed = 0
+        #: The write connection's ``busy_timeout`` (ms) when known, else None. Short writes on
+        #: the event loop want 0 (never wait for another process's lock there), the store's
+        #: thread wants :data:`BUSY_TIMEOUT_S`; it is switched only when the other one ran,
+        #: not twice per write (two statements were a fifth of a lone push's SQLite time).
+        self._busy_ms: int | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             raise StoreError("the store is not open")
-        return await self._runner.run(self._guarded, fn, self._conn, *args)
+        if self._busy_ms == WAIT_MS:
+            return await self._runner.run(self._guarded, fn, self._conn, *args)
+        self._busy_ms = None  # unknown until the call below has set it
+        result: T = await self._runner.run(self._guarded, _waiting, fn, self._conn, *args)
+        self._busy_ms = WAIT_MS
+        return result
 
     def _check_not_in_own_transaction(self) -> None:
         if self._lock.owner is trio.lowlevel.current_task():
@@ -229,7 +251,11 @@ class SQLiteStore(Pusher):
                 raise StoreError("the store is not open")
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                result = self._guarded(try_transaction, self._conn, fn, *args)
+                if self._busy_ms != 0:
+                    self._busy_ms = None
+                    self._guarded(set_busy_timeout, self._conn, 0)
+                    self._busy_ms = 0
+                result = self._guarded(begin_or_busy, self._conn, fn, *args)
             finally:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             if result is BUSY:
@@ -311,6 +337,7 @@ class SQLiteStore(Pusher):
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
+        self._busy_ms = None
         reader, self._reader = self._reader, None
         checkpointer, self._checkpointer = self._checkpointer, None
         with trio.CancelScope(shield=True):
