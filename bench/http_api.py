@@ -60,22 +60,18 @@ class Server:
 
 
 @contextlib.contextmanager
-def service(directory: Path) -> Iterator[Server]:
-    """``python -m service web`` on a fresh SQLite file, until SIGTERM on exit."""
-    port = free_port()
-    env = {**os.environ, "SERVICE_DATA_DIR": str(directory),
-           "SERVICE_DATABASE_URL": f"sqlite:///{directory / 'service.db'}",
-           "SERVICE_BIND": f"127.0.0.1:{port}", "SERVICE_ADMIN_TOKEN": TOKEN,
-           "SERVICE_SHUTDOWN_GRACE": "2"}
-    with open(directory / "service.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "service", "web"], cwd=ROOT, env=env,
-                                stdout=log, stderr=log)
+def _server(directory: Path, name: str, command: list[str], env: dict[str, str],
+            port: int) -> Iterator[Server]:
+    """``command`` (logging to ``directory/<name>.log``) until SIGTERM on exit."""
+    log_path = directory / f"{name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 30
             while not _healthy(port):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise ChildFailed("python -m service web did not come up:\n"
-                                      + (directory / "service.log").read_text()[-2000:])
+                    raise ChildFailed(f"{' '.join(command[1:])} did not come up:\n"
+                                      + log_path.read_text()[-2000:])
                 time.sleep(0.1)
             yield Server(port, proc.pid)
         finally:
@@ -85,6 +81,26 @@ def service(directory: Path) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def service(directory: Path, **settings: str) -> contextlib.AbstractContextManager[Server]:
+    """``python -m service web`` on a fresh SQLite file; ``settings`` add ``SERVICE_*``
+    variables (``shutdown_grace="2"`` is ``SERVICE_SHUTDOWN_GRACE=2``)."""
+    port = free_port()
+    env = {**os.environ, "SERVICE_DATA_DIR": str(directory),
+           "SERVICE_DATABASE_URL": f"sqlite:///{directory / 'service.db'}",
+           "SERVICE_BIND": f"127.0.0.1:{port}", "SERVICE_ADMIN_TOKEN": TOKEN,
+           "SERVICE_SHUTDOWN_GRACE": "2",
+           **{f"SERVICE_{name.upper()}": value for name, value in settings.items()}}
+    return _server(directory, "service", [sys.executable, "-m", "service", "web"], env, port)
+
+
+def bare(directory: Path) -> contextlib.AbstractContextManager[Server]:
+    """The bare quart-trio app of :mod:`bench.bare_app` on the same hypercorn."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return _server(directory, "bare", [sys.executable, "-m", "bench.bare_app",
+                                       f"127.0.0.1:{port}"], env, port)
 
 
 def _body() -> str:
@@ -104,12 +120,26 @@ def _record(results: Results, key: str, label: str, rps: float, points: list[flo
                     higher_is_better=False)
 
 
-def load(port: int, connections: int, requests: int, seconds: float) -> dict[str, Any]:
-    """Run the python load generator (a child process) against the server on ``port``."""
-    return run_child("bench.loadgen:child_load", {
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process ``pid`` has used (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, connections: int, requests: int, seconds: float,
+         pid: int | None = None) -> dict[str, Any]:
+    """Run the python load generator (a child process) against the server on ``port``; with
+    the server's ``pid``, also the server's CPU time per request (``cpu_us``): on a shared
+    machine it moves less than the rate, which counts time the server waited for a core."""
+    before = cpu_seconds(pid) if pid is not None else 0.0
+    out = run_child("bench.loadgen:child_load", {
         "host": "127.0.0.1", "port": port, "path": "/api/jobs", "body": _body(),
         "headers": {"Authorization": f"Bearer {TOKEN}"}, "connections": connections,
         "requests": requests, "seconds": seconds})
+    if pid is not None and out["requests"]:
+        out["cpu_us"] = (cpu_seconds(pid) - before) / out["requests"] * 1e6
+    return out
 
 
 def run(ctx: Context, results: Results) -> None:
@@ -119,9 +149,9 @@ def run(ctx: Context, results: Results) -> None:
     seconds = ctx.http_seconds
     created = 0
     try:
-        with service(directory) as server:
+        with service(directory) as server, bare(directory) as ceiling:
             for connections in CONNECTIONS:
-                out = load(server.port, connections, requests, seconds)
+                out = load(server.port, connections, requests, seconds, server.pid)
                 if set(out["statuses"]) != {"201"}:
                     raise ChildFailed(f"unexpected statuses {out['statuses']}")
                 created += out["statuses"]["201"]
@@ -129,6 +159,22 @@ def run(ctx: Context, results: Results) -> None:
                         f"POST /api/jobs, {plural(connections, 'connection')}, python load"
                         " generator",
                         out["rate"], out["percentiles"])
+                base = load(ceiling.port, connections, requests, seconds, ceiling.pid)
+                if set(base["statuses"]) != {"201"}:
+                    raise ChildFailed(f"bare app: unexpected statuses {base['statuses']}")
+                _record(results, f"http.bare.c{connections}",
+                        f"bare quart-trio app, {plural(connections, 'connection')}, python load"
+                        " generator", base["rate"], base["percentiles"])
+                results.add(f"http.ratio.c{connections}", out["rate"] / base["rate"],
+                            f"POST /api/jobs ours/bare, {plural(connections, 'connection')}:"
+                            " requests/s", "x")
+                for key, measured in ((f"http.c{connections}", out),
+                                      (f"http.bare.c{connections}", base)):
+                    results.add(f"{key}.cpu", measured["cpu_us"], "server CPU per request",
+                                "µs", higher_is_better=False)
+                results.add(f"http.cpu_ratio.c{connections}", base["cpu_us"] / out["cpu_us"],
+                            f"POST /api/jobs bare/ours, {plural(connections, 'connection')}:"
+                            " server CPU per request", "x")
             if shutil.which("wrk"):
                 created += _wrk(results, server.port, seconds)
             else:

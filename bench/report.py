@@ -35,12 +35,17 @@ CHARTS = {
     "pushes.png": "Pushes per second",
 }
 FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.latency", "bench.claims",
-            "bench.memory", "bench.http_api", "bench.stalls", "bench.schema_cost", "bench.profile")
+            "bench.memory", "bench.http_api", "bench.http_limits", "bench.stalls",
+            "bench.schema_cost", "bench.profile")
 
 
 def number(value: float, unit: str) -> str:
     if unit in ("ms", "MiB"):
         return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "s":
+        return f"{value:.1f}"
     if unit == "µs":
         return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
     return f"{value:,.0f}"
@@ -211,15 +216,37 @@ def _memory(results: Results) -> list[str]:
 
 def _http(results: Results) -> list[str]:
     body = []
-    for prefix in ("http.c1", "http.c16", "http.wrk"):
+    for prefix in ("http.c1", "http.bare.c1", "http.c16", "http.bare.c16", "http.wrk"):
         rps = results.get(f"{prefix}.rps")
         if rps is None:
             continue
         points = ("p50", "p90", "p99") if prefix == "http.wrk" else ("p50", "p95", "p99")
         body.append([rps.label.removesuffix(": requests/s"), cell(rps),
-                     *(f"{p}: {cell(results.get(f'{prefix}.{p}'))}" for p in points)])
+                     *(f"{p}: {cell(results.get(f'{prefix}.{p}'))}" for p in points),
+                     cell(results.get(f"{prefix}.cpu"))])
+    ratios = [[m.label, cell(m)] for key in ("ratio", "cpu_ratio") for c in ("c1", "c16")
+              if (m := results.get(f"http.{key}.{c}")) is not None]
     return ["## 7. `POST /api/jobs` through hypercorn", "",
-            *table(["load", "requests/s", "latency ms", "", ""], body)]
+            *table(["load", "requests/s", "latency ms", "", "", "server CPU µs/request"],
+                   body),
+            *(["", *table(["ours / bare quart-trio app (same run)", "ratio"], ratios)]
+              if ratios else [])]
+
+
+def _http_limits(results: Results) -> list[str]:
+    lines: list[str] = []
+    for prefix, title, note in (
+            ("http.slow.", "## 7b. Slow and idle clients beside normal ones", "http_slow"),
+            ("http.over.", "## 7c. Overload: 3x capacity", "http_overload")):
+        rows = [[m.label, cell(m)] for key, m in results.metrics.items()
+                if key.startswith(prefix) and m.values]
+        if not rows:
+            continue
+        facts = results.notes.get(note, {})
+        lines += [title, "", *table(["what", "value"], rows)]
+        lines += [f"- {name}: `{value}`" for name, value in facts.items()
+                  if name != "timeline"] + [""]
+    return lines
 
 
 def _stalls(results: Results) -> list[str]:
@@ -301,7 +328,8 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
     lines += _targets(results, sizes)
     lines += [f"![{CHARTS.get(c, c)}]({c})" for c in charts] + [""]
     for section in (_pushes(results), _burn(results), _limits(results), _latency(results),
-                    _claims(results, sizes), _memory(results), _http(results)):
+                    _claims(results, sizes), _memory(results), _http(results),
+                    _http_limits(results)):
         lines += section
     lines += _stalls(results)
     lines += _schema(results)

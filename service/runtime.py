@@ -187,22 +187,28 @@ class WebService:
                   ) -> None:
         from .http.app import create_app, create_ops_app
         from .http.plumbing.in_flight import InFlight
-        from .http.plumbing.server import hypercorn_config, serve
+        from .http.plumbing.server import hypercorn_config, raise_open_files_limit, serve
 
         settings = self.state.settings
-        config = hypercorn_config(getattr(settings, self._setting), settings.shutdown_grace)
+        config = hypercorn_config(getattr(settings, self._setting), settings.shutdown_grace,
+                                  keep_alive=settings.http_keep_alive,
+                                  read_timeout=settings.http_read_timeout)
         app = create_app(self.state) if self._name == "web" else create_ops_app(self.state)
         started = False
+        open_files = raise_open_files_limit()
         try:
             sockets = (self._sockets if self._sockets is not None
                        else listen(settings, self._setting))
             async with trio.open_nursery() as nursery:
                 self.addresses = await nursery.start(functools.partial(
-                    serve, InFlight(app, self._stop), config, self._stop, sockets=sockets
+                    serve, InFlight(app, self._stop, max_in_flight=settings.http_max_in_flight,
+                                    metrics=self.state.metrics),
+                    config, self._stop, sockets=sockets
                 ))
                 started = True
                 emit(logger, logging.INFO, f"{self._name}.started",
-                     addresses=",".join(self.addresses))
+                     addresses=",".join(self.addresses), open_files=open_files,
+                     max_in_flight=settings.http_max_in_flight)
                 task_status.started(self.addresses)
         finally:
             self._stopped.set()

@@ -53,6 +53,17 @@ class Settings:
     metrics_bind: str | None = None
     #: ``text`` or ``json``; None: text when stderr is a terminal, JSON otherwise.
     log_format: str | None = None
+    #: One ``http.request`` line per this many fast successful requests (errors and slow
+    #: requests always get theirs); 1 logs every request.
+    http_log_every: int = 100
+    #: Seconds from which a request counts as slow (always logged).
+    http_slow: float = 0.5
+    #: Seconds an idle keep-alive connection, or one still sending its request head, is kept.
+    http_keep_alive: float = 5.0
+    #: Seconds a connection with a request in progress may send nothing before it is cut.
+    http_read_timeout: float = 75.0
+    #: Requests handled at once; more answer 503 with ``Retry-After`` at once.
+    http_max_in_flight: int = 128
 
     @property
     def host(self) -> str:
@@ -206,6 +217,13 @@ def _max_rescues(name: str, value: str) -> int:
     return int(value)
 
 
+def _count(name: str, value: str, high: int = 1_000_000) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= high:
+        raise SettingsError(f"{_env(name)}: expected an integer from 1 to {high:,}, got"
+                            f" {value!r}")
+    return int(value)
+
+
 def _log_level(name: str, value: str) -> str:
     level = value.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -257,6 +275,17 @@ OPTIONS = [
     Option("metrics_bind", "host:port of a separate HTTP server answering only /metrics, /healthz"
            " and /readyz (for a worker process, which has no other port; default: none)", None,
            _optional_bind),
+    Option("http_log_every", "log one http.request line per this many fast successful requests"
+           " (errors and slow requests are always logged; 1 = every request)", "100", _count),
+    Option("http_slow", "seconds from which a request is slow: its http.request line is always"
+           " logged", "0.5", _positive_seconds),
+    Option("http_keep_alive", "seconds an idle keep-alive connection, or one still sending its"
+           " request head, stays open", "5", _positive_seconds),
+    Option("http_read_timeout", "seconds a connection with a request in progress may send"
+           " nothing before it is closed (more than the longest long-poll, 60)", "75",
+           _positive_seconds),
+    Option("http_max_in_flight", "requests handled at once; more answer 503 with Retry-After"
+           " at once", "128", _count),
 ]
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from quart import Response, g, request
+from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from ..jobs import StoreError, emit
+from ..jobs import StoreError
 from .operator import (
     bulk_pages,
     dashboard_assets,
@@ -23,6 +22,7 @@ from .operator import (
     worker_pages,
 )
 from .plumbing import api_docs
+from .plumbing.access_log import AccessLog
 from .plumbing.backpressure import install_backpressure
 from .plumbing.errors import (
     ApiError,
@@ -34,7 +34,7 @@ from .plumbing.errors import (
 from .plumbing.health import StoreHealth
 from .plumbing.outage import StoreOutage
 from .plumbing.request_id import HEADER as REQUEST_ID_HEADER
-from .plumbing.request_id import request_id
+from .plumbing.request_id import STARTED_KEY, request_id
 from .plumbing.request_state import STATE_KEY
 from .user import pages, uploads, users
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from ..state import AppState
-
-logger = logging.getLogger("service.http")
 
 #: Methods whose success means the database took a write: every write route writes to it, but
 #: for the dashboard's login and logout (:data:`_NO_STORE`).
@@ -86,34 +84,35 @@ def _app(state: AppState, modules: tuple[ModuleType, ...]) -> QuartTrio:
     if state.tracing is not None:
         state.tracing.instrument(app)
 
-    @app.before_request
-    async def _start_timer() -> None:
-        g.started = time.perf_counter()
-        request_id()  # chosen now, from the client's X-Request-ID if it is sane
+    access_log = AccessLog(state.settings.http_log_every, state.settings.http_slow)
 
     @app.after_request
     async def _count(response: Response) -> Response:
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        # Runs for every request: one lookup of the request proxy, no before_request hook
+        # (InFlight stamps the arrival time; quart's test client, without it, counts 0 s).
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        rule = req.url_rule
+        route = rule.rule if rule is not None else "unmatched"
         metrics = state.metrics
-        metrics.http_requests.inc(method=request.method, route=route,
-                                  status=str(response.status_code))
-        started: Any = g.get("started")
+        status = response.status_code
+        method = req.method
+        metrics.http_requests.inc(method=method, route=route, status=str(status))
+        started = req.scope.get(STARTED_KEY)
         seconds = 0.0 if started is None else time.perf_counter() - started
         metrics.http_duration.observe(seconds, route=route)
-        emit(logger, logging.INFO, "http.request", method=request.method, path=request.path,
-             route=route, status=response.status_code, ms=round(seconds * 1000, 2),
-             request_id=request_id())
-        if (request.method in _WRITES and response.status_code < 400
-                and request.endpoint not in _NO_STORE):
+        chosen = request_id()
+        access_log.request(method=method, path=req.path, route=route, status=status,
+                           seconds=seconds, request_id=chosen)
+        if method in _WRITES and status < 400 and req.endpoint not in _NO_STORE:
             app.extensions["store_outage"].succeeded()  # the database took a write again
-        response.headers[REQUEST_ID_HEADER] = request_id()
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        has_body = bool(request.content_length) or "chunked" in request.headers.get(
-            "Transfer-Encoding", "").lower()
-        if response.status_code >= 400 and has_body:
+        headers = response.headers
+        headers[REQUEST_ID_HEADER] = chosen
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        if status >= 400 and (bool(req.content_length) or "chunked" in req.headers.get(
+                "Transfer-Encoding", "").lower()):
             # The body may be unread (an early error): tell the client this connection ends,
             # rather than leave it to find out on its next request.
-            response.headers["Connection"] = "close"
+            headers["Connection"] = "close"
         return response
 
     return app

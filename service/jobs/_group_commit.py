@@ -1,9 +1,12 @@
 """Group commit: pushes that arrive while a push is being written share the next transaction.
 
 The first caller to find no write in progress becomes the leader and writes every queued batch
-in one transaction, then whatever queued meanwhile, until none is left; the others wait for
-their results. Waiting is shielded, like every database call here: a push that was handed over
-completes, and a cancellation is delivered after it. If a group fails, each batch in it is
+in one transaction; callers that arrive meanwhile queue, and when the write is done the leader
+hands the lead to the first of them, who writes all that queued, and so on. A leader writes one
+group and returns: under a steady stream of callers no one keeps writing others' groups while
+its own caller waits (which made a push's latency grow without bound under overload). Waiting
+is shielded, like every database call here: a push that was handed over completes, and a
+cancellation is delivered after it. If a group fails, each batch in it is
 retried alone, so one bad push cannot fail the others.
 """
 
@@ -22,9 +25,15 @@ R = TypeVar("R")
 @attrs.define
 class _Waiter(Generic[T, R]):
     items: Sequence[T]
-    done: trio.Event = attrs.field(factory=trio.Event)
+    #: Set when its items are written (``done``) or when it is handed the lead.
+    wake: trio.Event = attrs.field(factory=trio.Event)
+    done: bool = False
     result: list[R] | None = None
     error: BaseException | None = None
+
+    def finish(self) -> None:
+        self.done = True
+        self.wake.set()
 
 
 class GroupCommit(Generic[T, R]):
@@ -40,15 +49,18 @@ class GroupCommit(Generic[T, R]):
         self._queue.append(waiter)
         with trio.CancelScope(shield=True):
             if self._leading:
-                await waiter.done.wait()
+                await waiter.wake.wait()  # written, or the lead was passed to it
             else:
                 self._leading = True
+            if not waiter.done:  # the leader: the queue holds its own batch first
                 try:
-                    while self._queue:
-                        group, self._queue = self._queue, []
-                        await self._write_group(group)
+                    group, self._queue = self._queue, []
+                    await self._write_group(group)
                 finally:
-                    self._leading = False
+                    if self._queue:
+                        self._queue[0].wake.set()  # the lead passes on; _leading stays set
+                    else:
+                        self._leading = False
         if waiter.error is not None:
             raise waiter.error
         assert waiter.result is not None
@@ -65,11 +77,11 @@ class GroupCommit(Generic[T, R]):
                 for waiter in group:
                     waiter.result = results[start:start + len(waiter.items)]
                     start += len(waiter.items)
-                    waiter.done.set()
+                    waiter.finish()
                 return
         for waiter in group:
             try:
                 waiter.result = await self._write(waiter.items)
             except Exception as exc:
                 waiter.error = exc
-            waiter.done.set()
+            waiter.finish()

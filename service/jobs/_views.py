@@ -243,7 +243,11 @@ def _json(text: str | None) -> Any:
 
 def job_view(row: JobRow) -> JobView:
     """The public view of a stored job."""
-    return JobView(
+    return JobView(**_job_fields(row))
+
+
+def _job_fields(row: JobRow) -> dict[str, Any]:
+    return dict(
         id=row.id, task=row.task, args=_json(row.args), state=row.state, attempt=row.attempt,
         max_attempts=row.max_attempts, priority=row.priority, run_at=_moment(row.run_at),
         created_at=_moment(row.created_at), attempted_at=to_datetime(row.attempted_at),
@@ -265,7 +269,7 @@ def job_view(row: JobRow) -> JobView:
 
 def push_view(pushed: PushResult) -> PushView:
     """The public view of a push's outcome: the job and ``unique``."""
-    return PushView(**attrs.asdict(job_view(pushed.row), recurse=False), unique=pushed.unique)
+    return PushView(**_job_fields(pushed.row), unique=pushed.unique)
 
 
 def _moment(timestamp: float) -> dt.datetime:

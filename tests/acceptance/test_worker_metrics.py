@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 async def test_a_worker_process_serves_its_metrics_health_and_readiness_on_its_own_port(
     tmp_path: Path,
 ) -> None:
-    env = service_env(tmp_path, metrics_bind="127.0.0.1:0")
+    env = service_env(tmp_path, metrics_bind="127.0.0.1:0", http_log_every="1")
     marker = tmp_path / "nap.txt"
     async with service_process(env, "worker") as worker:
         assert worker.url is None  # no web server: only the metrics one

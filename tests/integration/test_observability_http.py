@@ -93,7 +93,7 @@ async def test_every_answer_its_error_body_and_its_log_line_carry_one_request_id
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="service")
-    async with serve_app(tmp_path) as app:
+    async with serve_app(tmp_path, http_log_every="1") as app:
         answers = [
             await app.client.get("/healthz"),
             await app.client.get("/no/such/route"),

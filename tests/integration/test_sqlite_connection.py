@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -102,6 +103,40 @@ async def test_a_push_while_another_process_writes_waits_off_the_event_loop(
             other.close()
         [job] = await store.job_list(JobFilter())
         assert pushed == [job.id]
+
+
+async def test_a_push_after_a_call_on_the_store_thread_still_never_waits_on_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    # The write connection waits for other processes' locks only on the store's thread: its
+    # busy_timeout is switched to 0 for a push on the event loop and back for a thread call,
+    # once per switch rather than around every write.
+    async with SQLiteStore(tmp_path / "jobs.db") as store:
+        conn = store._conn  # type: ignore[attr-defined]
+        first = await store.push(Email(to="a@example.com"))
+        assert conn.execute("PRAGMA busy_timeout").fetchone() == (0,)
+        await store.job_get(first)  # a call on the store's thread
+        assert conn.execute("PRAGMA busy_timeout").fetchone() == (int(BUSY_TIMEOUT_S * 1000),)
+        other = sqlite3.connect(str(tmp_path / "jobs.db"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        pushed: list[int] = []
+        started = time.monotonic()
+        try:
+            async with trio.open_nursery() as nursery:
+
+                async def push() -> None:
+                    pushed.append(await store.push(Email(to="b@example.com")))
+
+                nursery.start_soon(push)
+                await trio.testing.wait_all_tasks_blocked()
+                # Had the push waited for the lock on the event loop, this would come only
+                # after busy_timeout (10 s), with the push already failed over to the thread.
+                assert time.monotonic() - started < BUSY_TIMEOUT_S / 2
+                assert pushed == [], "the push waits for the other writer, off the event loop"
+                other.execute("COMMIT")
+        finally:
+            other.close()
+        assert len(await store.job_list(JobFilter())) == 2
 
 
 async def test_a_long_read_does_not_hold_up_pushes(tmp_path: Path) -> None:

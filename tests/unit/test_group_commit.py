@@ -80,3 +80,34 @@ async def test_a_cancelled_caller_still_gets_its_write_done(
         pytest.fail("not cancelled")
     assert scope.cancelled_caught
     assert recorder.writes == [[7], [8]]
+
+
+async def test_a_leader_returns_after_its_own_group_while_callers_keep_arriving(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    arrivals = 5
+    returned: dict[int, int] = {}  # caller -> how many writes had finished when it returned
+    writes: list[list[int]] = []
+
+    async with trio.open_nursery() as nursery:
+
+        async def push(n: int) -> None:
+            await group.run([n])
+            returned[n] = len(writes)
+
+        async def write(items: Sequence[int]) -> list[int]:
+            nonlocal arrivals
+            if arrivals:  # a steady stream: another caller arrives during every write
+                arrivals -= 1
+                nursery.start_soon(push, 100 + arrivals)
+            await trio.sleep(1)
+            writes.append(list(items))
+            return list(items)
+
+        group: GroupCommit[int, int] = GroupCommit(write)
+        nursery.start_soon(push, 0)
+    assert returned[0] == 1, "the first caller waited for the others' writes"
+    assert len(writes) == 6
+    assert sorted(returned) == [0, *range(100, 105)]
+    assert all(count == i + 1 for i, (_, count) in enumerate(
+        sorted(returned.items(), key=lambda item: item[1])))

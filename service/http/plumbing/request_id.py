@@ -15,6 +15,8 @@ from quart import g, has_request_context, request
 HEADER = "X-Request-ID"
 #: Where :class:`.in_flight.InFlight` keeps the id it chose, in the request's ASGI scope.
 SCOPE_KEY = "service.request_id"
+#: Where :class:`.in_flight.InFlight` keeps the ``time.perf_counter()`` of the request's arrival.
+STARTED_KEY = "service.started"
 
 _SANE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+/=-]{0,127}")
 

@@ -16,6 +16,7 @@ We run both steps shielded. The fixes are pinned to the version they were made f
 
 from __future__ import annotations
 
+import resource
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -73,15 +74,51 @@ def _install_close_fix() -> None:
 _install_close_fix()
 
 
-def hypercorn_config(bind: str, graceful_timeout: float) -> Config:
+def hypercorn_config(bind: str, graceful_timeout: float, *, keep_alive: float = 5.0,
+                     read_timeout: float = 75.0) -> Config:
+    """hypercorn's settings for ``bind``; the timeouts are ``SERVICE_HTTP_KEEP_ALIVE`` and
+    ``SERVICE_HTTP_READ_TIMEOUT``.
+
+    ``keep_alive``: hypercorn's idle timer runs from the connection's start, and again from
+    each response's end, until a request head is complete -- so it closes an idle keep-alive
+    connection and also a slow client still sending its head (slowloris). ``read_timeout``
+    closes a connection that sends nothing for that long while its request is in progress (a
+    body that stalls); it must exceed the longest long-poll (``?wait=``, 60 s), during which
+    the client rightly sends nothing. A request head larger than h11's default 16 KiB is
+    refused (hypercorn's ``h11_max_incomplete_size``).
+    """
     config = Config()
     config.bind = [bind]
     # An idle keep-alive client must not hold shutdown past the grace period.
     config.graceful_timeout = graceful_timeout
-    config.keep_alive_timeout = 5
+    config.keep_alive_timeout = keep_alive
+    # hypercorn types it as an int but hands it to trio.fail_after: seconds as a float work.
+    config.read_timeout = read_timeout  # type: ignore[assignment]
+    # hypercorn's 100 overflows when hundreds of clients (re)connect at once: the kernel drops
+    # their SYNs and they retry after 1, 3, 7... s -- a hang that no server timer can bound.
+    config.backlog = 1024
     config.accesslog = None
     config.errorlog = None
     return config
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit; the limit now.
+
+    Each connection holds a file descriptor: the usual soft limit of 1,024 would let a
+    thousand idle keep-alive clients starve everyone else of accepts. The hard limit is the
+    operator's (``ulimit -Hn``, the container's ``nofile``); this takes what it allows.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1024 * 1024)
+    if soft == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError):
+        return soft
+    return hard
 
 
 def listen(config: Config) -> Sockets:

@@ -127,6 +127,12 @@ def insert_returning(conn: sqlite3.Connection, job: JobInsert) -> PushResult:
                       replaced=result.replaced)
 
 
+def insert_returning_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]
+                          ) -> list[PushResult]:
+    """:func:`insert_returning` for each job in turn, in one transaction (group commit)."""
+    return [insert_returning(conn, job) for job in jobs]
+
+
 def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
     row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:

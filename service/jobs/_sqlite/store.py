@@ -47,13 +47,15 @@ from . import limits as flow
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
     BUSY,
+    BUSY_TIMEOUT_S,
     CACHE_BYTES,
     MMAP_BYTES,
+    begin_or_busy,
     connect,
     guarded_at,
     in_transaction,
     migrate,
-    try_transaction,
+    set_busy_timeout,
 )
 from .reader import ReadConnection
 from .schema import MIGRATIONS
@@ -81,6 +83,16 @@ def _query(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tu
 
 def _execute(conn: sqlite3.Connection, sql: str) -> None:
     conn.execute(sql)
+
+
+WAIT_MS = int(BUSY_TIMEOUT_S * 1000)
+
+
+def _waiting(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
+    """``fn(conn, *args)`` with the connection waiting up to :data:`BUSY_TIMEOUT_S` for another
+    process's write lock (on the store's thread, where waiting blocks no one)."""
+    set_busy_timeout(conn, WAIT_MS)
+    return fn(conn, *args)
 
 
 def _insert_and_wake(
@@ -174,16 +186,30 @@ class SQLiteStore(Pusher):
         self._outcomes = OutcomeSignal()
         self.applied_migrations: list[str] = []
         self._inserts: GroupCommit[JobInsert, InsertResult] = GroupCommit(self._insert_group)
+        #: Single pushes that read their row back (``push_result``: the HTTP API's pushes)
+        #: share a transaction too when they arrive together: one commit for many requests.
+        self._returning: GroupCommit[JobInsert, PushResult] = GroupCommit(
+            self._insert_returning_group)
         self._reader: ReadConnection | None = None  # opened with the store, unless inline
         self._checkpointer: Checkpointer | None = None  # likewise
         self._changes_checkpointed = 0
+        #: The write connection's ``busy_timeout`` (ms) when known, else None. Short writes on
+        #: the event loop want 0 (never wait for another process's lock there), the store's
+        #: thread wants :data:`BUSY_TIMEOUT_S`; it is switched only when the other one ran,
+        #: not twice per write (two statements were a fifth of a lone push's SQLite time).
+        self._busy_ms: int | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             raise StoreError("the store is not open")
-        return await self._runner.run(self._guarded, fn, self._conn, *args)
+        if self._busy_ms == WAIT_MS:
+            return await self._runner.run(self._guarded, fn, self._conn, *args)
+        self._busy_ms = None  # unknown until the call below has set it
+        result: T = await self._runner.run(self._guarded, _waiting, fn, self._conn, *args)
+        self._busy_ms = WAIT_MS
+        return result
 
     def _check_not_in_own_transaction(self) -> None:
         if self._lock.owner is trio.lowlevel.current_task():
@@ -226,7 +252,11 @@ class SQLiteStore(Pusher):
                 raise StoreError("the store is not open")
             await trio.lowlevel.checkpoint_if_cancelled()
             try:
-                result = self._guarded(try_transaction, self._conn, fn, *args)
+                if self._busy_ms != 0:
+                    self._busy_ms = None
+                    self._guarded(set_busy_timeout, self._conn, 0)
+                    self._busy_ms = 0
+                result = self._guarded(begin_or_busy, self._conn, fn, *args)
             finally:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             if result is BUSY:
@@ -308,6 +338,7 @@ class SQLiteStore(Pusher):
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
+        self._busy_ms = None
         reader, self._reader = self._reader, None
         checkpointer, self._checkpointer = self._checkpointer, None
         with trio.CancelScope(shield=True):
@@ -394,10 +425,15 @@ class SQLiteStore(Pusher):
         return await self._short_write(queries.insert_many, jobs)
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
-        result = await self._short_write(queries.insert_returning, job)
+        self._check_not_in_own_transaction()
+        [result] = await self._returning.run([job])
         if result.inserted or result.replaced:
             self._notify(wake_for(job))
         return result
+
+    async def _insert_returning_group(self, jobs: Sequence[JobInsert]) -> list[PushResult]:
+        write = self._write if len(jobs) > INLINE_ROWS else self._short_write
+        return await write(queries.insert_returning_many, jobs)
 
     async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
         write = self._write if len(plan.members) > INLINE_ROWS else self._short_write

@@ -1,0 +1,208 @@
+"""Scenarios 7b and 7c: ``python -m service web`` beside hostile clients, and at 3x capacity.
+
+**Slow and idle clients** (7b). Normal clients push at a steady 100 requests/s (open loop,
+:mod:`bench.openloop`, 4 connections) for a while alone (quiet), then again while a child
+process holds 1,000 idle keep-alive connections and 50 slowloris connections (a header byte
+every 2 s; :mod:`bench.hostile`), every one reconnecting as soon as the server cuts it.
+Reported: the normal clients' p99 quiet and attacked (target: attacked <= 2x quiet), their
+statuses, how long the server let idle and slowloris connections live (its documented
+timeout: ``SERVICE_HTTP_KEEP_ALIVE``, 5 s), and the server's open file descriptors against
+its limit.
+
+**Overload** (7c). The capacity is measured first (closed loop, 16 connections), then requests
+arrive open-loop at 3x that rate over 300 connections for a while. Reported: statuses (201 or
+the documented 503 with ``Retry-After`` past ``SERVICE_HTTP_MAX_IN_FLIGHT``), the slowest
+answer (target: none past a documented timeout), the server's RSS before, at peak and after,
+and how long after the load stopped a single client saw normal answers again (target: 5 s).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .http_api import TOKEN, _body, load, service
+from .proc import Child, ChildFailed, run_child
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .common import Context, Results
+
+NORMAL_RATE = 100.0
+IDLE = 1000
+SLOWLORIS = 50
+DRIP = 2.0
+OVERLOAD = 3.0
+OVERLOAD_CONNECTIONS = 300
+
+
+def _open_loop(port: int, rate: float, seconds: float, connections: int) -> dict[str, Any]:
+    return run_child("bench.openloop:child_open_loop", {
+        "host": "127.0.0.1", "port": port, "path": "/api/jobs", "body": _body(),
+        "headers": {"Authorization": f"Bearer {TOKEN}"}, "rate": rate, "seconds": seconds,
+        "connections": connections}, timeout=seconds + 120)
+
+
+@dataclass
+class Sampler:
+    """The server's RSS (MiB) and open descriptors, sampled every ``interval`` s in a thread."""
+
+    pid: int
+    interval: float = 0.25
+    samples: list[tuple[float, float, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> Sampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                with open(f"/proc/{self.pid}/status") as status:
+                    rss = next(int(line.split()[1]) for line in status
+                               if line.startswith("VmRSS:")) / 1024
+                fds = len(os.listdir(f"/proc/{self.pid}/fd"))
+            except (OSError, StopIteration):
+                return
+            self.samples.append((time.monotonic() - start, rss, fds))
+            self._stop.wait(self.interval)
+
+    def peak(self, since: float = 0.0) -> tuple[float, int]:
+        chosen = [(rss, fds) for t, rss, fds in self.samples if t >= since] or [(0.0, 0)]
+        return max(r for r, _ in chosen), max(f for _, f in chosen)
+
+
+def server_p99(port: int, route: str = "/api/jobs") -> float | None:
+    """The upper bound (s) of the bucket holding the 99th percentile of the server's own
+    request durations (``service_http_request_duration_seconds``, from arrival at the app to
+    its answer): what the server took, apart from what the client's own delays add."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}"
+                     "\r\nConnection: close\r\n\r\n".encode())
+        text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    buckets = sorted(
+        (float(le.group(1)), float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+        if line.startswith("service_http_request_duration_seconds_bucket{")
+        and f'route="{route}"' in line and (le := re.search(r'le="([^"]+)"', line)))
+    if not buckets:
+        return None
+    total = buckets[-1][1]
+    return next((le for le, count in buckets if count >= 0.99 * total), None)
+
+
+def open_files_limit(pid: int) -> int:
+    with open(f"/proc/{pid}/limits") as limits:
+        line = next(x for x in limits if x.startswith("Max open files"))
+    return int(line.split()[3])
+
+
+def run(ctx: Context, results: Results) -> None:
+    seconds = 1.0 if ctx.quick else 6.0
+    for name, scenario in (("slow clients", _slow_clients), ("overload", _overload)):
+        directory = ctx.scratch(f"http-{name.replace(' ', '-')}")
+        directory.mkdir()
+        try:
+            scenario(directory, results, seconds, ctx.quick)
+        except (ChildFailed, OSError) as exc:
+            results.skip(f"http {name}", f"failed: {str(exc).strip()[:300]}")
+
+
+def _slow_clients(directory: Path, results: Results, seconds: float, quick: bool) -> None:
+    # --quick: a smoke run of the same steps, 10x fewer hostile connections, no settling.
+    idle, slow = (IDLE // 10, SLOWLORIS // 10) if quick else (IDLE, SLOWLORIS)
+    with service(directory) as server, Sampler(server.pid) as sampler:
+        quiet = _open_loop(server.port, NORMAL_RATE, seconds, 4)
+        with Child("bench.hostile:child_hostile", {
+                "host": "127.0.0.1", "port": server.port, "idle": idle, "slow": slow,
+                "drip": DRIP, "seconds": seconds + (2 if quick else 20)},
+                timeout=seconds + 120) as hostile:
+            hostile.ready()
+            # Past one keep-alive period: cuts and reconnects are under way.
+            time.sleep(0 if quick else 6)
+            since = sampler.samples[-1][0] if sampler.samples else 0.0
+            attacked = _open_loop(server.port, NORMAL_RATE, seconds, 4)
+            peak_rss, peak_fds = sampler.peak(since)
+            held = hostile.result()
+        limit = open_files_limit(server.pid)
+    label = "normal clients, 100 requests/s"
+    results.add("http.slow.quiet.p99", quiet["percentiles"][2] * 1000,
+                f"{label}, quiet: p99", "ms", higher_is_better=False)
+    results.add("http.slow.attacked.p99", attacked["percentiles"][2] * 1000,
+                f"{label}, beside {idle:,} idle + {slow} slowloris connections: p99", "ms",
+                higher_is_better=False)
+    results.add("http.slow.ratio", attacked["percentiles"][2] / quiet["percentiles"][2],
+                "p99 attacked / quiet (target <= 2x)", "x", higher_is_better=False)
+    results.add("http.slow.fds", peak_fds, f"server's open descriptors at peak (limit"
+                f" {limit:,})", "", higher_is_better=False)
+    results.add("http.slow.rss", peak_rss, "server's RSS at peak while attacked", "MiB",
+                higher_is_better=False)
+    for kind in ("idle", "slowloris"):
+        if kind in held["held_max"]:
+            results.add(f"http.slow.held.{kind}", held["held_max"][kind],
+                        f"longest a {kind} connection was kept (s)", "s",
+                        higher_is_better=False)
+    results.notes["http_slow"] = {"quiet": quiet["statuses"], "attacked": attacked["statuses"],
+                                  "cut": held["cut"], "connect_errors": held["errors"],
+                                  "attacked_errors": attacked["errors"]}
+
+
+def _overload(directory: Path, results: Results, seconds: float, quick: bool) -> None:
+    with service(directory) as server, Sampler(server.pid) as sampler:
+        capacity = load(server.port, 16, 10**6, seconds)
+        quiet_p50 = capacity["percentiles"][0]
+        before = sampler.samples[-1][1] if sampler.samples else 0.0
+        started = sampler.samples[-1][0] if sampler.samples else 0.0
+        rate = OVERLOAD * capacity["rate"]
+        over = _open_loop(server.port, rate, seconds * 2, OVERLOAD_CONNECTIONS)
+        stopped = time.monotonic()
+        recovered = None
+        while time.monotonic() - stopped < 15:
+            probe = load(server.port, 1, 50, 0.5)
+            if set(probe["statuses"]) == {"201"} and probe["percentiles"][0] <= 2 * quiet_p50:
+                recovered = time.monotonic() - stopped
+                break
+        peak_rss, _ = sampler.peak(started)
+        inside = server_p99(server.port)
+        after = sampler.samples[-1][1] if sampler.samples else 0.0
+    results.add("http.over.capacity", capacity["rate"], "capacity, 16 connections", "req/s")
+    results.add("http.over.offered", rate, f"offered: {OVERLOAD:.0f}x capacity, open loop,"
+                f" {OVERLOAD_CONNECTIONS} connections", "req/s")
+    statuses = over["statuses"]
+    results.add("http.over.201", statuses.get("201", 0) / over["seconds"], "answered 201",
+                "req/s")
+    results.add("http.over.503", statuses.get("503", 0) / over["seconds"],
+                "answered 503 + Retry-After", "req/s")
+    results.add("http.over.max", over["max"] * 1000, "slowest answer", "ms",
+                higher_is_better=False)
+    for status, points in over["by_status"].items():
+        results.add(f"http.over.p99.{status}", points[2] * 1000, f"p99 of the {status}s", "ms",
+                    higher_is_better=False)
+    if inside is not None:
+        results.add("http.over.server_p99", inside * 1000, "p99 inside the server, arrival at"
+                    " the app to answer (bucket bound, all requests of the run)", "ms",
+                    higher_is_better=False)
+    results.add("http.over.rss.before", before, "server RSS before", "MiB")
+    results.add("http.over.rss.peak", peak_rss, "server RSS at peak", "MiB",
+                higher_is_better=False)
+    results.add("http.over.rss.after", after, "server RSS after", "MiB")
+    if recovered is not None:
+        results.add("http.over.recovered", recovered,
+                    "back to normal after the load stopped (s)", "s", higher_is_better=False)
+    else:
+        results.skip("http.over.recovered", "not back to normal within 15 s")
+    results.notes["http_overload"] = {"statuses": statuses, "errors": over["errors"],
+                                      "timeline": over["timeline"],
+                                      "queued_p99_s": over["queued_p99"]}
