@@ -19,6 +19,7 @@ from ._clock import Clock, iso_time, to_datetime
 from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, RateLimited, Snooze, StoreError
 from ._limits import Limits, QueueLimitsRow, Throttle, effective
+from ._states import JobState
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
 from ._tracing import traced_attempt
@@ -107,6 +108,9 @@ class TaskQueue:
         self.in_flight: dict[int, Attempt] = {}
         #: jobs whose attempt ended and whose outcome is being written
         self._recording = 0
+        #: (id, attempt) of those whose outcome leaves them out of the queue: they hold no
+        #: slot for this worker's limited claims (see ``JobStore.job_claim_limited``).
+        self._ended: dict[int, int] = {}
         #: The limits claims apply: the code's, or an operator's override (see apply_row).
         self.limits: Limits = self.options.limits
         #: No job starts before this store time (a ``RateLimited`` of the whole task).
@@ -137,9 +141,9 @@ class TaskQueue:
         free = self.options.concurrency - (len(self.in_flight) - self._recording)
         limit = self.limits.global_concurrency
         if limit is not None:
-            # Every process counts a job as running until its outcome is written: never ask
-            # for slots the claim would find taken by our own outcomes still being written.
-            free = min(free, limit - len(self.in_flight))
+            # Our claims count our own outcomes still being written as free (``ended``),
+            # except an interruption's (it returns the job to the queue).
+            free = min(free, limit - (len(self.in_flight) - len(self._ended)))
         return free
 
     # -- claiming ---------------------------------------------------------------------------
@@ -189,7 +193,7 @@ class TaskQueue:
                 if limits.any or (self.blocked_until is not None and self.blocked_until > now):
                     claimed = await context.store.job_claim_limited(
                         self.name, context.owner, self.free_slots, now, now + config.lease_ttl,
-                        limits,
+                        limits, ended=list(self._ended.items()),
                     )
                     rows, throttle = claimed.jobs, claimed.throttle
                 else:  # no limits: the plain claim, exactly as without flow control
@@ -257,6 +261,8 @@ class TaskQueue:
         if attempt.rate_limited is not None:
             await self._pause_for(attempt)
         self._recording += 1
+        if outcome.state is not JobState.AVAILABLE:
+            self._ended[row.id] = row.attempt
         self._slot_freed.set()
         self.context.batcher.submit(outcome, partial(self._recorded, attempt, outcome))
 
@@ -282,6 +288,8 @@ class TaskQueue:
         """The outcome of ``attempt`` was written (or given up on): free its slot."""
         context = self.context
         self._recording -= 1
+        if self._ended.get(attempt.row.id) == attempt.row.attempt:
+            del self._ended[attempt.row.id]
         self._log_outcome(attempt, outcome, matched)
         if matched and context.on_attempt is not None:
             context.on_attempt(self.name, attempt.duration, outcome)

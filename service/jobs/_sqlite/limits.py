@@ -6,6 +6,7 @@ jobs and its update happen in one statement, inside one write transaction with t
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from .._limits import (
@@ -27,7 +28,18 @@ _SET_RUNNING = (
     "UPDATE jobs SET state = 'running', attempt = attempt + 1, attempted_at = :now,"
     " lease_owner = :owner, lease_expires_at = :expires"
 )
-_RUNNING = "(SELECT count(*) FROM jobs WHERE state = 'running' AND task = :task)"
+#: Running jobs hold slots -- except the claimer's own attempts that have ended and whose
+#: outcomes are being written (``:ended``, JSON ``[[id, attempt], ...]``): their task code has
+#: returned, so their slots are the claimer's to reuse. Another process counts them until the
+#: outcome commits; a dead process's jobs are counted until a rescue returns them.
+_HOLDS_SLOT = (
+    "NOT (lease_owner = :owner AND (id, attempt) IN"
+    " (SELECT value ->> 0, value ->> 1 FROM json_each(:ended)))"
+)
+_RUNNING = (
+    "(SELECT count(*) FROM jobs WHERE state = 'running' AND task = :task AND "
+    + _HOLDS_SLOT + ")"
+)
 
 #: Jobs without keys: the plain claim, its batch bounded by the free global slots.
 _CLAIM = (
@@ -83,7 +95,7 @@ def _key_cap(limits: Limits) -> str:
     cap = ":want"
     if limits.per_key is not None:
         cap = ("(:per_key - (SELECT count(*) FROM jobs WHERE state = 'running' AND task = :task"
-               " AND concurrency_key = keys.k))")
+               f" AND concurrency_key = keys.k AND {_HOLDS_SLOT}))")
     if limits.rate is not None and limits.rate.per_key:
         cap = f"min({cap}, 1)"
     return cap
@@ -102,9 +114,12 @@ def read_row(conn: sqlite3.Connection, task: str) -> QueueLimitsRow:
 
 def claim_limited(
     conn: sqlite3.Connection, task: str, owner: str, want: int, now: float, expires: float,
-    limits: Limits,
+    limits: Limits, ended: Sequence[tuple[int, int]] = (),
 ) -> LimitedClaim:
-    """Claim up to ``want`` jobs of ``task`` within ``limits``, in the caller's transaction."""
+    """Claim up to ``want`` jobs of ``task`` within ``limits``, in the caller's transaction.
+
+    ``ended``: (id, attempt) of the claimer's attempts whose outcomes are being written.
+    """
     queue = read_row(conn, task)
     if queue.paused:
         return LimitedClaim(jobs=[])
@@ -113,7 +128,8 @@ def claim_limited(
         return LimitedClaim(jobs=[], throttle=held)
     params: dict[str, Any] = {"now": now, "owner": owner, "expires": expires, "task": task,
                               "want": want, "global": limits.global_concurrency,
-                              "per_key": limits.per_key, "key_want": key_want(limits, want)}
+                              "per_key": limits.per_key, "key_want": key_want(limits, want),
+                              "ended": json.dumps([list(pair) for pair in ended])}
     sql = (_CLAIM_KEYED.format(cap=_cap(limits), key_cap=_key_cap(limits)) if limits.keyed
            else _CLAIM.format(cap=_cap(limits)))
     rows = conn.execute(sql, params).fetchall()

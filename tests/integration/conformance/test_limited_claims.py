@@ -56,6 +56,35 @@ async def test_a_global_limit_counts_running_jobs_of_every_claimer(
     assert len(await claim(backend, limits, owner="w3")) == 1
 
 
+async def test_a_claimers_own_ended_attempts_free_their_slots_for_it_alone(
+    backend: JobStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Attempts whose outcomes are still being written (``ended``) hold no slot for the
+    claimer that ran them -- globally and per key -- while every other claimer counts them,
+    and an id with another attempt number frees nothing."""
+    await backend.push_many([Call(customer=c, n=n) for n in range(4) for c in ("a", "b")])
+    limits = Limits(global_concurrency=2)
+    first = await claim(backend, limits, limit=2, owner="w1")
+    assert len(first) == 2
+    ended = [(job.id, job.attempt) for job in first]
+
+    assert await claim(backend, limits, owner="w2") == []
+    stale = [(first[0].id, first[0].attempt + 1)]
+    got = await backend.job_claim_limited(CALL, "w1", 10, backend.clock.now(),
+                                          backend.clock.now() + LEASE, limits, ended=stale)
+    assert got.jobs == []
+    got = await backend.job_claim_limited(CALL, "w1", 10, backend.clock.now(),
+                                          backend.clock.now() + LEASE, limits, ended=ended)
+    assert len(got.jobs) == 2
+
+    keyed = Limits(per_key=1, keyed=True)  # two jobs of "a" and two of "b" run now
+    assert await claim(backend, keyed, owner="w2") == []
+    mine = [(job.id, job.attempt) for job in (*first, *got.jobs)]
+    again = await backend.job_claim_limited(CALL, "w1", 10, backend.clock.now(),
+                                            backend.clock.now() + LEASE, keyed, ended=mine)
+    assert sorted(job.concurrency_key for job in again.jobs) == ["a", "b"]
+
+
 async def test_a_claim_takes_keys_round_robin_oldest_first_within_a_key(
     backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
