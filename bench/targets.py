@@ -93,6 +93,23 @@ SCHEDULED_DRAIN_GAP = (
 )
 
 
+#: Filled in from the profile once measured (see bench/RESULTS.md's flow-control section).
+KEYS_GAP = ""
+PG_GLOBAL_GAP = ""
+
+#: Issue 13: a limit that does not bind costs at most 10% of the throughput without limits.
+FLOW_TARGETS = (
+    Target("flow control: a limit that does not bind costs <= 10% (SQLite, global)",
+           best("limits.sqlite.global"), 0.9, best("limits.sqlite.none")),
+    Target("flow control: a limit that does not bind costs <= 10% (PostgreSQL, global)",
+           best("limits.pg.global"), 0.9, best("limits.pg.none"), why_missed=PG_GLOBAL_GAP),
+    Target("flow control: a limit that does not bind costs <= 10% (SQLite, per_key)",
+           best("limits.sqlite.keys"), 0.9, best("limits.sqlite.none"), why_missed=KEYS_GAP),
+    Target("flow control: a limit that does not bind costs <= 10% (PostgreSQL, per_key)",
+           best("limits.pg.keys"), 0.9, best("limits.pg.none"), why_missed=KEYS_GAP),
+)
+
+
 def all_targets(sizes: tuple[int, ...]) -> tuple[Target, ...]:
     """The issue's targets (and companions at other durability) for claim tables ``sizes``."""
     small, big = sizes[0], sizes[-1]
@@ -128,4 +145,5 @@ def all_targets(sizes: tuple[int, ...]) -> tuple[Target, ...]:
                best("rss.huey.idle.rss"), at_most=True),
         Target(f"worker RSS <= Huey's, {big:,} pending", best("rss.ours.pending.rss"), 1.0,
                best("rss.huey.pending.rss"), at_most=True),
+        *FLOW_TARGETS,
     )
