@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .._limits import AfterClaim, LimitedClaim, Limits, QueueLimitsRow, explain, key_want
 from .._rows import CLAIMED_COLUMNS, CLAIMED_COUNT, claim_order, to_claimed
 from .notify import DUE, notify_tasks
+from .transaction import rollback
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -173,8 +174,11 @@ def claim_limited(
         "ended_ids": [job_id for job_id, _ in ended],
         "ended_attempts": [attempt for _, attempt in ended],
     }
-    with conn.pipeline():
-        with conn.transaction():
+    # BEGIN and COMMIT by hand: ``conn.transaction()`` in a pipeline syncs on entry and on
+    # exit, three round trips more (strace: 4 reads per claim, against 1 for a plain claim).
+    try:
+        with conn.pipeline():
+            conn.execute("BEGIN")
             if limits.serialised:
                 conn.execute(_LOCK, params)
             if limits.rate is not None and limits.rate.per_key:
@@ -182,8 +186,12 @@ def claim_limited(
                              " AND next_at <= %(now)s", params)
             claimed = conn.execute(claim_sql(limits), params)
             after = conn.execute(_AFTER, params)
-        rows = claimed.fetchall()
-        seen = after.fetchone()
+            conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    rows = claimed.fetchall()
+    seen = after.fetchone()
     assert seen is not None  # a SELECT over a one-row table
     jobs = sorted((to_claimed(r, key=r[CLAIMED_COUNT]) for r in rows), key=claim_order)
     view = AfterClaim(paused=bool(seen[0]), blocked_until=seen[1], rate_next_at=seen[2],
