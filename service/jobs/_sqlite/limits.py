@@ -6,17 +6,19 @@ jobs and its update happen in one statement, inside one write transaction with t
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import TYPE_CHECKING, Any
 
 from .._limits import (
+    AfterClaim,
     LimitedClaim,
     Limits,
     QueueLimitsRow,
     Throttle,
+    explain,
     gate,
     key_want,
-    throttle_after,
 )
 from .._rows import CLAIMED_COLUMNS, CLAIMED_COUNT, claim_order, to_claimed
 
@@ -46,8 +48,15 @@ _CLAIM = (
     _SET_RUNNING
     + " WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND task = :task"
     "  AND (expires_at IS NULL OR expires_at > :now)"
-    "  ORDER BY priority, run_at, id LIMIT {cap})"
+    "  ORDER BY priority, run_at, id LIMIT {cap}){held}"
     f" RETURNING {CLAIMED_COLUMNS}, concurrency_key"
+)
+
+#: Without a rate, the queue row is read in the claim itself: no start while it is paused
+#: (by an operator, or by ``RateLimited``). With one, ``gate`` reads it first.
+_HELD = (
+    " AND NOT EXISTS (SELECT 1 FROM job_queues WHERE task = :task"
+    " AND (paused = 1 OR blocked_until > :now))"
 )
 
 #: Jobs with keys, round-robin: every key's oldest jobs (one index seek per key, a loose scan
@@ -80,7 +89,7 @@ _CLAIM_KEYED = (
     ")"
     + _SET_RUNNING
     + " WHERE id IN (SELECT id FROM ranked WHERE rn <= cap"
-    "  ORDER BY rn, priority, run_at, id LIMIT {cap})"
+    "  ORDER BY rn, priority, run_at, id LIMIT {cap}){held}"
     f" RETURNING {CLAIMED_COLUMNS}, concurrency_key"
 )
 
@@ -120,27 +129,35 @@ def claim_limited(
 
     ``ended``: (id, attempt) of the claimer's attempts whose outcomes are being written.
     """
-    queue = read_row(conn, task)
-    if queue.paused:
-        return LimitedClaim(jobs=[])
-    want, held = gate(limits, want, now, queue)
-    if held is not None:
-        return LimitedClaim(jobs=[], throttle=held)
+    if limits.rate is not None:
+        queue = read_row(conn, task)
+        if queue.paused:
+            return LimitedClaim(jobs=[])
+        want, held = gate(limits, want, now, queue)
+        if held is not None:
+            return LimitedClaim(jobs=[], throttle=held)
     params: dict[str, Any] = {"now": now, "owner": owner, "expires": expires, "task": task,
                               "want": want, "global": limits.global_concurrency,
                               "per_key": limits.per_key, "key_want": key_want(limits, want),
                               "ended": json.dumps([list(pair) for pair in ended])}
-    sql = (_CLAIM_KEYED.format(cap=_cap(limits), key_cap=_key_cap(limits)) if limits.keyed
-           else _CLAIM.format(cap=_cap(limits)))
+    sql = _claim_sql(limits)
     rows = conn.execute(sql, params).fetchall()
     jobs = sorted((to_claimed(r, key=r[CLAIMED_COUNT]) for r in rows), key=claim_order)
     _consume_rate(conn, task, now, limits, jobs)
     throttle = None
     if len(jobs) < want:
-        throttle = _why(conn, limits, task, now)
+        throttle = _why(conn, limits, task, now, want, len(jobs))
     elif limits.rate is not None and not limits.rate.per_key:
         throttle = Throttle(reason="rate", retry_at=now + limits.rate.interval)
     return LimitedClaim(jobs=jobs, throttle=throttle)
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_sql(limits: Limits) -> str:
+    held = "" if limits.rate is not None else _HELD
+    if limits.keyed:
+        return _CLAIM_KEYED.format(cap=_cap(limits), key_cap=_key_cap(limits), held=held)
+    return _CLAIM.format(cap=_cap(limits), held=held)
 
 
 def _consume_rate(conn: sqlite3.Connection, task: str, now: float, limits: Limits,
@@ -164,19 +181,24 @@ def _consume_rate(conn: sqlite3.Connection, task: str, now: float, limits: Limit
     )
 
 
-#: Why a claim took fewer jobs than it asked: the running count, whether jobs are left, and
-#: the next start of a paused or rate-limited key -- one statement.
+#: Why a claim took fewer jobs than it asked: the queue row (paused, paused by
+#: ``RateLimited``), the running count, whether jobs are left, and the next start of a paused or
+#: rate-limited key -- one statement.
 _WHY = (
-    "SELECT (SELECT count(*) FROM jobs WHERE state = 'running' AND task = ?),"
-    " EXISTS (SELECT 1 FROM jobs WHERE state = 'available' AND task = ?),"
-    " (SELECT min(next_at) FROM job_queue_keys WHERE task = ? AND next_at > ?)"
+    "SELECT coalesce(q.paused, 0), q.blocked_until, q.rate_next_at,"
+    " (SELECT count(*) FROM jobs WHERE state = 'running' AND task = :task),"
+    " EXISTS (SELECT 1 FROM jobs WHERE state = 'available' AND task = :task),"
+    " (SELECT min(next_at) FROM job_queue_keys WHERE task = :task AND next_at > :now)"
+    " FROM (SELECT 1) AS one LEFT JOIN job_queues q ON q.task = :task"
 )
 
 
-def _why(conn: sqlite3.Connection, limits: Limits, task: str, now: float) -> Throttle | None:
-    running, more, key_next_at = conn.execute(_WHY, (task, task, task, now)).fetchone()
-    return throttle_after(limits, now, running=int(running), more=bool(more),
-                          key_next_at=None if key_next_at is None else float(key_next_at))
+def _why(conn: sqlite3.Connection, limits: Limits, task: str, now: float, want: int,
+         got: int) -> Throttle | None:
+    row = conn.execute(_WHY, {"task": task, "now": now}).fetchone()
+    seen = AfterClaim(paused=bool(row[0]), blocked_until=row[1], rate_next_at=row[2],
+                      running=int(row[3]), more=bool(row[4]), key_next_at=row[5])
+    return explain(limits, want, got, now, seen)
 
 
 def block(conn: sqlite3.Connection, task: str, key: str | None, until: float,
