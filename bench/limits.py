@@ -123,9 +123,9 @@ def replace_section(path: Path, lines: list[str]) -> None:
     text = path.read_text().split("\n")
     start = next((i for i, line in enumerate(text) if line.startswith(report.LIMITS_TITLE)),
                  None)
-    if start is None:
+    if start is None:  # where run_all puts it: after the burn-down, before the latencies
         start = end = next(i for i, line in enumerate(text)
-                           if line.startswith("## How each scenario"))
+                           if line.startswith(("## 4. ", "## How each scenario")))
     else:
         end = next((i for i in range(start + 1, len(text)) if text[i].startswith("## ")),
                    len(text))

@@ -34,7 +34,8 @@ CHARTS = {
     "latency_percentiles.png": "Latency percentiles",
     "pushes.png": "Pushes per second",
 }
-FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.latency", "bench.claims",
+FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.limits", "bench.latency",
+            "bench.claims",
             "bench.memory", "bench.http_api", "bench.stalls", "bench.schema_cost", "bench.profile")
 
 
