@@ -163,7 +163,8 @@ def claim_limited(
 
     Its statements go in one pipeline, one round trip: the queue row's lock (when a count or
     rate is checked), the claim -- whose snapshot is taken once the lock is held, so it counts
-    every job an earlier claim started -- and a last look at what holds further starts back.
+    every job an earlier claim started -- and, under a rate, a last look at what holds further
+    starts back (without one, a claim that took fewer jobs than asked looks after its commit).
     ``ended``: (id, attempt) of the claimer's attempts whose outcomes are being written.
     """
     params: dict[str, Any] = {
@@ -185,15 +186,21 @@ def claim_limited(
                 conn.execute("DELETE FROM job_queue_keys WHERE task = %(task)s"
                              " AND next_at <= %(now)s", params)
             claimed = conn.execute(claim_sql(limits), params)
-            after = conn.execute(_AFTER, params)
+            # A rate's throttle is read in the claim's transaction; else only a short claim
+            # needs the look, after it (a full claim was held back by nothing).
+            after = conn.execute(_AFTER, params) if limits.rate is not None else None
             conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
         raise
     rows = claimed.fetchall()
+    jobs = sorted((to_claimed(r, key=r[CLAIMED_COUNT]) for r in rows), key=claim_order)
+    if after is None:
+        if len(jobs) >= want:
+            return LimitedClaim(jobs=jobs)
+        after = conn.execute(_AFTER, params)
     seen = after.fetchone()
     assert seen is not None  # a SELECT over a one-row table
-    jobs = sorted((to_claimed(r, key=r[CLAIMED_COUNT]) for r in rows), key=claim_order)
     view = AfterClaim(paused=bool(seen[0]), blocked_until=seen[1], rate_next_at=seen[2],
                       running=int(seen[3]), more=bool(seen[4]), key_next_at=seen[5])
     return LimitedClaim(jobs=jobs, throttle=explain(limits, want, len(jobs), now, view))
