@@ -94,18 +94,21 @@ SCHEDULED_DRAIN_GAP = (
 
 
 KEYS_GAP = (
-    "Every keyed claim also looks for jobs without a key (they are one more round-robin"
-    " group), and no index holds only those: it walks the task's available keyed jobs in"
-    " `jobs_available` order, O(queue) per claim. SQLite: with 20,000 queued that search"
-    " alone takes 3.8 ms (the 100-key loose scan: 0.1 ms); over a drain a keyed claim of 10"
-    " averaged 1.55 ms against 0.17 ms for a plain one (plain sqlite3); callgrind of a"
-    " 2,000-job drain: 1.24M instructions per job against 0.53M without limits, 0.64M of the"
-    " difference in sqlite3_step. PostgreSQL (EXPLAIN ANALYZE): a 15 ms seq scan of an 18.8 ms"
-    " claim. Measured alternative: a partial index of unkeyed available jobs (`WHERE state ="
-    " 'available' AND concurrency_key IS NULL`) makes the keyed claim+complete cycle 3.4x"
-    " faster (1,863 -> 6,412 jobs/s, plain sqlite3, median of 3) but every task without limits"
-    " writes it too: push_many 0.90x (64.9k -> 58.6k jobs/s). The issue says tasks without"
-    " limits pay nothing, so it is not shipped; the lead's call."
+    "A keyed claim walks the keys (a loose scan of `jobs_keyed`, one seek and one count of"
+    " running jobs per key: 100 here) and also looks for jobs without a key (one more"
+    " round-robin group), which no index holds on their own: it walks `jobs_available` past the"
+    " keyed jobs. On SQLite that walk now stops at the cap-th oldest first job of a key (a job"
+    " behind it could not be in the batch): a keyed claim of 10 with 20,000 queued went from"
+    " 1.24 ms to 0.48 ms (plain sqlite3; a plain claim 0.11-0.16 ms); what is left is the"
+    " per-key work. Callgrind before the bound (2,000-job drain): 1.24M instructions per job"
+    " against 0.53M without limits, 0.64M of the difference in sqlite3_step. On PostgreSQL the"
+    " walk is not bounded yet: the planner takes a seq scan of the table (EXPLAIN ANALYZE: 15 ms"
+    " of an 18.8 ms claim at 20,000 queued); the same bound there needs its plan checked. A"
+    " measured alternative: a partial index of unkeyed available jobs (`WHERE state ="
+    " 'available' AND concurrency_key IS NULL`) made the keyed claim+complete cycle 3.4x faster"
+    " (1,863 -> 6,412 jobs/s, plain sqlite3, median of 3, before the bound) but every task"
+    " without limits writes it too: push_many 0.90x (64.9k -> 58.6k jobs/s); the issue says"
+    " tasks without limits pay nothing, so it is not shipped."
 )
 GLOBAL_GAP = (
     "PostgreSQL only (SQLite meets it). A limited claim sends BEGIN, the queue-row lock, the"
