@@ -93,6 +93,49 @@ SCHEDULED_DRAIN_GAP = (
 )
 
 
+KEYS_GAP = (
+    "A keyed claim walks the keys (a loose scan of `jobs_keyed`, one seek and one count of"
+    " running jobs per key: 100 here) and also looks for jobs without a key (one more"
+    " round-robin group), which no index holds on their own: it walks `jobs_available` past the"
+    " keyed jobs. On SQLite that walk now stops at the cap-th oldest first job of a key (a job"
+    " behind it could not be in the batch): a keyed claim of 10 with 20,000 queued went from"
+    " 1.24 ms to 0.48 ms (plain sqlite3; a plain claim 0.11-0.16 ms); what is left is the"
+    " per-key work. Callgrind before the bound (2,000-job drain): 1.24M instructions per job"
+    " against 0.53M without limits, 0.64M of the difference in sqlite3_step. On PostgreSQL the"
+    " walk is not bounded yet: the planner takes a seq scan of the table (EXPLAIN ANALYZE: 15 ms"
+    " of an 18.8 ms claim at 20,000 queued); the same bound there needs its plan checked. A"
+    " measured alternative: a partial index of unkeyed available jobs (`WHERE state ="
+    " 'available' AND concurrency_key IS NULL`) made the keyed claim+complete cycle 3.4x faster"
+    " (1,863 -> 6,412 jobs/s, plain sqlite3, median of 3, before the bound) but every task"
+    " without limits writes it too: push_many 0.90x (64.9k -> 58.6k jobs/s); the issue says"
+    " tasks without limits pay nothing, so it is not shipped."
+)
+GLOBAL_GAP = (
+    "PostgreSQL only (SQLite meets it). A limited claim sends BEGIN, the queue-row lock, the"
+    " claim and COMMIT in one pipeline -- one round trip, as a plain claim (strace: 1 read per"
+    " claim; 4 before this change, when conn.transaction() synced inside the pipeline) -- but"
+    " four statements where a plain claim sends one, on a server whose every commit waits for"
+    " fsync; the count of running jobs in the claim is an index scan of the running jobs"
+    " (EXPLAIN ANALYZE: 0.28 ms for the whole claim). Fixed on the way: the claim updated its"
+    " rows through a hash join over every available job (24.9 ms a claim at 20,000 queued; now"
+    " primary-key seeks, 1.6 ms), and a worker could not claim until its own outcomes were"
+    " written (their jobs still counted as running), so claims and outcome writes alternated:"
+    " 0.25x before these changes."
+)
+
+#: Issue 13: a limit that does not bind costs at most 10% of the throughput without limits.
+FLOW_TARGETS = (
+    Target("flow control: a limit that does not bind costs <= 10% (SQLite, global)",
+           best("limits.sqlite.global"), 0.9, best("limits.sqlite.none"), why_missed=GLOBAL_GAP),
+    Target("flow control: a limit that does not bind costs <= 10% (PostgreSQL, global)",
+           best("limits.pg.global"), 0.9, best("limits.pg.none"), why_missed=GLOBAL_GAP),
+    Target("flow control: a limit that does not bind costs <= 10% (SQLite, per_key)",
+           best("limits.sqlite.keys"), 0.9, best("limits.sqlite.none"), why_missed=KEYS_GAP),
+    Target("flow control: a limit that does not bind costs <= 10% (PostgreSQL, per_key)",
+           best("limits.pg.keys"), 0.9, best("limits.pg.none"), why_missed=KEYS_GAP),
+)
+
+
 def all_targets(sizes: tuple[int, ...]) -> tuple[Target, ...]:
     """The issue's targets (and companions at other durability) for claim tables ``sizes``."""
     small, big = sizes[0], sizes[-1]
@@ -128,4 +171,5 @@ def all_targets(sizes: tuple[int, ...]) -> tuple[Target, ...]:
                best("rss.huey.idle.rss"), at_most=True),
         Target(f"worker RSS <= Huey's, {big:,} pending", best("rss.ours.pending.rss"), 1.0,
                best("rss.huey.pending.rss"), at_most=True),
+        *FLOW_TARGETS,
     )

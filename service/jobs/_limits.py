@@ -5,8 +5,10 @@ A task's limits come from its :class:`~service.jobs.TaskOptions` (``global_concu
 (``POST /api/queues/{task}/limits``), which every worker reads within a second.
 
 A concurrency slot is a running job (whose lease is live until a rescue returns it), counted in
-the claim statement itself; a rate is a spacing stored on the queue row and advanced in the
-claim's transaction. See invariant 11 in the design.
+the claim statement itself -- except, for the claimer alone, its own jobs whose task code has
+returned and whose outcomes it is still writing (``ended``): a worker need not wait for its
+outcome writes to reuse their slots. A rate is a spacing stored on the queue row and advanced
+in the claim's transaction. See invariant 11 in the design.
 """
 
 from __future__ import annotations

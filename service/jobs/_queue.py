@@ -21,6 +21,7 @@ from ._errors import Cancel, PayloadError, RateLimited, Snooze, StoreError
 from ._limits import Limits, QueueLimitsRow, Throttle, effective
 from ._progress import ProgressBuffer, ProgressUpdate
 from ._run_in import body_for
+from ._states import JobState
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
 from ._tracing import traced_attempt
@@ -119,6 +120,9 @@ class TaskQueue:
         self.in_flight: dict[int, Attempt] = {}
         #: jobs whose attempt ended and whose outcome is being written
         self._recording = 0
+        #: (id, attempt) of those whose outcome leaves them out of the queue: they hold no
+        #: slot for this worker's limited claims (see ``JobStore.job_claim_limited``).
+        self._ended: dict[int, int] = {}
         #: The limits claims apply: the code's, or an operator's override (see apply_row).
         self.limits: Limits = self.options.limits
         #: No job starts before this store time (a ``RateLimited`` of the whole task).
@@ -150,9 +154,11 @@ class TaskQueue:
                 - self.body.lingering)
         limit = self.limits.global_concurrency
         if limit is not None:
-            # Every process counts a job as running until its outcome is written: never ask
-            # for slots the claim would find taken by our own outcomes still being written.
-            free = min(free, limit - len(self.in_flight))
+            # Our claims count our own outcomes still being written as free (``ended``),
+            # except an interruption's (it returns the job to the queue). A thread abandoned by
+            # its attempt still runs task code: it keeps its share of the limit here too.
+            free = min(free, limit - (len(self.in_flight) - len(self._ended))
+                       - self.body.lingering)
         return free
 
     # -- claiming ---------------------------------------------------------------------------
@@ -211,7 +217,7 @@ class TaskQueue:
                 if limits.any or (self.blocked_until is not None and self.blocked_until > now):
                     claimed = await context.store.job_claim_limited(
                         self.name, context.owner, self.free_slots, now, now + config.lease_ttl,
-                        limits,
+                        limits, ended=list(self._ended.items()),
                     )
                     rows, throttle = claimed.jobs, claimed.throttle
                 else:  # no limits: the plain claim, exactly as without flow control
@@ -280,6 +286,8 @@ class TaskQueue:
         if attempt.rate_limited is not None:
             await self._pause_for(attempt)
         self._recording += 1
+        if outcome.state is not JobState.AVAILABLE:
+            self._ended[row.id] = row.attempt
         self._slot_freed.set()
         outcome = with_progress(outcome, attempt)
         self.context.batcher.submit(outcome, partial(self._recorded, attempt, outcome))
@@ -306,6 +314,8 @@ class TaskQueue:
         """The outcome of ``attempt`` was written (or given up on): free its slot."""
         context = self.context
         self._recording -= 1
+        if self._ended.get(attempt.row.id) == attempt.row.attempt:
+            del self._ended[attempt.row.id]
         self._log_outcome(attempt, outcome, matched)
         if matched and context.on_attempt is not None:
             context.on_attempt(self.name, attempt.duration, outcome)

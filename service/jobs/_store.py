@@ -891,13 +891,18 @@ class JobStore(Protocol):
 
     async def job_claim_limited(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float,
-        limits: Limits,
+        limits: Limits, ended: Sequence[tuple[int, int]] = (),
     ) -> LimitedClaim:
         """:meth:`job_claim` within ``limits``, across every process: at most
         ``global_concurrency`` jobs of ``task`` running, ``per_key`` of each key, starts spaced
         by the rate, none while the task (or a key) is paused by ``RateLimited``; keyed jobs
         taken round-robin across keys. Running jobs are counted in the claim statement; the
         rate is consumed in its transaction. Says what throttled it, and until when.
+
+        ``ended``: (id, attempt) of ``owner``'s attempts that have returned and whose outcomes
+        are still being written. Their jobs are still ``running``, but they hold no slot for
+        this claim (their task code is done), so a worker reuses a slot without waiting for the
+        outcome's commit; every other claimer counts them until then.
         """
         ...
 

@@ -383,12 +383,12 @@ class PostgresStore(Pusher):
 
     async def job_claim_limited(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float,
-        limits: Limits,
+        limits: Limits, ended: Sequence[tuple[int, int]] = (),
     ) -> LimitedClaim:
         if limit <= 0:
             return LimitedClaim(jobs=[])
         return await self._call(flow.claim_limited, task, owner, limit, now, lease_expires_at,
-                                limits)
+                                limits, ended)
 
     async def queue_block(self, task: str, key: str | None, until: float) -> None:
         await self._call(flow.block, task, key, until, self.clock.now())

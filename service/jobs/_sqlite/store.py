@@ -547,14 +547,14 @@ class SQLiteStore(Pusher):
 
     async def job_claim_limited(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float,
-        limits: Limits,
+        limits: Limits, ended: Sequence[tuple[int, int]] = (),
     ) -> LimitedClaim:
         if limit <= 0:
             return LimitedClaim(jobs=[])
         # A keyed claim seeks once per key: the store's thread, not the event loop.
         write = self._write if limits.keyed else self._short_write
         return await write(flow.claim_limited, task, owner, limit, now, lease_expires_at,
-                           limits)
+                           limits, ended)
 
     async def queue_block(self, task: str, key: str | None, until: float) -> None:
         await self._short_write(flow.block, task, key, until, self.clock.now())

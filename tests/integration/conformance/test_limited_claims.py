@@ -56,6 +56,63 @@ async def test_a_global_limit_counts_running_jobs_of_every_claimer(
     assert len(await claim(backend, limits, owner="w3")) == 1
 
 
+async def test_a_claimers_own_ended_attempts_free_their_slots_for_it_alone(
+    backend: JobStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Attempts whose outcomes are still being written (``ended``) hold no slot for the
+    claimer that ran them -- globally and per key -- while every other claimer counts them,
+    and an id with another attempt number frees nothing."""
+    await backend.push_many([Call(customer=c, n=n) for n in range(4) for c in ("a", "b")])
+    limits = Limits(global_concurrency=2)
+    first = await claim(backend, limits, limit=2, owner="w1")
+    assert len(first) == 2
+    ended = [(job.id, job.attempt) for job in first]
+
+    assert await claim(backend, limits, owner="w2") == []
+    stale = [(first[0].id, first[0].attempt + 1)]
+    got = await backend.job_claim_limited(CALL, "w1", 10, backend.clock.now(),
+                                          backend.clock.now() + LEASE, limits, ended=stale)
+    assert got.jobs == []
+    got = await backend.job_claim_limited(CALL, "w1", 10, backend.clock.now(),
+                                          backend.clock.now() + LEASE, limits, ended=ended)
+    assert len(got.jobs) == 2
+
+    keyed = Limits(per_key=1, keyed=True)  # two jobs of "a" and two of "b" run now
+    assert await claim(backend, keyed, owner="w2") == []
+    mine = [(job.id, job.attempt) for job in (*first, *got.jobs)]
+    again = await backend.job_claim_limited(CALL, "w1", 10, backend.clock.now(),
+                                            backend.clock.now() + LEASE, keyed, ended=mine)
+    assert sorted(job.concurrency_key for job in again.jobs) == ["a", "b"]
+
+
+@attrs.frozen(kw_only=True)
+class MaybeKeyed(Task):
+    """The same task as ``Call``, whose jobs may have no key (customer "")."""
+
+    options = TaskOptions(name=CALL, concurrency_key=lambda t: t.customer or None)
+
+    customer: str
+    n: int = 0
+
+
+async def test_jobs_without_a_key_take_their_turn_among_many_keys_in_one_push(
+    backend: JobStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    """One push_many (one run_at): a job without a key ahead of the batch's last first-of-a-key
+    job is in the batch, one behind it is not -- and it is, once fewer keys than slots are left."""
+    keys = [f"k{n:02}" for n in range(20)]
+    heads = [*keys[:9], "", *keys[9:], "", *keys]  # "": no key; one just before the 10th key
+    await backend.push_many([MaybeKeyed(customer=c, n=n) for n, c in enumerate(heads)])
+    keyed = Limits(per_key=1, keyed=True)
+
+    first = await claim(backend, keyed, limit=10)
+    assert [(job.concurrency_key, job.id) for job in first] == [
+        (key, job.id) for key, job in zip([*keys[:9], None], first, strict=True)]
+    assert [job.id for job in first] == sorted(job.id for job in first)
+    second = await claim(backend, keyed, limit=30)
+    assert sorted(job.concurrency_key or "" for job in second) == sorted(["", *keys[9:]])
+
+
 async def test_a_claim_takes_keys_round_robin_oldest_first_within_a_key(
     backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
