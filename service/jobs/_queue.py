@@ -42,8 +42,16 @@ class LeaseLost:
 
 LEASE_LOST = LeaseLost()
 
+
+@attrs.frozen
+class OperatorCancelled:
+    """An operator cancelled the job while it ran: its row is ``cancelled`` already."""
+
+
+OPERATOR_CANCELLED = OperatorCancelled()
+
 #: Why the worker cancels an attempt.
-CancelReason = Shutdown | LeaseLost
+CancelReason = Shutdown | LeaseLost | OperatorCancelled
 
 #: Recorded on a job whose attempt was cancelled by a scope around the worker (the runtime's
 #: forced exit on a second signal), not by the worker's own shutdown.
@@ -249,6 +257,11 @@ class TaskQueue:
             raise
         if outcome is None:
             cancel_reason = attempt.cancel_reason
+            if isinstance(cancel_reason, OperatorCancelled):  # recorded by the cancel itself
+                log.event(logging.INFO, "job.cancelled_while_running", id=row.id, task=self.name,
+                          attempt=row.attempt)
+                self._release(attempt)
+                return
             if not isinstance(cancel_reason, Shutdown) or self.in_flight.get(row.id) is not attempt:
                 log.event(logging.WARNING, "job.lease_lost", id=row.id, task=self.name)
                 self._release(attempt)

@@ -23,6 +23,7 @@ import trio
 
 from . import _log as log
 from ._batcher import OutcomeBatcher
+from ._cancel_delivery import CancelDelivery
 from ._config import WorkerConfig
 from ._errors import StoreError
 from ._queue import LEASE_LOST, QueueContext, Shutdown, TaskQueue
@@ -100,7 +101,10 @@ class TaskWorker:
         self._stopped = trio.Event()
         self._shutting_down = False
         self._started_at: float | None = None
-        store.add_push_listener(self._on_push)
+        store.add_push_listener(self._on_push, tasks=self.queues)
+        #: Stops the attempts of jobs an operator cancels (see _cancel_delivery).
+        self.cancels = CancelDelivery(store, self.queues)
+        store.add_cancel_listener(self.cancels.heard)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -116,6 +120,7 @@ class TaskWorker:
                 upkeep.start_soon(self._prune)
                 upkeep.start_soon(self.scheduler.run)
                 upkeep.start_soon(self._refresh_limits)
+                upkeep.start_soon(self.cancels.run)
                 await upkeep.start(self.batcher.run)
                 async with trio.open_nursery() as queues:
                     for queue in self.queues.values():
@@ -125,6 +130,7 @@ class TaskWorker:
                 upkeep.cancel_scope.cancel()
         finally:
             self.store.remove_push_listener(self._on_push)
+            self.store.remove_cancel_listener(self.cancels.heard)
             await self._record_stop()
             self._stopped.set()
             log.event(logging.INFO, "worker.stopped", owner=self.owner)
