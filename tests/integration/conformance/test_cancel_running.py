@@ -1,0 +1,130 @@
+"""An operator's cancel stops a running job at once in the process that cancelled, on every
+backend: the task sees ``trio.Cancelled`` with no virtual time passing, and the job ends
+``cancelled``, never retried."""
+
+from __future__ import annotations
+
+import attrs
+import trio
+import trio.testing
+from support.workers import running
+
+from service.jobs import (
+    JobAdmin,
+    JobContext,
+    JobFilter,
+    JobState,
+    JobStore,
+    Task,
+    TaskOptions,
+    TaskRegistry,
+    TaskWorker,
+)
+from service.jobs.testing import TEST_CONFIG
+
+#: Real seconds all tasks must stay blocked before the mock clock jumps: far longer than any
+#: query, so virtual time moves only when something sleeps for nothing but time.
+AUTOJUMP = 1.0
+
+
+@attrs.define
+class Seen:
+    """What the running tasks saw: started ids, and the trio time each saw Cancelled."""
+
+    started: dict[int, trio.Event] = attrs.field(factory=dict)
+    cancelled_at: dict[int, float] = attrs.field(factory=dict)
+    stopped: dict[int, trio.Event] = attrs.field(factory=dict)
+
+    def event(self, job_id: int) -> trio.Event:
+        return self.started.setdefault(job_id, trio.Event())
+
+    def stop_event(self, job_id: int) -> trio.Event:
+        return self.stopped.setdefault(job_id, trio.Event())
+
+
+@attrs.frozen(kw_only=True)
+class Forever(Task):
+    options = TaskOptions(name="conf.forever", concurrency=10, max_attempts=5)
+
+    n: int = 0
+
+    async def run(self, ctx: JobContext[Seen]) -> None:
+        ctx.state.event(ctx.job_id).set()
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            ctx.state.cancelled_at[ctx.job_id] = trio.current_time()
+            ctx.state.stop_event(ctx.job_id).set()
+            raise
+
+
+async def _started(seen: Seen, job_ids: list[int]) -> None:
+    with trio.fail_after(60):
+        for job_id in job_ids:
+            await seen.event(job_id).wait()
+
+
+async def _stopped(seen: Seen, job_ids: list[int]) -> None:
+    """Until each task saw Cancelled (60 s of virtual time: a lease renewal would take 1200)."""
+    with trio.fail_after(60):
+        for job_id in job_ids:
+            await seen.stop_event(job_id).wait()
+
+
+async def test_an_operators_cancel_stops_the_running_task_with_no_time_passing(
+    backend: JobStore, mock_clock: trio.testing.MockClock
+) -> None:
+    mock_clock.autojump_threshold = AUTOJUMP
+    seen = Seen()
+    job_id = await backend.push(Forever())
+    worker = TaskWorker(backend, [Forever], state=seen, config=TEST_CONFIG)
+    async with running(worker):
+        await _started(seen, [job_id])
+        cancelled_at = trio.current_time()
+        row = await JobAdmin(backend, TaskRegistry([Forever])).cancel(job_id,
+                                                                      "not needed any more")
+        assert row.state == JobState.CANCELLED
+        await _stopped(seen, [job_id])
+
+    assert seen.cancelled_at == {job_id: cancelled_at}  # no lease renewal needed
+    job = await backend.job_get(job_id)
+    assert job.state == JobState.CANCELLED
+    assert job.attempt == 1  # not retried
+    assert job.errors[-1].message.endswith("not needed any more")
+
+
+async def test_a_bulk_cancel_stops_every_running_job_it_selects(
+    backend: JobStore, mock_clock: trio.testing.MockClock
+) -> None:
+    mock_clock.autojump_threshold = AUTOJUMP
+    seen = Seen()
+    ids = await backend.push_many(Forever(n=n) for n in range(3))
+    worker = TaskWorker(backend, [Forever], state=seen, config=TEST_CONFIG)
+    async with running(worker):
+        await _started(seen, ids)
+        now = trio.current_time()
+        batch = await backend.job_cancel_many(
+            JobFilter(task="conf.forever", state=JobState.RUNNING), backend.clock.now(), "bulk")
+        assert sorted(batch.ids) == sorted(ids)
+        await _stopped(seen, ids)
+
+    assert seen.cancelled_at == dict.fromkeys(ids, now)
+    states = {(await backend.job_get(i)).state for i in ids}
+    assert states == {JobState.CANCELLED}
+
+
+async def test_a_cancel_hint_for_a_job_that_was_not_cancelled_leaves_it_running(
+    backend: JobStore, mock_clock: trio.testing.MockClock
+) -> None:
+    mock_clock.autojump_threshold = AUTOJUMP
+    seen = Seen()
+    job_id = await backend.push(Forever())
+    worker = TaskWorker(backend, [Forever], state=seen, config=TEST_CONFIG)
+    async with running(worker, grace=0):
+        await _started(seen, [job_id])
+        worker.cancels.heard(frozenset([job_id]))  # a stale or stray message
+        worker.cancels.heard(None)  # "check all yours"
+        await trio.testing.wait_all_tasks_blocked()
+        assert seen.cancelled_at == {}
+        assert worker.in_flight == 1
+        assert (await backend.job_get(job_id)).state == JobState.RUNNING
