@@ -32,14 +32,15 @@ async def _cancel_latencies(web: ServiceProcess, marker: Path) -> list[float]:
             assert response.status_code == 201, response.text
             job_id = int(response.json()["id"])
             await wait_until(f"job {job_id} to start in the worker process",
-                             lambda: read_marks(str(marker)), lambda m: ("started", job_id) in m,
-                             within=30)
+                             lambda: read_marks(str(marker)),
+                             lambda m, i=job_id: ("started", i) in m, within=30)
             asked = time.time()
             response = await admin.post(f"/api/jobs/{job_id}/cancel", json={"reason": "test"})
             assert response.status_code == 200, response.text
             marks = await wait_until(f"job {job_id} to see trio.Cancelled",
                                      lambda: read_marks(str(marker)),
-                                     lambda m: ("cancelled", job_id) in m, within=30)
+                                     lambda m, i=job_id: ("cancelled", i) in m,
+                                     within=30)
             latencies.append(marks[("cancelled", job_id)] - asked)
             job = (await admin.get(f"/api/jobs/{job_id}")).json()
             assert job["state"] == "cancelled"

@@ -17,7 +17,7 @@ class Hang(Task):
     marker: str
 
     async def run(self, ctx: JobContext) -> None:
-        _append(self.marker, f"started {ctx.job_id} {time.time()!r}\n")  # noqa: ASYNC230
+        _append(self.marker, f"started {ctx.job_id} {time.time()!r}\n")
         try:
             await trio.sleep_forever()
         except trio.Cancelled:
