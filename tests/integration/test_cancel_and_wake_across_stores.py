@@ -160,3 +160,11 @@ async def test_a_peer_with_a_full_buffer_misses_datagrams_and_pushes_go_on(
         assert await pusher.job_count_by_state() == {("conf.forever", JobState.AVAILABLE): 2000}
     assert 0 < len(got) < 2000  # the buffer filled, the rest were dropped, no push failed
     assert all(news.tasks == {"conf.forever": EPOCH} for news in got)
+
+
+async def test_a_store_closed_at_once_leaves_no_socket_and_no_error(tmp_path: Path) -> None:
+    for _ in range(3):
+        async with SQLiteStore(tmp_path / "jobs.db"):
+            pass  # closed before its receiving task first ran
+    await trio.testing.wait_all_tasks_blocked()
+    assert os.listdir(wake_dir(str(tmp_path / "jobs.db"))) == []

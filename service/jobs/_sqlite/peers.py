@@ -180,7 +180,8 @@ class PeerChannel:
             self._close_sockets()
             return
         self._token = trio.lowlevel.current_trio_token()
-        trio.lowlevel.spawn_system_task(self._receive, name=f"wake channel {self.token}")
+        trio.lowlevel.spawn_system_task(self._receive, self._receiver,
+                                        name=f"wake channel {self.token}")
 
     def _bind(self) -> tuple[socket.socket, str | bytes]:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -330,14 +331,15 @@ class PeerChannel:
 
     # -- receiving --------------------------------------------------------------------------
 
-    async def _receive(self) -> None:
-        receiver = self._receiver
-        assert receiver is not None
+    async def _receive(self, receiver: socket.socket) -> None:
+        """Deliver each datagram, until :meth:`close` (a system task: it never raises)."""
         with self._scope:
             while True:
+                if receiver.fileno() < 0:  # closed before this task first ran
+                    return
                 try:
                     await trio.lowlevel.wait_readable(receiver)
-                except (trio.ClosedResourceError, OSError):
+                except (trio.ClosedResourceError, OSError, ValueError):
                     return
                 while True:
                     try:
