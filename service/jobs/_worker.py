@@ -5,8 +5,10 @@ Lifecycle: ``await nursery.start(worker.run)`` returns once the worker is claimi
 period, then cancels the rest and returns them to the queue with their attempt not counted.
 
 Bounds (defaults): a job pushed in this process is claimed at once; a job pushed by another
-process wakes an idle worker through the backend's notification (PostgreSQL NOTIFY) or, failing
-that, is seen within ``poll_max`` (1 s); a due scheduled job within
+process wakes an idle worker through the backend's notification (PostgreSQL NOTIFY, SQLite's
+datagram) or, failing that, is seen within ``poll_max`` (1 s); an operator's cancel stops a
+running attempt as soon as its notification arrives (:mod:`._cancel_delivery`), at worst at
+the next lease renewal; a due scheduled job within
 ``schedule_interval`` (1 s); the job of a process killed with SIGKILL runs again within
 ``lease_ttl + rescue_interval + poll_max`` (15 + 5 + 1 = 21 s).
 """
