@@ -26,7 +26,7 @@ from service.jobs import (
     TaskWorker,
     TrioClock,
 )
-from service.jobs._sqlite.peers import News, wake_dir
+from service.jobs._sqlite.peers import HELLO, News, wake_dir
 
 from .conformance.test_cancel_running import Forever, Seen
 from .conformance.test_cancel_running import _started as started
@@ -46,13 +46,17 @@ def _sqlite(path: Path) -> SQLiteStore:
 
 
 def _fake_peer(directory: str, token: str, *, tasks: list[str] | None) -> socket.socket:
-    """A peer registered as another process would: a bound socket nobody reads from."""
+    """A peer registered as another process would: a bound socket nobody reads from, its
+    registration file, and a greeting to the peers already there."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     path = os.path.join(directory, f"{token}.sock")
     sock.bind(path)
     with open(os.path.join(directory, f"{token}.peer"), "w", encoding="utf-8") as file:
         json.dump({"address": path, "host": socket.gethostname(), "pid": 1, "tasks": tasks,
                    "cancels": True}, file)
+    for name in os.listdir(directory):
+        if name.endswith(".sock") and name != f"{token}.sock":
+            sock.sendto(HELLO, os.path.join(directory, name))
     return sock
 
 

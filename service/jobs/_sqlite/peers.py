@@ -6,14 +6,16 @@ a small JSON file naming its address, host, pid, the tasks its workers run and w
 delivers cancels. After a commit the store tells each other live peer, in one datagram, what
 changed (see :class:`News`): the tasks that got jobs, whether an outcome was recorded (for
 ``job_wait``) and which jobs an operator cancelled. News gathered while the event loop runs one
-batch of tasks goes out together (:meth:`PeerChannel.tell` defers the send to a
-``run_sync_soon`` callback), so a group commit of many pushes sends one datagram per peer.
+batch of tasks goes out together (the ``tell_*`` methods leave the send to the channel's own
+task), so a group commit of many pushes sends one datagram per peer.
 
 Sending never blocks and never raises into the caller: a peer whose buffer is full misses the
 datagram (the poll covers it); a peer whose socket refuses (its process died) or is gone is
 forgotten and its files removed. Peers on another host (a shared network filesystem) are never
-sent to: their sockets are not reachable from here, and the poll serves them. Peers are re-read
-when the directory's mtime changes (a registration is written by rename, which changes it).
+sent to: their sockets are not reachable from here, and the poll serves them. A process reads
+the registrations when it registers and then greets each peer (:data:`HELLO`), which makes the
+peer read them again; so no send looks at the directory, except a re-read every
+:data:`REFRESH_S` seconds in case a greeting was lost.
 
 A path too long for a socket address (``sun_path``: 108 bytes) binds in Linux's abstract
 namespace instead; where neither works the channel stays off and the poll does the work.
@@ -30,7 +32,6 @@ import os
 import secrets
 import socket
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -45,8 +46,10 @@ if TYPE_CHECKING:
 MAX_PATH = 103 if sys.platform == "darwin" else 107
 #: A cancel of more jobs than this is told as "look at all yours" (keeps a datagram small).
 MAX_CANCEL_IDS = 256
-#: A directory listing is re-read until it is this much older than the directory's mtime.
-SETTLED_NS = 50_000_000
+#: Seconds after which the registrations are re-read anyway (a greeting may have been lost).
+REFRESH_S = 2.0
+#: The greeting a process sends every peer when it registers (or changes its registration).
+HELLO = b"hello"
 #: The largest datagram read; ours stay far below it.
 MAX_DATAGRAM = 65536
 #: Registration files a peer writes (``<token>`` + this).
@@ -151,11 +154,10 @@ class PeerChannel:
         self._tasks: frozenset[str] | None = frozenset()
         self._cancels = False
         self._peers: dict[str, Peer] = {}
-        self._seen_mtime: int | None = None
-        self._listed_at = 0  # time.time_ns() of the last listing (compared with mtimes only)
+        self._stale = True  # re-read the registrations before the next send
+        self._listed_at = -math.inf  # trio time of the last reading
         self._pending = News()
-        self._flush_scheduled = False
-        self._token: trio.lowlevel.TrioToken | None = None
+        self._news = trio.Event()
         self._scope = trio.CancelScope()
         #: Datagrams dropped because a peer's buffer was full (for tests and metrics).
         self.dropped = 0
@@ -179,8 +181,7 @@ class PeerChannel:
                       error=str(exc))
             self._close_sockets()
             return
-        self._token = trio.lowlevel.current_trio_token()
-        trio.lowlevel.spawn_system_task(self._receive, self._receiver,
+        trio.lowlevel.spawn_system_task(self._run, self._receiver,
                                         name=f"wake channel {self.token}")
 
     def _bind(self) -> tuple[socket.socket, str | bytes]:
@@ -231,6 +232,10 @@ class PeerChannel:
                 log.event(logging.WARNING, "store.wake_register_failed", error=str(exc))
 
     def _register(self) -> None:
+        """Write this process's registration, then greet every peer so that each re-reads
+        the registrations: a peer never has to look at the directory to learn of a new one.
+        (Whichever of two starting processes lists the directory last sees the other's file.)
+        """
         address = self._address
         body = {
             "address": address if isinstance(address, str) else address.hex(),
@@ -244,25 +249,20 @@ class PeerChannel:
         with open(temporary, "w", encoding="utf-8") as file:
             json.dump(body, file)
         os.replace(temporary, final)  # atomic: readers see the old file or the new one
+        self._read_peers()
+        if self._sender is not None:
+            for peer in list(self._peers.values()):
+                self._send(self._sender, peer, HELLO)
 
     def _read_peers(self) -> None:
-        """Re-read the registrations if the directory changed since the last look."""
-        try:
-            mtime = os.stat(self.directory).st_mtime_ns
-        except OSError:
-            self._peers, self._seen_mtime = {}, None
-            return
-        # mtimes come from the kernel's coarse clock (a tick of up to ~10 ms): a change in the
-        # same tick as an earlier look leaves the mtime as it was. So a listing is trusted only
-        # once it was taken well after the mtime it saw; until then each send looks again.
-        if mtime == self._seen_mtime and mtime < self._listed_at - SETTLED_NS:
-            return
-        self._seen_mtime, self._listed_at = mtime, time.time_ns()
-        peers: dict[str, Peer] = {}
+        self._stale = False
+        with contextlib.suppress(RuntimeError):  # outside trio: no refresh by time then
+            self._listed_at = trio.current_time()
         try:
             names = os.listdir(self.directory)
         except OSError:
             names = []
+        peers: dict[str, Peer] = {}
         for name in names:
             token = name.removesuffix(PEER_SUFFIX)
             if token == name or token == self.token:
@@ -274,34 +274,52 @@ class PeerChannel:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def tell(self, news: News) -> None:
-        """Queue ``news`` for the other processes; sent once this batch of tasks has run."""
-        if self._receiver is None or not news:
-            return
-        pending = self._pending
-        for task, at in news.tasks.items():
-            pending.tasks[task] = min(pending.tasks.get(task, math.inf), at)
-        pending.expiry = min(pending.expiry, news.expiry)
-        pending.final = pending.final or news.final
-        if news.cancelled_all:
-            pending.cancelled_all, pending.cancelled = True, set()
-        else:
-            pending.add_cancelled(news.cancelled)
-        if not self._flush_scheduled and self._token is not None:
-            self._flush_scheduled = True
-            try:
-                self._token.run_sync_soon(self._flush)
-            except trio.RunFinishedError:
-                self._flush_scheduled = False
+    def _wanted(self) -> bool:
+        """Whether there may be anyone to tell (cheap: no system call)."""
+        if self._receiver is None:
+            return False
+        if self._peers or self._stale:
+            return True
+        if trio.current_time() - self._listed_at >= REFRESH_S:
+            self._stale = True
+            return True
+        return False
+
+    def tell_tasks(self, tasks: Iterable[str], run_at: float, expiry: float = math.inf) -> None:
+        """Jobs of ``tasks`` got due from ``run_at`` (and may expire at ``expiry``)."""
+        if self._wanted():
+            pending = self._pending
+            for task in tasks:
+                pending.tasks[task] = min(pending.tasks.get(task, math.inf), run_at)
+            pending.expiry = min(pending.expiry, expiry)
+            self._soon()
+
+    def tell_final(self) -> None:
+        """Outcomes were recorded: the other processes' ``job_wait`` callers should look."""
+        if self._wanted():
+            self._pending.final = True
+            self._soon()
+
+    def tell_cancelled(self, job_ids: Iterable[int]) -> None:
+        """An operator cancelled ``job_ids``: the workers running any should stop them."""
+        if self._wanted():
+            self._pending.add_cancelled(job_ids)
+            self._soon()
+
+    def _soon(self) -> None:
+        # Sent by the channel's task once the tasks running now have yielded: a group commit's
+        # pushes (each told here by its own caller) go out as one datagram per peer.
+        if self._pending:
+            self._news.set()
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
         news, self._pending = self._pending, News()
         sender = self._sender
-        if sender is None:
+        if sender is None or not news:
             return
         try:
-            self._read_peers()
+            if self._stale:
+                self._read_peers()
             for peer in list(self._peers.values()):
                 data = news.encode_for(peer)
                 if data is not None:
@@ -315,7 +333,7 @@ class PeerChannel:
         except (BlockingIOError, InterruptedError):
             self.dropped += 1  # its buffer is full: it is busy, and its poll will look
         except (ConnectionRefusedError, FileNotFoundError):  # its process is gone
-            del self._peers[peer.token]
+            self._peers.pop(peer.token, None)
             self._forget_files(peer.token, peer.address)
         except OSError as exc:
             if exc.errno not in (errno.ENOBUFS, errno.EMSGSIZE):
@@ -329,32 +347,47 @@ class PeerChannel:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
 
-    # -- receiving --------------------------------------------------------------------------
+    # -- the channel's task -----------------------------------------------------------------
+
+    async def _run(self, receiver: socket.socket) -> None:
+        """Send what was told, deliver what arrives, until :meth:`close` (a system task: it
+        never raises)."""
+        with self._scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._send_loop)
+                await self._receive(receiver)
+                nursery.cancel_scope.cancel()
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self._news.wait()
+            self._news = trio.Event()
+            self._flush()
 
     async def _receive(self, receiver: socket.socket) -> None:
-        """Deliver each datagram, until :meth:`close` (a system task: it never raises)."""
-        with self._scope:
+        while True:
+            if receiver.fileno() < 0:  # closed before this task first ran
+                return
+            try:
+                await trio.lowlevel.wait_readable(receiver)
+            except (trio.ClosedResourceError, OSError, ValueError):
+                return
             while True:
-                if receiver.fileno() < 0:  # closed before this task first ran
-                    return
                 try:
-                    await trio.lowlevel.wait_readable(receiver)
-                except (trio.ClosedResourceError, OSError, ValueError):
+                    data = receiver.recv(MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
                     return
-                while True:
+                if data == HELLO:
+                    self._stale = True
+                    continue
+                news = News.decode(data)
+                if news is not None:
                     try:
-                        data = receiver.recv(MAX_DATAGRAM)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError:
-                        return
-                    news = News.decode(data)
-                    if news is not None:
-                        try:
-                            self._deliver(news)
-                        except Exception as exc:  # a system task must not raise
-                            log.event(logging.ERROR, "store.wake_deliver_failed",
-                                      error=repr(exc))
+                        self._deliver(news)
+                    except Exception as exc:  # a system task must not raise
+                        log.event(logging.ERROR, "store.wake_deliver_failed", error=repr(exc))
 
 
 def _read_peer(directory: str, token: str) -> Peer | None:

@@ -262,8 +262,7 @@ class SQLiteStore(Pusher):
             return
         self._listeners.tell_wake(wake)
         if self._peers is not None:
-            self._peers.tell(News(tasks=dict.fromkeys(wake.tasks, wake.earliest),
-                                  expiry=wake.expiry))
+            self._peers.tell_tasks(wake.tasks, wake.earliest, wake.expiry)
 
     def _notify_tasks(self, tasks: Iterable[str], *, final: bool = False) -> None:
         """After a commit that made jobs of ``tasks`` due now (released dependents, a retry, a
@@ -271,16 +270,16 @@ class SQLiteStore(Pusher):
         now = self.clock.now()
         self._listeners.tell_tasks(tasks, now)
         if self._peers is not None:
-            self._peers.tell(News(tasks=dict.fromkeys(tasks, now), final=final))
+            self._peers.tell_tasks(tasks, now)
+            if final:
+                self._peers.tell_final()
 
     def _notify_cancelled(self, job_ids: Sequence[int], released: set[str]) -> None:
         """After an operator's cancel committed: stop those jobs where they run."""
         self._listeners.tell_cancelled(frozenset(job_ids))
         self._notify_tasks(released, final=bool(job_ids))
         if self._peers is not None and job_ids:
-            news = News()
-            news.add_cancelled(job_ids)
-            self._peers.tell(news)
+            self._peers.tell_cancelled(job_ids)
 
     def _heard(self, news: News) -> None:
         """Another process on this file committed ``news`` (on the trio thread)."""
@@ -497,7 +496,7 @@ class SQLiteStore(Pusher):
     async def job_promote_due(self, now: float) -> list[str]:
         promoted = await self._write(graph.promote_due_and_settle, now)
         if promoted and self._peers is not None:  # the caller wakes this process's workers
-            self._peers.tell(News(tasks=dict.fromkeys(promoted, now)))
+            self._peers.tell_tasks(promoted, now)
         return promoted
 
     async def job_next_run_at(self) -> float | None:
