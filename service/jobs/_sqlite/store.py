@@ -64,7 +64,7 @@ from .schema import MIGRATIONS
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 
     from .._dependency import Dependency
     from .._migrations import Migration
@@ -264,15 +264,16 @@ class SQLiteStore(Pusher):
         if self._peers is not None:
             self._peers.tell_tasks(wake.tasks, wake.earliest, wake.expiry)
 
-    def _notify_tasks(self, tasks: Iterable[str], *, final: bool = False) -> None:
+    def _notify_tasks(self, tasks: Collection[str], *, final: bool = False) -> None:
         """After a commit that made jobs of ``tasks`` due now (released dependents, a retry, a
         resume) and, if ``final``, recorded outcomes: tell listeners here and elsewhere."""
-        now = self.clock.now()
-        self._listeners.tell_tasks(tasks, now)
-        if self._peers is not None:
-            self._peers.tell_tasks(tasks, now)
-            if final:
-                self._peers.tell_final()
+        if tasks:
+            now = self.clock.now()
+            self._listeners.tell_tasks(tasks, now)
+            if self._peers is not None:
+                self._peers.tell_tasks(tasks, now)
+        if final and self._peers is not None:
+            self._peers.tell_final()
 
     def _notify_cancelled(self, job_ids: Sequence[int], released: set[str]) -> None:
         """After an operator's cancel committed: stop those jobs where they run."""
