@@ -19,6 +19,7 @@ from service.jobs import (
     TaskOptions,
     TaskRegistry,
     TaskWorker,
+    Workflow,
 )
 from service.jobs.testing import TEST_CONFIG
 
@@ -111,6 +112,29 @@ async def test_a_bulk_cancel_stops_every_running_job_it_selects(
     assert seen.cancelled_at == dict.fromkeys(ids, now)
     states = {(await backend.job_get(i)).state for i in ids}
     assert states == {JobState.CANCELLED}
+
+
+async def test_a_workflow_cancel_stops_its_running_members_and_cancels_the_waiting_ones(
+    backend: JobStore, mock_clock: trio.testing.MockClock
+) -> None:
+    mock_clock.autojump_threshold = AUTOJUMP
+    seen = Seen()
+    wf = Workflow("cancel-me")
+    first = wf.add(Forever(n=1))
+    second = wf.add(Forever(n=2))
+    wf.add(Forever(n=3), after=[first, second])
+    ids = await backend.push_workflow(wf)
+    assert wf.id is not None
+    worker = TaskWorker(backend, [Forever], state=seen, config=TEST_CONFIG)
+    async with running(worker):
+        await _started(seen, ids[:2])
+        now = trio.current_time()
+        cancelled = await JobAdmin(backend, TaskRegistry([Forever])).cancel_workflow(wf.id)
+        await _stopped(seen, ids[:2])
+
+    assert sorted(cancelled) == sorted(ids)
+    assert seen.cancelled_at == dict.fromkeys(ids[:2], now)
+    assert {(await backend.job_get(i)).state for i in ids} == {JobState.CANCELLED}
 
 
 async def test_a_cancel_hint_for_a_job_that_was_not_cancelled_leaves_it_running(
