@@ -172,3 +172,19 @@ async def test_a_store_closed_at_once_leaves_no_socket_and_no_error(tmp_path: Pa
             pass  # closed before its receiving task first ran
     await trio.testing.wait_all_tasks_blocked()
     assert os.listdir(wake_dir(str(tmp_path / "jobs.db"))) == []
+
+
+async def test_a_data_directory_too_deep_for_socket_paths_still_gets_wake_ups(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    mock_clock.autojump_threshold = AUTOJUMP
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    heard: list[frozenset[str]] = []
+    async with _sqlite(deep / "jobs.db") as pusher, _sqlite(deep / "jobs.db") as other:
+        other.add_push_listener(lambda tasks, at: heard.append(tasks))
+        await pusher.push(Forever())
+        await trio.testing.wait_all_tasks_blocked()
+        names = os.listdir(wake_dir(str(deep / "jobs.db")))
+    assert heard == [frozenset(["conf.forever"])]
+    assert names
+    assert all(name.endswith(".peer") for name in names)  # abstract sockets: no socket files
