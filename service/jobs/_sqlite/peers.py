@@ -275,21 +275,9 @@ class PeerChannel:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def _wanted(self) -> bool:
-        """Whether there may be anyone to tell (cheap: no system call)."""
-        if self._receiver is None:
-            return False
-        if self._peers or self._stale:
-            return True
-        self._idle_tells += 1  # alone: look at the clock only now and then, it costs ~0.3 µs
-        if self._idle_tells % 16 == 0 and trio.current_time() - self._listed_at >= REFRESH_S:
-            self._stale = True
-            return True
-        return False
-
     def tell_tasks(self, tasks: Iterable[str], run_at: float, expiry: float = math.inf) -> None:
         """Jobs of ``tasks`` got due from ``run_at`` (and may expire at ``expiry``)."""
-        if self._wanted():
+        if self._receiver is not None:
             pending = self._pending
             for task in tasks:
                 pending.tasks[task] = min(pending.tasks.get(task, math.inf), run_at)
@@ -298,20 +286,31 @@ class PeerChannel:
 
     def tell_final(self) -> None:
         """Outcomes were recorded: the other processes' ``job_wait`` callers should look."""
-        if self._wanted():
+        if self._receiver is not None:
             self._pending.final = True
             self._soon()
 
     def tell_cancelled(self, job_ids: Iterable[int]) -> None:
         """An operator cancelled ``job_ids``: the workers running any should stop them."""
-        if self._wanted():
+        if self._receiver is not None:
             self._pending.add_cancelled(job_ids)
             self._soon()
 
     def _soon(self) -> None:
-        # Sent by the channel's task once the tasks running now have yielded: a group commit's
-        # pushes (each told here by its own caller) go out as one datagram per peer.
-        if self._pending:
+        """Have the channel's task send the news once the tasks running now have yielded: a
+        group commit's pushes (each told by its own caller) go out as one datagram per peer.
+
+        A process alone only keeps the news (bounded: one entry per task): a peer whose
+        greeting is already in our buffer, unread, gets it when the greeting is read. It is
+        dropped at the next re-read (every :data:`REFRESH_S` s, looked at every 16th time).
+        """
+        if self._peers or self._stale:
+            if self._pending:
+                self._news.set()
+            return
+        self._idle_tells += 1
+        if self._idle_tells % 16 == 0 and trio.current_time() - self._listed_at >= REFRESH_S:
+            self._stale = True
             self._news.set()
 
     def _flush(self) -> None:
@@ -381,8 +380,9 @@ class PeerChannel:
                     break
                 except OSError:
                     return
-                if data == HELLO:
+                if data == HELLO:  # a peer (re-)registered: send it what is pending
                     self._stale = True
+                    self._news.set()
                     continue
                 news = News.decode(data)
                 if news is not None:
