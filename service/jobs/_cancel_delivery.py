@@ -5,6 +5,10 @@ process that cancelled, through PostgreSQL's NOTIFY or SQLite's wake channel els
 message is a hint: before stopping an attempt, :meth:`CancelDelivery.run` reads the job and
 stops it only if its row is ``cancelled`` -- a stale or repeated hint never stops a job that
 runs again. A hint that is lost leaves the lease renewal to find the lease gone, as before.
+
+A hint can arrive between a claim's commit and the moment its attempt is counted in flight; the
+ids of the latest hints that matched no attempt are kept (:data:`REMEMBERED`), and an attempt
+claimed under one of them is checked as it starts (:meth:`CancelDelivery.claimed`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from ._errors import JobNotFound, StoreError
 from ._queue import OPERATOR_CANCELLED
 from ._states import JobState
 from ._wakeup import Wakeup
+
+#: How many recent hinted ids that matched no running attempt are kept.
+REMEMBERED = 1024
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,6 +38,8 @@ class CancelDelivery:
         self._queues = queues
         self._ids: set[int] = set()
         self._all = False
+        #: Recent hinted ids that matched no attempt (dict: insertion-ordered, bounded).
+        self._unmatched: dict[int, None] = {}
         self._wakeup = Wakeup()
 
     def _running_here(self, job_id: int) -> bool:
@@ -41,11 +50,27 @@ class CancelDelivery:
         if job_ids is None:
             self._all = True
         else:
-            ours = [job_id for job_id in job_ids if self._running_here(job_id)]
+            ours = []
+            for job_id in job_ids:
+                if self._running_here(job_id):
+                    ours.append(job_id)
+                elif len(job_ids) <= REMEMBERED:
+                    self._remember(job_id)
             if not ours:
                 return
             self._ids.update(ours)
         self._wakeup.set()
+
+    def _remember(self, job_id: int) -> None:
+        self._unmatched[job_id] = None
+        if len(self._unmatched) > REMEMBERED:
+            del self._unmatched[next(iter(self._unmatched))]
+
+    def claimed(self, job_id: int) -> None:
+        """An attempt of ``job_id`` was just counted in flight: check it if a hint named it."""
+        if self._unmatched.pop(job_id, False) is None:
+            self._ids.add(job_id)
+            self._wakeup.set()
 
     async def run(self) -> None:
         while True:

@@ -77,6 +77,9 @@ class QueueContext:
     note_run_at: Callable[[str, float], None]
     #: Called when a limited claim was held back, with (task, reason): metrics hook.
     on_throttle: Callable[[str, str], None] | None = None
+    #: Called with each job id once its attempt is in ``in_flight`` (a cancel heard between
+    #: the claim's commit and then is acted on here).
+    on_claimed: Callable[[int], None] | None = None
 
 
 @attrs.define(eq=False)
@@ -217,6 +220,8 @@ class TaskQueue:
                     # rescued and claimed again: that attempt stops, this one takes its slot.
                     earlier.cancel(LEASE_LOST)
                 attempt = self.in_flight[row.id] = Attempt(row)
+                if context.on_claimed is not None:
+                    context.on_claimed(row.id)
                 jobs.start_soon(self._run_job, attempt, name=f"job {row.id} {self.name}")
             if throttle is not None:
                 if context.on_throttle is not None:

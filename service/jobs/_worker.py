@@ -95,6 +95,7 @@ class TaskWorker:
             on_attempt=on_attempt,
             note_run_at=self.note_run_at,
             on_throttle=on_throttle,
+            on_claimed=self._claimed,
         )
         self.queues = {cls.options.name: TaskQueue(context, cls) for cls in self.registry}
         self.scheduler = Scheduler(store, checked, self.config)
@@ -171,6 +172,9 @@ class TaskWorker:
             queue = self.queues.get(name)
             if queue is not None:
                 queue.wakeup.set()
+
+    def _claimed(self, job_id: int) -> None:
+        self.cancels.claimed(job_id)
 
     def note_run_at(self, task: str, run_at: float) -> None:
         """A job of ours will want to run at ``run_at`` (retry, snooze, interruption)."""

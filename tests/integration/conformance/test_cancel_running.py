@@ -7,6 +7,7 @@ from __future__ import annotations
 import attrs
 import trio
 import trio.testing
+from support.waiting import wait_until
 from support.workers import running
 
 from service.jobs import (
@@ -21,6 +22,7 @@ from service.jobs import (
     TaskWorker,
     Workflow,
 )
+from service.jobs._cancel_delivery import CancelDelivery
 from service.jobs.testing import TEST_CONFIG
 
 #: Real seconds all tasks must stay blocked before the mock clock jumps: far longer than any
@@ -152,3 +154,37 @@ async def test_a_cancel_hint_for_a_job_that_was_not_cancelled_leaves_it_running(
         assert seen.cancelled_at == {}
         assert worker.in_flight == 1
         assert (await backend.job_get(job_id)).state == JobState.RUNNING
+
+
+@attrs.define
+class FakeQueue:
+    """What CancelDelivery uses of a TaskQueue: its attempts in flight and cancel_job."""
+
+    in_flight: dict[int, object] = attrs.field(factory=dict)
+    cancelled: list[int] = attrs.field(factory=list)
+
+    def cancel_job(self, job_id: int, reason: object) -> None:
+        self.cancelled.append(job_id)
+
+
+async def test_a_cancel_heard_between_a_claim_and_its_attempt_still_stops_the_attempt(
+    backend: JobStore, mock_clock: trio.testing.MockClock
+) -> None:
+    mock_clock.autojump_threshold = AUTOJUMP
+    job_id = await backend.push(Forever())
+    now = backend.clock.now()
+    [claimed] = await backend.job_claim("conf.forever", "w1", 1, now, now + 60)
+    await backend.job_cancel(job_id, now, "raced the claim")
+    queue = FakeQueue()
+    delivery = CancelDelivery(backend, {"conf.forever": queue})  # type: ignore[dict-item]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(delivery.run)
+        delivery.heard(frozenset([job_id]))  # the attempt is not in flight yet
+        await trio.testing.wait_all_tasks_blocked()
+        assert queue.cancelled == []
+        queue.in_flight[claimed.id] = object()
+        delivery.claimed(claimed.id)
+        await wait_until("the claimed attempt to be cancelled", lambda: queue.cancelled,
+                         within=60, poll=0.001)
+        nursery.cancel_scope.cancel()
+    assert queue.cancelled == [job_id]
