@@ -185,6 +185,6 @@ async def test_a_cancel_heard_between_a_claim_and_its_attempt_still_stops_the_at
         queue.in_flight[claimed.id] = object()
         delivery.claimed(claimed.id)
         await wait_until("the claimed attempt to be cancelled", lambda: queue.cancelled, bool,
-                         within=60, poll=0.001)
+                         within=10, poll=1.0)
         nursery.cancel_scope.cancel()
     assert queue.cancelled == [job_id]
