@@ -8,7 +8,8 @@ push has backed its poll off, and the scenario is about the steady state).
 
 - same process: pusher task and TaskWorker in one trio run, one store (the in-process wake-up);
 - across processes: a worker process and a separate pusher process on the same database
-  (SQLite: the worker's backing-off poll, 50 ms -> 1 s; PostgreSQL: LISTEN/NOTIFY);
+  (SQLite: a datagram over the file's wake channel, the poll only as a fallback -- before
+  issue 15 the worker's backing-off poll, 50 ms -> 1 s; PostgreSQL: LISTEN/NOTIFY);
 - peers, across processes as they are used: Huey's consumer (10 threads, its polling) and
   Procrastinate's worker (concurrency 10, LISTEN/NOTIFY).
 """

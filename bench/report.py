@@ -35,8 +35,8 @@ CHARTS = {
     "pushes.png": "Pushes per second",
 }
 FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.limits", "bench.latency",
-            "bench.claims", "bench.memory", "bench.http_api", "bench.http_limits", "bench.stalls",
-            "bench.schema_cost", "bench.profile")
+            "bench.cancel_latency", "bench.claims", "bench.memory", "bench.http_api",
+            "bench.http_limits", "bench.stalls", "bench.schema_cost", "bench.profile")
 
 
 def number(value: float, unit: str) -> str:
@@ -183,6 +183,16 @@ def _latency(results: Results) -> list[str]:
     prefixes = [f"latency.{v}.{w}" for v in ("sqlite", "pg") for w in ("inproc", "xproc")]
     prefixes += ["latency.huey", "latency.procrastinate"]
     return ["## 4. Push->start latency (and PostgreSQL latency, scenario 8)", "",
+            *percentile_table(results, prefixes, ("p50", "p95", "p99"))]
+
+
+def _cancel(results: Results) -> list[str]:
+    prefixes = [f"cancel.{v}" for v in ("sqlite", "pg")]
+    if not any(results.get(f"{p}.p50") for p in prefixes):
+        return []
+    return ["## Cancel latency across processes (issue 14)", "",
+            "Target: p99 < 1 s from an operator's cancel to the running task seeing"
+            " `trio.Cancelled` (before: the next lease renewal, up to 5 s).", "",
             *percentile_table(results, prefixes, ("p50", "p95", "p99"))]
 
 
@@ -347,7 +357,7 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
     lines += _targets(results, sizes)
     lines += [f"![{CHARTS.get(c, c)}]({c})" for c in charts] + [""]
     for section in (_pushes(results), _burn(results), _limits(results), _latency(results),
-                    _claims(results, sizes), _memory(results), _http(results),
+                    _cancel(results), _claims(results, sizes), _memory(results), _http(results),
                     _http_limits(results)):
         lines += section
     lines += _stalls(results)

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
-FAMILIES = ("reference", "pushes", "burn", "limits", "latency", "claims", "memory", "http_api",
-            "http_limits", "stalls")
+FAMILIES = ("reference", "pushes", "burn", "limits", "latency", "cancel_latency", "claims",
+            "memory", "http_api", "http_limits", "stalls")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

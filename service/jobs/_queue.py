@@ -45,8 +45,16 @@ class LeaseLost:
 
 LEASE_LOST = LeaseLost()
 
+
+@attrs.frozen
+class OperatorCancelled:
+    """An operator cancelled the job while it ran: its row is ``cancelled`` already."""
+
+
+OPERATOR_CANCELLED = OperatorCancelled()
+
 #: Why the worker cancels an attempt.
-CancelReason = Shutdown | LeaseLost
+CancelReason = Shutdown | LeaseLost | OperatorCancelled
 
 #: Recorded on a job whose attempt was cancelled by a scope around the worker (the runtime's
 #: forced exit on a second signal), not by the worker's own shutdown.
@@ -72,6 +80,9 @@ class QueueContext:
     note_run_at: Callable[[str, float], None]
     #: Called when a limited claim was held back, with (task, reason): metrics hook.
     on_throttle: Callable[[str, str], None] | None = None
+    #: Called with each job id once its attempt is in ``in_flight`` (a cancel heard between
+    #: the claim's commit and then is acted on here).
+    on_claimed: Callable[[int], None] | None = None
 
 
 @attrs.define(eq=False)
@@ -238,6 +249,8 @@ class TaskQueue:
                     earlier.cancel(LEASE_LOST)
                 attempt = self.in_flight[row.id] = Attempt(
                     row, progress=ProgressBuffer(now=context.clock.now))
+                if context.on_claimed is not None:
+                    context.on_claimed(row.id)
                 jobs.start_soon(self._run_job, attempt, name=f"job {row.id} {self.name}")
             if throttle is not None:
                 if context.on_throttle is not None:
@@ -278,6 +291,11 @@ class TaskQueue:
             raise
         if outcome is None:
             cancel_reason = attempt.cancel_reason
+            if isinstance(cancel_reason, OperatorCancelled):  # recorded by the cancel itself
+                log.event(logging.INFO, "job.cancelled_while_running", id=row.id, task=self.name,
+                          attempt=row.attempt)
+                self._release(attempt)
+                return
             if not isinstance(cancel_reason, Shutdown) or self.in_flight.get(row.id) is not attempt:
                 log.event(logging.WARNING, "job.lease_lost", id=row.id, task=self.name)
                 self._release(attempt)

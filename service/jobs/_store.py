@@ -676,12 +676,28 @@ class JobStore(Protocol):
 
     # -- the engine's API ------------------------------------------------------------------
 
-    def add_push_listener(self, listener: PushListener) -> None:
-        """Call ``listener`` after each committed insert (in-process wake-ups)."""
+    def add_push_listener(
+        self, listener: PushListener, tasks: Iterable[str] | None = None
+    ) -> None:
+        """Call ``listener`` after each committed insert, here or in another process.
+
+        ``tasks``: the tasks whose pushes it wants (None: all); a backend that reaches other
+        processes asks them for only these.
+        """
         ...
 
     def remove_push_listener(self, listener: PushListener) -> None:
         """Stop calling ``listener``; a worker does this when it stops (a no-op if absent)."""
+        ...
+
+    def add_cancel_listener(self, listener: CancelListener) -> None:
+        """Call ``listener`` after an operator's cancel commits, here or in another process,
+        with the ids it cancelled (None: too many to list) -- running jobs among them are
+        still running under their worker until it stops them."""
+        ...
+
+    def remove_cancel_listener(self, listener: CancelListener) -> None:
+        """Stop calling ``listener`` (a no-op if absent)."""
         ...
 
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
@@ -925,4 +941,9 @@ class JobStore(Protocol):
 
 class PushListener(Protocol):
     def __call__(self, tasks: frozenset[str], earliest_run_at: float) -> None:
+        ...
+
+
+class CancelListener(Protocol):
+    def __call__(self, job_ids: frozenset[int] | None) -> None:
         ...

@@ -3,9 +3,10 @@
 A store owns one :class:`OutcomeSignal` and sets it wherever it records outcomes in this process
 (and, on PostgreSQL, when another process's outcome NOTIFY arrives). A waiter re-reads its job
 after each wake-up, so a spurious wake-up costs one read and a missed one is impossible: the
-event is taken *before* the read. Where no cross-process wake-up exists (SQLite files shared by
-processes, PostgreSQL with ``listen=False``) the waiter also polls, backing off from
-:data:`POLL_DELAYS`'s first to its last delay, and only while someone waits.
+event is taken *before* the read. Where no cross-process wake-up exists (PostgreSQL with
+``listen=False``, SQLite where the wake channel is off) the waiter also polls, backing off from
+:data:`POLL_DELAYS`'s first to its last delay, and only while someone waits; where the channel
+may drop a datagram (SQLite), it polls slowly (:data:`CHANNEL_POLL_DELAYS`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 #: The poll fallback's first and longest delay (seconds), doubling in between.
 POLL_DELAYS = (0.05, 1.0)
+#: The same where another process's outcome is announced (SQLite's wake channel): the poll
+#: only covers a datagram lost to a full buffer.
+CHANNEL_POLL_DELAYS = (1.0, 5.0)
 
 
 class OutcomeSignal:
@@ -58,6 +62,7 @@ async def wait_final(
     timeout: float,  # noqa: ASYNC109 (job_wait's contract)
     *,
     poll: bool,
+    delays: tuple[float, float] = POLL_DELAYS,
 ) -> JobRow:
     """The job once final, or as it is when ``timeout`` s (trio time) have passed.
 
@@ -70,7 +75,7 @@ async def wait_final(
     signal.waiters += 1
     try:
         with trio.move_on_after(timeout):
-            delay = POLL_DELAYS[0]
+            delay = delays[0]
             while True:
                 event = signal.event
                 row = await get(job_id)
@@ -78,7 +83,7 @@ async def wait_final(
                     return row
                 with trio.move_on_after(delay if poll else math.inf):
                     await event.wait()
-                delay = min(delay * 2, POLL_DELAYS[1])
+                delay = min(delay * 2, delays[1])
     finally:
         signal.waiters -= 1
     return row

@@ -5,8 +5,10 @@ Lifecycle: ``await nursery.start(worker.run)`` returns once the worker is claimi
 period, then cancels the rest and returns them to the queue with their attempt not counted.
 
 Bounds (defaults): a job pushed in this process is claimed at once; a job pushed by another
-process wakes an idle worker through the backend's notification (PostgreSQL NOTIFY) or, failing
-that, is seen within ``poll_max`` (1 s); a due scheduled job within
+process wakes an idle worker through the backend's notification (PostgreSQL NOTIFY, SQLite's
+datagram) or, failing that, is seen within ``poll_max`` (1 s); an operator's cancel stops a
+running attempt as soon as its notification arrives (:mod:`._cancel_delivery`), at worst at
+the next lease renewal; a due scheduled job within
 ``schedule_interval`` (1 s); the job of a process killed with SIGKILL runs again within
 ``lease_ttl + rescue_interval + poll_max`` (15 + 5 + 1 = 21 s).
 """
@@ -23,6 +25,7 @@ import trio
 
 from . import _log as log
 from ._batcher import OutcomeBatcher
+from ._cancel_delivery import CancelDelivery
 from ._config import WorkerConfig
 from ._errors import StoreError
 from ._queue import LEASE_LOST, QueueContext, Shutdown, TaskQueue
@@ -92,6 +95,7 @@ class TaskWorker:
             on_attempt=on_attempt,
             note_run_at=self.note_run_at,
             on_throttle=on_throttle,
+            on_claimed=self._claimed,
         )
         self.queues = {cls.options.name: TaskQueue(context, cls) for cls in self.registry}
         self.scheduler = Scheduler(store, checked, self.config)
@@ -100,7 +104,10 @@ class TaskWorker:
         self._stopped = trio.Event()
         self._shutting_down = False
         self._started_at: float | None = None
-        store.add_push_listener(self._on_push)
+        store.add_push_listener(self._on_push, tasks=self.queues)
+        #: Stops the attempts of jobs an operator cancels (see _cancel_delivery).
+        self.cancels = CancelDelivery(store, self.queues)
+        store.add_cancel_listener(self.cancels.heard)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -116,6 +123,7 @@ class TaskWorker:
                 upkeep.start_soon(self._prune)
                 upkeep.start_soon(self.scheduler.run)
                 upkeep.start_soon(self._refresh_limits)
+                upkeep.start_soon(self.cancels.run)
                 await upkeep.start(self.batcher.run)
                 async with trio.open_nursery() as queues:
                     for queue in self.queues.values():
@@ -125,6 +133,7 @@ class TaskWorker:
                 upkeep.cancel_scope.cancel()
         finally:
             self.store.remove_push_listener(self._on_push)
+            self.store.remove_cancel_listener(self.cancels.heard)
             await self._record_stop()
             self._stopped.set()
             log.event(logging.INFO, "worker.stopped", owner=self.owner)
@@ -163,6 +172,9 @@ class TaskWorker:
             queue = self.queues.get(name)
             if queue is not None:
                 queue.wakeup.set()
+
+    def _claimed(self, job_id: int) -> None:
+        self.cancels.claimed(job_id)
 
     def note_run_at(self, task: str, run_at: float) -> None:
         """A job of ours will want to run at ``run_at`` (retry, snooze, interruption)."""

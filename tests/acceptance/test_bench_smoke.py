@@ -35,6 +35,7 @@ OUR_SECTIONS = (
     "| ours, SQLite | SQLite worker, concurrency 10",
     "| SQLite, same process |",
     "| SQLite, across processes |",
+    "| SQLite, across processes (10 cancels) |",
     "| 1,000 | ",
     "drain 100 due jobs",
     "| ours (TaskWorker, 10 slots), idle |",
@@ -50,6 +51,7 @@ POSTGRES_SECTIONS = (
     "| ours, PostgreSQL | PostgreSQL worker, concurrency 10",
     "| PostgreSQL, same process |",
     "| PostgreSQL, across processes |",
+    "| PostgreSQL, across processes (10 cancels) |",
     "| ours, PostgreSQL | PostgreSQL worker, concurrency 10, global_concurrency=10",
     "| ours, PostgreSQL | PostgreSQL worker, concurrency 10, 100 keys, per_key=1",
 )

@@ -1,5 +1,6 @@
-"""``job_wait`` woken by an outcome another store recorded: NOTIFY on PostgreSQL, the poll on
-SQLite (two stores on one file stand for two processes)."""
+"""``job_wait`` woken by an outcome another store recorded: NOTIFY on PostgreSQL, the wake
+channel's datagram on SQLite, the poll where the channel is off (two stores on one file stand
+for two processes)."""
 
 from __future__ import annotations
 
@@ -52,11 +53,26 @@ async def test_postgres_wakes_a_waiter_in_another_store_by_notify(
     assert took == 0  # no poll step: the NOTIFY from the outcome's transaction woke it
 
 
-async def test_sqlite_waiter_in_another_store_sees_the_outcome_by_polling(
+async def test_sqlite_wakes_a_waiter_in_another_store_by_datagram(
     tmp_path: Path, mock_clock: trio.testing.MockClock
 ) -> None:
     mock_clock.autojump_threshold = AUTOJUMP
     path = tmp_path / "jobs.db"
+    async with SQLiteStore(path, clock=TrioClock(EPOCH), runner=InlineRunner()) as waiter, \
+            SQLiteStore(path, clock=TrioClock(EPOCH), runner=InlineRunner()) as other:
+        row, took = await wait_for_other(waiter, other)
+
+    assert row.state == JobState.COMPLETED
+    assert row.result == "7"
+    assert took == 0  # no poll step: the outcome's datagram woke it
+
+
+async def test_sqlite_waiter_sees_the_outcome_by_polling_when_the_channel_is_off(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    mock_clock.autojump_threshold = AUTOJUMP
+    path = tmp_path / "jobs.db"
+    (tmp_path / "jobs.db-wake").write_text("a file where the socket directory should be")
     async with SQLiteStore(path, clock=TrioClock(EPOCH), runner=InlineRunner()) as waiter, \
             SQLiteStore(path, clock=TrioClock(EPOCH), runner=InlineRunner()) as other:
         row, took = await wait_for_other(waiter, other)

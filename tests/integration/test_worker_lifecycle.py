@@ -280,6 +280,8 @@ async def test_a_stopped_worker_no_longer_listens_for_pushes(
     worker = TaskWorker(store, [Work])
     async with trio.open_nursery() as nursery:
         await nursery.start(worker.run)
-        assert worker._on_push in store._listeners
+        assert worker._on_push in store._listeners.push
+        assert worker.cancels.heard in store._listeners.cancel
         await worker.shutdown()
-    assert worker._on_push not in store._listeners
+    assert worker._on_push not in store._listeners.push
+    assert worker.cancels.heard not in store._listeners.cancel

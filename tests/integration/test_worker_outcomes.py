@@ -17,6 +17,7 @@ from support.workers import running
 from service.jobs import (
     Backoff,
     Cancel,
+    InlineRunner,
     JobContext,
     JobState,
     Snooze,
@@ -24,12 +25,15 @@ from service.jobs import (
     Task,
     TaskOptions,
     TaskWorker,
+    TrioClock,
 )
 from service.jobs._store import JobInsert
 from service.jobs.testing import TEST_CONFIG
 from service.logs import JsonFormatter
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from trio.testing import MockClock
 
 RUNS: list[tuple[float, str, int]] = []
@@ -160,11 +164,25 @@ async def test_a_push_in_the_same_process_is_claimed_without_waiting_for_a_poll(
     assert RUNS[0][0] == pushed_at
 
 
-async def test_a_push_from_another_store_is_found_by_the_poll_within_its_bound(
-    autojump_clock: MockClock, store: SQLiteStore, tmp_path: object
+async def test_a_push_from_another_store_wakes_the_idle_worker_at_once(
+    autojump_clock: MockClock, store: SQLiteStore
 ) -> None:
     other = SQLiteStore(store.path, clock=store.clock, runner=type(store._runner)())
-    async with other, running(TaskWorker(store, ALL)) as worker:
+    async with other, running(TaskWorker(store, ALL)):
+        await trio.sleep(100)  # the worker's poll has backed off to poll_max
+        pushed_at = trio.current_time()
+        job_id = await other.push(Sleepy(seconds=0))
+        await wait_for_state(store, job_id, JobState.COMPLETED)
+    assert RUNS[0][0] == pushed_at  # the push's datagram, not the poll
+
+
+async def test_a_push_from_another_store_is_found_by_the_poll_within_its_bound_without_channel(
+    autojump_clock: MockClock, tmp_path: Path
+) -> None:
+    (tmp_path / "jobs.db-wake").write_text("not a directory: the wake channel stays off")
+    store = SQLiteStore(tmp_path / "jobs.db", clock=TrioClock(EPOCH), runner=InlineRunner())
+    other = SQLiteStore(store.path, clock=store.clock, runner=InlineRunner())
+    async with store, other, running(TaskWorker(store, ALL)) as worker:
         await trio.sleep(100)
         pushed_at = trio.current_time()
         job_id = await other.push(Sleepy(seconds=0))

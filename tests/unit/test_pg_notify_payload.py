@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from service.jobs._postgres.notify import DUE, decode_payload, earliest_by_task, encode_payload
+from service.jobs._postgres.notify import (
+    CANCEL_PREFIX,
+    DUE,
+    cancelled_in,
+    decode_payload,
+    earliest_by_task,
+    encode_payload,
+)
 
 
 def test_a_payload_round_trips_a_run_at_exactly() -> None:
@@ -31,3 +38,12 @@ def test_earliest_by_task_skips_our_own_and_keeps_each_tasks_earliest() -> None:
         "not ours",
     ]
     assert earliest_by_task(payloads, ignore_origin="us") == {"a": 20.0, "c": DUE}
+
+
+def test_cancel_payloads_name_their_jobs_and_are_never_taken_for_pushes() -> None:
+    mine, theirs = f"{CANCEL_PREFIX}us/1,2", f"{CANCEL_PREFIX}them/7,9"
+    assert decode_payload(theirs) is None
+    assert earliest_by_task([theirs], "us") == {}
+    assert cancelled_in([mine, theirs, encode_payload("them", "a", DUE)], "us") == {7, 9}
+    assert cancelled_in([f"{CANCEL_PREFIX}them/*", theirs], "us") is None  # check all yours
+    assert cancelled_in([encode_payload("them", "a", DUE)], "us") == frozenset()

@@ -20,7 +20,7 @@ from .._store import BulkBatch, JobFilter, JobRow, Rescued, Wake, WorkflowInsert
 from .._workflow import dependency_failed
 from . import queries
 from .inserts import insert_rows
-from .notify import DUE, notify_tasks
+from .notify import DUE, notify_cancelled, notify_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -151,6 +151,7 @@ def cancel_workflow(
         ).fetchall()]
         released = settle(conn, [(job_id, JobState.CANCELLED) for job_id in ids], now, channel,
                           origin)
+        notify_cancelled(conn, channel, origin, ids)
     return sorted(ids), released
 
 
@@ -190,6 +191,7 @@ def cancel_and_settle(
 ) -> tuple[JobRow, set[str]]:
     with conn.transaction():
         row = queries.cancel(conn, job_id, now, reason)
+        notify_cancelled(conn, channel, origin, [row.id])
         return row, settle(conn, [(row.id, row.state)], now, channel, origin)
 
 
@@ -240,6 +242,7 @@ def cancel_many_and_settle(
 ) -> tuple[BulkBatch, set[str]]:
     with conn.transaction():
         batch = queries.cancel_many(conn, where, now, reason)
+        notify_cancelled(conn, channel, origin, batch.ids)
         cancelled = [(i, JobState.CANCELLED) for i in batch.ids]
         return batch, settle(conn, cancelled, now, channel, origin)
 

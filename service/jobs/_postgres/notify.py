@@ -43,6 +43,11 @@ RECONNECT_DELAYS = (0.1, 2.0)
 FINAL_PAYLOAD = "final"
 #: The ``run_at`` of a job that may run now, in payloads decoded by :func:`decode_payload`.
 DUE = -math.inf
+#: An operator's cancel: ``cancel/<origin>/<id>,<id>...`` (or ``*``: check every running job).
+#: No spaces, so :func:`decode_payload` never mistakes it for a push.
+CANCEL_PREFIX = "cancel/"
+#: A cancel of more jobs than this is sent as ``*`` (a NOTIFY payload holds < 8000 bytes).
+MAX_CANCEL_IDS = 256
 
 
 def encode_payload(origin: str, task: str, run_at: float) -> str:
@@ -85,6 +90,32 @@ def notify_tasks(
             "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
             (channel, payloads),
         )
+
+
+def notify_cancelled(conn: psycopg.Connection[Any], channel: str, origin: str,
+                     job_ids: Iterable[int]) -> None:
+    """NOTIFY ``channel`` that an operator cancelled ``job_ids`` (call inside the cancel's
+    transaction: delivered at its commit), so the workers running any of them stop them."""
+    ids = sorted(set(job_ids))
+    if ids:
+        listed = "*" if len(ids) > MAX_CANCEL_IDS else ",".join(map(str, ids))
+        conn.execute("SELECT pg_notify(%s, %s)", (channel, f"{CANCEL_PREFIX}{origin}/{listed}"))
+
+
+def cancelled_in(payloads: Iterable[str], ignore_origin: str) -> frozenset[int] | None:
+    """The job ids the cancels among ``payloads`` (not from ``ignore_origin``) name; None if one
+    says ``*`` (too many to list); empty if there is no cancel."""
+    ids: set[int] = set()
+    for payload in payloads:
+        if not payload.startswith(CANCEL_PREFIX):
+            continue
+        origin, _, listed = payload.removeprefix(CANCEL_PREFIX).partition("/")
+        if origin == ignore_origin:
+            continue
+        if listed == "*":
+            return None
+        ids.update(int(i) for i in listed.split(",") if i.isdigit())
+    return frozenset(ids)
 
 
 class NotifyListener:

@@ -15,10 +15,12 @@ import trio
 from .._clock import Clock, SystemClock
 from .._errors import StoreError
 from .._limits import LimitedClaim, Limits, QueueLimitsRow
+from .._listeners import Listeners
 from .._push import Pusher
 from .._states import FINISHED, JobState
 from .._store import (
     BulkBatch,
+    CancelListener,
     ClaimedJob,
     InsertResult,
     JobFilter,
@@ -43,7 +45,7 @@ from .._waiting import OutcomeSignal, wait_final
 from . import graph, inserts, queries, schedules
 from . import limits as flow
 from .connection import channel_name, check_schema, conninfo, migrate
-from .notify import DUE, FINAL_PAYLOAD, NotifyListener, earliest_by_task
+from .notify import DUE, FINAL_PAYLOAD, NotifyListener, cancelled_in, earliest_by_task
 from .placeholders import to_psycopg
 from .pool import PoolDriver
 from .schema import MIGRATIONS
@@ -104,7 +106,7 @@ class PostgresStore(Pusher):
         self._token: trio.lowlevel.TrioToken | None = None
         self._open = False
         self._tx_tasks: set[trio.lowlevel.Task] = set()
-        self._listeners: list[PushListener] = []
+        self._listeners = Listeners()
         self._outcomes = OutcomeSignal()
         self.applied_migrations: list[str] = []
 
@@ -125,22 +127,25 @@ class PostgresStore(Pusher):
         return await self._usable_driver().run(fn, *args)
 
     def _notify(self, wake: Wake | None) -> None:
-        if wake is None:
-            return
-        for listener in self._listeners:
-            wake.tell(listener)
+        self._listeners.tell_wake(wake)
 
     def _notify_task(self, task: str, run_at: float) -> None:
-        for listener in self._listeners:
-            listener(frozenset([task]), run_at)
+        self._listeners.tell_tasks([task], run_at)
 
     def _notify_released(self, tasks: set[str]) -> None:
         """Wake ``job_wait`` callers, and local listeners for dependents an outcome released."""
         self._outcomes.set()
-        if tasks:
-            now = self.clock.now()
-            for listener in self._listeners:
-                listener(frozenset(tasks), now)
+        self._listeners.tell_tasks(tasks, self.clock.now())
+
+    def _notify_cancelled(self, job_ids: Sequence[int], released: set[str]) -> None:
+        """After an operator's cancel committed: stop those jobs where they run here (the
+        cancel's NOTIFY tells the other processes)."""
+        self._listeners.tell_cancelled(frozenset(job_ids))
+        self._notify_released(released)
+
+    def _remote_cancel(self, job_ids: frozenset[int] | None) -> None:
+        if self._open:
+            self._listeners.tell_cancelled(job_ids)
 
     def _remote(self, earliest: dict[str, float]) -> None:
         """On the trio thread: tell local listeners of pushes other stores made."""
@@ -158,6 +163,10 @@ class PostgresStore(Pusher):
         if earliest and token is not None:
             with suppress(trio.RunFinishedError):
                 token.run_sync_soon(self._remote, earliest)
+        cancelled = cancelled_in(payloads, self.origin)
+        if (cancelled is None or cancelled) and token is not None:
+            with suppress(trio.RunFinishedError):
+                token.run_sync_soon(self._remote_cancel, cancelled)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -201,14 +210,23 @@ class PostgresStore(Pusher):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def add_push_listener(self, listener: PushListener) -> None:
-        """Call ``listener`` after each committed insert, here or in another process."""
-        self._listeners.append(listener)
+    def add_push_listener(
+        self, listener: PushListener, tasks: Iterable[str] | None = None
+    ) -> None:
+        """Call ``listener`` after each committed insert, here or in another process (every
+        task's: a NOTIFY reaches every listener of the channel)."""
+        self._listeners.add_push(listener, tasks)
 
     def remove_push_listener(self, listener: PushListener) -> None:
         """Stop calling ``listener`` (a no-op if it was never added)."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self._listeners.remove_push(listener)
+
+    def add_cancel_listener(self, listener: CancelListener) -> None:
+        """Call ``listener`` after an operator's cancel, here or in another process."""
+        self._listeners.add_cancel(listener)
+
+    def remove_cancel_listener(self, listener: CancelListener) -> None:
+        self._listeners.remove_cancel(listener)
 
     # -- app SQL ----------------------------------------------------------------------------
 
@@ -271,7 +289,7 @@ class PostgresStore(Pusher):
     async def workflow_cancel(self, workflow_id: int, now: float, reason: str) -> list[int]:
         ids, released = await self._call(graph.cancel_workflow, workflow_id, now, reason,
                                          self.channel, self.origin)
-        self._notify_released(released)
+        self._notify_cancelled(ids, released)
         return ids
 
     async def job_dependencies(self, job_id: int) -> list[Dependency]:
@@ -356,7 +374,7 @@ class PostgresStore(Pusher):
     async def job_cancel(self, job_id: int, now: float, reason: str) -> JobRow:
         row, released = await self._call(graph.cancel_and_settle, job_id, now, reason,
                                          self.channel, self.origin)
-        self._notify_released(released)
+        self._notify_cancelled([row.id], released)
         return row
 
     async def job_delete_finished(
@@ -441,7 +459,7 @@ class PostgresStore(Pusher):
     async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
         batch, released = await self._call(graph.cancel_many_and_settle, where, now, reason,
                                            self.channel, self.origin)
-        self._notify_released(released)
+        self._notify_cancelled(batch.ids, released)
         return batch
 
     async def job_delete_many(self, where: JobFilter) -> BulkBatch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -13,12 +14,14 @@ from .._clock import Clock, SystemClock
 from .._errors import DatabaseNotFound, StoreError
 from .._group_commit import GroupCommit
 from .._limits import LimitedClaim, Limits, QueueLimitsRow
+from .._listeners import Listeners
 from .._owner_lock import OwnerLock
 from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
 from .._states import FINISHED, JobState
 from .._store import (
     BulkBatch,
+    CancelListener,
     ClaimedJob,
     InsertResult,
     JobFilter,
@@ -41,7 +44,7 @@ from .._store import (
     wake_of,
     wake_of_jobs,
 )
-from .._waiting import OutcomeSignal, wait_final
+from .._waiting import CHANNEL_POLL_DELAYS, POLL_DELAYS, OutcomeSignal, wait_final
 from . import graph, queries, schedules
 from . import limits as flow
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
@@ -57,12 +60,13 @@ from .connection import (
     migrate,
     set_busy_timeout,
 )
+from .peers import News, PeerChannel
 from .reader import ReadConnection
 from .schema import MIGRATIONS
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 
     from .._dependency import Dependency
     from .._migrations import Migration
@@ -182,7 +186,9 @@ class SQLiteStore(Pusher):
         self._migrations = [*MIGRATIONS, *migrations]
         self._conn: sqlite3.Connection | None = None
         self._lock = OwnerLock()
-        self._listeners: list[PushListener] = []
+        self._listeners = Listeners(on_change=self._interest_changed)
+        #: Wake-ups to and from the other processes on this file (None: in memory, or closed).
+        self._peers: PeerChannel | None = None
         self._outcomes = OutcomeSignal()
         self.applied_migrations: list[str] = []
         self._inserts: GroupCommit[JobInsert, InsertResult] = GroupCommit(self._insert_group)
@@ -282,10 +288,48 @@ class SQLiteStore(Pusher):
             return await self._call(fn, *args)
 
     def _notify(self, wake: Wake | None) -> None:
+        """After a commit that added jobs: wake workers here and in the other processes."""
         if wake is None:
             return
-        for listener in self._listeners:
-            wake.tell(listener)
+        self._listeners.tell_wake(wake)
+        if self._peers is not None:
+            self._peers.tell_tasks(wake.tasks, wake.earliest, wake.expiry)
+
+    def _notify_tasks(self, tasks: Collection[str], *, final: bool = False) -> None:
+        """After a commit that made jobs of ``tasks`` due now (released dependents, a retry, a
+        resume) and, if ``final``, recorded outcomes: tell listeners here and elsewhere."""
+        if tasks:
+            now = self.clock.now()
+            self._listeners.tell_tasks(tasks, now)
+            if self._peers is not None:
+                self._peers.tell_tasks(tasks, now)
+        if final and self._peers is not None:
+            self._peers.tell_final()
+
+    def _notify_cancelled(self, job_ids: Sequence[int], released: set[str]) -> None:
+        """After an operator's cancel committed: stop those jobs where they run."""
+        self._listeners.tell_cancelled(frozenset(job_ids))
+        self._notify_tasks(released, final=bool(job_ids))
+        if self._peers is not None and job_ids:
+            self._peers.tell_cancelled(job_ids)
+
+    def _heard(self, news: News) -> None:
+        """Another process on this file committed ``news`` (on the trio thread)."""
+        for task, run_at in news.tasks.items():
+            self._listeners.tell_tasks([task], run_at)
+        if news.expiry != math.inf:
+            for listener in list(self._listeners.push):
+                listener(frozenset(), news.expiry)
+        if news.final:
+            self._outcomes.set()
+        if news.cancelled_all:
+            self._listeners.tell_cancelled(None)
+        elif news.cancelled:
+            self._listeners.tell_cancelled(frozenset(news.cancelled))
+
+    def _interest_changed(self) -> None:
+        if self._peers is not None:
+            self._peers.set_interest(*self._listeners.interest())
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -313,6 +357,10 @@ class SQLiteStore(Pusher):
                 )
             except StoreError as exc:
                 raise self._naming_the_file(exc) from exc
+            if not in_memory:
+                self._peers = PeerChannel(self._absolute_path, self._heard)
+                self._peers.set_interest(*self._listeners.interest())
+                self._peers.open()
             if background:
                 # Both open the file by its absolute path and never create one.
                 self._reader = ReadConnection(self._absolute_path)
@@ -341,6 +389,9 @@ class SQLiteStore(Pusher):
         self._busy_ms = None
         reader, self._reader = self._reader, None
         checkpointer, self._checkpointer = self._checkpointer, None
+        peers, self._peers = self._peers, None
+        if peers is not None:
+            peers.close()
         with trio.CancelScope(shield=True):
             try:
                 if conn is not None:
@@ -362,12 +413,19 @@ class SQLiteStore(Pusher):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def add_push_listener(self, listener: PushListener) -> None:
-        self._listeners.append(listener)
+    def add_push_listener(
+        self, listener: PushListener, tasks: Iterable[str] | None = None
+    ) -> None:
+        self._listeners.add_push(listener, tasks)
 
     def remove_push_listener(self, listener: PushListener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self._listeners.remove_push(listener)
+
+    def add_cancel_listener(self, listener: CancelListener) -> None:
+        self._listeners.add_cancel(listener)
+
+    def remove_cancel_listener(self, listener: CancelListener) -> None:
+        self._listeners.remove_cancel(listener)
 
     # -- app SQL ----------------------------------------------------------------------------
 
@@ -408,7 +466,7 @@ class SQLiteStore(Pusher):
     async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         self._check_not_in_own_transaction()
         results = await self._inserts.run(jobs)
-        if self._listeners:
+        if self._listeners.push or (self._peers is not None and self._peers.active):
             if len(jobs) > INLINE_ROWS:  # a pass over every row: off the event loop
                 # wake_of touches no connection, so it may use the runner's thread without
                 # the store's lock (the runner runs one call at a time either way).
@@ -443,7 +501,7 @@ class SQLiteStore(Pusher):
 
     async def workflow_cancel(self, workflow_id: int, now: float, reason: str) -> list[int]:
         ids, released = await self._write(graph.cancel_workflow, workflow_id, now, reason)
-        self._notify_tasks(released)
+        self._notify_cancelled(ids, released)
         return ids
 
     async def job_dependencies(self, job_id: int) -> list[Dependency]:
@@ -455,9 +513,13 @@ class SQLiteStore(Pusher):
     async def job_wait(self, job_id: int, timeout: float) -> JobRow:  # noqa: ASYNC109 (the contract)
         """The job once final, or as it is after ``timeout`` s; woken by this store's writes.
 
-        Another process's outcome is seen by polling (50 ms, doubling up to 1 s) while waiting.
+        Another process's outcome wakes it through the file's wake channel; polling (50 ms,
+        doubling up to 1 s; 1 s up to 5 s while the channel is up) covers a lost datagram.
         """
-        return await wait_final(self.job_get, self._outcomes, job_id, timeout, poll=True)
+        delays = CHANNEL_POLL_DELAYS if self._peers is not None and self._peers.active \
+            else POLL_DELAYS
+        return await wait_final(self.job_get, self._outcomes, job_id, timeout, poll=True,
+                                delays=delays)
 
     async def job_list(self, where: JobFilter) -> list[JobRow]:
         return await self._long_read(queries.list_jobs, where)
@@ -470,7 +532,10 @@ class SQLiteStore(Pusher):
         return await self._short_write(queries.claim, task, owner, limit, now, lease_expires_at)
 
     async def job_promote_due(self, now: float) -> list[str]:
-        return await self._write(graph.promote_due_and_settle, now)
+        promoted = await self._write(graph.promote_due_and_settle, now)
+        if promoted and self._peers is not None:  # the caller wakes this process's workers
+            self._peers.tell_tasks(promoted, now)
+        return promoted
 
     async def job_next_run_at(self) -> float | None:
         return await self._read(queries.next_run_at)
@@ -488,12 +553,12 @@ class SQLiteStore(Pusher):
         self, now: float, max_rescues: int, limit: int = 1000
     ) -> list[Rescued]:
         rescued, released = await self._write(graph.rescue_and_settle, now, max_rescues, limit)
-        self._notify_tasks(released)
+        self._notify_tasks(released, final=_any_final(rescued))
         return rescued
 
     async def job_discard_expired(self, now: float, limit: int = 1000) -> list[Rescued]:
         found, released = await self._write(graph.discard_expired_and_settle, now, limit)
-        self._notify_tasks(released)
+        self._notify_tasks(released, final=_any_final(found))
         return found
 
     async def job_discard_unknown(
@@ -502,7 +567,7 @@ class SQLiteStore(Pusher):
         found, released = await self._write(
             graph.discard_unknown_and_settle, known, available_before, now, limit
         )
-        self._notify_tasks(released)
+        self._notify_tasks(released, final=_any_final(found))
         return found
 
     async def job_set_state_if_running_many(
@@ -511,17 +576,18 @@ class SQLiteStore(Pusher):
         if not outcomes:
             return []
         matched, released = await self._short_write(graph.set_state_and_settle, outcomes)
-        self._notify_tasks(released)
+        self._notify_tasks(released, final=any(
+            hit and o.state in FINISHED for o, hit in zip(outcomes, matched, strict=True)))
         return matched
 
     async def job_retry(self, job_id: int, now: float) -> JobRow:
         row = await self._write(queries.retry, job_id, now)
-        self._notify_row(row)
+        self._notify(Wake(frozenset([row.task]), row.run_at))
         return row
 
     async def job_cancel(self, job_id: int, now: float, reason: str) -> JobRow:
         row, released = await self._write(graph.cancel_and_settle, job_id, now, reason)
-        self._notify_tasks(released)
+        self._notify_cancelled([row.id], released)
         return row
 
     async def job_delete_finished(
@@ -540,7 +606,7 @@ class SQLiteStore(Pusher):
     async def queue_set_paused(self, task: str, paused: bool) -> None:
         await self._write(queries.queue_set_paused, task, paused, self.clock.now())
         if not paused:
-            self._notify_row_task(task)
+            self._notify_tasks([task])
 
     async def queue_paused(self) -> set[str]:
         return await self._read(queries.queue_paused)
@@ -561,7 +627,7 @@ class SQLiteStore(Pusher):
 
     async def queue_set_limits(self, task: str, override: str | None) -> None:
         await self._write(flow.set_limits, task, override, self.clock.now())
-        self._notify_row_task(task)
+        self._notify_tasks([task])
 
     async def queue_limits(self) -> list[QueueLimitsRow]:
         return await self._read(flow.limit_rows)
@@ -594,31 +660,24 @@ class SQLiteStore(Pusher):
 
     async def schedule_set_paused(self, name: str, paused: bool, now: float) -> ScheduleRow:
         return await self._write(schedules.set_paused, name, paused, now)
-    def _notify_tasks(self, tasks: set[str]) -> None:
-        """Wake listeners for dependents an outcome released (due now)."""
-        if tasks:
-            now = self.clock.now()
-            for listener in self._listeners:
-                listener(frozenset(tasks), now)
 
     async def job_count(self, where: JobFilter) -> int:
         return await self._long_read(queries.count, where)
 
     async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
         batch = await self._write(queries.retry_many, where, now)
-        for task in batch.tasks:
-            self._notify_row_task(task)
+        self._notify_tasks(batch.tasks)
         return batch
 
     async def job_cancel_many(self, where: JobFilter, now: float, reason: str) -> BulkBatch:
         batch, released = await self._write(graph.cancel_many_and_settle, where, now, reason)
-        self._notify_tasks(released)
+        self._notify_cancelled(batch.ids, released)
         return batch
 
     async def job_delete_many(self, where: JobFilter) -> BulkBatch:
         batch, released = await self._write(graph.delete_many_and_settle, where,
                                             self.clock.now())
-        self._notify_tasks(released)
+        self._notify_tasks(released, final=bool(batch.ids))  # waiters learn of the deletion
         return batch
 
     async def job_finished_per_minute(
@@ -638,13 +697,10 @@ class SQLiteStore(Pusher):
     async def worker_delete_seen_before(self, before: float) -> int:
         return await self._write(queries.worker_delete_seen_before, before)
 
-    def _notify_row_task(self, task: str) -> None:
-        for listener in self._listeners:
-            listener(frozenset([task]), self.clock.now())
 
-    def _notify_row(self, row: JobRow) -> None:
-        for listener in self._listeners:
-            listener(frozenset([row.task]), row.run_at)
+
+def _any_final(jobs: Iterable[Rescued]) -> bool:
+    return any(job.state in FINISHED for job in jobs)
 
 
 def _rollback_if_open(conn: sqlite3.Connection) -> None:
