@@ -1,0 +1,207 @@
+"""PostgreSQL hot paths, one at a time: ``push_many`` and a burn-down, timed and counted.
+
+    .venv/bin/python -m bench.pg_paths [--jobs 20000] [--repeat 3] [--what push_many,burn]
+    .venv/bin/python -m bench.pg_paths --engine /tmp/old-tree   # another checkout's service/
+    .venv/bin/python -m bench.pg_paths --count                  # statements, round trips per job
+
+Each measurement is a fresh child process on a fresh schema (dropped after). ``push_many``: N
+no-op jobs pushed 1,000 per call (``--batch``). ``burn``: N jobs pushed first (untimed,
+``ANALYZE``d), then one ``TaskWorker`` with ``--concurrency`` slots drains them; timed from its
+start until the last outcome is recorded. ``burn-untriggered`` is the same with the schema's
+``jobs`` triggers disabled (the ``job_wait`` NOTIFY of final outcomes), to price them.
+
+``--engine DIR`` runs the ``service`` package found in ``DIR`` (e.g. ``git archive`` of an older
+commit) with this harness, so before and after are measured side by side, interleaved, in one run.
+
+``--count`` traces the libpq protocol of every connection (``PQtrace``) and reports, per job,
+the statements sent (simple ``Query`` and extended ``Execute`` messages) and the round trips
+(each ``ReadyForQuery`` and ``CopyInResponse`` the server sent back): deterministic evidence, not
+timings (tracing slows everything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from . import pg
+
+ROOT = Path(__file__).resolve().parent.parent
+WHAT = ("push_many", "burn", "burn-untriggered")
+
+
+def _trace_connections(directory: str) -> None:
+    """Make every new psycopg connection of this process trace its protocol into ``directory``."""
+    import psycopg
+
+    original = psycopg.Connection.connect.__func__  # type: ignore[attr-defined]
+
+    def connect(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        conn = original(cls, *args, **kwargs)
+        fd = os.open(os.path.join(directory, f"{id(conn)}-{time.monotonic_ns()}.trace"),
+                     os.O_WRONLY | os.O_CREAT)
+        conn.pgconn.trace(fd)  # a FILE* libc flushes at exit
+        return conn
+
+    psycopg.Connection.connect = classmethod(connect)  # type: ignore[method-assign,assignment]
+
+
+def count_trace(directory: str) -> Counter[str]:
+    """Frontend and backend message counts over every trace file in ``directory``."""
+    counts: Counter[str] = Counter()
+    for name in os.listdir(directory):
+        with open(os.path.join(directory, name), errors="replace") as trace:
+            for line in trace:
+                parts = line.split("\t")
+                # With timestamps: time, direction, length, message; without: direction first.
+                if len(parts) >= 4 and parts[1] in ("F", "B"):
+                    counts[f"{parts[1]} {parts[3].split()[0]}"] += 1
+                elif len(parts) >= 3 and parts[0] in ("F", "B"):
+                    counts[f"{parts[0]} {parts[2].split()[0]}"] += 1
+    return counts
+
+
+def child(args: dict[str, Any]) -> dict[str, Any]:
+    """One measurement (in a fresh process): jobs/s of ``args["what"]``."""
+    if args.get("engine"):
+        sys.path.insert(0, args["engine"])  # before the working directory's own service/
+    if args.get("trace_dir"):
+        _trace_connections(args["trace_dir"])
+    import trio
+
+    from .ours import TrioTally, opened, push_jobs, task_class, work_until_done
+
+    spec = {"backend": "postgresql", "url": args["url"], "schema": args["schema"]}
+    jobs, what = args["jobs"], args["what"]
+
+    async def push_many() -> float:
+        async with opened(spec) as store:
+            seconds = 0.0
+            for first in range(0, jobs, args["batch"]):
+                size = min(args["batch"], jobs - first)
+                from .ours import NoOp
+
+                start = time.perf_counter()
+                await store.push_many(NoOp(n=n) for n in range(first, first + size))
+                seconds += time.perf_counter() - start
+            counts = await store.job_count_by_state()
+        assert sum(counts.values()) == jobs, counts
+        return seconds
+
+    async def burn() -> float:
+        cls = task_class("noop", args["concurrency"])
+        async with opened(spec) as store:
+            seconds = await work_until_done(store, cls, TrioTally(jobs), 600.0)
+            counts = await store.job_count_by_state()
+        by_state = {state.value: n for (_, state), n in counts.items()}
+        assert by_state == {"completed": jobs}, by_state
+        return seconds
+
+    seconds = trio.run(push_many if what == "push_many" else burn)
+    import service
+
+    return {"rate": jobs / seconds, "engine": service.__file__}
+
+
+def _prefill(url: str, schema: str, jobs: int, engine: str | None, untriggered: bool) -> None:
+    code = (
+        f"import sys; sys.path.insert(0, {engine or str(ROOT)!r});"
+        " import trio; from bench.ours import prefill;"
+        f" trio.run(prefill, {{'backend': 'postgresql', 'url': {url!r}, 'schema': {schema!r}}},"
+        f" {jobs})"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    pg.analyze(url, "jobs", schema)
+    if untriggered:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'ALTER TABLE "{schema}".jobs DISABLE TRIGGER USER')
+
+
+def measure(what: str, engine: str | None, opts: argparse.Namespace,
+            trace_dir: str | None = None) -> float:
+    """One measurement of ``what`` with the engine in ``engine`` (None: this tree)."""
+    with pg.throwaway_schema(opts.url, "pgpaths") as schema:
+        if what.startswith("burn"):
+            _prefill(opts.url, schema, opts.jobs, engine, what == "burn-untriggered")
+        args = {"url": opts.url, "schema": schema, "jobs": opts.jobs, "batch": opts.batch,
+                "concurrency": opts.concurrency, "what": what.split("-")[0],
+                "trace_dir": trace_dir, "engine": engine}
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.pg_paths", "--child", json.dumps(args)],
+            check=True, cwd=ROOT, capture_output=True, text=True,
+        )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    expected = Path(engine or ROOT).resolve() / "service" / "__init__.py"
+    assert Path(result["engine"]).resolve() == expected, (result["engine"], expected)
+    return float(result["rate"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.pg_paths", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", default=pg.DEFAULT_URL)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1000, help="jobs per push_many call")
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--what", default="push_many,burn,burn-untriggered")
+    parser.add_argument("--engine", action="append", default=[],
+                        help="a directory holding another service/ package (repeatable);"
+                        " this tree is always measured too")
+    parser.add_argument("--count", action="store_true",
+                        help="count statements and round trips per job instead of timing")
+    opts = parser.parse_args(argv)
+    if opts.child:
+        print(json.dumps(child(json.loads(opts.child))))
+        return
+    engines: list[str | None] = [*opts.engine, None]
+    whats = [w for w in opts.what.split(",") if w]
+    for what in whats:
+        if what not in WHAT:
+            parser.error(f"--what: {what!r} is not one of {', '.join(WHAT)}")
+    if opts.count:
+        for what in whats:
+            for engine in engines:
+                with tempfile.TemporaryDirectory() as traces:
+                    measure(what, engine, opts, traces)
+                    counts = count_trace(traces)
+                per_job = {
+                    "statements": (counts["F Query"] + counts["F Execute"]) / opts.jobs,
+                    "round trips": (counts["B ReadyForQuery"] + counts["B CopyInResponse"])
+                    / opts.jobs,
+                }
+                shown = ", ".join(f"{k} {v:.3f}" for k, v in per_job.items())
+                print(f"{what:<18} {engine or 'this tree':<24} per job: {shown}", flush=True)
+        return
+    rates: dict[tuple[str, str | None], list[float]] = {}
+    for run in range(opts.repeat):
+        for what in whats:
+            for engine in engines if run % 2 == 0 else reversed(engines):
+                rate = measure(what, engine, opts)
+                rates.setdefault((what, engine), []).append(rate)
+                print(f"run {run + 1}: {what:<18} {engine or 'this tree':<24} {rate:>10,.0f}/s",
+                      flush=True)
+    print(f"\njobs={opts.jobs} batch={opts.batch} concurrency={opts.concurrency}"
+          f" repeat={opts.repeat}  medians [min-max]")
+    for (what, engine), values in rates.items():
+        ratio = ""
+        if engine is not None and (what, None) in rates:
+            ratio = f"  this tree / it: {statistics.median(rates[what, None]) / statistics.median(values):.2f}x"
+        print(f"{what:<18} {engine or 'this tree':<24} {statistics.median(values):>10,.0f}/s"
+              f" [{min(values):,.0f}-{max(values):,.0f}]{ratio}")
+
+
+if __name__ == "__main__":
+    main()
