@@ -25,6 +25,10 @@ from ._tracing import traced_attempt
 from ._wakeup import Wakeup
 
 
+#: Jobs in flight (running, or their outcome being written) per slot, at most.
+BACKLOG_SLOTS = 2
+
+
 @attrs.frozen
 class Shutdown:
     """The worker is shutting down and the attempt outlived the grace period it was given."""
@@ -134,7 +138,12 @@ class TaskQueue:
     def free_slots(self) -> int:
         """Attempts that may start now: concurrency bounds attempts running, not outcomes
         waiting to be written."""
-        free = self.options.concurrency - (len(self.in_flight) - self._recording)
+        concurrency = self.options.concurrency
+        free = concurrency - (len(self.in_flight) - self._recording)
+        # Outcomes waiting to be written hold no slot, up to one slot's worth each: past that,
+        # claims wait for the writes, so a store that records slower than jobs finish is not
+        # buried under ever more running jobs (and ever bigger outcome batches and renewals).
+        free = min(free, BACKLOG_SLOTS * concurrency - len(self.in_flight))
         limit = self.limits.global_concurrency
         if limit is not None:
             # Every process counts a job as running until its outcome is written: never ask

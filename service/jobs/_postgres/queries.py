@@ -161,10 +161,14 @@ def promote_due(conn: Conn, now: float) -> list[str]:
 
 def renew_leases(conn: Conn, owner: str, job_ids: Sequence[int], expires: float) -> list[int]:
     """Extend ``owner``'s leases on ``job_ids``; the ids still held."""
+    # A join with the ids, not ``id = ANY(array)``: with the planner's (often stale) guess of
+    # one running job per owner it filters every running job of the owner through the whole
+    # array, quadratic in the jobs in flight (~0.2 s for 10,000 of them, holding their rows).
     rows = conn.execute(
-        "UPDATE jobs SET lease_expires_at = %s WHERE state = 'running' AND lease_owner = %s"
-        " AND id = ANY(%s::bigint[]) RETURNING id",
-        (expires, owner, list(job_ids)),
+        "UPDATE jobs SET lease_expires_at = %s FROM unnest(%s::bigint[]) AS r(id)"
+        " WHERE jobs.id = r.id AND jobs.state = 'running' AND jobs.lease_owner = %s"
+        " RETURNING jobs.id",
+        (expires, list(job_ids), owner),
     ).fetchall()
     return [r[0] for r in rows]
 
