@@ -298,6 +298,39 @@ _SET_STATE_MANY = (
 _SET_STATE_KEYS = (
     "id", "owner", "attempt", "state", "run_at", "finished_at", "refund", "error", "result",
 )
+#: :data:`_SET_STATE_MANY`, and the first step of settling dependents (``graph.settle``) in the
+#: same statement: the edges on the jobs it finished are marked resolved. Rows with a NULL
+#: second column are the jobs updated; the others are edges ``(job_id, dep_id)``.
+_SET_STATE_RESOLVING = (
+    "WITH done AS (" + _SET_STATE_MANY.replace("RETURNING jobs.id", "RETURNING jobs.id, jobs.state")
+    + "), edges AS (UPDATE job_deps SET resolved = true FROM done"
+    " WHERE job_deps.dep_id = done.id AND NOT job_deps.resolved"
+    f" AND done.state IN {state_list(FINISHED)} RETURNING job_deps.job_id, job_deps.dep_id)"
+    " SELECT id, NULL::bigint FROM done UNION ALL SELECT job_id, dep_id FROM edges"
+)
+
+
+def set_state_resolving(
+    conn: Conn, params: Sequence[dict[str, Any]]
+) -> tuple[list[bool], list[tuple[int, int]]] | None:
+    """:func:`set_state_if_running_many` of distinct jobs in one statement that also resolves
+    the dependency edges on the jobs it finished; (matched, the edges resolved). None, having
+    done nothing, if a job is named twice."""
+    ids = [p["id"] for p in params]
+    if len(set(ids)) != len(ids):
+        return None
+    columns = [[p[key] for p in params] for key in _SET_STATE_KEYS]
+    updated: set[int] = set()
+    edges: list[tuple[int, int]] = []
+    # Never prepared: the generic plan PostgreSQL switches a prepared statement to after five
+    # runs costs the server twice the CPU of a plan made for the arrays at hand (measured:
+    # ~35 vs ~19 us a job for batches of 100).
+    for first, dep_id in conn.execute(_SET_STATE_RESOLVING, columns, prepare=False).fetchall():
+        if dep_id is None:
+            updated.add(first)
+        else:
+            edges.append((first, dep_id))
+    return [job_id in updated for job_id in ids], edges
 
 
 def set_state_if_running_many(conn: Conn, params: Sequence[dict[str, Any]]) -> list[bool]:
