@@ -24,7 +24,6 @@ from ._task import JobContext, Task, TaskOptions, task_options
 from ._tracing import traced_attempt
 from ._wakeup import Wakeup
 
-
 #: Jobs in flight (running, or their outcome being written) per slot, at most.
 BACKLOG_SLOTS = 2
 
