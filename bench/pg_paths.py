@@ -8,8 +8,9 @@ Each measurement is a fresh child process on a fresh schema (dropped after). ``p
 no-op jobs pushed 1,000 per call (``--batch``). ``burn``: N jobs pushed first (untimed,
 ``ANALYZE``d), then one ``TaskWorker`` with ``--concurrency`` slots drains them; timed from its
 start until the last outcome is recorded (``bench.burn`` stops its clock when the last job has
-run, before the worker's shutdown writes the outcomes still pending). ``burn-untriggered`` is the same with the schema's
-``jobs`` triggers disabled (the ``job_wait`` NOTIFY of final outcomes), to price them.
+run, before the worker's shutdown writes the outcomes still pending). ``burn-untriggered`` is
+the same with the schema's ``jobs`` triggers disabled (the ``job_wait`` NOTIFY of final
+outcomes), to price them.
 
 ``--engine DIR`` runs the ``service`` package found in ``DIR`` (e.g. ``git archive`` of an older
 commit) with this harness, so before and after are measured side by side, interleaved, in one run.
