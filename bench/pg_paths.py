@@ -12,6 +12,10 @@ run, before the worker's shutdown writes the outcomes still pending). ``burn-unt
 the same with the schema's ``jobs`` triggers disabled (the ``job_wait`` NOTIFY of final
 outcomes), to price them.
 
+``server-cpu`` (and its ``-untriggered`` / ``-rowtrigger`` variants): the server's CPU per job
+to claim and complete the pushed jobs 100 at a time with the engine's statements on one
+connection, no worker; read from the backend's ``/proc/<pid>/schedstat`` (same machine only).
+
 ``--engine DIR`` runs the ``service`` package found in ``DIR`` (e.g. ``git archive`` of an older
 commit) with this harness, so before and after are measured side by side, interleaved, in one run.
 
@@ -38,7 +42,20 @@ from typing import Any
 from . import pg
 
 ROOT = Path(__file__).resolve().parent.parent
-WHAT = ("push_many", "burn", "burn-untriggered")
+WHAT = ("push_many", "burn", "burn-untriggered", "burn-rowtrigger", "server-cpu",
+        "server-cpu-untriggered", "server-cpu-rowtrigger")
+#: ``burn-rowtrigger``: the ``job_wait`` NOTIFY as a row trigger that fires only on a move to a
+#: final state, in place of the schema's trigger (a what-if).
+ROW_TRIGGER = (
+    "CREATE FUNCTION jobs_notify_final_row() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " DECLARE channel TEXT := current_setting('service_jobs.channel', true);"
+    " BEGIN IF coalesce(channel, '') <> '' THEN PERFORM pg_notify(channel, 'final'); END IF;"
+    " RETURN NULL; END $$;"
+    " DROP TRIGGER jobs_notify_final ON jobs;"
+    " CREATE TRIGGER jobs_notify_final AFTER UPDATE OF state ON jobs FOR EACH ROW"
+    " WHEN (NEW.state IN ('completed', 'discarded', 'cancelled')"
+    " AND OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION jobs_notify_final_row()"
+)
 
 
 def _trace_connections(directory: str) -> None:
@@ -112,13 +129,43 @@ def child(args: dict[str, Any]) -> dict[str, Any]:
         assert by_state == {"completed": jobs}, by_state
         return seconds
 
+    if what == "server":
+        return {"rate": _server_cpu(args), "engine": _engine_file()}
     seconds = trio.run(push_many if what == "push_many" else burn)
+    return {"rate": jobs / seconds, "engine": _engine_file()}
+
+
+def _engine_file() -> str:
     import service
 
-    return {"rate": jobs / seconds, "engine": service.__file__}
+    return str(service.__file__)
 
 
-def _prefill(url: str, schema: str, jobs: int, engine: str | None, untriggered: bool) -> None:
+def _server_cpu(args: dict[str, Any]) -> float:
+    """The server's CPU (µs, from the backend's ``/proc/<pid>/schedstat``) per job to claim
+    and complete the jobs 100 at a time with the engine's own statements, on one connection,
+    without a worker: deterministic where wall-clock rates on a shared machine are not."""
+    import psycopg
+
+    from service.jobs._postgres import graph, queries
+
+    info = f"{args['url']}?options=-csearch_path%3D{args['schema']}%20-cservice_jobs.channel%3Dx"
+    with psycopg.connect(info, autocommit=True) as conn:
+        stat = Path(f"/proc/{conn.info.backend_pid}/schedstat")
+        start, done = int(stat.read_text().split()[0]), 0
+        while claimed := queries.claim(conn, "bench.noop", "w", 100, now := time.time(),
+                                       now + 60):
+            done += len(claimed)
+            graph.set_state_and_settle(conn, [
+                {"state": "completed", "run_at": None, "finished_at": now, "refund": 0,
+                 "error": None, "result": None, "id": c.id, "owner": "w",
+                 "attempt": c.attempt} for c in claimed], "x", "o")
+        used = int(stat.read_text().split()[0]) - start
+    assert done == args["jobs"], done
+    return used / done / 1000
+
+
+def _prefill(url: str, schema: str, jobs: int, engine: str | None, variant: str) -> None:
     code = (
         f"import sys; sys.path.insert(0, {engine or str(ROOT)!r});"
         " import trio; from bench.ours import prefill;"
@@ -127,19 +174,22 @@ def _prefill(url: str, schema: str, jobs: int, engine: str | None, untriggered: 
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     pg.analyze(url, "jobs", schema)
-    if untriggered:
-        import psycopg
+    import psycopg
 
-        with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
+        if variant.endswith("-untriggered"):
             conn.execute(f'ALTER TABLE "{schema}".jobs DISABLE TRIGGER USER')
+        elif variant.endswith("-rowtrigger"):
+            conn.execute(f'SET search_path = "{schema}"')
+            conn.execute(ROW_TRIGGER)
 
 
 def measure(what: str, engine: str | None, opts: argparse.Namespace,
             trace_dir: str | None = None) -> float:
     """One measurement of ``what`` with the engine in ``engine`` (None: this tree)."""
     with pg.throwaway_schema(opts.url, "pgpaths") as schema:
-        if what.startswith("burn"):
-            _prefill(opts.url, schema, opts.jobs, engine, what == "burn-untriggered")
+        if what.startswith(("burn", "server")):
+            _prefill(opts.url, schema, opts.jobs, engine, what)
         args = {"url": opts.url, "schema": schema, "jobs": opts.jobs, "batch": opts.batch,
                 "concurrency": opts.concurrency, "what": what.split("-")[0],
                 "trace_dir": trace_dir, "engine": engine}
@@ -197,8 +247,8 @@ def main(argv: list[str] | None = None) -> None:
             for engine in engines if run % 2 == 0 else reversed(engines):
                 rate = measure(what, engine, opts)
                 rates.setdefault((what, engine), []).append(rate)
-                print(f"run {run + 1}: {what:<18} {engine or 'this tree':<24} {rate:>10,.0f}/s",
-                      flush=True)
+                print(f"run {run + 1}: {what:<22} {engine or 'this tree':<24} {rate:>10,.1f}"
+                      f" {_unit(what)}", flush=True)
     print(f"\njobs={opts.jobs} batch={opts.batch} concurrency={opts.concurrency}"
           f" repeat={opts.repeat}  medians [min-max]")
     for (what, engine), values in rates.items():
@@ -206,8 +256,12 @@ def main(argv: list[str] | None = None) -> None:
         if engine is not None and (what, None) in rates:
             ours = statistics.median(rates[what, None])
             ratio = f"  this tree / it: {ours / statistics.median(values):.2f}x"
-        print(f"{what:<18} {engine or 'this tree':<24} {statistics.median(values):>10,.0f}/s"
-              f" [{min(values):,.0f}-{max(values):,.0f}]{ratio}")
+        print(f"{what:<22} {engine or 'this tree':<24} {statistics.median(values):>10,.1f}"
+              f" {_unit(what)} [{min(values):,.1f}-{max(values):,.1f}]{ratio}")
+
+
+def _unit(what: str) -> str:
+    return "server CPU us/job" if what.startswith("server") else "jobs/s"
 
 
 if __name__ == "__main__":
