@@ -181,12 +181,12 @@ def set_state_and_settle(
     """:func:`.queries.set_state_if_running_many` and the settling of the jobs it ended, in
     one transaction; (matched, the tasks of the dependents released).
 
-    Two round trips when no dependent is released: BEGIN pipelined with one statement that
-    records the outcomes and resolves their edges (``queries.set_state_resolving``), then
-    COMMIT.
+    Three round trips when no dependent is released: BEGIN, one statement that records the
+    outcomes and resolves their edges (``queries.set_state_resolving``), COMMIT. (A pipeline
+    saves none: psycopg syncs a transaction block's start and end in pipeline mode too.)
     """
     finished = {s.value for s in FINISHED}
-    with conn.pipeline(), conn.transaction():
+    with conn.transaction():
         first = queries.set_state_resolving(conn, params)
         if first is None:  # a job named twice: its outcomes apply in order
             matched, resolved = queries.set_state_if_running_many(conn, params), None
