@@ -53,9 +53,12 @@ def copy_rows(conn: Conn, jobs: Sequence[JobInsert]) -> list[int | None]:
     keyed: list[int] = []
     with conn.cursor().copy(_COPY) as copy:
         copy.set_types(_TYPES)
+        write = copy.write_row
         for index, job in enumerate(jobs):
-            if job.unique_key is None:
-                copy.write_row((ids[index], *insert_values(job)))
+            if job.unique_key is None:  # insert_values(job), spelt out: ~1 µs a row less
+                write((ids[index], job.task, job.args, str(job.state), job.priority,
+                       job.max_attempts, job.run_at, job.created_at, None, job.expires_at,
+                       False, job.traceparent, job.concurrency_key))
             else:
                 keyed.append(index)
     if not keyed:

@@ -184,6 +184,9 @@ def _when(job: JobInsert) -> float:
 def notify(conn: Conn, channel: str, origin: str, jobs: Sequence[JobInsert]) -> None:
     """NOTIFY ``channel`` once per task among ``jobs``: due now, or its earliest ``run_at``."""
     earliest: dict[str, float] = {}
-    for job in jobs:
-        earliest[job.task] = min(earliest.get(job.task, math.inf), _when(job))
+    available = JobState.AVAILABLE
+    for job in jobs:  # a pass over every row of a big batch: kept lean
+        when = DUE if job.state is available else job.run_at
+        if when < earliest.get(job.task, math.inf):
+            earliest[job.task] = when
     notify_tasks(conn, channel, origin, earliest)
