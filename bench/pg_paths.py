@@ -19,6 +19,9 @@ connection, no worker; read from the backend's ``/proc/<pid>/schedstat`` (same m
 ``--engine DIR`` runs the ``service`` package found in ``DIR`` (e.g. ``git archive`` of an older
 commit) with this harness, so before and after are measured side by side, interleaved, in one run.
 
+``--crossover`` times small batches inserted row by row and with ``COPY`` (where
+``COPY_FROM`` comes from).
+
 ``--count`` traces the libpq protocol of every connection (``PQtrace``) and reports, per job,
 the statements sent (simple ``Query`` and extended ``Execute`` messages) and the round trips
 (each ``ReadyForQuery`` and ``CopyInResponse`` the server sent back): deterministic evidence, not
@@ -28,6 +31,7 @@ timings (tracing slows everything).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -203,6 +207,46 @@ def measure(what: str, engine: str | None, opts: argparse.Namespace,
     return float(result["rate"])
 
 
+def crossover(url: str) -> None:
+    """Database side only, one connection: µs a row to insert batches of each size row by row
+    (the pipelined ``executemany``) and with ``COPY``, each batch its own transaction."""
+    import psycopg
+    import trio
+
+    from service.jobs import PostgresStore
+    from service.jobs._postgres import copy, inserts
+    from service.jobs._push import plain_insert
+
+    from .ours import NoOp
+
+    def row_by_row(conn: Any, jobs: list[Any]) -> None:
+        conn.cursor().executemany(inserts._INSERT, [inserts._values(j) for j in jobs],
+                                  returning=True)
+
+    with pg.throwaway_schema(url, "pgcross") as schema:
+        async def create() -> None:
+            async with PostgresStore(url, schema=schema):
+                pass
+
+        trio.run(create)
+        with psycopg.connect(f"{url}?options=-csearch_path%3D{schema}", autocommit=True) as conn:
+            for size in (8, 16, 32, 64, 128, 256):
+                rows = [plain_insert(NoOp(n=n), time.time()) for n in range(size)]
+                shown = []
+                for label, insert, pipelined in (("row by row", row_by_row, True),
+                                                 ("COPY", copy.copy_rows, False)):
+                    times = []
+                    for _ in range(5):
+                        start = time.perf_counter()
+                        for _ in range(max(1, 2000 // size)):
+                            with conn.pipeline() if pipelined else contextlib.nullcontext(), \
+                                    conn.transaction():
+                                insert(conn, rows)
+                        times.append((time.perf_counter() - start) / (max(1, 2000 // size) * size))
+                    shown.append(f"{label} {statistics.median(times) * 1e6:7.1f} us/row")
+                print(f"batch {size:4d}: {', '.join(shown)}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.pg_paths", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -216,11 +260,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", action="append", default=[],
                         help="a directory holding another service/ package (repeatable);"
                         " this tree is always measured too")
+    parser.add_argument("--crossover", action="store_true",
+                        help="time row-by-row inserts against COPY for small batches")
     parser.add_argument("--count", action="store_true",
                         help="count statements and round trips per job instead of timing")
     opts = parser.parse_args(argv)
     if opts.child:
         print(json.dumps(child(json.loads(opts.child))))
+        return
+    if opts.crossover:
+        crossover(opts.url)
         return
     engines: list[str | None] = [*opts.engine, None]
     whats = [w for w in opts.what.split(",") if w]

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 #: From this many rows on, a batch is copied rather than inserted row by row. Below it the
 #: reservation and the COPY's extra round trips cost more than the per-row statements they
-#: save (measured: ``python -m bench.pg_paths --what push_many --batch N``).
-COPY_FROM = 64
+#: save. ``python -m bench.pg_paths --crossover`` (commits dominate, so it is noisy): COPY won
+#: at 32 rows and more in every run, and at 8-16 rows in some.
+COPY_FROM = 32
 
 #: The identity sequence of ``jobs.id``, as ``CREATE TABLE`` named it (jobs:1): a constant, so
 #: the name is resolved once per statement, not once per row as ``pg_get_serial_sequence``

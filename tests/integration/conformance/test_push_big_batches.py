@@ -17,7 +17,7 @@ from service.jobs import JobFilter, JobState, JobStore, Push, Workflow
 if TYPE_CHECKING:
     import trio.testing
 
-#: Over PostgreSQL's ``COPY_FROM`` (64) and SQLite's inline limit.
+#: Over PostgreSQL's ``COPY_FROM`` (32) and SQLite's inline limit.
 BIG = 300
 
 
