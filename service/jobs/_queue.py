@@ -27,6 +27,9 @@ from ._task import JobContext, Task, TaskOptions, task_options
 from ._tracing import traced_attempt
 from ._wakeup import Wakeup
 
+#: Jobs in flight (running, or their outcome being written) per slot, at most.
+BACKLOG_SLOTS = 2
+
 
 @attrs.frozen
 class Shutdown:
@@ -161,8 +164,12 @@ class TaskQueue:
     def free_slots(self) -> int:
         """Attempts that may start now: concurrency bounds attempts running, not outcomes
         waiting to be written; a thread abandoned by its attempt still holds its slot."""
-        free = (self.options.concurrency - (len(self.in_flight) - self._recording)
-                - self.body.lingering)
+        concurrency = self.options.concurrency
+        free = concurrency - (len(self.in_flight) - self._recording) - self.body.lingering
+        # Outcomes waiting to be written hold no slot, up to one slot's worth each: past that,
+        # claims wait for the writes, so a store that records slower than jobs finish is not
+        # buried under ever more running jobs (and ever bigger outcome batches and renewals).
+        free = min(free, BACKLOG_SLOTS * concurrency - len(self.in_flight))
         limit = self.limits.global_concurrency
         if limit is not None:
             # Our claims count our own outcomes still being written as free (``ended``),

@@ -75,21 +75,26 @@ def insert_workflow(
 
 
 def settle(
-    conn: Conn, ended: Iterable[Ended], now: float, channel: str, origin: str
+    conn: Conn, ended: Iterable[Ended], now: float, channel: str, origin: str,
+    resolved: Sequence[tuple[int, int]] | None = None,
 ) -> set[str]:
     """Settle the edges of jobs that just ended; the tasks of the dependents it released.
+    ``resolved``: the edges ``(job_id, dep_id)`` on ``ended`` already marked resolved by the
+    caller's statement (``queries.set_state_resolving``), if it did that first step.
 
     See the SQLite twin (``_sqlite/graph.py``): the same steps, with rows locked in id order.
     """
     released: set[str] = set()
     frontier = [(job_id, state) for job_id, state in ended if state in FINISHED]
+    edges = resolved
     while frontier:
         state_of = dict(frontier)
-        edges = conn.execute(
-            "UPDATE job_deps SET resolved = true WHERE NOT resolved"
-            " AND dep_id = ANY(%s::bigint[]) RETURNING job_id, dep_id",
-            (list(state_of),),
-        ).fetchall()
+        if edges is None:
+            edges = conn.execute(
+                "UPDATE job_deps SET resolved = true WHERE NOT resolved"
+                " AND dep_id = ANY(%s::bigint[]) RETURNING job_id, dep_id",
+                (list(state_of),),
+            ).fetchall()
         if not edges:
             break
         counts: dict[int, int] = {}
@@ -127,6 +132,7 @@ def settle(
             ).fetchall()
             released.update(task for task, state in rows if state == JobState.AVAILABLE)
         frontier = [(job_id, JobState.CANCELLED) for job_id in cancelled]
+        edges = None
     if released:
         notify_tasks(conn, channel, origin, {task: DUE for task in released})
     return released
@@ -174,16 +180,25 @@ def set_state_and_settle(
     conn: Conn, params: Sequence[dict[str, Any]], channel: str, origin: str
 ) -> tuple[list[bool], set[str]]:
     """:func:`.queries.set_state_if_running_many` and the settling of the jobs it ended, in
-    one transaction; (matched, the tasks of the dependents released)."""
+    one transaction; (matched, the tasks of the dependents released).
+
+    Three round trips when no dependent is released: BEGIN, one statement that records the
+    outcomes and resolves their edges (``queries.set_state_resolving``), COMMIT. (A pipeline
+    saves none: psycopg syncs a transaction block's start and end in pipeline mode too.)
+    """
     finished = {s.value for s in FINISHED}
     with conn.transaction():
-        matched = queries.set_state_if_running_many(conn, params)
+        first = queries.set_state_resolving(conn, params)
+        if first is None:  # a job named twice: its outcomes apply in order
+            matched, resolved = queries.set_state_if_running_many(conn, params), None
+        else:
+            matched, resolved = first
         ended = [(p["id"], JobState(p["state"])) for p, hit in zip(params, matched, strict=True)
                  if hit and p["state"] in finished]
-        if not ended:
+        if not ended or resolved == []:
             return matched, set()
         now = max((p["finished_at"] or 0.0) for p in params)
-        return matched, settle(conn, ended, now, channel, origin)
+        return matched, settle(conn, ended, now, channel, origin, resolved)
 
 
 def cancel_and_settle(

@@ -16,6 +16,7 @@ from .._states import JobState
 from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
 from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
 from .._unique import statements as unique_statements
+from .copy import COPY_FROM, copy_rows
 from .notify import DUE, encode_payload, notify_tasks
 from .queries import UNFINISHED_SQL, get, to_row
 
@@ -56,7 +57,10 @@ def insert_many(
 
 
 def insert_rows(conn: Conn, jobs: Sequence[JobInsert]) -> list[int | None]:
-    """Each job's new id, or None where a unique key was taken."""
+    """Each job's new id, or None where a unique key was taken (call inside a transaction;
+    a batch of :data:`.copy.COPY_FROM` rows or more must not be in a pipeline)."""
+    if len(jobs) >= COPY_FROM:
+        return copy_rows(conn, jobs)
     if len(jobs) == 1:  # executemany's pipeline costs more than it saves for one row
         row = conn.execute(_INSERT, _values(jobs[0])).fetchone()
         return [None if row is None else row[0]]
@@ -77,7 +81,8 @@ def insert_many_committed(
     """:func:`insert_many` in a transaction of its own (the connection is in autocommit).
 
     One job takes one statement -- the insert and its NOTIFY together, one round trip -- plus a
-    lookup if its unique key is taken; several take a pipelined transaction, two round trips.
+    lookup if its unique key is taken; several take a pipelined transaction, two round trips;
+    a big batch is copied (:mod:`.copy`), which a pipeline cannot hold.
     """
     if len(jobs) == 1:
         [job] = jobs
@@ -87,6 +92,9 @@ def insert_many_committed(
         ).fetchone()
         if row is not None:
             return [InsertResult(id=row[0], inserted=True)]
+        with conn.transaction():
+            return insert_many(conn, jobs, channel, origin)
+    if len(jobs) >= COPY_FROM:
         with conn.transaction():
             return insert_many(conn, jobs, channel, origin)
     with conn.pipeline(), conn.transaction():
@@ -176,6 +184,9 @@ def _when(job: JobInsert) -> float:
 def notify(conn: Conn, channel: str, origin: str, jobs: Sequence[JobInsert]) -> None:
     """NOTIFY ``channel`` once per task among ``jobs``: due now, or its earliest ``run_at``."""
     earliest: dict[str, float] = {}
-    for job in jobs:
-        earliest[job.task] = min(earliest.get(job.task, math.inf), _when(job))
+    available = JobState.AVAILABLE
+    for job in jobs:  # a pass over every row of a big batch: kept lean
+        when = DUE if job.state is available else job.run_at
+        if when < earliest.get(job.task, math.inf):
+            earliest[job.task] = when
     notify_tasks(conn, channel, origin, earliest)

@@ -178,10 +178,14 @@ def renew_leases(conn: Conn, owner: str, job_ids: Sequence[int], expires: float,
     """Extend ``owner``'s leases on ``job_ids``; the ids still held. One statement, which
     also writes the progress of the jobs ``progress`` names (from arrays beside the ids)."""
     if not progress:
+        # A join with the ids, not ``id = ANY(array)``: with the planner's (often stale) guess
+        # of one running job per owner it filters every running job of the owner through the
+        # whole array, quadratic in the jobs in flight (~0.2 s for 10,000 of them).
         rows = conn.execute(
-            "UPDATE jobs SET lease_expires_at = %s WHERE state = 'running' AND lease_owner = %s"
-            " AND id = ANY(%s::bigint[]) RETURNING id",
-            (expires, owner, list(job_ids)),
+            "UPDATE jobs SET lease_expires_at = %s FROM unnest(%s::bigint[]) AS r(id)"
+            " WHERE jobs.id = r.id AND jobs.state = 'running' AND jobs.lease_owner = %s"
+            " RETURNING jobs.id",
+            (expires, list(job_ids), owner),
         ).fetchall()
     else:
         columns = list(zip(*(progress_values(progress.get(i)) for i in job_ids), strict=True))
@@ -326,6 +330,39 @@ _SET_STATE_KEYS = (
     "id", "owner", "attempt", "state", "run_at", "finished_at", "refund", "error", "result",
     "fraction", "message", "at", "checkpoint",
 )
+#: :data:`_SET_STATE_MANY`, and the first step of settling dependents (``graph.settle``) in the
+#: same statement: the edges on the jobs it finished are marked resolved. Rows with a NULL
+#: second column are the jobs updated; the others are edges ``(job_id, dep_id)``.
+_SET_STATE_RESOLVING = (
+    "WITH done AS (" + _SET_STATE_MANY.replace("RETURNING jobs.id", "RETURNING jobs.id, jobs.state")
+    + "), edges AS (UPDATE job_deps SET resolved = true FROM done"
+    " WHERE job_deps.dep_id = done.id AND NOT job_deps.resolved"
+    f" AND done.state IN {state_list(FINISHED)} RETURNING job_deps.job_id, job_deps.dep_id)"
+    " SELECT id, NULL::bigint FROM done UNION ALL SELECT job_id, dep_id FROM edges"
+)
+
+
+def set_state_resolving(
+    conn: Conn, params: Sequence[dict[str, Any]]
+) -> tuple[list[bool], list[tuple[int, int]]] | None:
+    """:func:`set_state_if_running_many` of distinct jobs in one statement that also resolves
+    the dependency edges on the jobs it finished; (matched, the edges resolved). None, having
+    done nothing, if a job is named twice."""
+    ids = [p["id"] for p in params]
+    if len(set(ids)) != len(ids):
+        return None
+    columns = [[p[key] for p in params] for key in _SET_STATE_KEYS]
+    updated: set[int] = set()
+    edges: list[tuple[int, int]] = []
+    # Never prepared: the generic plan PostgreSQL switches a prepared statement to after five
+    # runs costs the server twice the CPU of a plan made for the arrays at hand (measured:
+    # ~35 vs ~19 us a job for batches of 100).
+    for first, dep_id in conn.execute(_SET_STATE_RESOLVING, columns, prepare=False).fetchall():
+        if dep_id is None:
+            updated.add(first)
+        else:
+            edges.append((first, dep_id))
+    return [job_id in updated for job_id in ids], edges
 
 
 def set_state_if_running_many(conn: Conn, params: Sequence[dict[str, Any]]) -> list[bool]:

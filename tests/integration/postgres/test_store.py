@@ -29,6 +29,7 @@ from service.jobs import (
     StoreError,
     StoreUnavailable,
 )
+from service.jobs._postgres.copy import COPY_FROM, SEQUENCE
 
 MARK = Mark.options.name
 
@@ -283,3 +284,17 @@ async def test_a_paused_queue_is_not_claimed_and_its_resume_wakes_other_processe
         assert await other.queue_paused() == set()
         [row] = await other.job_claim(MARK, "w", 10, now, now + 30)
         assert row.id == job_id
+
+
+@needs_server
+async def test_big_batches_reserve_their_ids_from_the_sequence_jobs_id_draws_on() -> None:
+    async with schema_store() as store:
+        [(sequence,)] = await store.query("SELECT pg_get_serial_sequence('jobs', 'id')")
+        assert sequence == f"{store.schema}.{SEQUENCE}"
+        first = await store.push(Mark(n=0))
+        ids = await store.push_many([Mark(n=n) for n in range(COPY_FROM)])
+        last = await store.push(Mark(n=-1))
+
+    assert first < ids[0]
+    assert ids == list(range(ids[0], ids[0] + COPY_FROM)), "reserved in one go, in push order"
+    assert ids[-1] < last

@@ -1,0 +1,77 @@
+"""Big batches of jobs inserted with ``COPY``: ids reserved first, rows streamed in binary.
+
+An ``INSERT`` per row costs the server a statement each (bind, plan, execute), even pipelined;
+``COPY ... FROM STDIN`` streams every row through one statement. ``COPY`` has no ``RETURNING``,
+so the batch first reserves its ids from the table's identity sequence (one statement, in push
+order) and writes them with the rows -- ``COPY`` writes given identity values as ``INSERT ...
+OVERRIDING SYSTEM VALUE`` does. The ids are then known before the rows are written, which keeps
+them in push order (a workflow's dependents after their dependencies) and lets the caller
+return them in the order given.
+
+``COPY`` cannot skip a conflicting row, so only rows without a unique key are copied; keyed rows
+take ``INSERT ... ON CONFLICT DO NOTHING`` with their reserved ids, pipelined, and the caller
+settles those it skipped with their key's holder, as for any push. Everything runs in the
+caller's transaction (``COPY`` is not allowed in pipeline mode: the caller must not be in one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_values
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .._store import JobInsert
+    from .connection import Conn
+
+#: From this many rows on, a batch is copied rather than inserted row by row. Below it the
+#: reservation and the COPY's extra round trips cost more than the per-row statements they
+#: save. ``python -m bench.pg_paths --crossover`` (commits dominate, so it is noisy): COPY won
+#: at 32 rows and more in every run, and at 8-16 rows in some.
+COPY_FROM = 32
+
+#: The identity sequence of ``jobs.id``, as ``CREATE TABLE`` named it (jobs:1): a constant, so
+#: the name is resolved once per statement, not once per row as ``pg_get_serial_sequence``
+#: would be (three times the cost).
+SEQUENCE = "jobs_id_seq"
+_RESERVE = f"SELECT nextval('{SEQUENCE}') FROM generate_series(1, %s)"
+_COPY = f"COPY jobs (id, {INSERT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+#: PostgreSQL's types of ``id`` and :data:`INSERT_COLUMNS`, in order, for the binary format.
+_TYPES = ("int8", "text", "text", "text", "int4", "int4", "float8", "float8", "text", "float8",
+          "bool", "text", "text")
+_INSERT_KEYED = (
+    f"INSERT INTO jobs (id, {INSERT_COLUMNS}) OVERRIDING SYSTEM VALUE"
+    f" VALUES ({', '.join(['%s'] * (INSERT_WIDTH + 1))}) ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def copy_rows(conn: Conn, jobs: Sequence[JobInsert]) -> list[int | None]:
+    """Insert ``jobs`` (inside a transaction, outside a pipeline); each one's new id, or None
+    where its unique key was taken."""
+    ids = sorted(r[0] for r in conn.execute(_RESERVE, (len(jobs),)).fetchall())
+    keyed: list[int] = []
+    with conn.cursor().copy(_COPY) as copy:
+        copy.set_types(_TYPES)
+        write = copy.write_row
+        for index, job in enumerate(jobs):
+            if job.unique_key is None:  # insert_values(job), spelt out: ~1 µs a row less
+                write((ids[index], job.task, job.args, str(job.state), job.priority,
+                       job.max_attempts, job.run_at, job.created_at, None, job.expires_at,
+                       False, job.traceparent, job.concurrency_key))
+            else:
+                keyed.append(index)
+    if not keyed:
+        return list(ids)
+    found: list[int | None] = list(ids)
+    with conn.pipeline():
+        cursor = conn.cursor()
+        cursor.executemany(
+            _INSERT_KEYED, [(ids[i], *insert_values(jobs[i])) for i in keyed], returning=True
+        )
+        for index in keyed:
+            if cursor.fetchone() is None:
+                found[index] = None
+            cursor.nextset()
+    return found
