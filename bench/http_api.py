@@ -59,32 +59,43 @@ class Server:
     pid: int
 
 
+@dataclass
+class Stopped:
+    """How the service exited, once its ``with`` block is left."""
+
+    code: int | None = None
+
+
 @contextlib.contextmanager
-def service(directory: Path) -> Iterator[Server]:
-    """``python -m service web`` on a fresh SQLite file, until SIGTERM on exit."""
+def service(directory: Path, command: str = "web", database_url: str | None = None,
+            stopped: Stopped | None = None) -> Iterator[Server]:
+    """``python -m service <command>`` (a fresh SQLite file unless ``database_url``), its log
+    in ``directory / "service.log"``, until SIGTERM on exit (its exit code into ``stopped``)."""
     port = free_port()
     env = {**os.environ, "SERVICE_DATA_DIR": str(directory),
-           "SERVICE_DATABASE_URL": f"sqlite:///{directory / 'service.db'}",
+           "SERVICE_DATABASE_URL": database_url or f"sqlite:///{directory / 'service.db'}",
            "SERVICE_BIND": f"127.0.0.1:{port}", "SERVICE_ADMIN_TOKEN": TOKEN,
            "SERVICE_SHUTDOWN_GRACE": "2"}
     with open(directory / "service.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "service", "web"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "service", command], cwd=ROOT, env=env,
                                 stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 30
             while not _healthy(port):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise ChildFailed("python -m service web did not come up:\n"
+                    raise ChildFailed(f"python -m service {command} did not come up:\n"
                                       + (directory / "service.log").read_text()[-2000:])
                 time.sleep(0.1)
             yield Server(port, proc.pid)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=15)
+                code = proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait()
+                code = proc.wait()
+            if stopped is not None:
+                stopped.code = code
 
 
 def _body() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -278,6 +279,39 @@ def _targets(results: Results, sizes: Sequence[int]) -> list[str]:
             *(["", "Where a target is missed, and why:", "", *why, ""] if why else [])]
 
 
+#: A section written by a standalone scenario (``bench.soak``), kept when the suite rewrites
+#: the file: ``<!-- kept:NAME -->`` ... ``<!-- /kept:NAME -->``.
+_KEPT = re.compile(r"^<!-- kept:([\w.-]+) -->\n.*?^<!-- /kept:\1 -->\n", re.M | re.S)
+_KEPT_BEFORE = "## How each scenario is measured"
+
+
+def kept(path: Path) -> list[str]:
+    """The kept sections of the file at ``path`` (none if it does not exist), as lines."""
+    if not path.exists():
+        return []
+    lines: list[str] = []
+    for block in _KEPT.finditer(path.read_text()):
+        lines += [*block.group(0).splitlines(), ""]
+    return lines
+
+
+def put_kept(path: Path, name: str, lines: Sequence[str]) -> None:
+    """Replace the kept section ``name`` of the file at ``path`` with ``lines`` (add it, before
+    the method notes, if it is not there yet)."""
+    block = "\n".join([f"<!-- kept:{name} -->", *lines, f"<!-- /kept:{name} -->"]) + "\n"
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(rf"^<!-- kept:{re.escape(name)} -->\n.*?^<!-- /kept:{re.escape(name)}"
+                         r" -->\n", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    elif _KEPT_BEFORE in text:
+        head, _, tail = text.partition(_KEPT_BEFORE)
+        text = f"{head}{block}\n{_KEPT_BEFORE}{tail}"
+    else:
+        text = f"{text.rstrip()}\n\n{block}"
+    path.write_text(text)
+
+
 def _method() -> list[str]:
     lines = ["## How each scenario is measured", ""]
     for name in FAMILIES:
@@ -292,6 +326,7 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
     for metric in results.metrics.values():
         if not metric.key.startswith(("schema.", "rss.import.")):  # measured once on purpose
             metric.runs = runs
+    sections_kept = kept(path)
     lines = ["# Benchmark results", "",
              "Written by the suite itself; rerun it to replace this file. Command:", "",
              f"    {command}", ""]
@@ -314,5 +349,6 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
     if results.notes.get("retries"):
         lines += ["## Measurements retried once (their first attempt failed)", ""]
         lines += [f"- {note}" for note in results.notes["retries"]] + [""]
+    lines += sections_kept
     lines += _method()
     path.write_text("\n".join(lines).rstrip() + "\n")
