@@ -36,7 +36,8 @@ CHARTS = {
     "pushes.png": "Pushes per second",
 }
 FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.latency", "bench.claims",
-            "bench.memory", "bench.http_api", "bench.stalls", "bench.schema_cost", "bench.profile")
+            "bench.memory", "bench.http_api", "bench.stalls", "bench.stall_ops",
+            "bench.schema_cost", "bench.profile")
 
 
 def number(value: float, unit: str) -> str:
@@ -244,6 +245,26 @@ def _stalls(results: Results) -> list[str]:
             *table(["SQLite, one push at a time", "pushes/s", "ratio", "µs per task"], checks)]
 
 
+STALL_OPS = ("idle", "push_many", "list", "api_list", "count_by_state", "stats_by_state",
+             "count", "prune")
+
+
+def _stall_ops(results: Results) -> list[str]:
+    body = []
+    for variant in ("sqlite", "pg"):
+        for name in STALL_OPS:
+            worst = results.get(f"stall_ops.{variant}.{name}.worst")
+            if worst is not None:
+                body.append([worst.label.rsplit(":", 1)[0], cell(worst),
+                             cell(results.get(f"stall_ops.{variant}.{name}.seconds"))])
+    if not body:
+        return []
+    return ["## Loop stalls of the engine's big operations (issue 15)", "",
+            "Target: <= 5 ms. The first row of each store is an idle loop: what the machine itself"
+            " adds.", "",
+            *table(["store, operation", "worst event-loop stall ms", "duration ms"], body)]
+
+
 def _schema(results: Results) -> list[str]:
     pushes = [m for key, m in results.metrics.items()
               if key.startswith("schema.") and key.endswith(".push")]
@@ -339,6 +360,7 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
                     _claims(results, sizes), _memory(results), _http(results)):
         lines += section
     lines += _stalls(results)
+    lines += _stall_ops(results)
     lines += _schema(results)
     notes = results.notes.get("profiles")
     if notes:

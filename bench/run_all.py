@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 FAMILIES = ("reference", "pushes", "burn", "limits", "latency", "claims", "memory", "http_api",
-            "stalls")
+            "stalls", "stall_ops")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -19,7 +19,8 @@ reset before each, it then does, one after the other:
   batches of 1,000) deleting all 1,000,000 rows.
 
 Target (issue 15): no operation stalls the loop for more than 5 ms. ``--quick``: 10,000 and
-100,000 rows. Run alone: ``python -m bench.stall_ops [--backend sqlite|postgresql] [--quick]``.
+100,000 rows (20,000 in ``run_all --quick``). Alone, one run with every operation printed:
+``python -m bench.stall_ops [--backend sqlite|postgresql] [--quick] [--old]``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from service.jobs import JobAdmin, JobFilter, JobState, Retention, TaskRegistry
+from service.jobs import _paging as paging
 from service.jobs._pruner import prune_finished
 
 from . import pg, stores
@@ -80,6 +82,8 @@ class GcPauses:
 
 def child_ops(args: dict[str, Any], ready: Callable[..., None]) -> dict[str, Any]:
     push, rows = args["push"], args["rows"]
+    if args.get("old"):  # before issue 15: a listing was one statement, the collector left on
+        paging.PAGE = 10**12
     out: dict[str, Any] = {}
     collections = GcPauses()
 
@@ -158,7 +162,7 @@ LABELS = {"idle": "nothing (1 s of idle loop: the machine's noise)",
 
 
 def run(ctx: Context, results: Results) -> None:
-    push, rows = (10_000, 100_000) if ctx.quick else (100_000, 1_000_000)
+    push, rows = (10_000, 20_000) if ctx.quick else (100_000, 1_000_000)
     for variant, spec in stores.variants(ctx, ("sqlite", "pg")).items():
         with spec() as store:
             out = measure(results, f"stall_ops.{variant}.worst", f"{stores.LABELS[variant]}:"
@@ -180,19 +184,21 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--old", action="store_true",
+                        help="listings as before issue 15 (one statement, collector on)")
     parser.add_argument("--path", default="/tmp/stall_ops.db", help="SQLite file (replaced)")
     args = parser.parse_args(argv)
     push, rows = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
     if args.backend == "sqlite":
         remove_sqlite(Path(args.path))
         outs = [run_child("bench.stall_ops:child_ops", {
-            "spec": {"backend": "sqlite", "path": args.path}, "push": push, "rows": rows},
-            timeout=1800)]
+            "spec": {"backend": "sqlite", "path": args.path}, "push": push, "rows": rows,
+            "old": args.old}, timeout=1800)]
     else:
         with pg.throwaway_schema(pg.DEFAULT_URL) as schema:
             outs = [run_child("bench.stall_ops:child_ops", {
                 "spec": {"backend": "postgresql", "url": pg.DEFAULT_URL, "schema": schema},
-                "push": push, "rows": rows}, timeout=1800)]
+                "push": push, "rows": rows, "old": args.old}, timeout=1800)]
     for name, value in outs[0]["ops"].items():
         print(f"{LABELS[name].format(push=push, rows=rows):45} worst {value['worst_ms']:7.2f} ms"
               f"  longest GC {value['gc_ms']:6.1f} ms  took {value['seconds'] * 1000:9.1f} ms")
