@@ -124,8 +124,8 @@ async def paced(host: str, port: int, request: bytes, *, connections: int, rate:
     behind a slow previous answer: no coordinated omission). A failed connection counts as
     status ``0`` and is replaced. Returned: per second of due time ``[second, requests,
     latency p50, latency p99, latency max, corrected p99, non-201]`` (ms), per ``window``
-    seconds the latency p99 of the 201 answers (ms), the statuses, and the job ids of the 201
-    answers.
+    seconds the latency p99 of the 201 answers (ms), percentiles of the whole run (ms), the
+    statuses, and the job ids of the 201 answers.
     """
     total = int(rate * seconds)
     samples: list[tuple[float, float, float, int]] = []  # due offset, latency, corrected, status
@@ -174,7 +174,12 @@ async def paced(host: str, port: int, request: bytes, *, connections: int, rate:
                             max(r[0] for r in good) * 1000, cp99 * 1000,
                             sum(r[2] != 201 for r in rows)])
     windows = [percentiles(v, (99,))[0] * 1000 for _, v in sorted(by_window.items())]
+    answered = [sample for sample in samples if sample[3] == 201] or [(0.0, 0.0, 0.0, 0)]
+    overall = [p * 1000 for p in percentiles([a[1] for a in answered], (50, 95, 99))]
+    overall += [p * 1000 for p in percentiles([a[2] for a in answered], (50, 99))]
     return {"seconds": seconds_out, "window_p99": windows, "ids": ids,
+            "overall_ms": dict(zip(("p50", "p95", "p99", "due_p50", "due_p99"), overall,
+                                   strict=True)),
             "statuses": {str(k): v for k, v in statuses.items()}, "requests": len(samples)}
 
 

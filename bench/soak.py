@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import sqlite3
 import sys
 import threading
@@ -44,8 +45,10 @@ import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from . import machine, pg, soak_report
 from .http_api import TOKEN, Stopped, service
@@ -104,8 +107,10 @@ def database(backend: str, directory: Path, pg_url: str) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{directory / 'service.db'}"
     else:
-        with pg.throwaway_database(pg_url, prefix="soak") as url:
-            yield url
+        with pg.throwaway_database(pg_url, prefix="soak") as conninfo:
+            # The service takes a URL: the server's, naming the throw-away database.
+            name = conninfo_to_dict(conninfo)["dbname"]
+            yield urlunsplit(urlsplit(pg_url)._replace(path=f"/{name}"))
 
 
 def job_states(url: str) -> dict[int, str]:
@@ -114,7 +119,17 @@ def job_states(url: str) -> dict[int, str]:
         with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
             return dict(conn.execute("SELECT id, state FROM jobs").fetchall())
     with psycopg.connect(url) as conn:
-        return dict(conn.execute("SELECT id, state FROM jobs").fetchall())  # type: ignore[arg-type]
+        return dict(conn.execute("SELECT id, state FROM jobs").fetchall())
+
+
+def database_mib(url: str) -> float:
+    """The database's size on disk (SQLite: the file and its WAL), MiB."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists()) / 2**20
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    return float(row[0] if row else 0) / 2**20
 
 
 def sign_up(port: int) -> str:
@@ -207,6 +222,7 @@ def soak(*, backend: str, seconds: float, rate: float | None, fraction: float,
                                 timeout=seconds + 180)
                 log(f"load done: {out['statuses']}; waiting for the worker to drain")
                 states, drained = wait_drained(url, out["ids"], drain_seconds)
+                report["database_mib"] = database_mib(url)
             report["load_after"] = machine.load()
         report["exit_code"] = stopped.code
         errors, warnings = log_problems(directory / "service.log")
@@ -269,7 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     report = soak(backend=args.backend, seconds=args.minutes * 60, rate=args.rate,
                   fraction=args.rate_fraction, probe_seconds=args.probe_seconds,
                   pg_url=args.pg_url, log=log)
-    report["command"] = " ".join([".venv/bin/python -m bench.soak", *sys.argv[1:]])
+    shown = ["--backend", args.backend, "--minutes", f"{args.minutes:g}"]
+    shown += ["--rate", f"{args.rate:g}"] if args.rate else [
+        "--rate-fraction", f"{args.rate_fraction:g}"]
+    report["command"] = shlex.join([".venv/bin/python", "-m", "bench.soak", *shown])
     report["note"] = args.note
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

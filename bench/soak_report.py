@@ -44,7 +44,7 @@ def chart(out: Path, data: dict[str, Any]) -> str | None:
     bottom.grid(True, alpha=0.3)
     name = NAMES[data["backend"]]
     fig.suptitle(f"Soak, {name}: python -m service at {data['rate']:.0f} req/s for "
-                 f"{data['seconds'] / 60:.0f} min", fontsize=11)
+                 f"{data['seconds'] / 60:g} min", fontsize=11)
     fig.tight_layout()
     file = f"soak_{data['backend']}.png"
     fig.savefig(out / file, dpi=100)
@@ -73,12 +73,20 @@ def section(data: dict[str, Any], picture: str | None) -> list[str]:
          f" (statuses {data['load']['statuses']})"],
         ["jobs in the database after the drain", f"{states}; the soak's 201s not completed: "
          f"{data['soak_not_completed']}; drained {data['drain_seconds']:.0f} s after the load"],
+        ["latency of the 201s, whole soak", ("p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f} ms;"
+                                              " from the due time (with the wait behind a slow"
+                                              " answer) p50 {due_p50:.1f}, p99 {due_p99:.1f} ms"
+                                              ).format(**data["load"]["overall_ms"])
+         if "overall_ms" in data["load"] else "-"],
         [f"p99 latency, first / last {span}", f"{_ms(windows[0])} / {_ms(windows[-1])} ms"
          f" (ratio {data['p99_ratio']:.2f}); every window: "
          + ", ".join(_ms(w) for w in windows) if data["p99_ratio"] is not None else "-"],
         [f"RSS at {span} / at the end / peak after",
          f"{rss['warm']:.1f} / {rss['end']:.1f} / {rss['peak']:.1f} MiB (growth"
          f" {rss['growth']:+.1%}, peak {rss['peak_growth']:+.1%})" if rss else "-"],
+        ["database size after the drain", f"{data.get('database_mib', 0):.1f} MiB"
+         + (" (the server's SQLite page cache is 8 MiB and its reader's 2 MiB by default: RSS"
+            " grows while they fill)" if data["backend"] == "sqlite" else "")],
         ["ERROR log lines / WARNING lines", f"{data['error_count']} / {warnings}"],
         ["exit code on SIGTERM", str(data["exit_code"])],
         ["load average (1/5/15 min)", f"before {data['load_before']}; after "
@@ -87,7 +95,7 @@ def section(data: dict[str, Any], picture: str | None) -> list[str]:
     checks = ", ".join(f"{'PASS' if ok else '**FAIL**'} {what}"
                        for what, ok in data["checks"].items())
     lines = [f"## Soak, {name}: `python -m service` under steady load (issue 15)", "",
-             f"Run {data['started']}, {data['seconds'] / 60:.0f} min; written by"
+             f"Run {data['started']}, {data['seconds'] / 60:g} min; written by"
              f" `{data['command']}` (see `bench/soak.py` for the method).", ""]
     if data.get("note"):
         lines += [data["note"], ""]
