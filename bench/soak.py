@@ -165,14 +165,19 @@ def _median(values: list[float]) -> float:
 
 def rss_growth(samples: list[tuple[float, float]], warmup: float) -> dict[str, float]:
     """RSS at the warm-up's end (median of the 10 samples around it), at the end (median of
-    the last 10), the peak after the warm-up, and the growth ratio end / warm-up - 1."""
+    the last 10), the peak after the warm-up, the growth ratio end / warm-up - 1, and the
+    growth over the second half of what follows the warm-up (a leak keeps growing there; a
+    cache filling up does not)."""
     around = [mib for t, mib in samples if warmup - 5 <= t < warmup + 5]
     after = [mib for t, mib in samples if t >= warmup]
     if not around or not after:
         return {}
     start, end = _median(around), _median([mib for _, mib in samples[-10:]])
+    middle = (warmup + samples[-1][0]) / 2
+    halfway = [mib for t, mib in samples if middle - 5 <= t < middle + 5]
+    half = _median(halfway) if halfway else start
     return {"warm": start, "end": end, "peak": max(after), "growth": end / start - 1,
-            "peak_growth": max(after) / start - 1}
+            "peak_growth": max(after) / start - 1, "second_half_growth": end / half - 1}
 
 
 def wait_drained(url: str, ids: list[int], seconds: float) -> tuple[dict[int, str], float]:

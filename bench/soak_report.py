@@ -83,7 +83,8 @@ def section(data: dict[str, Any], picture: str | None) -> list[str]:
          + ", ".join(_ms(w) for w in windows) if data["p99_ratio"] is not None else "-"],
         [f"RSS at {span} / at the end / peak after",
          f"{rss['warm']:.1f} / {rss['end']:.1f} / {rss['peak']:.1f} MiB (growth"
-         f" {rss['growth']:+.1%}, peak {rss['peak_growth']:+.1%})" if rss else "-"],
+         f" {rss['growth']:+.1%}, peak {rss['peak_growth']:+.1%}; over the second half"
+         f" {rss.get('second_half_growth', float('nan')):+.1%})" if rss else "-"],
         ["database size after the drain", f"{data.get('database_mib', 0):.1f} MiB"
          + (" (the server's SQLite page cache is 8 MiB and its reader's 2 MiB by default: RSS"
             " grows while they fill)" if data["backend"] == "sqlite" else "")],
