@@ -180,14 +180,19 @@ def rss_growth(samples: list[tuple[float, float]], warmup: float) -> dict[str, f
             "peak_growth": max(after) / start - 1, "second_half_growth": end / half - 1}
 
 
-def wait_drained(url: str, ids: list[int], seconds: float) -> tuple[dict[int, str], float]:
-    """Poll the database until no job is waiting or running (or ``seconds`` pass)."""
+def wait_drained(url: str, ids: list[int], seconds: float
+                 ) -> tuple[dict[int, str], float, int]:
+    """Poll the database until no job is waiting or running (or ``seconds`` pass): every
+    job's state, how long it took, and how many jobs were unfinished when it began."""
     start = time.monotonic()
+    backlog: int | None = None
     while True:
         states = job_states(url)
-        done = all(s in ("completed", *FINISHED_BAD) for s in states.values())
-        if (done and all(i in states for i in ids)) or time.monotonic() - start > seconds:
-            return states, time.monotonic() - start
+        unfinished = sum(s not in ("completed", *FINISHED_BAD) for s in states.values())
+        backlog = unfinished if backlog is None else backlog
+        if (not unfinished and all(i in states for i in ids)) or (
+                time.monotonic() - start > seconds):
+            return states, time.monotonic() - start, backlog
         time.sleep(1.0)
 
 
@@ -226,7 +231,7 @@ def soak(*, backend: str, seconds: float, rate: float | None, fraction: float,
                                  "window": min(60.0, seconds / 4)},
                                 timeout=seconds + 180)
                 log(f"load done: {out['statuses']}; waiting for the worker to drain")
-                states, drained = wait_drained(url, out["ids"], drain_seconds)
+                states, drained, backlog = wait_drained(url, out["ids"], drain_seconds)
                 report["database_mib"] = database_mib(url)
             report["load_after"] = machine.load()
         report["exit_code"] = stopped.code
@@ -241,8 +246,8 @@ def soak(*, backend: str, seconds: float, rate: float | None, fraction: float,
         "load": out, "rss": sampler.samples, "rss_growth": rss_growth(sampler.samples, warmup),
         "warmup": warmup, "created": len(ids), "jobs_by_state": counts,
         "soak_not_completed": sum(states.get(i) != "completed" for i in ids),
-        "drain_seconds": drained, "error_lines": errors[:20], "error_count": len(errors),
-        "warnings": warnings,
+        "drain_seconds": drained, "backlog": backlog, "error_lines": errors[:20],
+        "error_count": len(errors), "warnings": warnings,
         "non_201": sum(n for status, n in out["statuses"].items() if status != "201"),
         "p99_ratio": window[-1] / window[0] if len(window) > 1 and window[0] else None,
     }

@@ -72,7 +72,10 @@ def section(data: dict[str, Any], picture: str | None) -> list[str]:
         ["requests / 201 answers", f"{data['load']['requests']:,} / {data['created']:,}"
          f" (statuses {data['load']['statuses']})"],
         ["jobs in the database after the drain", f"{states}; the soak's 201s not completed: "
-         f"{data['soak_not_completed']}; drained {data['drain_seconds']:.0f} s after the load"],
+         f"{data['soak_not_completed']}; "
+         + (f"{data['backlog']:,} jobs were unfinished when the load stopped, " if "backlog"
+            in data else "")
+         + f"drained {data['drain_seconds']:.0f} s after the load"],
         ["latency of the 201s, whole soak", ("p50 {p50:.1f}, p95 {p95:.1f}, p99 {p99:.1f} ms;"
                                               " from the due time (with the wait behind a slow"
                                               " answer) p50 {due_p50:.1f}, p99 {due_p99:.1f} ms"
