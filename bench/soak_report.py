@@ -39,7 +39,7 @@ def chart(out: Path, data: dict[str, Any]) -> str | None:
                    label="load stops; the worker drains")
     bottom.set_ylabel("server RSS, MiB")
     bottom.set_xlabel("seconds since the soak started")
-    bottom.set_ylim(bottom=0)
+    bottom.set_ylim(0, max((mib for _, mib in rss), default=1) * 1.15)
     bottom.legend(fontsize=8, loc="lower right")
     bottom.grid(True, alpha=0.3)
     name = NAMES[data["backend"]]
@@ -88,9 +88,10 @@ def section(data: dict[str, Any], picture: str | None) -> list[str]:
          f"{rss['warm']:.1f} / {rss['end']:.1f} / {rss['peak']:.1f} MiB (growth"
          f" {rss['growth']:+.1%}, peak {rss['peak_growth']:+.1%}; over the second half"
          f" {rss.get('second_half_growth', float('nan')):+.1%})" if rss else "-"],
-        ["database size after the drain", f"{data.get('database_mib', 0):.1f} MiB"
+        ["database size after the drain", f"{data['database_mib']:.1f} MiB"
          + (" (the server's SQLite page cache is 8 MiB and its reader's 2 MiB by default: RSS"
-            " grows while they fill)" if data["backend"] == "sqlite" else "")],
+            " grows while they fill)" if data["backend"] == "sqlite" else "")
+         if "database_mib" in data else "-"],
         ["ERROR log lines / WARNING lines", f"{data['error_count']} / {warnings}"],
         ["exit code on SIGTERM", str(data["exit_code"])],
         ["load average (1/5/15 min)", f"before {data['load_before']}; after "
