@@ -121,8 +121,8 @@ def child_ops(args: dict[str, Any], ready: Callable[..., None]) -> dict[str, Any
                 found: list[Any] = []
 
                 async def listing() -> None:
-                    found.extend(await store.job_list(JobFilter(limit=rows)))
-                    assert len(found) == rows, len(found)
+                    found.append(await store.job_list(JobFilter(limit=rows)))
+                    assert len(found[0]) == rows, len(found[0])
 
                 async def api_list() -> None:
                     admin = JobAdmin(store, TaskRegistry([NoOp]))
@@ -137,8 +137,9 @@ def child_ops(args: dict[str, Any], ready: Callable[..., None]) -> dict[str, Any
                     assert gone == {JobState.COMPLETED: rows}, gone
 
                 await timed("list", listing)
-                while found:  # the caller's part: freed a slice at a time, not timed
-                    del found[-1000:]
+                listed = found.pop()
+                while listed:  # the caller's part: freed a slice at a time, not timed
+                    del listed[-1000:]
                     await trio.lowlevel.checkpoint()
                 await timed("api_list", api_list)
                 await timed("count_by_state", store.job_count_by_state)
