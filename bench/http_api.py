@@ -59,10 +59,18 @@ class Server:
     pid: int
 
 
+@dataclass
+class Stopped:
+    """How the service exited, once its ``with`` block is left."""
+
+    code: int | None = None
+
+
 @contextlib.contextmanager
 def _server(directory: Path, name: str, command: list[str], env: dict[str, str],
-            port: int) -> Iterator[Server]:
-    """``command`` (logging to ``directory/<name>.log``) until SIGTERM on exit."""
+            port: int, stopped: Stopped | None = None) -> Iterator[Server]:
+    """``command`` (logging to ``directory/<name>.log``) until SIGTERM on exit (its exit code
+    into ``stopped``)."""
     log_path = directory / f"{name}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
@@ -77,22 +85,29 @@ def _server(directory: Path, name: str, command: list[str], env: dict[str, str],
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=15)
+                code = proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait()
+                code = proc.wait()
+            if stopped is not None:
+                stopped.code = code
 
 
-def service(directory: Path, **settings: str) -> contextlib.AbstractContextManager[Server]:
-    """``python -m service web`` on a fresh SQLite file; ``settings`` add ``SERVICE_*``
-    variables (``shutdown_grace="2"`` is ``SERVICE_SHUTDOWN_GRACE=2``)."""
+def service(directory: Path, command: str = "web", database_url: str | None = None,
+            stopped: Stopped | None = None,
+            **settings: str) -> contextlib.AbstractContextManager[Server]:
+    """``python -m service <command>`` (a fresh SQLite file unless ``database_url``), its log in
+    ``directory / "service.log"``, until SIGTERM on exit (its exit code into ``stopped``);
+    ``settings`` add ``SERVICE_*`` variables (``shutdown_grace="2"`` is
+    ``SERVICE_SHUTDOWN_GRACE=2``)."""
     port = free_port()
     env = {**os.environ, "SERVICE_DATA_DIR": str(directory),
-           "SERVICE_DATABASE_URL": f"sqlite:///{directory / 'service.db'}",
+           "SERVICE_DATABASE_URL": database_url or f"sqlite:///{directory / 'service.db'}",
            "SERVICE_BIND": f"127.0.0.1:{port}", "SERVICE_ADMIN_TOKEN": TOKEN,
            "SERVICE_SHUTDOWN_GRACE": "2",
            **{f"SERVICE_{name.upper()}": value for name, value in settings.items()}}
-    return _server(directory, "service", [sys.executable, "-m", "service", "web"], env, port)
+    return _server(directory, "service", [sys.executable, "-m", "service", command], env, port,
+                   stopped)
 
 
 def bare(directory: Path) -> contextlib.AbstractContextManager[Server]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,8 @@ CHARTS = {
 }
 FAMILIES = ("bench.reference", "bench.pushes", "bench.burn", "bench.limits", "bench.latency",
             "bench.cancel_latency", "bench.claims", "bench.memory", "bench.http_api",
-            "bench.http_limits", "bench.stalls", "bench.schema_cost", "bench.profile")
+            "bench.http_limits", "bench.stalls", "bench.stall_ops", "bench.schema_cost",
+            "bench.profile")
 
 
 def number(value: float, unit: str) -> str:
@@ -299,6 +301,26 @@ def _stalls(results: Results) -> list[str]:
             *table(["SQLite, one push at a time", "pushes/s", "ratio", "µs per task"], checks)]
 
 
+STALL_OPS = ("idle", "push_many", "list", "api_list", "count_by_state", "stats_by_state",
+             "count", "prune")
+
+
+def _stall_ops(results: Results) -> list[str]:
+    body = []
+    for variant in ("sqlite", "pg"):
+        for name in STALL_OPS:
+            worst = results.get(f"stall_ops.{variant}.{name}.worst")
+            if worst is not None:
+                body.append([worst.label.rsplit(":", 1)[0], cell(worst),
+                             cell(results.get(f"stall_ops.{variant}.{name}.seconds"))])
+    if not body:
+        return []
+    return ["## Loop stalls of the engine's big operations (issue 15)", "",
+            "Target: <= 5 ms. The first row of each store is an idle loop: what the machine itself"
+            " adds.", "",
+            *table(["store, operation", "worst event-loop stall ms", "duration ms"], body)]
+
+
 def _schema(results: Results) -> list[str]:
     pushes = [m for key, m in results.metrics.items()
               if key.startswith("schema.") and key.endswith(".push")]
@@ -334,6 +356,39 @@ def _targets(results: Results, sizes: Sequence[int]) -> list[str]:
             *(["", "Where a target is missed, and why:", "", *why, ""] if why else [])]
 
 
+#: A section written by a standalone scenario (``bench.soak``), kept when the suite rewrites
+#: the file: ``<!-- kept:NAME -->`` ... ``<!-- /kept:NAME -->``.
+_KEPT = re.compile(r"^<!-- kept:([\w.-]+) -->\n.*?^<!-- /kept:\1 -->\n", re.M | re.S)
+_KEPT_BEFORE = "## How each scenario is measured"
+
+
+def kept(path: Path) -> list[str]:
+    """The kept sections of the file at ``path`` (none if it does not exist), as lines."""
+    if not path.exists():
+        return []
+    lines: list[str] = []
+    for block in _KEPT.finditer(path.read_text()):
+        lines += [*block.group(0).splitlines(), ""]
+    return lines
+
+
+def put_kept(path: Path, name: str, lines: Sequence[str]) -> None:
+    """Replace the kept section ``name`` of the file at ``path`` with ``lines`` (add it, before
+    the method notes, if it is not there yet)."""
+    block = "\n".join([f"<!-- kept:{name} -->", *lines, f"<!-- /kept:{name} -->"]) + "\n"
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(rf"^<!-- kept:{re.escape(name)} -->\n.*?^<!-- /kept:{re.escape(name)}"
+                         r" -->\n", re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    elif _KEPT_BEFORE in text:
+        head, _, tail = text.partition(_KEPT_BEFORE)
+        text = f"{head}{block}\n{_KEPT_BEFORE}{tail}"
+    else:
+        text = f"{text.rstrip()}\n\n{block}"
+    path.write_text(text)
+
+
 def _method() -> list[str]:
     lines = ["## How each scenario is measured", ""]
     for name in FAMILIES:
@@ -348,6 +403,7 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
     for metric in results.metrics.values():
         if not metric.key.startswith(("schema.", "rss.import.")):  # measured once on purpose
             metric.runs = runs
+    sections_kept = kept(path)
     lines = ["# Benchmark results", "",
              "Written by the suite itself; rerun it to replace this file. Command:", "",
              f"    {command}", ""]
@@ -361,6 +417,7 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
                     _http_limits(results)):
         lines += section
     lines += _stalls(results)
+    lines += _stall_ops(results)
     lines += _schema(results)
     notes = results.notes.get("profiles")
     if notes:
@@ -371,5 +428,6 @@ def write(path: Path, results: Results, *, command: str, machine: list[tuple[str
     if results.notes.get("retries"):
         lines += ["## Measurements retried once (their first attempt failed)", ""]
         lines += [f"- {note}" for note in results.notes["retries"]] + [""]
+    lines += sections_kept
     lines += _method()
     path.write_text("\n".join(lines).rstrip() + "\n")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 FAMILIES = ("reference", "pushes", "burn", "limits", "latency", "cancel_latency", "claims",
-            "memory", "http_api", "http_limits", "stalls")
+            "memory", "http_api", "http_limits", "stalls", "stall_ops")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

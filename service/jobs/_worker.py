@@ -28,6 +28,7 @@ from ._batcher import OutcomeBatcher
 from ._cancel_delivery import CancelDelivery
 from ._config import WorkerConfig
 from ._errors import StoreError
+from ._pruner import prune_finished
 from ._queue import LEASE_LOST, QueueContext, Shutdown, TaskQueue
 from ._schedule import Schedule, check_schedules
 from ._scheduler import Scheduler
@@ -308,20 +309,8 @@ class TaskWorker:
 
     async def _prune(self) -> None:
         while True:
-            for state, keep in self.config.retention.by_state().items():
-                before = self.clock.now() - keep
-                try:
-                    while True:
-                        deleted = await self.store.job_delete_finished(
-                            state, before, self.config.prune_batch
-                        )
-                        if deleted:
-                            log.event(logging.INFO, "jobs.pruned", state=state.value,
-                                      count=deleted)
-                        if deleted < self.config.prune_batch:
-                            break
-                except StoreError as exc:
-                    log.event(logging.WARNING, "worker.prune_failed", error=str(exc))
+            await prune_finished(self.store, self.config.retention, self.clock.now(),
+                                 self.config.prune_batch)
             try:
                 await self.store.worker_delete_seen_before(
                     self.clock.now() - self.config.worker_retention)

@@ -44,6 +44,8 @@ OUR_SECTIONS = (
     "| single push, per-class check (push now) | ",
     "| ours, SQLite | SQLite worker, concurrency 10, global_concurrency=10",
     "| ours, SQLite | SQLite worker, concurrency 10, 100 keys, per_key=1",
+    "| SQLite, job_list of 20,000 rows |",
+    "| SQLite, retention pruner deleting 20,000 |",
 )
 POSTGRES_SECTIONS = (
     "| ours, PostgreSQL | push, 1 task",
@@ -54,6 +56,7 @@ POSTGRES_SECTIONS = (
     "| PostgreSQL, across processes (10 cancels) |",
     "| ours, PostgreSQL | PostgreSQL worker, concurrency 10, global_concurrency=10",
     "| ours, PostgreSQL | PostgreSQL worker, concurrency 10, 100 keys, per_key=1",
+    "| PostgreSQL, job_list of 20,000 rows |",
 )
 PEERS = ("huey", "procrastinate")
 #: Entries of "Skipped or failed" that are fine in this run: key pattern -> reason pattern.

@@ -6,6 +6,7 @@ connections (:mod:`.pool`); wake-ups travel by LISTEN/NOTIFY (:mod:`.notify`).
 
 from __future__ import annotations
 
+import functools
 import secrets
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,6 +17,7 @@ from .._clock import Clock, SystemClock
 from .._errors import StoreError
 from .._limits import LimitedClaim, Limits, QueueLimitsRow
 from .._listeners import Listeners
+from .._paging import list_in_pages
 from .._push import Pusher
 from .._states import FINISHED, JobState
 from .._store import (
@@ -308,7 +310,7 @@ class PostgresStore(Pusher):
                                 poll=not self._listen)
 
     async def job_list(self, where: JobFilter) -> list[JobRow]:
-        return await self._call(queries.list_jobs, where)
+        return await list_in_pages(functools.partial(self._call, queries.list_jobs), where)
 
     async def job_claim(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float

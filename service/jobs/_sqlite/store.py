@@ -16,6 +16,7 @@ from .._group_commit import GroupCommit
 from .._limits import LimitedClaim, Limits, QueueLimitsRow
 from .._listeners import Listeners
 from .._owner_lock import OwnerLock
+from .._paging import list_in_pages
 from .._push import Pusher
 from .._runner import InlineRunner, Runner, ThreadRunner
 from .._states import FINISHED, JobState
@@ -522,7 +523,7 @@ class SQLiteStore(Pusher):
                                 delays=delays)
 
     async def job_list(self, where: JobFilter) -> list[JobRow]:
-        return await self._long_read(queries.list_jobs, where)
+        return await list_in_pages(functools.partial(self._long_read, queries.list_jobs), where)
 
     async def job_claim(
         self, task: str, owner: str, limit: int, now: float, lease_expires_at: float

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from support.conformance import EMAIL, REPORT, Email, Report, jobs_in_states, make_job
 
 from service.jobs import JobFilter, JobState, JobStore
+from service.jobs import _paging as paging
 
 
 async def test_job_list_is_newest_first(backend: JobStore) -> None:
@@ -143,3 +146,22 @@ async def test_stats_by_state_count_each_task_and_state_with_its_earliest_run_at
 
 async def test_stats_by_state_of_an_empty_store_is_empty(backend: JobStore) -> None:
     assert await backend.job_stats_by_state() == {}
+
+
+async def test_a_listing_longer_than_a_page_lists_every_match_once_newest_first(
+    backend: JobStore, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(paging, "PAGE", 3)  # a long listing is read a page at a time
+    ids = await backend.push_many(
+        [Email(to=f"u{n}@example.com") if n % 3 else Report(month=n % 12 + 1)
+         for n in range(11)]
+    )
+    emails = [i for n, i in enumerate(ids) if n % 3][::-1]
+
+    assert [r.id for r in await backend.job_list(JobFilter(limit=100))] == ids[::-1]
+    assert [r.id for r in await backend.job_list(JobFilter(limit=7))] == ids[::-1][:7]
+    assert [r.id for r in await backend.job_list(JobFilter(limit=6))] == ids[::-1][:6]
+    assert [r.id for r in await backend.job_list(JobFilter(task=EMAIL, limit=100))] == emails
+    below = await backend.job_list(JobFilter(task=EMAIL, limit=5, before_id=emails[1]))
+    assert [r.id for r in below] == emails[2:7]
+    assert gc.isenabled()  # the collector, paused while the rows are built, is back

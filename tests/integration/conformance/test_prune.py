@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from support.conformance import Email, all_jobs, claim_id, jobs_in_states, make_job, settle
 
-from service.jobs import JobNotFound, JobState, JobStore
+from service.jobs import JobNotFound, JobState, JobStore, Retention, Workflow
+from service.jobs._pruner import prune_finished
 
 UNFINISHED = [JobState.SCHEDULED, JobState.AVAILABLE, JobState.RUNNING, JobState.RETRYABLE]
 
@@ -86,3 +87,28 @@ async def test_ids_are_not_reused_after_pruning(backend: JobStore) -> None:
     assert await backend.job_delete_finished(JobState.COMPLETED, now, limit=10) == 1
 
     assert await backend.push(Email(to="a@example.com")) > newest
+
+
+async def test_the_pruner_deletes_what_retention_no_longer_keeps_batch_by_batch(
+    backend: JobStore,
+) -> None:
+    now = backend.clock.now()
+    old = [await finished_at(backend, JobState.COMPLETED, now - 500 + n) for n in range(5)]
+    recent = await finished_at(backend, JobState.COMPLETED, now - 10)
+    old_cancelled = await finished_at(backend, JobState.CANCELLED, now - 500)
+    ancient_discarded = await finished_at(backend, JobState.DISCARDED, now - 5000)
+    wf = Workflow("kept")
+    needed = wf.add(Email(to="needed@example.com"))
+    wf.add(Email(to="dependent@example.com"), after=[needed])
+    needed_id, dependent_id = await backend.push_workflow(wf)
+    await claim_id(backend, needed_id, now=now - 600)
+    assert await settle(backend, needed_id, JobState.COMPLETED, finished_at=now - 600)
+
+    deleted = await prune_finished(
+        backend, Retention(completed=100, cancelled=1000, discarded=1000), now, batch=2)
+
+    assert deleted == {JobState.COMPLETED: 5, JobState.DISCARDED: 1}
+    remaining = {row.id for row in await all_jobs(backend)}
+    # The member a dependent still needs stays, however old: the dependent reads its result.
+    assert remaining == {recent, old_cancelled, needed_id, dependent_id}
+    assert not remaining & {*old, ancient_discarded}
