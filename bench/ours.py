@@ -144,7 +144,9 @@ async def push_steadily(store: Store, rate: float, seconds: float) -> int:
 
 async def work_until_done(store: Store, cls: type[Task], tally: TrioTally, within: float,
                           *, started: Callable[[], object] | None = None) -> float:
-    """Run a TaskWorker until ``tally`` is done; seconds from its start. Gives up (raising)
+    """Run a TaskWorker until ``tally`` is done and every outcome is written; seconds from its
+    start to the end of its shutdown (which writes the outcomes still in flight: a worker whose
+    jobs ran but whose outcomes were not yet recorded has not finished them). Gives up (raising)
     after ``within`` seconds. ``started()`` (if given) is called once the worker is claiming.
     """
     worker = TaskWorker(store, [cls], state=tally)
@@ -155,8 +157,8 @@ async def work_until_done(store: Store, cls: type[Task], tally: TrioTally, withi
             started()
         with trio.move_on_after(within):
             await tally.done.wait()
-        elapsed = time.perf_counter() - start
         await worker.shutdown()
+        elapsed = time.perf_counter() - start
     if not tally.done.is_set():
         raise RuntimeError(f"worker saw {tally.count} of {tally.target} jobs in {within} s")
     return elapsed

@@ -151,7 +151,7 @@ async def test_the_steps_wait_for_the_inspection_and_the_thumbnail_for_processin
         assert {job.workflow_name for job in jobs} == {f"upload-{upload_id}"}
 
 
-@pytest.mark.parametrize("raw", ["not-a-uuid", "123", str(uuid.uuid4())])
+@pytest.mark.parametrize("raw", ["not-a-uuid", "123", "0c5a9a7e-1f2b-4c3d-8e9f-a0b1c2d3e4f5"])
 async def test_the_thumbnail_of_no_upload_is_404_saying_so(tmp_path: Path, raw: str) -> None:
     async with serve_app(tmp_path) as app:
         not_found(await app.client.get(f"/api/uploads/{raw}/thumbnail"), "no upload")
