@@ -42,7 +42,7 @@ def test_a_checkpoint_encodes_exactly_as_the_payload_converter_would(value: obje
 
 
 @pytest.mark.parametrize("value", [object(), {"x": object()}, float("nan"), [float("inf")]],
-                         ids=repr)
+                         ids=["object", "dict-of-object", "nan", "list-of-inf"])
 def test_a_checkpoint_that_cannot_be_json_is_a_payload_error_naming_it(value: object) -> None:
     with pytest.raises(PayloadError) as caught:
         encode_checkpoint(value, "t")
