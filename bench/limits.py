@@ -15,7 +15,8 @@ The target (issue 13): ``global`` costs at most 10% of ``none``'s throughput.
 Run on its own (``run_all`` runs it with the other families), printing its section of
 ``RESULTS.md`` or putting it in place of the one there::
 
-    .venv/bin/python -m bench.limits --runs 3 [--jobs 20000] [--write bench/RESULTS.md]
+    .venv/bin/python -m bench.limits --runs 3 [--jobs 20000] [--no-sqlite | --no-postgres]
+        [--write bench/RESULTS.md]
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def child(args: dict[str, Any], ready: Callable[..., None]) -> dict[str, Any]:
     return {"rate": rate(jobs, trio.run(main))}
 
 
-def run(ctx: Context, results: Results) -> None:
-    for variant, spec in stores.variants(ctx, ("sqlite", "pg")).items():
+def run(ctx: Context, results: Results, names: tuple[str, ...] = ("sqlite", "pg")) -> None:
+    for variant, spec in stores.variants(ctx, names).items():
         for form, label in FORMS.items():
             with spec() as store:
                 trio.run(prefill, store, ctx.jobs, form == "keys")
@@ -107,6 +108,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pg-url", default=pg.DEFAULT_URL,
                         help="PostgreSQL server (default: %(default)s)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--write", type=Path, metavar="RESULTS.md",
                         help="replace the flow-control section of this file (else: print it)")
     return parser.parse_args(argv)
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                       pg_url=pg_url)
         for run_index in range(args.runs):
             ctx.run_index = run_index
-            run(ctx, results)
+            run(ctx, results, ("pg",) if args.no_sqlite else ("sqlite", "pg"))
     for metric in results.metrics.values():
         metric.runs = args.runs
     command = " ".join([".venv/bin/python -m bench.limits", *(argv or sys.argv[1:])])

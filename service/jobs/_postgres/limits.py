@@ -59,7 +59,34 @@ _PICK = (
     " ORDER BY priority, run_at, id LIMIT {cap} FOR UPDATE SKIP LOCKED)"
 )
 
-#: Round-robin across keys: see the SQLite twin (``_sqlite/limits.py``).
+#: Round-robin across keys: see the SQLite twin (``_sqlite/limits.py``). Each key's cap is
+#: computed once (``allowed`` is materialised: inlined, the cap's count of running jobs ran
+#: twice per key, in the LATERAL's LIMIT and in the rank's filter); a key without a free slot
+#: reads none of its jobs. Jobs without a key are one more group; their search walks
+#: ``jobs_available`` past the keyed jobs, so, as on SQLite, it stops at ``bound``, the cap-th
+#: oldest first job of a key (a job without a key behind it could not be in the batch), and
+#: starts at the oldest available job (the entries before it are of claimed jobs, dead until
+#: a vacuum, which a bitmap scan cannot skip). Unbounded, the planner took a seq scan of the
+#: table: 15 ms of an 18.8 ms claim at 20,000 queued. Three index ranges, as on SQLite: a row
+#: comparison ``(priority, run_at, id) < (...)`` ends a btree scan only on its first column
+#: (PostgreSQL 15), so on one priority it read every queued job (10,009 index rows, 0.9 ms).
+_NO_BOUND = "2147483648::bigint, 'Infinity'::float8, 0::bigint"  # above any job: no bound
+_UNKEYED_RANGES = (
+    "(priority, run_at, id) >= ((SELECT lp FROM bound), (SELECT lr FROM bound),"
+    " (SELECT li FROM bound)) AND priority < (SELECT p FROM bound)",
+    "priority = (SELECT p FROM bound) AND run_at >= (SELECT from_r FROM bound)"
+    " AND run_at < (SELECT r FROM bound)",
+    "priority = (SELECT p FROM bound) AND run_at = (SELECT r FROM bound)"
+    " AND id >= (SELECT from_i FROM bound) AND id < (SELECT i FROM bound)",
+)
+#: (FOR UPDATE is refused in a UNION's arms: each is a subquery.)
+_UNKEYED = " UNION ALL ".join(
+    "SELECT * FROM (SELECT id, priority, run_at FROM jobs WHERE state = 'available'"
+    f" AND task = %(task)s AND {where} AND concurrency_key IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM held) AND (expires_at IS NULL OR expires_at > %(now)s)"
+    f" ORDER BY priority, run_at, id LIMIT %(want)s FOR UPDATE SKIP LOCKED) r{n}"
+    for n, where in enumerate(_UNKEYED_RANGES)
+)
 _PICK_KEYED = (
     "keys(k) AS ("
     " (SELECT concurrency_key FROM jobs WHERE state = 'available' AND task = %(task)s"
@@ -69,25 +96,35 @@ _PICK_KEYED = (
     " SELECT (SELECT j.concurrency_key FROM jobs j WHERE j.state = 'available'"
     "  AND j.task = %(task)s AND j.concurrency_key IS NOT NULL AND j.concurrency_key > keys.k"
     "  ORDER BY j.concurrency_key LIMIT 1) FROM keys WHERE keys.k IS NOT NULL"
-    "), allowed AS ("
+    "), allowed AS MATERIALIZED ("
     " SELECT k, {key_cap} AS cap FROM keys WHERE k IS NOT NULL AND NOT EXISTS (SELECT 1"
     "  FROM job_queue_keys q WHERE q.task = %(task)s AND q.key = keys.k"
     "  AND q.next_at > %(now)s)"
-    "), ranked AS ("
+    "), keyed AS MATERIALIZED ("
     " SELECT c.id, c.priority, c.run_at, a.cap,"
     "  row_number() OVER (PARTITION BY a.k ORDER BY c.priority, c.run_at, c.id) AS rn"
     " FROM allowed a CROSS JOIN LATERAL (SELECT id, priority, run_at FROM jobs"
     "  WHERE state = 'available' AND task = %(task)s AND concurrency_key = a.k"
     "  AND (expires_at IS NULL OR expires_at > %(now)s)"
-    "  ORDER BY priority, run_at, id LIMIT greatest(least(a.cap, %(key_want)s), 0)"
-    "  FOR UPDATE SKIP LOCKED) c"
+    "  ORDER BY priority, run_at, id LIMIT least(a.cap, %(key_want)s)"
+    "  FOR UPDATE SKIP LOCKED) c WHERE a.cap > 0"
+    "), bound AS MATERIALIZED ("
+    " SELECT hi.p, hi.r, hi.i, lo.lp, lo.lr, lo.li,"
+    "  CASE WHEN lo.lp = hi.p THEN lo.lr ELSE '-Infinity' END AS from_r,"
+    "  CASE WHEN lo.lp = hi.p AND lo.lr = hi.r THEN lo.li ELSE 0 END AS from_i"
+    " FROM (SELECT priority::bigint AS lp, run_at AS lr, id AS li FROM jobs"
+    "  WHERE state = 'available' AND task = %(task)s ORDER BY priority, run_at, id LIMIT 1) lo,"
+    " (SELECT * FROM (SELECT priority::bigint AS p, run_at AS r, id AS i, 0 AS last FROM ("
+    "  SELECT priority, run_at, id FROM keyed WHERE rn = 1"
+    "  ORDER BY priority, run_at, id OFFSET greatest(0, {cap} - 1) LIMIT 1) b"
+    "  UNION ALL SELECT " + _NO_BOUND + ", 1) o ORDER BY last LIMIT 1) hi"
+    "), unkeyed AS (" + _UNKEYED
+    + "), ranked AS ("
+    " SELECT id, priority, run_at, cap, rn FROM keyed"
     " UNION ALL"
     " SELECT n.id, n.priority, n.run_at, %(want)s,"
     "  row_number() OVER (ORDER BY n.priority, n.run_at, n.id)"
-    " FROM (SELECT id, priority, run_at FROM jobs WHERE state = 'available' AND task = %(task)s"
-    "  AND concurrency_key IS NULL AND NOT EXISTS (SELECT 1 FROM held)"
-    "  AND (expires_at IS NULL OR expires_at > %(now)s)"
-    "  ORDER BY priority, run_at, id LIMIT %(want)s FOR UPDATE SKIP LOCKED) n"
+    " FROM (SELECT * FROM unkeyed ORDER BY priority, run_at, id LIMIT %(want)s) n"
     "), picked AS MATERIALIZED (SELECT id FROM ranked WHERE rn <= cap"
     "  ORDER BY rn, priority, run_at, id LIMIT {cap})"
 )

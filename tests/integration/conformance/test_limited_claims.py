@@ -113,6 +113,33 @@ async def test_jobs_without_a_key_take_their_turn_among_many_keys_in_one_push(
     assert sorted(job.concurrency_key or "" for job in second) == sorted(["", *keys[9:]])
 
 
+async def test_a_job_without_a_key_ahead_of_the_batch_is_claimed_wherever_it_waits(
+    backend: JobStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Jobs without a key ahead of the batch's first-of-a-key jobs are found by a higher
+    priority, by an earlier push, or first in the same push as the bound; one at a time (they
+    are one round-robin group), and the last one once fewer keys than slots are left."""
+    keys = [f"k{n:02}" for n in range(40)]
+    early = await backend.push(MaybeKeyed(customer=""))
+    await trio.sleep(1)
+    await backend.push_many([MaybeKeyed(customer=c) for c in [*keys[:15], "", *keys[15:20]]])
+    await trio.sleep(1)
+    urgent = await backend.push(MaybeKeyed(customer=""), priority=-1)
+    keyed = Limits(per_key=1, keyed=True)
+
+    def seen(jobs: list[ClaimedJob]) -> list[str]:
+        return sorted(job.concurrency_key or str(job.id) for job in jobs)
+
+    assert seen(await claim(backend, keyed)) == sorted([str(urgent), *keys[:9]])
+    assert seen(await claim(backend, keyed)) == sorted([str(early), *keys[9:18]])
+    last = await claim(backend, keyed)
+    assert [job.concurrency_key for job in last].count(None) == 1
+    assert len(last) == 3
+    await trio.sleep(1)
+    first = await backend.push_many([MaybeKeyed(customer=c) for c in ["", *keys[20:40]]])
+    assert seen(await claim(backend, keyed)) == sorted([str(first[0]), *keys[20:29]])
+
+
 async def test_a_claim_takes_keys_round_robin_oldest_first_within_a_key(
     backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
