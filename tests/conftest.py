@@ -16,6 +16,24 @@ if TYPE_CHECKING:
 #: Fixed start of virtual time in tests: 2027-01-15T08:00:00Z.
 EPOCH = 1_800_000_000.0
 
+#: A test module that mentions one of these talks to the PostgreSQL server.
+POSTGRES_MARKS = ("support.postgres", "PostgresStore", "pg_url", "postgresql://")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup``, see
+    pyproject.toml); every test that uses PostgreSQL runs on the same one, one at a time,
+    because some of them restart or fill the server (``tests/acceptance/postgres``) and would
+    fail the others' connections meanwhile."""
+    mentions: dict[str, bool] = {}
+    for item in items:
+        path = str(item.path)
+        if path not in mentions:
+            text = item.path.read_text(encoding="utf-8") if item.path.suffix == ".py" else ""
+            mentions[path] = any(mark in text for mark in POSTGRES_MARKS)
+        if mentions[path] or "postgres" in item.nodeid.lower():
+            item.add_marker(pytest.mark.xdist_group("postgresql"))
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:

@@ -49,9 +49,11 @@ class RecordingRunner(ThreadRunner):
         self.inserted: list[int] = []
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        # _call(in_transaction, insert_many, jobs) arrives as guarded(in_transaction, conn, ...)
-        if len(args) >= 4 and args[2] is insert_many:
-            self.inserted.append(len(args[3]))
+        # _call(in_transaction, insert_many, jobs) arrives as guarded(..., insert_many, jobs),
+        # behind a busy-timeout wrapper when the connection's timeout must be set first
+        for i, arg in enumerate(args[:-1]):
+            if arg is insert_many:
+                self.inserted.append(len(args[i + 1]))
         return await super().run(fn, *args)
 
 
