@@ -20,6 +20,7 @@ EPOCH = 1_800_000_000.0
 POSTGRES_MARKS = ("support.postgres", "PostgresStore", "pg_url", "postgresql://")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup``, see
     pyproject.toml); every test that uses PostgreSQL runs on the same one, one at a time,
