@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 from support.postgres import require_postgres, schema_store
+from support.postgres_turns import postgres_turn
 
 from service.jobs import InlineRunner, JobStore, SQLiteStore, ThreadRunner, TrioClock
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
 #: Fixed start of virtual time in tests: 2027-01-15T08:00:00Z.
@@ -18,22 +19,30 @@ EPOCH = 1_800_000_000.0
 
 #: A test module that mentions one of these talks to the PostgreSQL server.
 POSTGRES_MARKS = ("support.postgres", "PostgresStore", "pg_url", "postgresql://")
+#: Test modules that stop, restart or fill the PostgreSQL server itself.
+POSTGRES_DISRUPTIVE = ("test_survives_restart.py", "test_service_on_postgres.py",
+                       "test_disk_full.py")
+
+_mentions: dict[Path, bool] = {}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup``, see
-    pyproject.toml); every test that uses PostgreSQL runs on the same one, one at a time,
-    because some of them restart or fill the server (``tests/acceptance/postgres``) and would
-    fail the others' connections meanwhile."""
-    mentions: dict[str, bool] = {}
-    for item in items:
-        path = str(item.path)
-        if path not in mentions:
-            text = item.path.read_text(encoding="utf-8") if item.path.suffix == ".py" else ""
-            mentions[path] = any(mark in text for mark in POSTGRES_MARKS)
-        if mentions[path] or "postgres" in item.nodeid.lower():
-            item.add_marker(pytest.mark.xdist_group("postgresql"))
+def _uses_postgres(item: pytest.Item) -> bool:
+    path = item.path
+    if path not in _mentions:
+        text = path.read_text(encoding="utf-8") if path.suffix == ".py" else ""
+        _mentions[path] = any(mark in text for mark in POSTGRES_MARKS)
+    return _mentions[path] or "postgres" in item.nodeid.lower()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_turns(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each PostgreSQL test takes its turn on the server (see ``support.postgres_turns``)."""
+    item = request.node
+    if not _uses_postgres(item):
+        yield
+        return
+    with postgres_turn(exclusive=item.path.name in POSTGRES_DISRUPTIVE):
+        yield
 
 
 @pytest.fixture

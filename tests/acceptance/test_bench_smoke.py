@@ -25,6 +25,7 @@ from pathlib import Path
 import attrs
 import pytest
 from support.postgres import URL, require_postgres, unreachable_reason
+from support.postgres_turns import postgres_turn
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -87,8 +88,9 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
     postgres = unreachable_reason() is None
     command = [sys.executable, "-m", "bench.run_all", "--quick", "--no-peers", "--out", str(out),
                "--pg-url", URL, *([] if postgres else ["--no-postgres"])]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            check=False)
+    with postgres_turn():
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                                timeout=600, check=False)
     results = out / "RESULTS.md"
     text = results.read_text() if results.exists() else ""
     return QuickRun(result.returncode, result.stderr, text, skipped_entries(text), postgres)
