@@ -49,10 +49,11 @@ async def test_claims_wait_once_a_slots_worth_of_outcomes_is_waiting_to_be_writt
     autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
     STARTED.clear()
+    jobs = BACKLOG_SLOTS * 3 + 10  # more than a concurrency of 3 may hold in flight
     store = StalledOutcomes(tmp_path / "jobs.db", clock=TrioClock(EPOCH), runner=InlineRunner())
     store.gate = trio.Event()
     async with store:
-        await store.push_many([Quick(n=n) for n in range(30)])
+        await store.push_many([Quick(n=n) for n in range(jobs)])
         async with running(TaskWorker(store, [Quick])) as worker:
             try:
                 await trio.sleep(60)  # many polls: nothing more is claimed while writes stall
@@ -61,8 +62,8 @@ async def test_claims_wait_once_a_slots_worth_of_outcomes_is_waiting_to_be_writt
                 assert worker.in_flight == BACKLOG_SLOTS * 3
             finally:
                 store.gate.set()  # else the worker's shutdown would wait for the writes forever
-            while len(STARTED) < 30:
+            while len(STARTED) < jobs:
                 await trio.sleep(1)
         counts = await store.job_count_by_state()
-    assert counts == {("backlog.quick", JobState.COMPLETED): 30}
-    assert sorted(STARTED) == list(range(30))
+    assert counts == {("backlog.quick", JobState.COMPLETED): jobs}
+    assert sorted(STARTED) == list(range(jobs))
