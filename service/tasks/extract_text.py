@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 
 from ..domain.extract import BadDocument, NoText, extract_text
-from ..jobs import Backoff, SyncJobContext, Task, TaskOptions
-from .inspected import NOTHING_INSPECTED, inspected_paths
+from ..jobs import SyncJobContext, Task
+from .inspected import NOTHING_INSPECTED, inspected_paths, step_options
 
 
 @attrs.frozen(kw_only=True)
@@ -22,9 +22,7 @@ class ExtractText(Task):
     result, like :class:`.make_thumbnail.MakeThumbnail`'s.
     """
 
-    options = TaskOptions(name="extract_text", run_in="process", concurrency=2,
-                          max_attempts=3, timeout=120,
-                          backoff=Backoff(base=2, factor=4, cap=600))
+    options = step_options("extract_text")
 
     upload_id: uuid.UUID
 

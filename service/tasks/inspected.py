@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..domain.uploads import thumbnail_path
+from ..jobs import Backoff, TaskOptions
 
 if TYPE_CHECKING:
     from ..domain.sniff import FileFacts
@@ -20,6 +21,13 @@ def inspect_result(facts: FileFacts, upload_dir: Path, stored_name: str) -> dict
     directory = upload_dir.absolute()
     return {**attrs.asdict(facts), "source": str(directory / stored_name),
             "thumbnail": str(thumbnail_path(directory, stored_name))}
+
+
+def step_options(name: str) -> TaskOptions:
+    """The options of a CPU-bound step after the inspect step (thumbnail, text): in a process
+    of the worker's pool, two at once, three attempts with backoff, killed after 120 s."""
+    return TaskOptions(name=name, run_in="process", concurrency=2, max_attempts=3, timeout=120,
+                       backoff=Backoff(base=2, factor=4, cap=600))
 
 
 #: A step's result when the inspect step it follows inspected nothing.

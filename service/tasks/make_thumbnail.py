@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 
 from ..domain.thumbnails import BadImage, NotAnImage, make_thumbnail
-from ..jobs import Backoff, SyncJobContext, Task, TaskOptions
-from .inspected import NOTHING_INSPECTED, inspected_paths
+from ..jobs import SyncJobContext, Task
+from .inspected import NOTHING_INSPECTED, inspected_paths, step_options
 
 
 @attrs.frozen(kw_only=True)
@@ -28,9 +28,7 @@ class MakeThumbnail(Task):
     completed).
     """
 
-    options = TaskOptions(name="make_thumbnail", run_in="process", concurrency=2,
-                          max_attempts=3, timeout=120,
-                          backoff=Backoff(base=2, factor=4, cap=600))
+    options = step_options("make_thumbnail")
 
     upload_id: uuid.UUID
 
