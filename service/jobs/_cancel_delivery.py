@@ -66,11 +66,14 @@ class CancelDelivery:
         if len(self._unmatched) > REMEMBERED:
             del self._unmatched[next(iter(self._unmatched))]
 
-    def claimed(self, job_id: int) -> None:
-        """An attempt of ``job_id`` was just counted in flight: check it if a hint named it."""
-        if self._unmatched.pop(job_id, False) is None:
-            self._ids.add(job_id)
-            self._wakeup.set()
+    def claimed(self, job_ids: list[int]) -> None:
+        """Attempts of ``job_ids`` were just counted in flight: check those a hint named."""
+        if not self._unmatched:  # the usual case: no hint is waiting for its attempt
+            return
+        for job_id in job_ids:
+            if self._unmatched.pop(job_id, False) is None:
+                self._ids.add(job_id)
+                self._wakeup.set()
 
     async def run(self) -> None:
         while True:

@@ -123,8 +123,9 @@ class ProgressBuffer:
     now: Callable[[], float] = attrs.field(factory=lambda: SystemClock().now)
     #: Every report, in order, when a list is given (the testing helpers read it).
     history: list[ProgressReport] | None = None
-    #: The last report: (fraction, message, at), None once written (or before any).
-    _last: tuple[float, str | None, float] | None = None
+    #: The last report: (fraction, message, at), None once written (or before any): the
+    #: worker reads it to skip attempts with nothing to write.
+    last: tuple[float, str | None, float] | None = None
     #: A checkpoint reported and not yet written (JSON text).
     _unwritten: str | None = None
     _update: ProgressUpdate | None = None
@@ -150,7 +151,7 @@ class ProgressBuffer:
                has_checkpoint: bool) -> None:
         """Buffer one report (checked by the caller); ``checkpoint`` is its JSON text."""
         at = self.now()
-        self._last, self._update = (fraction, message, at), None
+        self.last, self._update = (fraction, message, at), None
         if has_checkpoint:
             self._text = self._unwritten = checkpoint
             self._stale = True
@@ -163,8 +164,8 @@ class ProgressBuffer:
     def pending(self) -> ProgressUpdate | None:
         """What is reported but not yet written (None: nothing); the same object until the
         next report."""
-        if self._update is None and self._last is not None:
-            fraction, message, at = self._last
+        if self._update is None and self.last is not None:
+            fraction, message, at = self.last
             self._update = ProgressUpdate(
                 progress=JobProgress(fraction=fraction, message=message, at=at),
                 checkpoint=self._unwritten)
@@ -173,4 +174,4 @@ class ProgressBuffer:
     def written(self, update: ProgressUpdate) -> None:
         """``update`` (taken from :meth:`pending`) reached the store."""
         if self._update is update:
-            self._last = self._update = self._unwritten = None
+            self.last = self._update = self._unwritten = None

@@ -20,7 +20,7 @@ from ._config import WorkerConfig
 from ._errors import Cancel, PayloadError, RateLimited, Snooze, StoreError
 from ._limits import Limits, QueueLimitsRow, Throttle, effective
 from ._progress import ProgressBuffer, ProgressUpdate
-from ._run_in import body_for
+from ._run_in import LoopBody, body_for
 from ._states import JobState
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
@@ -86,9 +86,9 @@ class QueueContext:
     note_run_at: Callable[[str, float], None]
     #: Called when a limited claim was held back, with (task, reason): metrics hook.
     on_throttle: Callable[[str, str], None] | None = None
-    #: Called with each job id once its attempt is in ``in_flight`` (a cancel heard between
-    #: the claim's commit and then is acted on here).
-    on_claimed: Callable[[int], None] | None = None
+    #: Called with each claim's job ids once their attempts are in ``in_flight`` (a cancel
+    #: heard between the claim's commit and then is acted on here).
+    on_claimed: Callable[[list[int]], None] | None = None
 
 
 @attrs.define(eq=False)
@@ -116,6 +116,8 @@ class Attempt:
 
 def with_progress(outcome: SetStateIfRunning, attempt: Attempt) -> SetStateIfRunning:
     """``outcome``, carrying what the attempt reported since the last lease renewal."""
+    if attempt.progress.last is None:  # the usual case, kept to one attribute read
+        return outcome
     update = attempt.progress.pending()
     return outcome if update is None else attrs.evolve(outcome, progress=update)
 
@@ -132,6 +134,8 @@ class TaskQueue:
         self._slot_freed = Wakeup()
         #: Runs each attempt's task code: on the loop, in a thread or in a process.
         self.body = body_for(cls, self.options, self._slot_freed.set)
+        #: The task runs on the loop (the default): awaited in the attempt itself.
+        self._on_loop = isinstance(self.body, LoopBody)
         self._claim_scope = trio.CancelScope()
         #: job id -> its current attempt, for every job whose outcome is not yet recorded
         self.in_flight: dict[int, Attempt] = {}
@@ -251,17 +255,17 @@ class TaskQueue:
                 await trio.sleep(min(config.poll_max, config.poll_min * 2**failures))
                 continue
             failures = 0
+            now_fn = context.clock.now
             for row in rows:
                 earlier = self.in_flight.get(row.id)
                 if earlier is not None:
                     # Our own earlier attempt lost its lease (renewals failed) and the job was
                     # rescued and claimed again: that attempt stops, this one takes its slot.
                     earlier.cancel(LEASE_LOST)
-                attempt = self.in_flight[row.id] = Attempt(
-                    row, progress=ProgressBuffer(now=context.clock.now))
-                if context.on_claimed is not None:
-                    context.on_claimed(row.id)
+                attempt = self.in_flight[row.id] = Attempt(row, progress=ProgressBuffer(now=now_fn))
                 jobs.start_soon(self._run_job, attempt, name=f"job {row.id} {self.name}")
+            if rows and context.on_claimed is not None:
+                context.on_claimed([row.id for row in rows])
             if throttle is not None:
                 if context.on_throttle is not None:
                     context.on_throttle(self.name, throttle.reason)
@@ -314,7 +318,9 @@ class TaskQueue:
         if attempt.rate_limited is not None:
             await self._pause_for(attempt)
         self._recording += 1
-        if outcome.state is not JobState.AVAILABLE:
+        if outcome.state is not JobState.AVAILABLE and self.limits.global_concurrency is not None:
+            # Only limited claims read it; one turned on meanwhile counts too few as ended
+            # for a moment: it claims less, never more.
             self._ended[row.id] = row.attempt
         self._slot_freed.set()
         outcome = with_progress(outcome, attempt)
@@ -373,7 +379,8 @@ class TaskQueue:
             log.event(logging.ERROR, "job.undecodable", id=row.id, task=self.name, error=str(exc))
             return outcomes.undecodable(row, owner, clock.now(), exc)
         try:
-            attempt.progress.start_from(row.checkpoint)
+            if row.checkpoint is not None:
+                attempt.progress.start_from(row.checkpoint)
         except ValueError as exc:  # only an edit of the row by hand gets here
             log.event(logging.WARNING, "job.checkpoint_undecodable", id=row.id, task=self.name,
                       error=str(exc))
@@ -405,7 +412,11 @@ class TaskQueue:
             try:
                 limit = trio.move_on_after(timeout) if timeout else nullcontext()
                 with limit:
-                    result = await self.body.run(task, ctx, row.args)
+                    if self._on_loop:  # no body frame of its own: one less per job
+                        value = await task.run(ctx)
+                        result = None if value is None else codec.encode(value, name=self.name)
+                    else:
+                        result = await self.body.run(task, ctx, row.args)
                     outcome = outcomes.completed(row, owner, clock.now(), result)
                 if outcome is None:
                     outcome = outcomes.timed_out(row, owner, clock.now(), backoff, timeout or 0,

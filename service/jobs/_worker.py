@@ -174,8 +174,8 @@ class TaskWorker:
             if queue is not None:
                 queue.wakeup.set()
 
-    def _claimed(self, job_id: int) -> None:
-        self.cancels.claimed(job_id)
+    def _claimed(self, job_ids: list[int]) -> None:
+        self.cancels.claimed(job_ids)
 
     def note_run_at(self, task: str, run_at: float) -> None:
         """A job of ours will want to run at ``run_at`` (retry, snooze, interruption)."""

@@ -183,7 +183,7 @@ async def test_a_cancel_heard_between_a_claim_and_its_attempt_still_stops_the_at
         await trio.testing.wait_all_tasks_blocked()
         assert queue.cancelled == []
         queue.in_flight[claimed.id] = object()
-        delivery.claimed(claimed.id)
+        delivery.claimed([claimed.id])
         await wait_until("the claimed attempt to be cancelled", lambda: queue.cancelled, bool,
                          within=10, poll=1.0)
         nursery.cancel_scope.cancel()
