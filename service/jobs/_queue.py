@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
 from functools import partial
@@ -149,6 +150,11 @@ class TaskQueue:
         #: No job starts before this store time (a ``RateLimited`` of the whole task).
         self.blocked_until: float | None = None
         self._limits_changed = Wakeup()
+        #: Claimed attempts no slot task has taken yet (see :meth:`_slot`).
+        self._ready: deque[Attempt] = deque()
+        #: Slot tasks waiting for an attempt.
+        self._idle_slots = trio.lowlevel.ParkingLot()
+        self._claiming_done = False
 
     def apply_row(self, row: QueueLimitsRow | None, keyed_jobs: bool) -> None:
         """Take the queue's stored limits (read every ``limits_refresh`` s by the worker):
@@ -190,13 +196,50 @@ class TaskQueue:
 
     async def run(self) -> None:
         """Claim until :meth:`stop_claiming`; then wait for jobs in flight and their outcomes."""
-        async with trio.open_nursery() as jobs:
-            with self._claim_scope:
-                await self._claim_loop(jobs)
+        try:
+            async with trio.open_nursery() as jobs:
+                with self._claim_scope:
+                    await self._claim_loop(jobs)
+                self._claiming_done = True
+                self._idle_slots.unpark_all()
+        except BaseException as exc:
+            # Cancelled from outside (or worse) with attempts no slot took: return them.
+            await self._return_unstarted(_stop_reason(exc))
+            raise
         while self.in_flight:
             self._slot_freed.clear()
             if self.in_flight:
                 await self._slot_freed.wait()
+
+    async def _slot(self) -> None:
+        """One slot of the task's concurrency: runs claimed attempts one after another.
+
+        Slot tasks live as long as the queue claims (started as claims need more of them,
+        never more than the attempts running at once), so an attempt costs no task of its own.
+        """
+        ready = self._ready
+        while True:
+            if ready:
+                await self._run_job(ready.popleft())
+            elif self._claiming_done:
+                return
+            else:
+                await self._idle_slots.park()
+
+    async def _return_unstarted(self, reason: str) -> None:
+        unstarted = list(self._ready)
+        self._ready.clear()
+        if not unstarted:
+            return
+        with trio.CancelScope(shield=True):
+            try:
+                await self.context.store.job_set_state_if_running_many(
+                    [self._interrupted(attempt.row, reason) for attempt in unstarted])
+            except StoreError as exc:  # their leases expire: rescued as any lost job
+                log.event(logging.WARNING, "queue.return_failed", task=self.name,
+                          error=str(exc))
+        for attempt in unstarted:
+            self._release(attempt)
 
     def stop_claiming(self) -> None:
         self._claim_scope.cancel()
@@ -263,9 +306,11 @@ class TaskQueue:
                     # rescued and claimed again: that attempt stops, this one takes its slot.
                     earlier.cancel(LEASE_LOST)
                 attempt = self.in_flight[row.id] = Attempt(row, progress=ProgressBuffer(now=now_fn))
-                jobs.start_soon(self._run_job, attempt, name=f"job {row.id} {self.name}")
-            if rows and context.on_claimed is not None:
-                context.on_claimed([row.id for row in rows])
+                self._ready.append(attempt)
+            if rows:
+                self._start_attempts(jobs)
+                if context.on_claimed is not None:
+                    context.on_claimed([row.id for row in rows])
             if throttle is not None:
                 if context.on_throttle is not None:
                     context.on_throttle(self.name, throttle.reason)
@@ -284,6 +329,13 @@ class TaskQueue:
             else:
                 poll = min(poll * 2, config.poll_max)
 
+    def _start_attempts(self, jobs: trio.Nursery) -> None:
+        """Hand the ready attempts to idle slot tasks, starting more where too few wait."""
+        idle = len(self._idle_slots)
+        for _ in range(len(self._ready) - idle):
+            jobs.start_soon(self._slot, name=f"slot {self.name}")
+        self._idle_slots.unpark(count=min(idle, len(self._ready)))
+
     # -- running one job --------------------------------------------------------------------
 
     async def _run_job(self, attempt: Attempt) -> None:
@@ -292,11 +344,7 @@ class TaskQueue:
             outcome = await self._attempt(attempt)
         except BaseException as exc:
             # Cancelled from outside the worker (or worse): return the job, then propagate.
-            reason = (
-                CANCELLED_FROM_OUTSIDE
-                if isinstance(exc, trio.Cancelled)
-                else f"interrupted: the worker stopped on {type(exc).__qualname__}"
-            )
+            reason = _stop_reason(exc)
             with trio.CancelScope(shield=True):
                 await self.context.store.job_set_state_if_running_many(
                     [with_progress(self._interrupted(row, reason), attempt)]
@@ -455,3 +503,11 @@ class TaskQueue:
             fields["run_at"] = iso_time(outcome.run_at)
         level = logging.INFO if outcome.error is None else logging.WARNING
         log.event(level, f"job.{outcome.state.value}", **fields)
+
+
+def _stop_reason(exc: BaseException) -> str:
+    """What a job interrupted by ``exc`` (raised into the worker from outside) records."""
+    if isinstance(exc, trio.Cancelled) or (
+            isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[1] is None):
+        return CANCELLED_FROM_OUTSIDE
+    return f"interrupted: the worker stopped on {type(exc).__qualname__}"
