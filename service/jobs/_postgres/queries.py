@@ -163,36 +163,46 @@ def promote_due(conn: Conn, now: float) -> list[str]:
     return [r[0] for r in rows]
 
 
-_RENEW_WITH_PROGRESS = (
-    "UPDATE jobs SET lease_expires_at = %s, "
-    + progress_sets("r.fraction", "r.message", "r.at", "r.checkpoint", table="jobs.")
-    + " FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::float8[], %s::text[])"
-    "  AS r(id, fraction, message, at, checkpoint)"
-    " WHERE jobs.id = r.id AND jobs.state = 'running' AND jobs.lease_owner = %s"
-    " RETURNING jobs.id"
-)
+def _renew(progress: bool) -> str:
+    """The lease renewal: ids (and, with ``progress``, the reports beside them) as arrays."""
+    arrays = ("%(ids)s::bigint[], %(fraction)s::float8[], %(message)s::text[],"
+              " %(at)s::float8[], %(checkpoint)s::text[]" if progress else "%(ids)s::bigint[]")
+    names = "id, fraction, message, at, checkpoint" if progress else "id"
+    sets = (", " + progress_sets("r.fraction", "r.message", "r.at", "r.checkpoint",
+                                 table="jobs.") if progress else "")
+    # A row another transaction holds is skipped, not waited for: an outcome being written
+    # (the usual one) locks its rows in another order, and waiting made the two deadlock.
+    # The final SELECT reads the statement's snapshot, taken before both: a skipped row still
+    # running under ``owner`` there counts as held, and the next renewal looks again.
+    return (
+        f"WITH r AS (SELECT * FROM unnest({arrays}) AS r({names})),"
+        " locked AS (SELECT jobs.id FROM jobs JOIN r ON jobs.id = r.id"
+        "  WHERE jobs.state = 'running' AND jobs.lease_owner = %(owner)s"
+        "  FOR UPDATE OF jobs SKIP LOCKED),"
+        f" renewed AS (UPDATE jobs SET lease_expires_at = %(expires)s{sets}"
+        "  FROM locked JOIN r ON r.id = locked.id WHERE jobs.id = locked.id RETURNING jobs.id)"
+        " SELECT jobs.id FROM jobs JOIN r ON jobs.id = r.id"
+        " WHERE jobs.state = 'running' AND jobs.lease_owner = %(owner)s"
+    )
+
+
+_RENEW = {progress: _renew(progress) for progress in (False, True)}
 
 
 def renew_leases(conn: Conn, owner: str, job_ids: Sequence[int], expires: float,
                  progress: Mapping[int, ProgressUpdate] | None = None) -> list[int]:
     """Extend ``owner``'s leases on ``job_ids``; the ids still held. One statement, which
-    also writes the progress of the jobs ``progress`` names (from arrays beside the ids)."""
-    if not progress:
-        # A join with the ids, not ``id = ANY(array)``: with the planner's (often stale) guess
-        # of one running job per owner it filters every running job of the owner through the
-        # whole array, quadratic in the jobs in flight (~0.2 s for 10,000 of them).
-        rows = conn.execute(
-            "UPDATE jobs SET lease_expires_at = %s FROM unnest(%s::bigint[]) AS r(id)"
-            " WHERE jobs.id = r.id AND jobs.state = 'running' AND jobs.lease_owner = %s"
-            " RETURNING jobs.id",
-            (expires, list(job_ids), owner),
-        ).fetchall()
-    else:
-        columns = list(zip(*(progress_values(progress.get(i)) for i in job_ids), strict=True))
-        rows = conn.execute(
-            _RENEW_WITH_PROGRESS, (expires, list(job_ids), *map(list, columns), owner)
-        ).fetchall()
-    return [r[0] for r in rows]
+    also writes the progress of the jobs ``progress`` names (from arrays beside the ids).
+
+    Joins with the ids, not ``id = ANY(array)``: with the planner's (often stale) guess of one
+    running job per owner, that filters every running job of the owner through the whole
+    array, quadratic in the jobs in flight (~0.2 s for 10,000 of them).
+    """
+    params: dict[str, Any] = {"ids": list(job_ids), "owner": owner, "expires": expires}
+    if progress:
+        columns = zip(*(progress_values(progress.get(i)) for i in job_ids), strict=True)
+        params.update(zip(_PROGRESS_KEYS, map(list, columns), strict=True))
+    return [r[0] for r in conn.execute(_RENEW[bool(progress)], params).fetchall()]
 
 
 def rescue_expired(conn: Conn, now: float, max_rescues: int, limit: int) -> list[Rescued]:

@@ -4,6 +4,7 @@ NOTIFY between stores, cancellation safety, and recovery from lost connections."
 from __future__ import annotations
 
 import math
+import threading
 import time
 import uuid
 
@@ -298,3 +299,39 @@ async def test_big_batches_reserve_their_ids_from_the_sequence_jobs_id_draws_on(
     assert first < ids[0]
     assert ids == list(range(ids[0], ids[0] + COPY_FROM)), "reserved in one go, in push order"
     assert ids[-1] < last
+
+
+@needs_server
+async def test_a_lease_renewal_does_not_wait_for_a_row_an_outcome_is_writing() -> None:
+    # A worker's renewal and its outcome writes lock the same running rows in different
+    # orders: a renewal that waited for a locked row deadlocked with them (seen under load).
+    # It skips the locked row, counts it as held, and renews the others at once.
+    async with schema_store() as store:
+        await store.push_many([Mark(n=n) for n in range(2)])
+        now = time.time()
+        claimed = await store.job_claim(MARK, "w1", 2, now, now + 15)
+        ids = sorted(job.id for job in claimed)
+        locked, release, gave_up = threading.Event(), threading.Event(), threading.Event()
+
+        def hold() -> None:  # another transaction holding the first row's lock
+            with psycopg.connect(URL, autocommit=False) as holder:
+                holder.execute(f"SET search_path TO {store.schema}")
+                holder.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", (ids[0],))
+                locked.set()
+                if not release.wait(10):
+                    gave_up.set()
+                holder.rollback()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, hold)
+            await trio.to_thread.run_sync(locked.wait)
+            held = await store.job_renew_leases("w1", ids, now + 60)
+            assert not gave_up.is_set(), "the renewal waited for the lock holder"
+            release.set()
+        assert sorted(held) == ids
+        leases = dict(await store.query("SELECT id, lease_expires_at FROM jobs"))
+        assert leases[ids[1]] == pytest.approx(now + 60), "the free row was renewed"
+        assert leases[ids[0]] == pytest.approx(now + 15), "the locked row is renewed next time"
+        # A row no longer ours is not counted as held, locked or not.
+        await store.query("UPDATE jobs SET lease_owner = 'w2' WHERE id = ?", (ids[1],))
+        assert await store.job_renew_leases("w1", ids, now + 90) == [ids[0]]
