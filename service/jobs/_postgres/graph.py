@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 
 
 
+#: Lock the jobs a new workflow's members wait for (in id order), mark the unfinished ones as
+#: having dependents, and read their states.
+_MARK_DEPENDENCIES = (
+    "WITH l AS (SELECT id, state FROM jobs WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE),"
+    " m AS (UPDATE jobs SET has_dependents = true FROM l WHERE jobs.id = l.id"
+    f"  AND NOT jobs.has_dependents AND l.state NOT IN {state_list(FINISHED)})"
+    " SELECT id, state FROM l"
+)
+
+
 def insert_workflow(
     conn: Conn, plan: WorkflowInsert, channel: str, origin: str
 ) -> tuple[WorkflowInserted, Wake | None]:
@@ -37,12 +47,11 @@ def insert_workflow(
     external = plan.external_ids()
     ended: list[Ended] = []
     if external:
-        # FOR SHARE: a dependency cannot end between this read and our commit unseen; an
-        # outcome already being written is waited for, and read as it ends.
-        found = dict(conn.execute(
-            "SELECT id, state FROM jobs WHERE id = ANY(%s::bigint[]) ORDER BY id FOR SHARE",
-            (external,),
-        ).fetchall())
+        # Locked, and marked ``has_dependents`` if unfinished: a dependency cannot end between
+        # this read and our commit unseen. An outcome already being written is waited for and
+        # read as it ends; one that starts meanwhile waits for our commit and then finds the
+        # mark, so it settles the new edges (a statement's snapshot predates them).
+        found = dict(conn.execute(_MARK_DEPENDENCIES, (external,)).fetchall())
         ended = ended_among(external, found)
     [(workflow_id,)] = conn.execute(
         "INSERT INTO job_workflows (name, created_at) VALUES (%s, %s) RETURNING id",
@@ -65,6 +74,11 @@ def insert_workflow(
             " SELECT * FROM unnest(%s::bigint[], %s::bigint[])",
             ([e[0] for e in edges], [e[1] for e in edges]),
         )
+        members = set(ids)
+        inside = sorted({dep for _, dep in edges if dep in members})
+        if inside:  # new rows, invisible to others until our commit: no lock to wait for
+            conn.execute("UPDATE jobs SET has_dependents = true WHERE id = ANY(%s::bigint[])",
+                         (inside,))
     wake = plan.due_wake()
     if wake is not None:
         notify_tasks(conn, channel, origin, {task: DUE for task in wake.tasks})
@@ -179,13 +193,33 @@ def dependencies(conn: Conn, job_id: int) -> list[Dependency]:
 def set_state_and_settle(
     conn: Conn, params: Sequence[dict[str, Any]], channel: str, origin: str
 ) -> tuple[list[bool], set[str]]:
-    """:func:`.queries.set_state_if_running_many` and the settling of the jobs it ended, in
-    one transaction; (matched, the tasks of the dependents released).
+    """:func:`.queries.set_state_if_running_many` and the settling of the jobs it ended;
+    (matched, the tasks of the dependents released).
 
-    Three round trips when no dependent is released: BEGIN, one statement that records the
-    outcomes and resolves their edges (``queries.set_state_resolving``), COMMIT. (A pipeline
-    saves none: psycopg syncs a transaction block's start and end in pipeline mode too.)
+    One round trip for the usual outcomes: a single statement (autocommit) records those of
+    jobs nothing depends on (``has_dependents``, set under the row's lock by a workflow's
+    push). The others -- a dependency that ends, a job named twice, a lease lost -- take a
+    transaction of their own, in which recording the outcome and settling its dependents
+    commit together: BEGIN, one statement that records and resolves the edges
+    (``queries.set_state_resolving``), COMMIT when nothing is released.
     """
+    updated = queries.set_state_independent(conn, params)
+    if updated is None:
+        rest = list(params)
+    elif len(updated) == len(params):
+        return [True] * len(params), set()
+    else:
+        rest = [p for p in params if p["id"] not in updated]
+    matched_rest, released = _set_state_and_settle(conn, rest, channel, origin)
+    if updated is None:
+        return matched_rest, released
+    of_rest = dict(zip((p["id"] for p in rest), matched_rest, strict=True))
+    return [p["id"] in updated or of_rest[p["id"]] for p in params], released
+
+
+def _set_state_and_settle(
+    conn: Conn, params: Sequence[dict[str, Any]], channel: str, origin: str
+) -> tuple[list[bool], set[str]]:
     finished = {s.value for s in FINISHED}
     with conn.transaction():
         first = queries.set_state_resolving(conn, params)

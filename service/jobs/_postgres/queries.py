@@ -374,6 +374,30 @@ _SET_STATE_MANY = {progress: _set_state_many(progress) for progress in (False, T
 _SET_STATE_RESOLVING = {progress: _set_state_resolving(progress) for progress in (False, True)}
 
 
+def _set_state_independent(progress: bool) -> str:
+    return _set_state_many(progress).replace(
+        " RETURNING jobs.id",
+        f" AND (NOT jobs.has_dependents OR o.state NOT IN {state_list(FINISHED)})"
+        " RETURNING jobs.id")
+
+
+_SET_STATE_INDEPENDENT = {progress: _set_state_independent(progress)
+                          for progress in (False, True)}
+
+
+def set_state_independent(conn: Conn, params: Sequence[dict[str, Any]]) -> set[int] | None:
+    """Record, in one statement of its own (the connection is in autocommit), the outcomes
+    (from :func:`set_state_params`) that leave nothing to settle: of jobs no other job
+    depends on, or that do not finish the job. The ids it recorded; None, having done
+    nothing, if a job is named twice."""
+    ids = [p["id"] for p in params]
+    if len(set(ids)) != len(ids):
+        return None
+    progress, columns = _columns(params)
+    rows = conn.execute(_SET_STATE_INDEPENDENT[progress], columns, prepare=False).fetchall()
+    return {r[0] for r in rows}
+
+
 def set_state_resolving(
     conn: Conn, params: Sequence[dict[str, Any]]
 ) -> tuple[list[bool], list[tuple[int, int]]] | None:

@@ -197,6 +197,21 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
+WORKFLOWS_V2 = Migration(
+    component="workflows",
+    version=2,
+    description="jobs others depend on are marked, so outcomes of the rest skip settling",
+    statements={
+        "postgresql": [
+            # Set (under the row's lock) by the push of a workflow whose members wait for the
+            # job; an outcome of an unmarked job is one statement, with nothing to settle.
+            "ALTER TABLE jobs ADD COLUMN has_dependents BOOLEAN NOT NULL DEFAULT false",
+            "UPDATE jobs SET has_dependents = true"
+            " WHERE id IN (SELECT dep_id FROM job_deps WHERE NOT resolved)",
+        ]
+    },
+)
+
 OUTCOMES_V1 = Migration(
     component="outcomes",
     version=1,
@@ -226,5 +241,5 @@ OUTCOMES_V1 = Migration(
 
 MIGRATIONS = [
     JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, JOBS_V7, WORKERS_V1, WORKFLOWS_V1,
-    OUTCOMES_V1,
+    OUTCOMES_V1, WORKFLOWS_V2,
 ]

@@ -7,6 +7,7 @@ import math
 import threading
 import time
 import uuid
+from functools import partial
 
 import psycopg
 import pytest
@@ -27,8 +28,10 @@ from service.jobs import (
     JobState,
     Migration,
     PostgresStore,
+    SetStateIfRunning,
     StoreError,
     StoreUnavailable,
+    Workflow,
 )
 from service.jobs._postgres.copy import COPY_FROM, SEQUENCE
 
@@ -147,7 +150,7 @@ async def test_processes_that_open_at_once_apply_each_migration_once() -> None:
 
     assert sorted(applied, key=len) == [[]] * 5 + [
         ["app:1", "jobs:1", "jobs:2", "jobs:3", "jobs:4", "jobs:5", "jobs:6", "jobs:7",
-         "outcomes:1", "workers:1", "workflows:1"]]
+         "outcomes:1", "workers:1", "workflows:1", "workflows:2"]]
 
 
 @needs_server
@@ -335,3 +338,60 @@ async def test_a_lease_renewal_does_not_wait_for_a_row_an_outcome_is_writing() -
         # A row no longer ours is not counted as held, locked or not.
         await store.query("UPDATE jobs SET lease_owner = 'w2' WHERE id = ?", (ids[1],))
         assert await store.job_renew_leases("w1", ids, now + 90) == [ids[0]]
+
+
+def _waiting_for_locks() -> int:
+    """Statements of this database waiting for a lock now (tests take turns on the server)."""
+    with psycopg.connect(URL, autocommit=True) as conn:
+        [(count,)] = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()").fetchall()
+    return count
+
+
+@needs_server
+async def test_an_outcome_written_while_a_workflow_on_its_job_commits_releases_the_member() -> None:
+    # The workflow's push locks and marks the running job it waits for, then waits (another
+    # transaction holds its table); meanwhile the job's outcome starts and waits for the job's
+    # lock. When both go on, the outcome's statement began before the workflow's edge
+    # existed: it must still settle that edge, or the member waits forever.
+    async with schema_store() as store:
+        dependency = await store.push(Mark(n=0))
+        now = time.time()
+        [claimed] = await store.job_claim(MARK, "w1", 1, now, now + 60)
+        workflow = Workflow("late")
+        workflow.add(Mark(n=1), after=[dependency])
+        pushed: list[list[int]] = []
+        recorded: list[bool] = []
+        locked, release = threading.Event(), threading.Event()
+
+        def hold_workflows_table() -> None:
+            with psycopg.connect(URL, autocommit=False) as holder:
+                holder.execute(f"LOCK TABLE {store.schema}.job_workflows IN EXCLUSIVE MODE")
+                locked.set()
+                release.wait(20)
+                holder.rollback()
+
+        async def push_workflow() -> None:
+            pushed.append(await store.push_workflow(workflow))
+
+        async def record_outcome() -> None:
+            recorded.extend(await store.job_set_state_if_running_many([SetStateIfRunning(
+                id=dependency, owner="w1", attempt=claimed.attempt, state=JobState.COMPLETED,
+                finished_at=time.time())]))
+
+        waiting = partial(trio.to_thread.run_sync, _waiting_for_locks)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, hold_workflows_table)
+            await trio.to_thread.run_sync(locked.wait)
+            nursery.start_soon(push_workflow)
+            await wait_until("the workflow's push to wait", waiting, lambda n: n >= 1,
+                             within=10, poll=0.05)
+            nursery.start_soon(record_outcome)
+            await wait_until("the outcome to wait too", waiting, lambda n: n >= 2,
+                             within=10, poll=0.05)
+            release.set()
+        assert recorded == [True]
+        [[member]] = pushed
+        assert (await store.job_get(dependency)).state is JobState.COMPLETED
+        assert (await store.job_get(member)).state is JobState.AVAILABLE
