@@ -74,14 +74,36 @@ def build(path: Path, *, history: int = 0, due: int = 0, scheduled: int = 0,
         start = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         source = rows(history, due, scheduled, time.time(), interleave, finished_filler)
-        placeholders = ", ".join("?" * 10)
+        placeholders = ", ".join("?" * 11)
+        apart = _has_scheduled_table(conn)
+        next_id = 1
         while batch := [row for _, row in zip(range(CHUNK), source, strict=False)]:
-            conn.executemany(f"INSERT INTO jobs ({COLUMNS}) VALUES ({placeholders})", batch)
+            numbered = [(next_id + n, *row) for n, row in enumerate(batch)]
+            next_id += len(batch)
+            # As the engine writes them: future jobs in their own table where it has one.
+            for table, chosen in _by_table(numbered, apart):
+                conn.executemany(f"INSERT INTO {table} (id, {COLUMNS}) VALUES ({placeholders})",
+                                 chosen)
+        conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'jobs'", (next_id - 1,))
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return time.perf_counter() - start
     finally:
         conn.close()
+
+
+def _has_scheduled_table(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+                        " AND name = 'scheduled_jobs'").fetchone() is not None
+
+
+def _by_table(rows: list[tuple[Any, ...]], apart: bool) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Rows (id first, then :data:`COLUMNS`) by the table the engine keeps them in: future
+    ('scheduled') ones in ``scheduled_jobs`` when ``apart``, the rest in ``jobs``."""
+    if not apart:
+        return [("jobs", rows)]
+    return [("jobs", [r for r in rows if r[3] != "scheduled"]),
+            ("scheduled_jobs", [r for r in rows if r[3] == "scheduled"])]
 
 
 def cached(workdir: Path, name: str, **counts: Any) -> Path:
