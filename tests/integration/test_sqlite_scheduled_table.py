@@ -48,6 +48,8 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 def test_future_pushes_wait_apart_and_promotion_moves_them_keeping_ids(
     conn: sqlite3.Connection,
 ) -> None:
+    assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchall() \
+        == [(0,)], "a new database starts the shared sequence"
     ids = [r.id for r in in_transaction(
         conn, queries.insert_many, [job(), job(FUTURE), job(FUTURE), job(), job(FUTURE)])]
     assert ids == [1, 2, 3, 4, 5]
@@ -107,6 +109,8 @@ def test_an_existing_database_keeps_its_jobs_and_continues_their_ids(tmp_path: P
 
         assert old == [1, 2, 3]
         assert [later, due] == [4, 5]
+        assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchall() \
+            == [(5,)], "one sequence row, past every id"
         assert ids_in(conn, "scheduled_jobs") == [later]
         assert in_transaction(conn, queries.promote_due, NOW + 60) == ["email", "email"]
         assert {queries.get(conn, i).state for i in (2, later)} == {JobState.AVAILABLE}

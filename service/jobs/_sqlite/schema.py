@@ -273,8 +273,10 @@ SCHEDULED_JOBS = Migration(
             "CREATE UNIQUE INDEX scheduled_jobs_unique_held ON scheduled_jobs"
             " (task, unique_key) WHERE unique_held",
             # The sequence row exists once jobs ever had a row; make sure it does.
-            "INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs', coalesce(max(id), 0)"
-            " FROM jobs WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')",
+            # (Not an aggregate over jobs: that yields a row even when WHERE leaves none.)
+            "INSERT INTO sqlite_sequence (name, seq)"
+            " SELECT 'jobs', (SELECT coalesce(max(id), 0) FROM jobs)"
+            " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')",
             # An insert takes ``seq + 1`` as its id (queries.SCHEDULED_ID); this moves the
             # sequence past it, so jobs' next AUTOINCREMENT id comes after it.
             "CREATE TRIGGER scheduled_jobs_id AFTER INSERT ON scheduled_jobs BEGIN"
