@@ -4,7 +4,8 @@ Pushing a million jobs through the engine would take minutes, so: open the file 
 ``SQLiteStore`` (its migrations create the schema and indexes), close it, bulk-insert the rows
 with plain ``sqlite3`` ``executemany`` in one transaction (``synchronous=OFF`` on that
 connection only), close, and let the scenario reopen it through ``SQLiteStore``. Rows are what
-the engine itself writes: pending jobs ``available`` (due) or ``scheduled`` (in the future),
+the engine itself writes: pending jobs ``available`` (due) or ``scheduled`` (in the future, in
+the table ``scheduled_jobs`` where the schema has it, with ids from the same sequence),
 history ``completed`` within the last hour (inside the default one-day retention, so the
 worker's pruner leaves it alone). Each table is built once per suite run and copied for each
 measurement.

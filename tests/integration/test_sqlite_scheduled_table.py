@@ -72,6 +72,25 @@ def test_a_change_to_a_waiting_job_moves_it_to_jobs_first(conn: sqlite3.Connecti
     assert [r.id for r in queries.list_jobs(conn, JobFilter())] == [second, first]
 
 
+def test_listings_of_other_states_never_walk_the_future_jobs(
+    conn: sqlite3.Connection,
+) -> None:
+    in_transaction(conn, queries.insert_many, [job(), job(FUTURE)])
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    try:
+        queries.list_jobs(conn, JobFilter(state=JobState.AVAILABLE))
+        queries.count(conn, JobFilter(states=frozenset({JobState.DISCARDED,
+                                                        JobState.RETRYABLE})))
+        in_transaction(conn, queries.cancel_many, JobFilter(state=JobState.AVAILABLE), NOW, "no")
+    finally:
+        conn.set_trace_callback(None)
+
+    assert [s for s in seen if "scheduled_jobs" in s or "all_jobs" in s] == []
+    assert (ids_in(conn, "jobs"), ids_in(conn, "scheduled_jobs")) == ([1], [2])
+    assert [r.id for r in queries.list_jobs(conn, JobFilter(state=FUTURE))] == [2]
+
+
 def test_ids_are_never_reused_across_the_tables(conn: sqlite3.Connection) -> None:
     [waiting] = in_transaction(conn, queries.insert_many, [job(FUTURE)])
     in_transaction(conn, queries.delete_many, JobFilter(state=FUTURE))

@@ -203,6 +203,16 @@ def insert_returning_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]
     return [insert_returning(conn, job) for job in jobs]
 
 
+def _where_jobs_are(where: JobFilter, allowed: frozenset[JobState] | None = None) -> str:
+    """What a listing, count or bulk pick of ``where`` (among ``allowed`` states) reads:
+    ``jobs`` alone when it selects no scheduled job (``scheduled_jobs`` holds nothing else: a
+    listing of failed jobs never walks the future ones), else the view of both tables."""
+    states = where.state_set()
+    if allowed is not None:
+        states = allowed if states is None else states & allowed
+    return "all_jobs" if states is None or JobState.SCHEDULED in states else "jobs"
+
+
 def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
     row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
@@ -215,7 +225,7 @@ def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
 
 def list_jobs(conn: sqlite3.Connection, where: JobFilter) -> list[JobRow]:
     """Jobs matching ``where``, newest first."""
-    sql, params = list_query(where, "?", table="all_jobs")
+    sql, params = list_query(where, "?", table=_where_jobs_are(where))
     return [to_row(r) for r in conn.execute(sql, params)]
 
 
@@ -600,15 +610,16 @@ def queue_paused(conn: sqlite3.Connection) -> set[str]:
 # -- operators' bulk actions: one batch each, picked then changed in the same transaction ------
 
 def count(conn: sqlite3.Connection, where: JobFilter) -> int:
-    sql, params = count_query(where, "?", table="all_jobs")
+    sql, params = count_query(where, "?", table=_where_jobs_are(where))
     return int(conn.execute(sql, params).fetchone()[0])
 
 
 def _pick(conn: sqlite3.Connection, where: JobFilter,
           allowed: frozenset[JobState]) -> list[tuple[Any, ...]]:
-    sql, params = batch_query(where, "?", allowed, table="all_jobs")
+    table = _where_jobs_are(where, allowed)
+    sql, params = batch_query(where, "?", allowed, table=table)
     picked = [tuple(r) for r in conn.execute(sql, params)]
-    if JobState.SCHEDULED in allowed:
+    if table != "jobs":
         unschedule(conn, [r[0] for r in picked])
     return picked
 
