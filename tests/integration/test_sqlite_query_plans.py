@@ -87,6 +87,8 @@ OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
     "push, unique key held by a future job": (queries.insert_many, ([job(key="later")],)),
     "push, replacing a future holder": (
         queries.insert_many, ([job(key="later", replace=True)],)),
+    "push for the future, replacing a future holder": (
+        queries.insert_many, ([future(key="later", replace=True)],)),
     "operator cancel of a future job": (queries.cancel, (5, NOW, "no")),
     "operator retry of a future job": (queries.retry, (5, NOW)),
     "read a future job": (queries.get, (5,)),

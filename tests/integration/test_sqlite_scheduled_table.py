@@ -72,6 +72,23 @@ def test_a_change_to_a_waiting_job_moves_it_to_jobs_first(conn: sqlite3.Connecti
     assert [r.id for r in queries.list_jobs(conn, JobFilter())] == [second, first]
 
 
+def test_a_replacing_push_keeps_a_future_holder_apart_and_a_due_one_in_jobs(
+    conn: sqlite3.Connection,
+) -> None:
+    [first] = in_transaction(conn, queries.insert_many, [job(FUTURE, key="a")])
+    [later] = in_transaction(conn, queries.insert_many, [
+        job(FUTURE, key="a", run_at=NOW + 120, replace=True)])
+    assert (later.id, later.replaced) == (first.id, True)
+    assert (ids_in(conn, "jobs"), ids_in(conn, "scheduled_jobs")) == ([], [first.id])
+    assert queries.get(conn, first.id).run_at == NOW + 120
+
+    [due] = in_transaction(conn, queries.insert_many, [job(key="a", replace=True)])
+
+    assert due.id == first.id
+    assert (ids_in(conn, "jobs"), ids_in(conn, "scheduled_jobs")) == ([first.id], [])
+    assert queries.get(conn, first.id).state is JobState.AVAILABLE
+
+
 def test_listings_of_other_states_never_walk_the_future_jobs(
     conn: sqlite3.Connection,
 ) -> None:

@@ -129,8 +129,24 @@ def _waits_apart(job: JobInsert, hot: bool) -> bool:
 
 
 def _insert_keyed(conn: sqlite3.Connection, job: JobInsert, hot: bool) -> InsertResult:
-    sql = _UNIQUE_SCHEDULED if _waits_apart(job, hot) else _UNIQUE
-    return insert_unique(conn, sql, job, before_replace=unschedule)
+    apart = _waits_apart(job, hot)
+    result = insert_unique(conn, _UNIQUE_SCHEDULED if apart else _UNIQUE, job,
+                           before_replace=unschedule)
+    if result.replaced and apart:  # a debounced job pushed for later waits apart again
+        _reschedule(conn, result.id)
+    return result
+
+
+#: A job the replace just left 'scheduled' in ``jobs`` (a workflow's member stays there).
+_RESCHEDULE = (
+    f"INSERT INTO scheduled_jobs ({ALL_COLUMNS}) SELECT {ALL_COLUMNS} FROM jobs"
+    " WHERE id = ? AND state = 'scheduled' AND workflow_id IS NULL"
+)
+
+
+def _reschedule(conn: sqlite3.Connection, job_id: int) -> None:
+    if conn.execute(_RESCHEDULE, (job_id,)).rowcount:
+        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
 
 def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert],

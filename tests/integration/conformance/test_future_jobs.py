@@ -154,6 +154,27 @@ async def test_a_replacing_push_makes_a_future_holder_due_keeping_its_id(
     assert claimed.id == later
 
 
+async def test_a_replacing_push_for_later_moves_a_future_holder_keeping_its_id(
+    backend: JobStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    now = backend.clock.now()
+    later = await backend.push(Email(to="a@example.com"), delay=60, unique_key="k")
+
+    again = await backend.push(Email(to="b@example.com"), delay=120, unique_key="k",
+                               on_conflict="replace")
+
+    assert again == later
+    row = await backend.job_get(later)
+    assert (row.state, row.run_at) == (JobState.SCHEDULED, now + 120)
+    assert [r.id for r in await all_jobs(backend, state=JobState.SCHEDULED)] == [later]
+    assert await backend.job_promote_due(now + 60) == []
+    assert await backend.push(Email(to="c@example.com"), unique_key="k") == later
+    await trio.sleep(120)
+    assert await backend.job_promote_due(backend.clock.now()) == [EMAIL]
+    [claimed] = await claim(backend)
+    assert claimed.id == later
+
+
 async def test_a_future_job_that_expires_before_its_run_at_is_discarded_not_run(
     backend: JobStore, autojump_clock: trio.testing.MockClock
 ) -> None:
