@@ -18,7 +18,9 @@ only the same 10,000 due jobs.
   drains as bare SQL (the engine's claim and outcome statements in a plain loop, no event loop)
   show how much of that SQLite itself pays, and a fourth table puts completed history where the
   scheduled jobs were (same size, same spread): against it, what the scheduled jobs themselves
-  cost.
+  cost. The tables hold rows where the engine keeps them: future jobs in ``scheduled_jobs``, so
+  in ``jobs`` the 10,000 due rows sit together whatever their spread among the pushes; the
+  history table still spreads them (history stays in ``jobs``).
 """
 
 from __future__ import annotations

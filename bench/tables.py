@@ -4,7 +4,8 @@ Pushing a million jobs through the engine would take minutes, so: open the file 
 ``SQLiteStore`` (its migrations create the schema and indexes), close it, bulk-insert the rows
 with plain ``sqlite3`` ``executemany`` in one transaction (``synchronous=OFF`` on that
 connection only), close, and let the scenario reopen it through ``SQLiteStore``. Rows are what
-the engine itself writes: pending jobs ``available`` (due) or ``scheduled`` (in the future),
+the engine itself writes: pending jobs ``available`` (due) or ``scheduled`` (in the future, in
+the table ``scheduled_jobs`` where the schema has it, with ids from the same sequence),
 history ``completed`` within the last hour (inside the default one-day retention, so the
 worker's pruner leaves it alone). Each table is built once per suite run and copied for each
 measurement.
@@ -74,14 +75,36 @@ def build(path: Path, *, history: int = 0, due: int = 0, scheduled: int = 0,
         start = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         source = rows(history, due, scheduled, time.time(), interleave, finished_filler)
-        placeholders = ", ".join("?" * 10)
+        placeholders = ", ".join("?" * 11)
+        apart = _has_scheduled_table(conn)
+        next_id = 1
         while batch := [row for _, row in zip(range(CHUNK), source, strict=False)]:
-            conn.executemany(f"INSERT INTO jobs ({COLUMNS}) VALUES ({placeholders})", batch)
+            numbered = [(next_id + n, *row) for n, row in enumerate(batch)]
+            next_id += len(batch)
+            # As the engine writes them: future jobs in their own table where it has one.
+            for table, chosen in _by_table(numbered, apart):
+                conn.executemany(f"INSERT INTO {table} (id, {COLUMNS}) VALUES ({placeholders})",
+                                 chosen)
+        conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'jobs'", (next_id - 1,))
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return time.perf_counter() - start
     finally:
         conn.close()
+
+
+def _has_scheduled_table(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+                        " AND name = 'scheduled_jobs'").fetchone() is not None
+
+
+def _by_table(rows: list[tuple[Any, ...]], apart: bool) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Rows (id first, then :data:`COLUMNS`) by the table the engine keeps them in: future
+    ('scheduled') ones in ``scheduled_jobs`` when ``apart``, the rest in ``jobs``."""
+    if not apart:
+        return [("jobs", rows)]
+    return [("jobs", [r for r in rows if r[3] != "scheduled"]),
+            ("scheduled_jobs", [r for r in rows if r[3] == "scheduled"])]
 
 
 def cached(workdir: Path, name: str, **counts: Any) -> Path:

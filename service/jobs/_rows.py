@@ -211,27 +211,29 @@ def _conditions(
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def list_query(where: JobFilter, mark: str) -> tuple[str, list[Any]]:
-    """The SELECT for a listing, newest first, with ``mark`` as the driver's placeholder."""
+def list_query(where: JobFilter, mark: str, table: str = "jobs") -> tuple[str, list[Any]]:
+    """The SELECT for a listing, newest first, with ``mark`` as the driver's placeholder;
+    ``table`` names where every job is (SQLite: the view of both its job tables)."""
     conditions, params = _conditions(where, mark)
-    return (f"SELECT {COLUMNS} FROM jobs{conditions} ORDER BY id DESC LIMIT {mark}",
+    return (f"SELECT {COLUMNS} FROM {table}{conditions} ORDER BY id DESC LIMIT {mark}",
             [*params, where.limit])
 
 
-def count_query(where: JobFilter, mark: str,
-                allowed: frozenset[JobState] | None = None) -> tuple[str, list[Any]]:
+def count_query(where: JobFilter, mark: str, allowed: frozenset[JobState] | None = None,
+                table: str = "jobs") -> tuple[str, list[Any]]:
     """The SELECT count(*) of the jobs ``where`` selects among ``allowed`` states."""
     conditions, params = _conditions(where, mark, allowed)
-    return f"SELECT count(*) FROM jobs{conditions}", params
+    return f"SELECT count(*) FROM {table}{conditions}", params
 
 
 def batch_query(
-    where: JobFilter, mark: str, allowed: frozenset[JobState], lock: str = ""
+    where: JobFilter, mark: str, allowed: frozenset[JobState], lock: str = "",
+    table: str = "jobs",
 ) -> tuple[str, list[Any]]:
     """One batch of a bulk action: ``id`` and whether the job used all its attempts, of up to
     ``where.limit`` jobs ``where`` selects among ``allowed`` states, newest first."""
     conditions, params = _conditions(where, mark, allowed)
-    return (f"SELECT id, attempt >= max_attempts FROM jobs{conditions}"
+    return (f"SELECT id, attempt >= max_attempts FROM {table}{conditions}"
             f" ORDER BY id DESC LIMIT {mark}{lock}", [*params, where.limit])
 
 

@@ -18,7 +18,7 @@ missed. Every step is a compare-and-set; one whose row changed meanwhile starts 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
@@ -28,7 +28,7 @@ from ._states import FINISHED, REPLACEABLE, JobState
 from ._store import InsertResult, JobInsert
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 #: Rounds of insert/settle before giving up (each lost only to a concurrent change of holder).
 UNIQUE_ROUNDS = 8
@@ -96,9 +96,15 @@ def statements(mark: str) -> dict[str, str]:
     }
 
 
-def insert_unique(conn: Connection, sql: dict[str, str], job: JobInsert) -> InsertResult:
+C = TypeVar("C", bound=Connection)
+
+
+def insert_unique(conn: C, sql: dict[str, str], job: JobInsert, *,
+                  before_replace: Callable[[C, int], None] | None = None) -> InsertResult:
     """Insert ``job`` (which has a unique key) or settle with its key's holder, inside the
-    caller's write transaction; ``sql`` is :func:`statements` for the driver."""
+    caller's write transaction; ``sql`` is :func:`statements` for the driver (or statements
+    taking the same parameters). ``before_replace(conn, holder_id)`` runs before a replace
+    (SQLite moves a holder waiting in ``scheduled_jobs`` to where ``sql["replace"]`` works)."""
     for _ in range(UNIQUE_ROUNDS):
         new = conn.execute(sql["insert"], insert_values(job)).fetchone()
         if new is not None:
@@ -114,6 +120,8 @@ def insert_unique(conn: Connection, sql: dict[str, str], job: JobInsert) -> Inse
         if action is Settle.RELEASE:
             conn.execute(sql["release"], (holder.id,)).fetchone()
             continue
+        if before_replace is not None:
+            before_replace(conn, holder.id)
         replaced = conn.execute(
             sql["replace"],
             (job.args, job.priority, job.run_at, job.state.value, job.expires_at,

@@ -46,6 +46,12 @@ def job(task: str = "email", key: str | None = None, run_at: float = NOW,
                      max_attempts=3, run_at=run_at, created_at=NOW, unique_key=key, **options)
 
 
+def future(key: str | None = None, **options: Any) -> JobInsert:
+    """A job pushed for the future: it waits in ``scheduled_jobs``."""
+    return JobInsert(task="email", args="{}", state=JobState.SCHEDULED, priority=0,
+                     max_attempts=3, run_at=NOW + 60, created_at=NOW, unique_key=key, **options)
+
+
 def statements_of(conn: sqlite3.Connection, operation: Callable[..., Any],
                   *args: Any) -> list[str]:
     """The statements ``operation(conn, *args)`` runs (parameters expanded), in a transaction."""
@@ -65,7 +71,8 @@ RUNNING_ONLY = "SCAN jobs USING INDEX jobs_leases"
 
 def full_scans(conn: sqlite3.Connection, statement: str, allowed: str = "") -> list[str]:
     plan = conn.execute("EXPLAIN QUERY PLAN " + statement).fetchall()
-    return [row[3] for row in plan if row[3].startswith("SCAN jobs") and row[3] != allowed]
+    return [row[3] for row in plan
+            if row[3].startswith(("SCAN jobs", "SCAN scheduled_jobs")) and row[3] != allowed]
 
 
 OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
@@ -74,10 +81,22 @@ OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
     "push, replacing the key's holder": (queries.insert_many, ([job(key="k", replace=True)],)),
     "push, unique_for over a finished holder": (
         queries.insert_many, ([job(key="done", unique_for=60.0)],)),
+    "push for the future": (queries.insert_many, ([future()],)),
+    "push for the future, unique key held by a future job": (
+        queries.insert_many, ([future(key="later")],)),
+    "push, unique key held by a future job": (queries.insert_many, ([job(key="later")],)),
+    "push, replacing a future holder": (
+        queries.insert_many, ([job(key="later", replace=True)],)),
+    "push for the future, replacing a future holder": (
+        queries.insert_many, ([future(key="later", replace=True)],)),
+    "operator cancel of a future job": (queries.cancel, (5, NOW, "no")),
+    "operator retry of a future job": (queries.retry, (5, NOW)),
+    "read a future job": (queries.get, (5,)),
     "discard expired jobs": (queries.discard_expired, (NOW + 60, 1000)),
     "operator retry of a keyed job": (queries.retry, (4, NOW)),
     "claim": (queries.claim, ("email", "w", 10, NOW, NOW + 15)),
     "promote due jobs": (queries.promote_due, (NOW,)),
+    "promote due jobs, future ones due": (queries.promote_due, (NOW + 60,)),
     "next run_at": (queries.next_run_at, ()),
     "renew leases": (queries.renew_leases, ("w", [1, 2], NOW + 30)),
     "renew leases, writing progress": (
@@ -112,7 +131,8 @@ OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
 @pytest.mark.parametrize("name", list(OPERATIONS))
 def test_no_engine_operation_scans_the_jobs_table(conn: sqlite3.Connection, name: str) -> None:
     in_transaction(conn, queries.insert_many, [job(key="k"), job(), job("other"),
-                                               job(key="done", expires_at=NOW + 30)])
+                                               job(key="done", expires_at=NOW + 30),
+                                               future(key="later", expires_at=NOW + 90)])
     conn.execute("UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = 4", (NOW,))
     operation, args = OPERATIONS[name]
 

@@ -45,7 +45,7 @@ def insert_workflow(
     ended: list[Ended] = []
     if external:
         found = dict(conn.execute(
-            "SELECT id, state FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT id, state FROM all_jobs WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(external),),
         ).fetchall())
         ended = ended_among(external, found)
@@ -54,7 +54,7 @@ def insert_workflow(
         (plan.name, plan.created_at),
     ).fetchall()
     rows = [m.row for m in plan.members]
-    results = queries.insert_many(conn, rows)
+    results = queries.insert_many(conn, rows, hot=True)  # the UPDATE below finds them
     ids = [r.id for r in results]
     conn.execute(
         "UPDATE jobs SET workflow_id = ?, workflow_name = ?, on_failure = m.value ->> 1,"
@@ -159,9 +159,9 @@ def dependencies(conn: sqlite3.Connection, job_id: int) -> list[Dependency]:
     return [
         Dependency(id=r[0], state=JobState(r[1]), result=r[2])
         for r in conn.execute(
-            "SELECT jobs.id, jobs.state, jobs.result FROM job_deps"
-            " JOIN jobs ON jobs.id = job_deps.dep_id WHERE job_deps.job_id = ?"
-            " ORDER BY jobs.id",
+            "SELECT j.id, j.state, j.result FROM job_deps"
+            " JOIN all_jobs AS j ON j.id = job_deps.dep_id WHERE job_deps.job_id = ?"
+            " ORDER BY j.id",
             (job_id,),
         )
     ]

@@ -62,6 +62,7 @@ from .._store import (
 )
 from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
 from .._unique import statements as unique_statements
+from .schema import ALL_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -78,20 +79,86 @@ def to_row(r: Sequence[Any]) -> JobRow:
     return row_from_columns(r, json.loads(r[15]))
 
 
-_INSERT = (
-    f"INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ({', '.join(['?'] * INSERT_WIDTH)})"
+# -- where a job waits: ``jobs``, or ``scheduled_jobs`` when pushed for the future -----------
+#
+# A job pushed with a future run_at (state 'scheduled') is inserted into ``scheduled_jobs``,
+# with an id from jobs' own AUTOINCREMENT sequence (:data:`SCHEDULED_ID`, and the trigger
+# ``scheduled_jobs_id`` moves the sequence past it): one id space, and the id never changes.
+# :func:`promote_due` moves due rows into ``jobs`` (same id, now 'available'); any other change
+# to a row there (cancel, retry, replace, expiry, delete) first moves it into ``jobs`` as it is
+# (:func:`unschedule`), and then runs the statement every job takes. So ``scheduled_jobs`` only
+# ever holds untouched 'scheduled' rows, and a 'scheduled' row in ``jobs`` is just as valid
+# (a snooze, a replacing push, a workflow member, a tick, a row moved out to be changed): both
+# are promoted. Reads of any job go through the view ``all_jobs`` (both tables).
+
+#: The id of a row inserted into ``scheduled_jobs``: the next one of jobs' sequence.
+SCHEDULED_ID = "(SELECT seq + 1 FROM sqlite_sequence WHERE name = 'jobs')"
+_MARKS = ", ".join(["?"] * INSERT_WIDTH)
+_INSERT = f"INSERT INTO jobs ({INSERT_COLUMNS}) VALUES ({_MARKS})"
+_INSERT_SCHEDULED = (
+    f"INSERT INTO scheduled_jobs (id, {INSERT_COLUMNS}) VALUES ({SCHEDULED_ID}, {_MARKS})"
 )
-_UNIQUE = unique_statements("?")
+#: ``task`` and ``unique_key`` among :data:`INSERT_COLUMNS` (1-based parameter numbers).
+_TASK, _KEY = 1, 1 + INSERT_COLUMNS.replace(" ", "").split(",").index("unique_key")
+_NUMBERED = ", ".join(f"?{n}" for n in range(1, INSERT_WIDTH + 1))
 
 
-def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
-    """Jobs without a unique key, in one ``executemany``.
+def _held_in(table: str) -> str:
+    return (f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE task = ?{_TASK}"
+            f" AND unique_key = ?{_KEY} AND unique_held)")
 
-    Their ids are consecutive and end at ``last_insert_rowid()``: AUTOINCREMENT gives each row
-    one more than the largest id ever used, and the write lock (``BEGIN IMMEDIATE``) keeps every
-    other writer out until the commit.
+
+def _unique_sql(into: str, id_column: str, id_value: str, other: str) -> dict[str, str]:
+    """The settling statements of a keyed push into ``into``: its insert also finds a holder
+    in ``other`` (each table's unique index sees only its own rows; the write lock keeps the
+    pair consistent), and the holder may be in either table."""
+    sql = unique_statements("?")
+    sql["insert"] = (f"INSERT INTO {into} ({id_column}{INSERT_COLUMNS}) SELECT {id_value}"
+                     f"{_NUMBERED}{_held_in(other)} ON CONFLICT DO NOTHING RETURNING id")
+    sql["holder"] = ("SELECT id, state, created_at, attempted_at FROM all_jobs"
+                     " WHERE task = ?1 AND unique_key = ?2 AND unique_held")
+    return sql
+
+
+_UNIQUE = _unique_sql("jobs", "", "", "scheduled_jobs")
+_UNIQUE_SCHEDULED = _unique_sql("scheduled_jobs", "id, ", f"{SCHEDULED_ID}, ", "jobs")
+
+
+def _waits_apart(job: JobInsert, hot: bool) -> bool:
+    return not hot and job.state is JobState.SCHEDULED
+
+
+def _insert_keyed(conn: sqlite3.Connection, job: JobInsert, hot: bool) -> InsertResult:
+    apart = _waits_apart(job, hot)
+    result = insert_unique(conn, _UNIQUE_SCHEDULED if apart else _UNIQUE, job,
+                           before_replace=unschedule)
+    if result.replaced and apart:  # a debounced job pushed for later waits apart again
+        _reschedule(conn, result.id)
+    return result
+
+
+#: A job the replace just left 'scheduled' in ``jobs`` (a workflow's member stays there).
+_RESCHEDULE = (
+    f"INSERT INTO scheduled_jobs ({ALL_COLUMNS}) SELECT {ALL_COLUMNS} FROM jobs"
+    " WHERE id = ? AND state = 'scheduled' AND workflow_id IS NULL"
+)
+
+
+def _reschedule(conn: sqlite3.Connection, job_id: int) -> None:
+    if conn.execute(_RESCHEDULE, (job_id,)).rowcount:
+        conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+
+def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert],
+                  scheduled: bool) -> list[InsertResult]:
+    """Jobs without a unique key, all into one table, in one ``executemany``.
+
+    Their ids are consecutive and end at ``last_insert_rowid()``: AUTOINCREMENT (or
+    :data:`SCHEDULED_ID`) gives each row one more than the largest id ever used, and the write
+    lock (``BEGIN IMMEDIATE``) keeps every other writer out until the commit.
     """
-    cursor = conn.executemany(_INSERT, [insert_values(job) for job in jobs])
+    cursor = conn.executemany(_INSERT_SCHEDULED if scheduled else _INSERT,
+                              [insert_values(job) for job in jobs])
     if cursor.rowcount != len(jobs):
         raise ConstraintViolation(f"inserted {cursor.rowcount} of {len(jobs)} jobs")
     [(last,)] = conn.execute("SELECT last_insert_rowid()").fetchall()
@@ -99,20 +166,23 @@ def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[I
     return [InsertResult(id=first + n, inserted=True) for n in range(len(jobs))]
 
 
-def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
-    """Insert in order: runs of jobs without a unique key together, keyed jobs one by one
-    (settled with their key's holder: see ``_unique``)."""
+def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert], *,
+                hot: bool = False) -> list[InsertResult]:
+    """Insert in order: runs of jobs without a unique key for the same table together, keyed
+    jobs one by one (settled with their key's holder: see ``_unique``). ``hot``: every job into
+    ``jobs``, future ones too (a workflow's members, whose graph updates them there)."""
     results: list[InsertResult] = []
     start = 0
     for end, job in enumerate(jobs):
-        if job.unique_key is None:
-            continue
-        if start < end:
-            results += _insert_plain(conn, jobs[start:end])
-        results.append(insert_unique(conn, _UNIQUE, job))
-        start = end + 1
+        keyed = job.unique_key is not None
+        if start < end and (keyed or _waits_apart(job, hot) != _waits_apart(jobs[start], hot)):
+            results += _insert_plain(conn, jobs[start:end], _waits_apart(jobs[start], hot))
+            start = end
+        if keyed:
+            results.append(_insert_keyed(conn, job, hot))
+            start = end + 1
     if start < len(jobs):
-        results += _insert_plain(conn, jobs[start:])
+        results += _insert_plain(conn, jobs[start:], _waits_apart(jobs[start], hot))
     return results
 
 
@@ -120,11 +190,27 @@ def insert_returning(conn: sqlite3.Connection, job: JobInsert) -> PushResult:
     """Insert one job and read its row in the same statement; with a unique key, the row of
     the job that holds it after the push (inside the same write transaction)."""
     if job.unique_key is None:
-        [row] = conn.execute(_INSERT + f" RETURNING {COLUMNS}", insert_values(job)).fetchall()
+        sql = _INSERT_SCHEDULED if _waits_apart(job, False) else _INSERT
+        [row] = conn.execute(sql + f" RETURNING {COLUMNS}", insert_values(job)).fetchall()
         return PushResult(row=to_row(row), inserted=True)
-    result = insert_unique(conn, _UNIQUE, job)
+    result = _insert_keyed(conn, job, False)
     return PushResult(row=get(conn, result.id), inserted=result.inserted,
                       replaced=result.replaced)
+
+
+_UNSCHEDULE = (
+    f"INSERT INTO jobs ({ALL_COLUMNS}) SELECT {ALL_COLUMNS} FROM scheduled_jobs"
+    " WHERE id IN (SELECT value FROM json_each(?))"
+)
+
+
+def unschedule(conn: sqlite3.Connection, ids: int | Sequence[int]) -> None:
+    """Move these jobs, if they wait in ``scheduled_jobs``, into ``jobs`` as they are (still
+    'scheduled', same id), so that the statement that changes them next finds them there."""
+    batch = json.dumps([ids] if isinstance(ids, int) else list(ids))
+    if conn.execute(_UNSCHEDULE, (batch,)).rowcount:
+        conn.execute("DELETE FROM scheduled_jobs WHERE id IN (SELECT value FROM json_each(?))",
+                     (batch,))
 
 
 def insert_returning_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]
@@ -133,8 +219,21 @@ def insert_returning_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]
     return [insert_returning(conn, job) for job in jobs]
 
 
+def _where_jobs_are(where: JobFilter, allowed: frozenset[JobState] | None = None) -> str:
+    """What a listing, count or bulk pick of ``where`` (among ``allowed`` states) reads:
+    ``jobs`` alone when it selects no scheduled job (``scheduled_jobs`` holds nothing else: a
+    listing of failed jobs never walks the future ones), else the view of both tables."""
+    states = where.state_set()
+    if allowed is not None:
+        states = allowed if states is None else states & allowed
+    return "all_jobs" if states is None or JobState.SCHEDULED in states else "jobs"
+
+
 def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
     row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        row = conn.execute(f"SELECT {COLUMNS} FROM scheduled_jobs WHERE id = ?",
+                           (job_id,)).fetchone()
     if row is None:
         raise JobNotFound(job_id)
     return to_row(row)
@@ -142,7 +241,7 @@ def get(conn: sqlite3.Connection, job_id: int) -> JobRow:
 
 def list_jobs(conn: sqlite3.Connection, where: JobFilter) -> list[JobRow]:
     """Jobs matching ``where``, newest first."""
-    sql, params = list_query(where, "?")
+    sql, params = list_query(where, "?", table=_where_jobs_are(where))
     return [to_row(r) for r in conn.execute(sql, params)]
 
 
@@ -165,16 +264,28 @@ def claim(
 PROMOTE_BATCH = 5000
 
 
+#: Due rows of ``scheduled_jobs``, earliest first, into ``jobs`` as 'available' (same id).
+_PROMOTE_APART = (
+    f"INSERT INTO jobs ({ALL_COLUMNS}) SELECT "
+    + ALL_COLUMNS.replace(" state,", " 'available',")
+    + " FROM scheduled_jobs WHERE run_at <= ? ORDER BY run_at LIMIT ? RETURNING id, task"
+)
+
+
 def promote_due(conn: sqlite3.Connection, now: float) -> list[str]:
     discard_expired(conn, now, PROMOTE_BATCH)  # before: an expired job is never promoted
-    rows = conn.execute(
+    moved = conn.execute(_PROMOTE_APART, (now, PROMOTE_BATCH)).fetchall()
+    if moved:
+        conn.execute("DELETE FROM scheduled_jobs WHERE id IN (SELECT value FROM json_each(?))",
+                     (json.dumps([r[0] for r in moved]),))
+    rows = moved + conn.execute(
         "UPDATE jobs SET state = 'available'"
         " WHERE id IN (SELECT id FROM jobs WHERE state IN ('scheduled', 'retryable')"
         "  AND run_at <= ? ORDER BY run_at LIMIT ?)"
-        " RETURNING task",
+        " RETURNING id, task",
         (now, PROMOTE_BATCH),
     ).fetchall()
-    return [r[0] for r in rows]
+    return [r[1] for r in rows]
 
 
 def next_run_at(conn: sqlite3.Connection) -> float | None:
@@ -182,13 +293,18 @@ def next_run_at(conn: sqlite3.Connection) -> float | None:
     row = conn.execute(
         "SELECT min(t) FROM ("
         " SELECT min(run_at) AS t FROM jobs WHERE state IN ('scheduled', 'retryable')"
-        f" UNION ALL SELECT min(expires_at) FROM jobs WHERE {EXPIRING})"
+        f" UNION ALL SELECT min(expires_at) FROM jobs WHERE {EXPIRING}"
+        " UNION ALL SELECT min(run_at) FROM scheduled_jobs"
+        " UNION ALL SELECT min(expires_at) FROM scheduled_jobs WHERE expires_at IS NOT NULL)"
     ).fetchone()
     return None if row is None or row[0] is None else float(row[0])
 
 
 def discard_expired(conn: sqlite3.Connection, now: float, limit: int) -> list[Rescued]:
     """Discard jobs waiting for their next attempt whose ``expires_at`` is at or before now."""
+    unschedule(conn, [r[0] for r in conn.execute(
+        "SELECT id FROM scheduled_jobs WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        " ORDER BY expires_at LIMIT ?", (now, limit))])
     rows = conn.execute(
         "UPDATE jobs SET state = 'discarded', finished_at = :now,"
         " errors = json_insert(errors, '$[#]', json_object('attempt', attempt,"
@@ -413,6 +529,7 @@ _RELEASE_FOR_RETRY_MANY = release_for_retry_many(
 
 
 def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
+    unschedule(conn, job_id)
     conn.execute(_RELEASE_FOR_RETRY, (job_id, job_id))
     return _cas(
         conn,
@@ -428,6 +545,7 @@ def retry(conn: sqlite3.Connection, job_id: int, now: float) -> JobRow:
 
 def cancel(conn: sqlite3.Connection, job_id: int, now: float, reason: str) -> JobRow:
     error = error_json(operator_cancelled(now, reason))
+    unschedule(conn, job_id)
     return _cas(
         conn,
         job_id,
@@ -466,22 +584,30 @@ def delete_finished(
 
 
 def stats_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], JobStats]:
-    """(task, state) -> count and earliest run_at, in one pass over the table."""
-    return {
-        (task, JobState(state)): JobStats(count=count, oldest_run_at=oldest)
-        for task, state, count, oldest in conn.execute(
-            "SELECT task, state, count(*), min(run_at) FROM jobs GROUP BY task, state"
-        )
-    }
+    """(task, state) -> count and earliest run_at, in one pass over each table."""
+    stats: dict[tuple[str, JobState], JobStats] = {}
+    for table in ("jobs", "scheduled_jobs"):
+        for task, state, n, oldest in conn.execute(
+            f"SELECT task, state, count(*), min(run_at) FROM {table} GROUP BY task, state"
+        ):
+            key = (task, JobState(state))
+            if key in stats:
+                before = stats[key]
+                n += before.count
+                oldest = min(oldest, before.oldest_run_at)
+            stats[key] = JobStats(count=n, oldest_run_at=oldest)
+    return stats
 
 
 def count_by_state(conn: sqlite3.Connection) -> dict[tuple[str, JobState], int]:
-    return {
-        (task, JobState(state)): count
-        for task, state, count in conn.execute(
-            "SELECT task, state, count(*) FROM jobs GROUP BY task, state"
-        )
-    }
+    counts: dict[tuple[str, JobState], int] = {}
+    for table in ("jobs", "scheduled_jobs"):
+        for task, state, n in conn.execute(
+            f"SELECT task, state, count(*) FROM {table} GROUP BY task, state"
+        ):
+            key = (task, JobState(state))
+            counts[key] = counts.get(key, 0) + n
+    return counts
 
 
 def queue_set_paused(conn: sqlite3.Connection, task: str, paused: bool, now: float) -> None:
@@ -500,14 +626,18 @@ def queue_paused(conn: sqlite3.Connection) -> set[str]:
 # -- operators' bulk actions: one batch each, picked then changed in the same transaction ------
 
 def count(conn: sqlite3.Connection, where: JobFilter) -> int:
-    sql, params = count_query(where, "?")
+    sql, params = count_query(where, "?", table=_where_jobs_are(where))
     return int(conn.execute(sql, params).fetchone()[0])
 
 
 def _pick(conn: sqlite3.Connection, where: JobFilter,
           allowed: frozenset[JobState]) -> list[tuple[Any, ...]]:
-    sql, params = batch_query(where, "?", allowed)
-    return [tuple(r) for r in conn.execute(sql, params)]
+    table = _where_jobs_are(where, allowed)
+    sql, params = batch_query(where, "?", allowed, table=table)
+    picked = [tuple(r) for r in conn.execute(sql, params)]
+    if table != "jobs":
+        unschedule(conn, [r[0] for r in picked])
+    return picked
 
 
 def _ids(picked: Sequence[Sequence[Any]]) -> str:

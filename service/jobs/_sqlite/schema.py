@@ -207,5 +207,86 @@ WORKFLOWS_V1 = Migration(
     },
 )
 
+#: Every column of ``jobs`` and ``scheduled_jobs``, in the tables' own order (the view
+#: ``all_jobs`` and the moves between the tables name them all). A migration that adds a column
+#: to ``jobs`` adds it to ``scheduled_jobs`` too, at the same place, and extends this list.
+ALL_COLUMNS = (
+    "id, task, args, state, priority, attempt, max_attempts, run_at, created_at, attempted_at,"
+    " finished_at, lease_owner, lease_expires_at, rescues, unique_key, errors, result,"
+    " traceparent, tick, expires_at, unique_held, concurrency_key, progress_fraction,"
+    " progress_message, progress_at, checkpoint, workflow_id, workflow_name, on_failure,"
+    " deps_total, deps_left"
+)
+
+#: In the ``workflows`` component, not ``jobs``: steps run in (component, version) order, and
+#: this one must come after WORKFLOWS_V1, which added the last columns of ``jobs``.
+SCHEDULED_JOBS = Migration(
+    component="workflows",
+    version=2,
+    description="scheduled_jobs: jobs pushed for the future wait apart from the due ones",
+    statements={
+        "sqlite": [
+            # SQLite stores a table's rows in id order: future jobs kept in ``jobs`` put each
+            # due job on a page of its own among them, and every claim and outcome wrote that
+            # whole page. Here they wait in a table of their own (only in state 'scheduled'),
+            # and move into ``jobs`` when due, keeping their id: promoted rows sit together.
+            # Ids come from jobs' AUTOINCREMENT sequence (see the trigger): one id space.
+            """
+            CREATE TABLE scheduled_jobs (
+                id INTEGER PRIMARY KEY,
+                task TEXT NOT NULL,
+                args TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state = 'scheduled'),
+                priority INTEGER NOT NULL DEFAULT 0,
+                attempt INTEGER NOT NULL DEFAULT 0,
+                max_attempts INTEGER NOT NULL,
+                run_at REAL NOT NULL,
+                created_at REAL NOT NULL,
+                attempted_at REAL,
+                finished_at REAL,
+                lease_owner TEXT,
+                lease_expires_at REAL,
+                rescues INTEGER NOT NULL DEFAULT 0,
+                unique_key TEXT,
+                errors TEXT NOT NULL DEFAULT '[]',
+                result TEXT,
+                traceparent TEXT,
+                tick REAL,
+                expires_at REAL,
+                unique_held INTEGER NOT NULL DEFAULT 0,
+                concurrency_key TEXT,
+                progress_fraction REAL,
+                progress_message TEXT,
+                progress_at REAL,
+                checkpoint TEXT,
+                workflow_id INTEGER,
+                workflow_name TEXT,
+                on_failure TEXT,
+                deps_total INTEGER NOT NULL DEFAULT 0,
+                deps_left INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE INDEX scheduled_jobs_run_at ON scheduled_jobs (run_at)",
+            "CREATE INDEX scheduled_jobs_expiring ON scheduled_jobs (expires_at)"
+            " WHERE expires_at IS NOT NULL",
+            # One holder per key in each table; a push checks the other table in its insert.
+            "CREATE UNIQUE INDEX scheduled_jobs_unique_held ON scheduled_jobs"
+            " (task, unique_key) WHERE unique_held",
+            # The sequence row exists once jobs ever had a row; make sure it does.
+            # (Not an aggregate over jobs: that yields a row even when WHERE leaves none.)
+            "INSERT INTO sqlite_sequence (name, seq)"
+            " SELECT 'jobs', (SELECT coalesce(max(id), 0) FROM jobs)"
+            " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')",
+            # An insert takes ``seq + 1`` as its id (queries.SCHEDULED_ID); this moves the
+            # sequence past it, so jobs' next AUTOINCREMENT id comes after it.
+            "CREATE TRIGGER scheduled_jobs_id AFTER INSERT ON scheduled_jobs BEGIN"
+            " UPDATE sqlite_sequence SET seq = NEW.id WHERE name = 'jobs' AND seq < NEW.id;"
+            " END",
+            f"CREATE VIEW all_jobs AS SELECT {ALL_COLUMNS} FROM jobs"
+            f" UNION ALL SELECT {ALL_COLUMNS} FROM scheduled_jobs",
+        ]
+    },
+)
+
 MIGRATIONS = [JOBS_V1, JOBS_V2, JOBS_V3, JOBS_V4, JOBS_V5, JOBS_V6, JOBS_V7, JOBS_V8,
-              WORKERS_V1, WORKFLOWS_V1]
+              WORKERS_V1, WORKFLOWS_V1, SCHEDULED_JOBS]
