@@ -74,6 +74,27 @@ class Pending(Generic[T]):
         return self._outcome.unwrap()
 
 
+def start_in_thread(fn: Callable[..., T], *args: Any) -> Pending[T]:
+    """Start ``fn(*args)`` in one of trio's worker threads and return at once (on the trio
+    thread); ``await pending.result()`` for its outcome. Like a runner's calls, it is never
+    abandoned, and a ``MockClock``'s autojump stays off while it runs."""
+    token = trio.lowlevel.current_trio_token()
+    pending: Pending[T] = Pending()
+    hold = contextlib.ExitStack()
+    hold.enter_context(autojump_suspended())
+    pending._release = hold.close
+
+    def call() -> outcome.Outcome[T]:
+        return outcome.capture(fn, *args)
+
+    def deliver(result: outcome.Outcome[outcome.Outcome[T]]) -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(pending.deliver, result.unwrap())
+
+    trio.lowlevel.start_thread_soon(call, deliver)
+    return pending
+
+
 class InlineRunner:
     """Runs calls on the trio thread (blocking it). For deterministic tests on MockClock."""
 

@@ -16,7 +16,7 @@ from .._states import JobState
 from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
 from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
 from .._unique import statements as unique_statements
-from .copy import COPY_FROM, copy_rows
+from .copy import COPY_FROM, CopyStream, copy_rows
 from .notify import DUE, encode_payload, notify_tasks
 from .queries import UNFINISHED_SQL, get, to_row
 
@@ -158,6 +158,26 @@ def insert_returning_committed(
         return PushResult(row=to_row(row), inserted=inserted)
     with conn.transaction():
         return insert_returning(conn, job, channel, origin)
+
+
+def stream_write(conn: Conn, stream: CopyStream, jobs: Sequence[JobInsert]) -> None:
+    stream.write(jobs)
+
+
+def stream_finish(
+    conn: Conn, stream: CopyStream, channel: str, origin: str
+) -> tuple[list[InsertResult], Wake | None]:
+    """End a streamed batch (still uncommitted): settle its keyed rows as :func:`insert_many`
+    does, NOTIFY ``channel``; the results and whom it wakes in this process once committed."""
+    jobs = stream.jobs
+    results = [
+        InsertResult(id=job_id, inserted=True) if job_id is not None
+        else insert_unique(conn, _UNIQUE, job)
+        for job, job_id in zip(jobs, stream.finish(), strict=True)
+    ]
+    inserted = [j for j, r in zip(jobs, results, strict=True) if r.inserted or r.replaced]
+    notify(conn, channel, origin, inserted)
+    return results, wake_of(jobs, results)
 
 
 def insert_many_and_wake(
