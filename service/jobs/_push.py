@@ -420,25 +420,26 @@ async def _streamed(stream: contextlib.AbstractAsyncContextManager[InsertStream]
     tasks = {row.task for row in first}
     count = len(first)
     paused = False
-    with contextlib.ExitStack() as big_batch:
-        async with stream as writing:
-            await writing.send(first)
-            del first
-            for chunk in chunks:
-                tasks.update(row.task for row in chunk)
-                count += len(chunk)
-                if count >= GC_PAUSE_ROWS and not paused:  # results pile up meanwhile
-                    big_batch.enter_context(collector_paused())
-                    paused = True
-                await writing.send(chunk)
-                del chunk
-                await trio.lowlevel.checkpoint()
-            results = await writing.commit()
-        # The jobs are committed: from here on, yield without taking a cancellation.
-        ids = await _ids_of(results)
+    try:
+        with contextlib.ExitStack() as big_batch:
+            async with stream as writing:
+                await writing.send(first)
+                for chunk in chunks:
+                    tasks.update(row.task for row in chunk)
+                    count += len(chunk)
+                    if count >= GC_PAUSE_ROWS and not paused:  # results pile up meanwhile
+                        big_batch.enter_context(collector_paused())
+                        paused = True
+                    await writing.send(chunk)
+                    await trio.lowlevel.checkpoint()
+                results = await writing.commit()
+            # The jobs are committed: from here on, yield without taking a cancellation.
+            ids = await _ids_of(results)
+    finally:
+        if trace is not None:
+            trace.tasks = frozenset(tasks)
+            trace.count = count
     if trace is not None:
-        trace.tasks = frozenset(tasks)
-        trace.count = count
         trace.ids = ids
     return ids
 
