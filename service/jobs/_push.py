@@ -42,6 +42,9 @@ BUILD_CHUNK = 128
 #: that can (:meth:`Pusher.job_insert_stream`). Smaller batches are built first, then written in
 #: one call (which SQLite makes on the event loop up to 256 rows, cheaper than thread switches).
 STREAM_FROM = 3 * BUILD_CHUNK
+#: How many rows a streaming ``push_many`` hands the store at a time after the first
+#: :data:`STREAM_FROM` (fewer thread switches than one slice per :data:`BUILD_CHUNK`).
+STREAM_SLICE = 2 * BUILD_CHUNK
 #: From this many rows on, ``push_many`` pauses CPython's cyclic garbage collector (see
 #: :func:`collector_paused`).
 GC_PAUSE_ROWS = 4096
@@ -424,14 +427,20 @@ async def _streamed(stream: contextlib.AbstractAsyncContextManager[InsertStream]
         with contextlib.ExitStack() as big_batch:
             async with stream as writing:
                 await writing.send(first)
+                rows: list[JobInsert] = []
                 for chunk in chunks:
                     tasks.update(row.task for row in chunk)
                     count += len(chunk)
                     if count >= GC_PAUSE_ROWS and not paused:  # results pile up meanwhile
                         big_batch.enter_context(collector_paused())
                         paused = True
-                    await writing.send(chunk)
+                    rows += chunk
+                    if len(rows) >= STREAM_SLICE:
+                        await writing.send(rows)
+                        rows = []
                     await trio.lowlevel.checkpoint()
+                if rows:
+                    await writing.send(rows)
                 results = await writing.commit()
             # The jobs are committed: from here on, yield without taking a cancellation.
             ids = await _ids_of(results)

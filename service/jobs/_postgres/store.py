@@ -67,10 +67,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-#: Rows a streamed batch hands its worker thread at a time (once the first chunk has gone).
-STREAM_ROWS = 256
-
-
 def _abort_copy(copy: CopyStream, conn: Conn) -> None:
     copy.abort()
     rollback(conn)
@@ -87,21 +83,13 @@ class _InsertStream:
         self._conn = conn
         self._copy = copy
         self._pending: Pending[None] | None = None
-        self._rows: list[JobInsert] = []
         self.finished = False
         self.wake: Wake | None = None
 
     async def send(self, rows: list[JobInsert]) -> None:
-        self._rows += rows
-        if len(self._rows) >= STREAM_ROWS:  # fewer, bigger thread calls
-            await self._flush()
-
-    async def _flush(self) -> None:
         await self.settle()
-        rows, self._rows = self._rows, []
-        if rows:
-            self._pending = self._driver.start_on(self._conn, inserts.stream_write,
-                                                  self._copy, rows)
+        self._pending = self._driver.start_on(self._conn, inserts.stream_write, self._copy,
+                                              rows)
 
     async def settle(self) -> None:
         """Wait for the chunk being copied, if any (its error is raised here)."""
@@ -110,7 +98,6 @@ class _InsertStream:
             await pending.result()
 
     async def commit(self) -> list[InsertResult]:
-        await self._flush()
         await self.settle()
         store = self._store
         results, self.wake = await self._driver.run_on(
