@@ -395,8 +395,9 @@ class InsertStream(Protocol):
         """Write ``rows`` after those sent before. It may return before they are written (the
         next rows are built meanwhile); an error of theirs may be raised by a later call."""
 
-    async def commit(self) -> list[InsertResult]:
-        """Write what is left and commit: one result per row sent, in order."""
+    async def commit(self) -> list[int]:
+        """Write what is left and commit: each row's id (the holder's on a unique-key hit),
+        in the order sent."""
 
 
 def _built(requests: Iterable[Task | Push], now: float, traceparent: str | None
@@ -441,9 +442,7 @@ async def _streamed(stream: contextlib.AbstractAsyncContextManager[InsertStream]
                     await trio.lowlevel.checkpoint()
                 if rows:
                     await writing.send(rows)
-                results = await writing.commit()
-            # The jobs are committed: from here on, yield without taking a cancellation.
-            ids = await _ids_of(results)
+                ids = await writing.commit()
     finally:
         if trace is not None:
             trace.tasks = frozenset(tasks)

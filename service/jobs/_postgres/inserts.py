@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .._rows import COLUMN_COUNT, COLUMNS
 from .._states import JobState
-from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
+from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of, wake_of_jobs
 from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
 from .._unique import statements as unique_statements
 from .copy import COPY_FROM, CopyStream, copy_rows
@@ -166,18 +166,23 @@ def stream_write(conn: Conn, stream: CopyStream, jobs: Sequence[JobInsert]) -> N
 
 def stream_finish(
     conn: Conn, stream: CopyStream, channel: str, origin: str
-) -> tuple[list[InsertResult], Wake | None]:
+) -> tuple[list[int], Wake | None]:
     """End a streamed batch (still uncommitted): settle its keyed rows as :func:`insert_many`
-    does, NOTIFY ``channel``; the results and whom it wakes in this process once committed."""
+    does, NOTIFY ``channel``; each row's id and whom it wakes in this process once
+    committed."""
     jobs = stream.jobs
-    results = [
-        InsertResult(id=job_id, inserted=True) if job_id is not None
-        else insert_unique(conn, _UNIQUE, job)
-        for job, job_id in zip(jobs, stream.finish(), strict=True)
-    ]
-    inserted = [j for j, r in zip(jobs, results, strict=True) if r.inserted or r.replaced]
-    notify(conn, channel, origin, inserted)
-    return results, wake_of(jobs, results)
+    ids: list[int] = []
+    kept: set[int] = set()  # indexes of keyed jobs whose holder was kept as it was
+    for n, job_id in enumerate(stream.finish()):
+        if job_id is None:
+            result = insert_unique(conn, _UNIQUE, jobs[n])
+            job_id = result.id
+            if not (result.inserted or result.replaced):
+                kept.add(n)
+        ids.append(job_id)
+    woken = [job for n, job in enumerate(jobs) if n not in kept] if kept else jobs
+    notify(conn, channel, origin, woken)
+    return ids, wake_of_jobs(woken)
 
 
 def insert_many_and_wake(

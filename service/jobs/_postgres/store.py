@@ -97,13 +97,13 @@ class _InsertStream:
         if pending is not None:
             await pending.result()
 
-    async def commit(self) -> list[InsertResult]:
+    async def commit(self) -> list[int]:
         await self.settle()
         store = self._store
-        results, self.wake = await self._driver.run_on(
+        ids, self.wake = await self._driver.run_on(
             self._conn, inserts.stream_finish, self._copy, store.channel, store.origin)
         self.finished = True
-        return results
+        return ids
 
 
 class PostgresStore(Pusher):

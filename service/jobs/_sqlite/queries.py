@@ -59,8 +59,10 @@ from .._store import (
     PushResult,
     Rescued,
     SetStateIfRunning,
+    Wake,
     WorkerBeat,
     WorkerRow,
+    wake_of_jobs,
 )
 from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
 from .._unique import statements as unique_statements
@@ -141,8 +143,8 @@ def _pieces(count: int) -> Iterator[int]:
         size //= 2
 
 
-def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
-    """Jobs without a unique key, :data:`PLAIN_ROWS` to a statement.
+def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> range:
+    """Jobs without a unique key, :data:`PLAIN_ROWS` to a statement; their ids.
 
     Their ids are consecutive and end at ``last_insert_rowid()``: AUTOINCREMENT gives each row
     one more than the largest id ever used, and the write lock (``BEGIN IMMEDIATE``) keeps every
@@ -163,8 +165,7 @@ def _insert_plain(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[I
     if inserted != len(jobs):
         raise ConstraintViolation(f"inserted {inserted} of {len(jobs)} jobs")
     [(last,)] = conn.execute("SELECT last_insert_rowid()").fetchall()
-    first = int(last) - len(jobs) + 1
-    return [InsertResult(id=first + n, inserted=True) for n in range(len(jobs))]
+    return range(int(last) - len(jobs) + 1, int(last) + 1)
 
 
 def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[InsertResult]:
@@ -176,12 +177,37 @@ def insert_many(conn: sqlite3.Connection, jobs: Sequence[JobInsert]) -> list[Ins
         if job.unique_key is None:
             continue
         if start < end:
-            results += _insert_plain(conn, jobs[start:end])
+            results += [InsertResult(id=n, inserted=True)
+                        for n in _insert_plain(conn, jobs[start:end])]
         results.append(insert_unique(conn, _UNIQUE, job))
         start = end + 1
     if start < len(jobs):
-        results += _insert_plain(conn, jobs[start:])
+        results += [InsertResult(id=n, inserted=True) for n in _insert_plain(conn, jobs[start:])]
     return results
+
+
+def insert_ids(conn: sqlite3.Connection, jobs: Sequence[JobInsert]
+               ) -> tuple[list[int], Wake | None]:
+    """:func:`insert_many`, answering only what ``push_many`` needs: each job's id (the
+    holder's on a unique-key hit) and whom the jobs it inserted or replaced wake once
+    committed. No result object per row."""
+    ids: list[int] = []
+    kept: set[int] = set()  # indexes of keyed jobs whose holder was kept as it was
+    start = 0
+    for end, job in enumerate(jobs):
+        if job.unique_key is None:
+            continue
+        if start < end:
+            ids += _insert_plain(conn, jobs[start:end])
+        result = insert_unique(conn, _UNIQUE, job)
+        ids.append(result.id)
+        if not (result.inserted or result.replaced):
+            kept.add(end)
+        start = end + 1
+    if start < len(jobs):
+        ids += _insert_plain(conn, jobs[start:])
+    woken = [job for n, job in enumerate(jobs) if n not in kept] if kept else jobs
+    return ids, wake_of_jobs(woken)
 
 
 def insert_returning(conn: sqlite3.Connection, job: JobInsert) -> PushResult:

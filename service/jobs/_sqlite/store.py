@@ -117,30 +117,31 @@ class _InsertStream:
     def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
         self._store = store
         self._conn = conn
-        self._pending: Pending[tuple[list[InsertResult], Wake | None]] | None = None
-        self.results: list[InsertResult] = []
+        self._pending: Pending[tuple[list[int], Wake | None]] | None = None
+        self.ids: list[int] = []
         self.wake: Wake | None = None
         self.committed = False
 
     async def send(self, rows: list[JobInsert]) -> None:
         await self.settle()
         store = self._store
-        self._pending = store._runner.start(store._guarded, _insert_and_wake, self._conn, rows)
+        self._pending = store._runner.start(store._guarded, queries.insert_ids, self._conn,
+                                            rows)
 
     async def settle(self) -> None:
         """Wait for the chunk being written, if any (its error is raised here)."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            results, wake = await pending.result()
-            self.results += results
+            ids, wake = await pending.result()
+            self.ids += ids
             if wake is not None:
                 self.wake = wake.merged(self.wake)
 
-    async def commit(self) -> list[InsertResult]:
+    async def commit(self) -> list[int]:
         await self.settle()
         await self._store._call(_execute, "COMMIT")
         self.committed = True
-        return self.results
+        return self.ids
 
 
 class SQLiteTransaction(Pusher):

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 import trio
-from support.conformance import EMAIL, Email, Listener, Report, all_jobs, args_of, claim, settle
+from support.conformance import (
+    EMAIL,
+    REPORT,
+    Email,
+    Listener,
+    Report,
+    all_jobs,
+    args_of,
+    claim,
+    settle,
+)
 
 from service.jobs import JobFilter, JobState, JobStore, Push, Workflow
 
@@ -128,6 +138,24 @@ async def test_a_big_push_many_rolled_back_with_its_transaction_leaves_nothing(
     assert listener.calls == []
     again = await backend.push_many([Email(to=f"{n}@example.com") for n in range(BIG)])
     assert len(set(again)) == BIG
+
+
+async def test_a_streamed_push_many_wakes_listeners_once_after_the_commit_with_its_earliest(
+    backend: JobStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    held = await backend.push(Email(to="held@example.com"), unique_key="held", delay=1)
+    listener = Listener()
+    backend.add_push_listener(listener)
+    now = backend.clock.now()
+    plan: list[Email | Push] = [Push(task=Email(to=f"{n}@example.com"), delay=60 + n)
+                                for n in range(STREAMED)]
+    plan[700] = Push(task=Report(month=1), delay=30)
+    plan[900] = Push(task=Email(to="again@example.com"), delay=5, unique_key="held")  # kept
+
+    ids = await backend.push_many(iter(plan))
+
+    assert ids[900] == held
+    assert listener.calls == [(frozenset({EMAIL, REPORT}), now + 30)]
 
 
 @pytest.mark.parametrize("refused_at", [STREAMED // 2, STREAMED - 1])
