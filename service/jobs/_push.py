@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import gc
 import math
+from collections.abc import Sized
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -233,10 +234,12 @@ class Pusher:
         """Insert one row and read it back in the same write (the holder's on a unique hit)."""
         raise NotImplementedError
 
-    def job_insert_stream(self) -> contextlib.AbstractAsyncContextManager[InsertStream] | None:
+    def job_insert_stream(self, expected: int | None
+                          ) -> contextlib.AbstractAsyncContextManager[InsertStream] | None:
         """A write that takes a big ``push_many``'s rows while they are being built, or None
         (the default): then every row is built first and :meth:`job_insert_many` writes them.
-        Leaving it without :meth:`InsertStream.commit` rolls everything back."""
+        ``expected``: how many rows the batch has, when known ahead. Leaving it without
+        :meth:`InsertStream.commit` rolls everything back."""
         return None
 
     async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
@@ -363,7 +366,8 @@ class Pusher:
         with contextlib.ExitStack() as big_batch:
             for chunk in chunks:
                 rows += chunk
-                if len(rows) == STREAM_FROM and (stream := self.job_insert_stream()) is not None:
+                if len(rows) == STREAM_FROM and (stream := self.job_insert_stream(
+                        len(requests) if isinstance(requests, Sized) else None)) is not None:
                     return await _streamed(stream, rows, chunks, trace)
                 if len(rows) == GC_PAUSE_ROWS:
                     big_batch.enter_context(collector_paused())

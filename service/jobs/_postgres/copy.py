@@ -94,9 +94,10 @@ def _insert_keyed(conn: Conn, jobs: Sequence[JobInsert], ids: list[int],
     return found
 
 
-#: Ids a streamed copy reserves at first, and at most at once: a batch that runs out of them
-#: ends its ``COPY``, reserves more (twice as many as it has used) and copies on. Those it does
-#: not use are left unused (a gap in the ids, as a rolled-back insert leaves).
+#: Ids a streamed copy of unknown length reserves at first, and at most at once: a batch that
+#: runs out of them ends its ``COPY``, reserves more (twice as many as it has used) and copies
+#: on. Those it does not use are left unused (a gap in the ids, as a rolled-back insert
+#: leaves). A batch whose length is known reserves exactly that many.
 RESERVE_FIRST = 1024
 RESERVE_MOST = 16384
 
@@ -105,8 +106,9 @@ class CopyStream:
     """One batch copied as it arrives, chunk by chunk (in the caller's transaction, outside a
     pipeline). :meth:`write` and :meth:`finish` run in a worker thread, one call at a time."""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, expected: int | None = None) -> None:
         self._conn = conn
+        self._expected = expected
         self.jobs: list[JobInsert] = []
         self._ids: list[int] = []  # every row's id so far, then the reserved ones not yet used
         self._keyed: list[int] = []
@@ -117,7 +119,10 @@ class CopyStream:
         start = len(self.jobs)
         if len(self._ids) < start + len(jobs):
             self._end_copy()
-            more = max(len(jobs), min(RESERVE_MOST, max(RESERVE_FIRST, 2 * start)))
+            if start == 0 and self._expected is not None:
+                more = max(len(jobs), self._expected)
+            else:
+                more = max(len(jobs), min(RESERVE_MOST, max(RESERVE_FIRST, 2 * start)))
             self._ids += sorted(r[0] for r in self._conn.execute(_RESERVE, (more,)).fetchall())
         if self._writer is None:
             self._copy = contextlib.ExitStack()

@@ -83,7 +83,9 @@ class _InsertStream:
         self._conn = conn
         self._copy = copy
         self._pending: Pending[None] | None = None
-        self.finished = False
+        #: Set once the connection is given back (committed, or failed and rolled back).
+        self.released = False
+        self.ids: list[int] = []
         self.wake: Wake | None = None
 
     async def send(self, rows: list[JobInsert]) -> None:
@@ -98,12 +100,20 @@ class _InsertStream:
             await pending.result()
 
     async def commit(self) -> list[int]:
+        """End the copy, settle the keyed rows, NOTIFY and commit: one thread call, which
+        gives the connection back to the pool whatever happens."""
         await self.settle()
+        await trio.lowlevel.checkpoint_if_cancelled()  # nothing is committed yet
+        self.released = True
+        with trio.CancelScope(shield=True):
+            await self._driver.release(self._conn, self._finish_and_commit)
+        return self.ids
+
+    def _finish_and_commit(self, conn: Conn) -> None:  # in the worker thread
         store = self._store
-        ids, self.wake = await self._driver.run_on(
-            self._conn, inserts.stream_finish, self._copy, store.channel, store.origin)
-        self.finished = True
-        return ids
+        self.ids, self.wake = inserts.stream_finish(conn, self._copy, store.channel,
+                                                    store.origin)
+        commit(conn)
 
 
 class PostgresStore(Pusher):
@@ -317,31 +327,31 @@ class PostgresStore(Pusher):
         self._notify(wake)
         return results
 
-    def job_insert_stream(self) -> AbstractAsyncContextManager[InsertStream]:
-        return self._insert_stream()
+    def job_insert_stream(self, expected: int | None
+                          ) -> AbstractAsyncContextManager[InsertStream]:
+        return self._insert_stream(expected)
 
     @asynccontextmanager
-    async def _insert_stream(self) -> AsyncIterator[InsertStream]:
+    async def _insert_stream(self, expected: int | None) -> AsyncIterator[InsertStream]:
         """A transaction on a held connection whose ``COPY`` takes ``push_many``'s rows while
         it builds the next ones (the server inserts them meanwhile); rolled back unless
         committed."""
         driver = self._usable_driver()
         async with driver.slots:
             conn = await driver.acquire(begin)
-            copy = CopyStream(conn)
+            copy = CopyStream(conn, expected)
             stream = _InsertStream(self, driver, conn, copy)
             try:
                 yield stream
-                if not stream.finished:
+                if not stream.released:
                     raise StoreError("the push's rows were not all written")
             except BaseException:
-                with trio.CancelScope(shield=True):
-                    with suppress(Exception):  # the first error is the news
-                        await stream.settle()
-                    await driver.release(conn, functools.partial(_abort_copy, copy))
+                if not stream.released:
+                    with trio.CancelScope(shield=True):
+                        with suppress(Exception):  # the first error is the news
+                            await stream.settle()
+                        await driver.release(conn, functools.partial(_abort_copy, copy))
                 raise
-            with trio.CancelScope(shield=True):
-                await driver.release(conn, commit)
         self._notify(stream.wake)
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:

@@ -515,7 +515,8 @@ class SQLiteStore(Pusher):
             self._notify(wake)
         return results
 
-    def job_insert_stream(self) -> contextlib.AbstractAsyncContextManager[InsertStream]:
+    def job_insert_stream(self, expected: int | None
+                          ) -> contextlib.AbstractAsyncContextManager[InsertStream]:
         return self._insert_stream()
 
     @asynccontextmanager

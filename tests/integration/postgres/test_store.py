@@ -29,7 +29,8 @@ from service.jobs import (
     StoreError,
     StoreUnavailable,
 )
-from service.jobs._postgres.copy import COPY_FROM, SEQUENCE
+from service.jobs._postgres.copy import COPY_FROM, RESERVE_FIRST, SEQUENCE
+from service.jobs._push import STREAM_FROM
 
 MARK = Mark.options.name
 
@@ -298,3 +299,20 @@ async def test_big_batches_reserve_their_ids_from_the_sequence_jobs_id_draws_on(
     assert first < ids[0]
     assert ids == list(range(ids[0], ids[0] + COPY_FROM)), "reserved in one go, in push order"
     assert ids[-1] < last
+
+
+@needs_server
+async def test_a_streamed_batch_of_known_length_reserves_just_its_ids() -> None:
+    size = STREAM_FROM + 500
+    async with schema_store() as store:
+        listed = await store.push_many([Mark(n=n) for n in range(size)])
+        after_listed = await store.push(Mark(n=-1))
+        generated = await store.push_many(Mark(n=n) for n in range(3 * RESERVE_FIRST))
+        after_generated = await store.push(Mark(n=-2))
+
+    assert listed == list(range(listed[0], listed[0] + size))
+    assert after_listed == listed[-1] + 1, "no id reserved and left unused"
+    # Of unknown length: reserved in growing blocks, in push order; the rest stay unused.
+    assert generated == sorted(generated)
+    assert after_listed < generated[0]
+    assert generated[-1] < after_generated
