@@ -538,6 +538,8 @@ class SQLiteStore(Pusher):
                         with contextlib.suppress(Exception):  # the first error is the news
                             await stream.settle()
                         await self._call(rollback_if_open)
+            if not stream.committed:
+                raise StoreError("the push's rows were not all written")
             self._wrote()
         self._notify(stream.wake)
 
