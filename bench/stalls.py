@@ -60,6 +60,7 @@ def child_stall(args: dict[str, Any], ready: Callable[..., None]) -> dict[str, A
         sqlite_store.INLINE_ROWS = BIG
         push_module.BUILD_CHUNK = BIG
         push_module.GC_PAUSE_ROWS = BIG
+        push_module.STREAM_FROM = BIG + 1
     jobs = args["jobs"]
 
     async def main() -> tuple[float, float]:

@@ -7,7 +7,8 @@ import contextlib
 import datetime as dt
 import gc
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sized
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -32,12 +33,19 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
 
-__all__ = ["MAX_ATTEMPTS_LIMIT", "Push", "Pusher", "build_insert", "plain_insert"]
+__all__ = ["MAX_ATTEMPTS_LIMIT", "InsertStream", "Push", "Pusher", "build_insert", "plain_insert"]
 
 MAX_ATTEMPTS_LIMIT = 10_000
 #: ``push_many`` lets the event loop run after each this many rows it builds or unpacks (about
 #: 1 ms of work).
 BUILD_CHUNK = 128
+#: From this many rows on, ``push_many`` writes rows while it builds the next ones, on a store
+#: that can (:meth:`Pusher.job_insert_stream`). Smaller batches are built first, then written in
+#: one call (which SQLite makes on the event loop up to 256 rows, cheaper than thread switches).
+STREAM_FROM = 3 * BUILD_CHUNK
+#: How many rows a streaming ``push_many`` hands the store at a time after the first
+#: :data:`STREAM_FROM` (fewer thread switches than one slice per :data:`BUILD_CHUNK`).
+STREAM_SLICE = 2 * BUILD_CHUNK
 #: From this many rows on, ``push_many`` pauses CPython's cyclic garbage collector (see
 #: :func:`collector_paused`).
 GC_PAUSE_ROWS = 4096
@@ -226,6 +234,14 @@ class Pusher:
         """Insert one row and read it back in the same write (the holder's on a unique hit)."""
         raise NotImplementedError
 
+    def job_insert_stream(self, expected: int | None
+                          ) -> contextlib.AbstractAsyncContextManager[InsertStream] | None:
+        """A write that takes a big ``push_many``'s rows while they are being built, or None
+        (the default): then every row is built first and :meth:`job_insert_many` writes them.
+        ``expected``: how many rows the batch has, when known ahead. Leaving it without
+        :meth:`InsertStream.commit` rolls everything back."""
+        return None
+
     async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
         """Store a workflow's members and edges in one transaction (``push_workflow``)."""
         raise NotImplementedError
@@ -346,16 +362,18 @@ class Pusher:
                          traceparent: str | None) -> list[int]:
         now = self.clock.now()
         rows: list[JobInsert] = []
+        chunks = _built(requests, now, traceparent)
         with contextlib.ExitStack() as big_batch:
-            for r in requests:
-                rows.append(build_insert(r, now, traceparent) if isinstance(r, Push)
-                            else plain_insert(r, now, traceparent))
-                if len(rows) % BUILD_CHUNK == 0:
-                    if len(rows) == GC_PAUSE_ROWS:
-                        big_batch.enter_context(collector_paused())
-                    # Checking and encoding takes ~5 µs a task: let the event loop run in
-                    # between, so a batch of 100,000 does not hold it for half a second.
-                    await trio.lowlevel.checkpoint()
+            for chunk in chunks:
+                rows += chunk
+                if len(rows) == STREAM_FROM and (stream := self.job_insert_stream(
+                        len(requests) if isinstance(requests, Sized) else None)) is not None:
+                    return await _streamed(stream, rows, chunks, trace)
+                if len(rows) == GC_PAUSE_ROWS:
+                    big_batch.enter_context(collector_paused())
+                # Checking and encoding takes a few µs a task: let the event loop run in
+                # between, so a batch of 100,000 does not hold it for half a second.
+                await trio.lowlevel.checkpoint()
             if trace is not None:
                 _describe(trace, rows)
             if not rows:
@@ -368,14 +386,85 @@ class Pusher:
             results = await self.job_insert_many(rows)
             # The jobs are committed: from here on, yield without taking a cancellation.
             await _drop(rows)
-            ids = []
-            for start in range(0, len(results), BUILD_CHUNK):
-                ids += [result.id for result in results[start:start + BUILD_CHUNK]]
-                await trio.lowlevel.cancel_shielded_checkpoint()
-            await _drop(results)  # freed while the collector is still paused
+            ids = await _ids_of(results)
         if trace is not None:
             trace.ids = ids
         return ids
+
+
+class InsertStream(Protocol):
+    """One write transaction that takes a ``push_many``'s rows while they are being built."""
+
+    async def send(self, rows: list[JobInsert]) -> None:
+        """Write ``rows`` after those sent before. It may return before they are written (the
+        next rows are built meanwhile); an error of theirs may be raised by a later call."""
+
+    async def commit(self) -> list[int]:
+        """Write what is left and commit: each row's id (the holder's on a unique-key hit),
+        in the order sent."""
+
+
+def _built(requests: Iterable[Task | Push], now: float, traceparent: str | None
+           ) -> Iterator[list[JobInsert]]:
+    """The checked rows of ``requests``, :data:`BUILD_CHUNK` at a time."""
+    chunk: list[JobInsert] = []
+    for r in requests:
+        chunk.append(build_insert(r, now, traceparent) if isinstance(r, Push)
+                     else plain_insert(r, now, traceparent))
+        if len(chunk) == BUILD_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _streamed(stream: contextlib.AbstractAsyncContextManager[InsertStream],
+                    first: list[JobInsert], chunks: Iterator[list[JobInsert]],
+                    trace: PushTrace | None) -> list[int]:
+    """The rest of ``push_many`` on a store that writes rows as they are built: each chunk is
+    sent as soon as it is built, and the next one is built while it is written. A refused task
+    (or a cancellation) before the commit leaves the transaction rolled back: nothing written.
+    """
+    tasks = {row.task for row in first}
+    count = len(first)
+    paused = False
+    try:
+        with contextlib.ExitStack() as big_batch:
+            async with stream as writing:
+                await writing.send(first)
+                rows: list[JobInsert] = []
+                for chunk in chunks:
+                    tasks.update(row.task for row in chunk)
+                    count += len(chunk)
+                    if count >= GC_PAUSE_ROWS and not paused:  # results pile up meanwhile
+                        big_batch.enter_context(collector_paused())
+                        paused = True
+                    rows += chunk
+                    if len(rows) >= STREAM_SLICE:
+                        await writing.send(rows)
+                        rows = []
+                    await trio.lowlevel.checkpoint()
+                if rows:
+                    await writing.send(rows)
+                ids = await writing.commit()
+    finally:
+        if trace is not None:
+            trace.tasks = frozenset(tasks)
+            trace.count = count
+    if trace is not None:
+        trace.ids = ids
+    return ids
+
+
+async def _ids_of(results: list[InsertResult]) -> list[int]:
+    """The ids of ``results``, emptying it, a slice at a time (the jobs are committed: it takes
+    no cancellation)."""
+    ids: list[int] = []
+    for start in range(0, len(results), BUILD_CHUNK):
+        ids += [result.id for result in results[start:start + BUILD_CHUNK]]
+        await trio.lowlevel.cancel_shielded_checkpoint()
+    await _drop(results)  # freed while the collector is still paused
+    return ids
 
 
 @contextlib.contextmanager

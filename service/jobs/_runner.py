@@ -18,7 +18,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import outcome
 import trio
@@ -41,8 +41,58 @@ class Runner(Protocol):
         """Run ``fn(*args)`` where blocking is allowed; return its result or raise its error."""
         ...
 
+    def start(self, fn: Callable[..., T], *args: Any) -> Pending[T]:
+        """Submit ``fn(*args)`` and return at once (calls still run one at a time, in the order
+        submitted); ``await pending.result()`` for its outcome. It is never abandoned."""
+        ...
+
     async def aclose(self) -> None:
         ...
+
+
+class Pending(Generic[T]):
+    """A call a runner started: :meth:`result` waits for it."""
+
+    def __init__(self) -> None:
+        self._done = trio.Event()
+        self._outcome: outcome.Outcome[T] | None = None
+        self._release: Callable[[], Any] | None = None
+
+    def deliver(self, result: outcome.Outcome[T]) -> None:
+        """On the trio thread: the call's outcome."""
+        self._outcome = result
+        if self._release is not None:
+            self._release()
+        self._done.set()
+
+    async def result(self) -> T:
+        """The call's result or error, once it has returned; a cancellation is delivered after
+        that (at the caller's next checkpoint), never in the middle of the call."""
+        with trio.CancelScope(shield=True):
+            await self._done.wait()
+        assert self._outcome is not None
+        return self._outcome.unwrap()
+
+
+def start_in_thread(fn: Callable[..., T], *args: Any) -> Pending[T]:
+    """Start ``fn(*args)`` in one of trio's worker threads and return at once (on the trio
+    thread); ``await pending.result()`` for its outcome. Like a runner's calls, it is never
+    abandoned, and a ``MockClock``'s autojump stays off while it runs."""
+    token = trio.lowlevel.current_trio_token()
+    pending: Pending[T] = Pending()
+    hold = contextlib.ExitStack()
+    hold.enter_context(autojump_suspended())
+    pending._release = hold.close
+
+    def call() -> outcome.Outcome[T]:
+        return outcome.capture(fn, *args)
+
+    def deliver(result: outcome.Outcome[outcome.Outcome[T]]) -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(pending.deliver, result.unwrap())
+
+    trio.lowlevel.start_thread_soon(call, deliver)
+    return pending
 
 
 class InlineRunner:
@@ -54,6 +104,11 @@ class InlineRunner:
             return fn(*args)
         finally:
             await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def start(self, fn: Callable[..., T], *args: Any) -> Pending[T]:
+        pending: Pending[T] = Pending()
+        pending.deliver(outcome.capture(fn, *args))
+        return pending
 
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()
@@ -162,6 +217,20 @@ class ThreadRunner:
                 lambda _raise_cancel: trio.lowlevel.Abort.FAILED
             )
             return result
+
+    def start(self, fn: Callable[..., T], *args: Any) -> Pending[T]:
+        self._start()
+        token = trio.lowlevel.current_trio_token()
+        pending: Pending[T] = Pending()
+        hold = contextlib.ExitStack()
+        hold.enter_context(autojump_suspended())
+        pending._release = hold.close
+
+        def deliver(result: outcome.Outcome[Any]) -> None:
+            token.run_sync_soon(pending.deliver, result)
+
+        self._queue.put((fn, args, deliver))
+        return pending
 
     async def aclose(self) -> None:
         thread, self._thread = self._thread, None

@@ -16,12 +16,15 @@ caller's transaction (``COPY`` is not allowed in pipeline mode: the caller must 
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_values
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from psycopg import Copy
 
     from .._store import JobInsert
     from .connection import Conn
@@ -54,14 +57,28 @@ def copy_rows(conn: Conn, jobs: Sequence[JobInsert]) -> list[int | None]:
     keyed: list[int] = []
     with conn.cursor().copy(_COPY) as copy:
         copy.set_types(_TYPES)
-        write = copy.write_row
-        for index, job in enumerate(jobs):
-            if job.unique_key is None:  # insert_values(job), spelt out: ~1 µs a row less
-                write((ids[index], job.task, job.args, str(job.state), job.priority,
-                       job.max_attempts, job.run_at, job.created_at, None, job.expires_at,
-                       False, job.traceparent, job.concurrency_key))
-            else:
-                keyed.append(index)
+        _write(copy, jobs, ids, 0, keyed)
+    return _insert_keyed(conn, jobs, list(ids), keyed)
+
+
+def _write(copy: Copy, jobs: Sequence[JobInsert], ids: Sequence[int], offset: int,
+           keyed: list[int]) -> None:
+    """Copy the rows of ``jobs`` without a unique key, ``jobs[n]`` with id ``ids[n]``; the
+    indexes (plus ``offset``) of the others go to ``keyed``."""
+    write = copy.write_row
+    for index, job in enumerate(jobs):
+        if job.unique_key is None:  # insert_values(job), spelt out: ~1 µs a row less
+            write((ids[index], job.task, job.args, str(job.state), job.priority,
+                   job.max_attempts, job.run_at, job.created_at, None, job.expires_at,
+                   False, job.traceparent, job.concurrency_key))
+        else:
+            keyed.append(offset + index)
+
+
+def _insert_keyed(conn: Conn, jobs: Sequence[JobInsert], ids: list[int],
+                  keyed: list[int]) -> list[int | None]:
+    """Insert the ``keyed`` rows with their reserved ids; every row's id, None where a unique
+    key was taken."""
     if not keyed:
         return list(ids)
     found: list[int | None] = list(ids)
@@ -75,3 +92,61 @@ def copy_rows(conn: Conn, jobs: Sequence[JobInsert]) -> list[int | None]:
                 found[index] = None
             cursor.nextset()
     return found
+
+
+#: Ids a streamed copy of unknown length reserves at first, and at most at once: a batch that
+#: runs out of them ends its ``COPY``, reserves more (twice as many as it has used) and copies
+#: on. Those it does not use are left unused (a gap in the ids, as a rolled-back insert
+#: leaves). A batch whose length is known reserves exactly that many.
+RESERVE_FIRST = 1024
+RESERVE_MOST = 16384
+
+
+class CopyStream:
+    """One batch copied as it arrives, chunk by chunk (in the caller's transaction, outside a
+    pipeline). :meth:`write` and :meth:`finish` run in a worker thread, one call at a time."""
+
+    def __init__(self, conn: Conn, expected: int | None = None) -> None:
+        self._conn = conn
+        self._expected = expected
+        self.jobs: list[JobInsert] = []
+        self._ids: list[int] = []  # every row's id so far, then the reserved ones not yet used
+        self._keyed: list[int] = []
+        self._copy: contextlib.ExitStack | None = None
+        self._writer: Copy | None = None
+
+    def write(self, jobs: Sequence[JobInsert]) -> None:
+        start = len(self.jobs)
+        if len(self._ids) < start + len(jobs):
+            self._end_copy()
+            if start == 0 and self._expected is not None:
+                more = max(len(jobs), self._expected)
+            else:
+                more = max(len(jobs), min(RESERVE_MOST, max(RESERVE_FIRST, 2 * start)))
+            self._ids += sorted(r[0] for r in self._conn.execute(_RESERVE, (more,)).fetchall())
+        if self._writer is None:
+            self._copy = contextlib.ExitStack()
+            self._writer = self._copy.enter_context(self._conn.cursor().copy(_COPY))
+            self._writer.set_types(_TYPES)
+        _write(self._writer, jobs, self._ids[start:start + len(jobs)], start, self._keyed)
+        self.jobs += jobs
+
+    def finish(self) -> list[int | None]:
+        """End the copy and insert the keyed rows: each row's new id, or None where its unique
+        key was taken."""
+        self._end_copy()
+        del self._ids[len(self.jobs):]
+        return _insert_keyed(self._conn, self.jobs, self._ids, self._keyed)
+
+    def abort(self) -> None:
+        """Fail the copy if it is open (the transaction is then the caller's to roll back)."""
+        copy, self._copy, self._writer = self._copy, None, None
+        if copy is not None:
+            with contextlib.suppress(Exception):
+                copy.__exit__(RuntimeError, RuntimeError("push_many gave up"), None)
+
+    def _end_copy(self) -> None:
+        copy, self._copy, self._writer = self._copy, None, None
+        if copy is not None:
+            copy.close()
+

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from .._rows import COLUMN_COUNT, COLUMNS
 from .._states import JobState
-from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of
+from .._store import InsertResult, JobInsert, PushResult, Wake, wake_of, wake_of_jobs
 from .._unique import INSERT_COLUMNS, INSERT_WIDTH, insert_unique, insert_values
 from .._unique import statements as unique_statements
-from .copy import COPY_FROM, copy_rows
+from .copy import COPY_FROM, CopyStream, copy_rows
 from .notify import DUE, encode_payload, notify_tasks
 from .queries import UNFINISHED_SQL, get, to_row
 
@@ -158,6 +158,31 @@ def insert_returning_committed(
         return PushResult(row=to_row(row), inserted=inserted)
     with conn.transaction():
         return insert_returning(conn, job, channel, origin)
+
+
+def stream_write(conn: Conn, stream: CopyStream, jobs: Sequence[JobInsert]) -> None:
+    stream.write(jobs)
+
+
+def stream_finish(
+    conn: Conn, stream: CopyStream, channel: str, origin: str
+) -> tuple[list[int], Wake | None]:
+    """End a streamed batch (still uncommitted): settle its keyed rows as :func:`insert_many`
+    does, NOTIFY ``channel``; each row's id and whom it wakes in this process once
+    committed."""
+    jobs = stream.jobs
+    ids: list[int] = []
+    kept: set[int] = set()  # indexes of keyed jobs whose holder was kept as it was
+    for n, job_id in enumerate(stream.finish()):
+        if job_id is None:
+            result = insert_unique(conn, _UNIQUE, jobs[n])
+            job_id = result.id
+            if not (result.inserted or result.replaced):
+                kept.add(n)
+        ids.append(job_id)
+    woken = [job for n, job in enumerate(jobs) if n not in kept] if kept else jobs
+    notify(conn, channel, origin, woken)
+    return ids, wake_of_jobs(woken)
 
 
 def insert_many_and_wake(

@@ -27,11 +27,13 @@ import trio
 from psycopg_pool import ConnectionPool
 
 from .._errors import StoreError, StoreUnavailable
-from .._runner import autojump_suspended
+from .._runner import autojump_suspended, start_in_thread
 from .connection import Conn, connect, is_disconnect, is_read_only, translate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from .._runner import Pending
 
 T = TypeVar("T")
 
@@ -108,6 +110,11 @@ class PoolDriver:
     async def run_on(self, conn: Conn, fn: Callable[..., T], *args: Any) -> T:
         """``fn(conn, *args)`` on a connection the caller holds; errors translated."""
         return await self._thread(self._guarded, conn, fn, args, limiter=self._tx_threads)
+
+    def start_on(self, conn: Conn, fn: Callable[..., T], *args: Any) -> Pending[T]:
+        """:meth:`run_on`, started at once: ``await`` the result of what it returns (one call
+        at a time per connection: wait for one before starting the next)."""
+        return start_in_thread(self._guarded, conn, fn, args)
 
     async def release(self, conn: Conn, teardown: Callable[[Conn], None]) -> None:
         """``teardown(conn)``, then give the connection back to the pool, whatever happened."""

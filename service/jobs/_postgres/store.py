@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -18,7 +18,7 @@ from .._errors import StoreError
 from .._limits import LimitedClaim, Limits, QueueLimitsRow
 from .._listeners import Listeners
 from .._paging import list_in_pages
-from .._push import Pusher
+from .._push import InsertStream, Pusher
 from .._states import FINISHED, JobState
 from .._store import (
     BulkBatch,
@@ -47,6 +47,7 @@ from .._waiting import OutcomeSignal, wait_final
 from . import graph, inserts, queries, schedules
 from . import limits as flow
 from .connection import channel_name, check_schema, conninfo, migrate
+from .copy import CopyStream
 from .notify import DUE, FINAL_PAYLOAD, NotifyListener, cancelled_in, earliest_by_task
 from .placeholders import to_psycopg
 from .pool import PoolDriver
@@ -59,9 +60,60 @@ if TYPE_CHECKING:
     from .._dependency import Dependency
     from .._migrations import Migration
     from .._progress import ProgressUpdate
+    from .._runner import Pending
     from .._store import WorkflowInsert, WorkflowInserted
+    from .connection import Conn
 
 T = TypeVar("T")
+
+
+def _abort_copy(copy: CopyStream, conn: Conn) -> None:
+    copy.abort()
+    rollback(conn)
+
+
+class _InsertStream:
+    """``PostgresStore.job_insert_stream``: each chunk is copied in a worker thread while the
+    caller builds the next one; one chunk in flight at a time."""
+
+    def __init__(self, store: PostgresStore, driver: PoolDriver, conn: Conn,
+                 copy: CopyStream) -> None:
+        self._store = store
+        self._driver = driver
+        self._conn = conn
+        self._copy = copy
+        self._pending: Pending[None] | None = None
+        #: Set once the connection is given back (committed, or failed and rolled back).
+        self.released = False
+        self.ids: list[int] = []
+        self.wake: Wake | None = None
+
+    async def send(self, rows: list[JobInsert]) -> None:
+        await self.settle()
+        self._pending = self._driver.start_on(self._conn, inserts.stream_write, self._copy,
+                                              rows)
+
+    async def settle(self) -> None:
+        """Wait for the chunk being copied, if any (its error is raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending.result()
+
+    async def commit(self) -> list[int]:
+        """End the copy, settle the keyed rows, NOTIFY and commit: one thread call, which
+        gives the connection back to the pool whatever happens."""
+        await self.settle()
+        await trio.lowlevel.checkpoint_if_cancelled()  # nothing is committed yet
+        self.released = True
+        with trio.CancelScope(shield=True):
+            await self._driver.release(self._conn, self._finish_and_commit)
+        return self.ids
+
+    def _finish_and_commit(self, conn: Conn) -> None:  # in the worker thread
+        store = self._store
+        self.ids, self.wake = inserts.stream_finish(conn, self._copy, store.channel,
+                                                    store.origin)
+        commit(conn)
 
 
 class PostgresStore(Pusher):
@@ -274,6 +326,33 @@ class PostgresStore(Pusher):
                                          self.channel, self.origin)
         self._notify(wake)
         return results
+
+    def job_insert_stream(self, expected: int | None
+                          ) -> AbstractAsyncContextManager[InsertStream]:
+        return self._insert_stream(expected)
+
+    @asynccontextmanager
+    async def _insert_stream(self, expected: int | None) -> AsyncIterator[InsertStream]:
+        """A transaction on a held connection whose ``COPY`` takes ``push_many``'s rows while
+        it builds the next ones (the server inserts them meanwhile); rolled back unless
+        committed."""
+        driver = self._usable_driver()
+        async with driver.slots:
+            conn = await driver.acquire(begin)
+            copy = CopyStream(conn, expected)
+            stream = _InsertStream(self, driver, conn, copy)
+            try:
+                yield stream
+                if not stream.released:
+                    raise StoreError("the push's rows were not all written")
+            except BaseException:
+                if not stream.released:
+                    with trio.CancelScope(shield=True):
+                        with suppress(Exception):  # the first error is the news
+                            await stream.settle()
+                        await driver.release(conn, functools.partial(_abort_copy, copy))
+                raise
+        self._notify(stream.wake)
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         result = await self._call(inserts.insert_returning_committed, job, self.channel,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -17,8 +18,8 @@ from .._limits import LimitedClaim, Limits, QueueLimitsRow
 from .._listeners import Listeners
 from .._owner_lock import OwnerLock
 from .._paging import list_in_pages
-from .._push import Pusher
-from .._runner import InlineRunner, Runner, ThreadRunner
+from .._push import InsertStream, Pusher
+from .._runner import InlineRunner, Pending, Runner, ThreadRunner
 from .._states import FINISHED, JobState
 from .._store import (
     BulkBatch,
@@ -59,6 +60,7 @@ from .connection import (
     guarded_at,
     in_transaction,
     migrate,
+    rollback_if_open,
     set_busy_timeout,
 )
 from .peers import News, PeerChannel
@@ -105,6 +107,41 @@ def _insert_and_wake(
 ) -> tuple[list[InsertResult], Wake | None]:
     results = queries.insert_many(conn, jobs)
     return results, wake_of(jobs, results)
+
+
+class _InsertStream:
+    """A ``push_many``'s rows written while the next ones are built: each chunk goes to the
+    store's thread at once, and the caller builds the next chunk while the thread writes it
+    (``SQLiteStore.job_insert_stream``: inside the store's lock and one transaction)."""
+
+    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+        self._pending: Pending[tuple[list[int], Wake | None]] | None = None
+        self.ids: list[int] = []
+        self.wake: Wake | None = None
+        self.committed = False
+
+    async def send(self, rows: list[JobInsert]) -> None:
+        await self.settle()
+        store = self._store
+        self._pending = store._runner.start(store._guarded, queries.insert_ids, self._conn,
+                                            rows)
+
+    async def settle(self) -> None:
+        """Wait for the chunk being written, if any (its error is raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            ids, wake = await pending.result()
+            self.ids += ids
+            if wake is not None:
+                self.wake = wake.merged(self.wake)
+
+    async def commit(self) -> list[int]:
+        await self.settle()
+        await self._store._call(_execute, "COMMIT")
+        self.committed = True
+        return self.ids
 
 
 class SQLiteTransaction(Pusher):
@@ -477,6 +514,34 @@ class SQLiteStore(Pusher):
                 wake = wake_of(jobs, results)
             self._notify(wake)
         return results
+
+    def job_insert_stream(self, expected: int | None
+                          ) -> contextlib.AbstractAsyncContextManager[InsertStream]:
+        return self._insert_stream()
+
+    @asynccontextmanager
+    async def _insert_stream(self) -> AsyncIterator[InsertStream]:
+        """A ``BEGIN IMMEDIATE`` transaction that ``push_many`` writes chunks of rows into while
+        it builds the next ones; rolled back unless committed."""
+        self._check_not_in_own_transaction()
+        async with self._lock:
+            if self._conn is None:
+                raise StoreError("the store is not open")
+            conn = self._conn
+            await self._call(_execute, "BEGIN IMMEDIATE")
+            stream = _InsertStream(self, conn)
+            try:
+                yield stream
+            finally:
+                if not stream.committed:
+                    with trio.CancelScope(shield=True):
+                        with contextlib.suppress(Exception):  # the first error is the news
+                            await stream.settle()
+                        await self._call(rollback_if_open)
+            if not stream.committed:
+                raise StoreError("the push's rows were not all written")
+            self._wrote()
+        self._notify(stream.wake)
 
     async def _insert_group(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         if len(jobs) > INLINE_ROWS:  # a big batch would hold the event loop: the thread writes

@@ -10,19 +10,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from support.conformance import EMAIL, Email, Listener, Report, all_jobs, args_of, claim, settle
+import trio
+from support.conformance import (
+    EMAIL,
+    REPORT,
+    Email,
+    Listener,
+    Report,
+    all_jobs,
+    args_of,
+    claim,
+    settle,
+)
 
 from service.jobs import JobFilter, JobState, JobStore, Push, Workflow
 
 if TYPE_CHECKING:
-    import trio.testing
+    from collections.abc import Iterator
 
 #: Over PostgreSQL's ``COPY_FROM`` (32) and SQLite's inline limit.
 BIG = 300
+#: Over ``STREAM_FROM``: written while the rest is still being built, on a store that can.
+STREAMED = 1000
 
 
+@pytest.mark.parametrize("size", [BIG, STREAMED])
 async def test_a_big_push_many_returns_ids_in_push_order_with_every_field_stored(
-    backend: JobStore, autojump_clock: trio.testing.MockClock
+    backend: JobStore, autojump_clock: trio.testing.MockClock, size: int
 ) -> None:
     await backend.push(Email(to="first@example.com"))  # ids do not start at 1
     now = backend.clock.now()
@@ -32,12 +46,12 @@ async def test_a_big_push_many_returns_ids_in_push_order_with_every_field_stored
         if n % 5 == 0 else
         Push(task=Email(to=f"{n}@example.com"), concurrency_key=f"c{n % 3}")
         if n % 5 == 1 else Email(to=f"{n}@example.com")
-        for n in range(BIG)
+        for n in range(size)
     ]
 
-    ids = await backend.push_many(plan)
+    ids = await backend.push_many(iter(plan))  # an iterator: its length is not known ahead
 
-    assert len(set(ids)) == BIG
+    assert len(set(ids)) == size
     assert ids == sorted(ids), "one push_many inserts in the order given (FIFO)"
     rows = {row.id: row for row in await all_jobs(backend)}
     for n, job_id in enumerate(ids):
@@ -51,15 +65,18 @@ async def test_a_big_push_many_returns_ids_in_push_order_with_every_field_stored
         else:
             assert (row.state, row.run_at, row.traceparent, row.expires_at) == (
                 JobState.AVAILABLE, now, None, None)
-    claimed = await claim(backend, EMAIL, limit=BIG + 1)
+    claimed = await claim(backend, EMAIL, limit=size + 1)
     assert [row.id for row in claimed[1:]] == [i for n, i in enumerate(ids) if n % 5 != 0]
 
 
 
-async def test_a_big_push_many_settles_unique_keys_like_a_small_one(backend: JobStore) -> None:
+@pytest.mark.parametrize("size", [BIG, STREAMED])
+async def test_a_big_push_many_settles_unique_keys_like_a_small_one(
+    backend: JobStore, size: int
+) -> None:
     held = await backend.push(Email(to="held@example.com"), unique_key="held")
     plan: list[Email | Push] = []
-    for n in range(BIG):
+    for n in range(size):
         to = f"u{n}@example.com"
         if n % 7 == 3:
             plan.append(Push(task=Email(to=to), unique_key=f"k{n % 21}"))  # repeats in-batch
@@ -121,6 +138,58 @@ async def test_a_big_push_many_rolled_back_with_its_transaction_leaves_nothing(
     assert listener.calls == []
     again = await backend.push_many([Email(to=f"{n}@example.com") for n in range(BIG)])
     assert len(set(again)) == BIG
+
+
+async def test_a_streamed_push_many_wakes_listeners_once_after_the_commit_with_its_earliest(
+    backend: JobStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    held = await backend.push(Email(to="held@example.com"), unique_key="held", delay=1)
+    listener = Listener()
+    backend.add_push_listener(listener)
+    now = backend.clock.now()
+    plan: list[Email | Push] = [Push(task=Email(to=f"{n}@example.com"), delay=60 + n)
+                                for n in range(STREAMED)]
+    plan[700] = Push(task=Report(month=1), delay=30)
+    plan[900] = Push(task=Email(to="again@example.com"), delay=5, unique_key="held")  # kept
+
+    ids = await backend.push_many(iter(plan))
+
+    assert ids[900] == held
+    assert listener.calls == [(frozenset({EMAIL, REPORT}), now + 30)]
+
+
+@pytest.mark.parametrize("refused_at", [STREAMED // 2, STREAMED - 1])
+async def test_a_streamed_push_many_refused_midway_leaves_nothing_and_wakes_no_one(
+    backend: JobStore, refused_at: int
+) -> None:
+    listener = Listener()
+    backend.add_push_listener(listener)
+    plan: list[Email | Push] = [Email(to=f"{n}@example.com") for n in range(STREAMED)]
+    plan[refused_at] = Push(task=Email(to="late@example.com"), max_attempts=0)
+
+    with pytest.raises(ValueError, match="max_attempts"):
+        await backend.push_many(iter(plan))
+
+    assert await all_jobs(backend) == []
+    assert listener.calls == []
+    again = await backend.push_many(iter(plan[:refused_at]))
+    assert again == sorted(again)
+    assert len(await all_jobs(backend)) == refused_at
+
+
+async def test_a_streamed_push_many_cancelled_midway_leaves_nothing(backend: JobStore) -> None:
+    def tasks(scope: trio.CancelScope) -> Iterator[Email]:
+        for n in range(STREAMED):
+            if n == STREAMED // 2:
+                scope.cancel()  # while earlier rows are already being written
+            yield Email(to=f"{n}@example.com")
+
+    with trio.CancelScope() as scope:
+        await backend.push_many(tasks(scope))
+    assert scope.cancelled_caught
+
+    assert await all_jobs(backend) == []
+    assert len(await backend.push_many(tasks(trio.CancelScope()))) == STREAMED
 
 
 async def test_big_batches_in_one_transaction_interleave_with_single_pushes_in_order(

@@ -113,6 +113,20 @@ async def test_pushes_without_one_store_the_installed_tracers_traceparent(
     ]
 
 
+async def test_a_big_push_many_written_while_built_is_one_traced_push(
+    backend: JobStore, tracer: RecordingTracer
+) -> None:
+    tasks = (Email(to=f"{n}@example.com") if n % 2 else Report(month=n % 12 + 1)
+             for n in range(1000))
+
+    ids = await backend.push_many(tasks)
+
+    [trace] = tracer.pushes
+    assert (trace.tasks, trace.count, trace.ids) == (frozenset({EMAIL, REPORT}), 1000, ids)
+    handed_out = f"00-{1:032x}-{1:016x}-01"
+    assert {row.traceparent for row in await all_jobs(backend)} == {handed_out}
+
+
 async def test_a_workflow_push_is_one_traced_push_whose_members_store_its_traceparent(
     backend: JobStore, tracer: RecordingTracer
 ) -> None:

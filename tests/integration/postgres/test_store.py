@@ -33,7 +33,8 @@ from service.jobs import (
     StoreUnavailable,
     Workflow,
 )
-from service.jobs._postgres.copy import COPY_FROM, SEQUENCE
+from service.jobs._postgres.copy import COPY_FROM, RESERVE_FIRST, SEQUENCE
+from service.jobs._push import STREAM_FROM
 
 MARK = Mark.options.name
 
@@ -395,3 +396,20 @@ async def test_an_outcome_written_while_a_workflow_on_its_job_commits_releases_t
         [[member]] = pushed
         assert (await store.job_get(dependency)).state is JobState.COMPLETED
         assert (await store.job_get(member)).state is JobState.AVAILABLE
+
+
+@needs_server
+async def test_a_streamed_batch_of_known_length_reserves_just_its_ids() -> None:
+    size = STREAM_FROM + 500
+    async with schema_store() as store:
+        listed = await store.push_many([Mark(n=n) for n in range(size)])
+        after_listed = await store.push(Mark(n=-1))
+        generated = await store.push_many(Mark(n=n) for n in range(3 * RESERVE_FIRST))
+        after_generated = await store.push(Mark(n=-2))
+
+    assert listed == list(range(listed[0], listed[0] + size))
+    assert after_listed == listed[-1] + 1, "no id reserved and left unused"
+    # Of unknown length: reserved in growing blocks, in push order; the rest stay unused.
+    assert generated == sorted(generated)
+    assert after_listed < generated[0]
+    assert generated[-1] < after_generated
