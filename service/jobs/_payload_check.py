@@ -5,9 +5,7 @@ and through them the API and the CLI). The proof is the worker's own: decode the
 into the task's class with the one strict converter (:func:`.codec.decode`), so a refusal names
 the task and the field in the very words the worker would use when it discards the job.
 
-A flat task (simple field types only) skips both: :mod:`._flat_encode` writes its text
-after checking each value's type. Otherwise the full decode costs about as much again as the
-encode. So a check is built once per task
+That full decode costs about as much again as the encode. So a check is built once per task
 class (and cached) from its field types, for the types whose strict structuring
 :mod:`.codec` defines: ``int``, ``float``, ``str``, ``bool``, ``None``, ``Any``, ``uuid.UUID``,
 ``datetime``, ``list[X]``, ``dict[str, X]``, ``X | None`` and nested attrs classes. It only
@@ -30,7 +28,6 @@ import attrs
 
 from . import _codec as codec
 from ._errors import PayloadError
-from ._flat_encode import compared, flat_encoder, unchecked
 
 #: ``value -> True`` if it certainly decodes as the type the check was built for.
 Check = Callable[[Any], bool]
@@ -50,17 +47,6 @@ def encode_task(task: Any, *, name: str) -> str:
     the same message the worker records when a stored payload fails to decode.
     """
     cls = type(task)
-    encoder = flat_encoder(cls)
-    if encoder is not None and (text := encoder(task)) is not None:
-        if not unchecked(cls):
-            return text
-        full = _encode_checked(task, cls, name)
-        compared(cls, full == text)
-        return full
-    return _encode_checked(task, cls, name)
-
-
-def _encode_checked(task: Any, cls: type, name: str) -> str:
     try:
         text = codec.encode(task, name=name)
     except PayloadError as exc:

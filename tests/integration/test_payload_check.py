@@ -29,7 +29,6 @@ from service.jobs import (
     TaskWorker,
 )
 from service.jobs import _codec as codec
-from service.jobs import _flat_encode as flat_encode
 from service.jobs import _payload_check as payload_check
 from service.jobs._store import JobInsert
 
@@ -133,50 +132,6 @@ def test_a_field_that_cannot_be_stored_is_named() -> None:
         payload_check.encode_task(cls(v=math.nan), name="t")
     assert list(info.value.fields) == ["$.v"]
     assert "cannot be stored as JSON" in info.value.fields["$.v"]
-
-
-FLAT_TYPES: list[Any] = [
-    int, float, str, bool, uuid.UUID, dt.datetime, int | None, float | None,
-    str | None, bool | None, uuid.UUID | None, dt.datetime | None,
-]
-TEXTS: list[Any] = [*VALUES, "é ☃ \n \"q\" \\", 1e300, -0.0, 2**70,
-                    dt.datetime(2027, 1, 1, 1, 2, 3, 4)]
-
-
-@pytest.mark.parametrize("field_type", FLAT_TYPES, ids=str)
-def test_the_flat_encoder_writes_the_full_paths_text_or_leaves_it_the_value(
-    field_type: Any,
-) -> None:
-    cls = attrs.make_class("Flat", {"a": attrs.field(type=field_type),
-                                    "b": attrs.field(type=int, default=1)},
-                           frozen=True, kw_only=True)
-    encoder = flat_encode.flat_encoder(cls)
-    assert encoder is not None
-    answered = 0
-    for value in TEXTS:
-        holder = cls(a=value)
-        text = encoder(holder)
-        if text is None:
-            continue
-        answered += 1
-        assert text == codec.encode(holder, name="t"), (field_type, value)
-        assert _decodes(holder), (field_type, value)
-    assert answered
-
-
-@pytest.mark.parametrize("field_type", [list[int], dict[str, int], Any, Inner, int | str,
-                                        type(None)],
-                         ids=str)
-def test_other_field_types_get_no_flat_encoder(field_type: Any) -> None:
-    assert flat_encode.flat_encoder(_make(field_type)) is None
-
-
-def test_a_flat_class_whose_text_differs_from_the_full_paths_keeps_the_full_path() -> None:
-    cls = _make(int)  # a class of its own: the hook below touches no other
-    codec.converter.register_unstructure_hook(cls, lambda holder: {"v": holder.v + 1})
-    assert payload_check.encode_task(cls(v=1), name="t") == '{"v":2}'
-    assert flat_encode.flat_encoder(cls) is None
-    assert payload_check.encode_task(cls(v=5), name="t") == '{"v":6}'
 
 
 # -- the worker's words ----------------------------------------------------------------------
