@@ -47,8 +47,10 @@ STREAM_FROM = 3 * BUILD_CHUNK
 #: :data:`STREAM_FROM` (fewer thread switches than one slice per :data:`BUILD_CHUNK`).
 STREAM_SLICE = 2 * BUILD_CHUNK
 #: From this many rows on, ``push_many`` pauses CPython's cyclic garbage collector (see
-#: :func:`collector_paused`).
-GC_PAUSE_ROWS = 4096
+#: :func:`collector_paused`): from its first chunk on. At 4,096 a batch of 10,000 on PostgreSQL
+#: still met a full collection while its first rows were built (31 ms of a 33 ms stall,
+#: ``bench.stall_ops --quick``): rows that live until the commit are what triggers them.
+GC_PAUSE_ROWS = BUILD_CHUNK
 
 _gc_pauses = 0
 _gc_was_enabled = False
