@@ -271,6 +271,31 @@ def decode(text: str, cls: type[T], *, name: str) -> T:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
+def _compact_encoder() -> Callable[[Any], str]:
+    """``_ENCODER.encode``, with the C encoder it builds made once instead of per call (that
+    build is ~1.4 of its ~2.4 µs for a small task's payload). No circular-reference check: a
+    cycle ends in ``RecursionError``, refused as any value that cannot be stored."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _ENCODER.encode
+    try:
+        chunks = make(None, _ENCODER.default, json.encoder.encode_basestring_ascii, None,
+                      _ENCODER.key_separator, _ENCODER.item_separator, False, False, False)
+    except TypeError:  # another signature: keep the encoder's own path
+        return _ENCODER.encode
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):  # the C encoder takes containers; a bare string is quoted
+            return _ENCODER.encode(value)
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+#: JSON text of unstructured data, compact, NaN and infinities refused.
+encode_json = _compact_encoder()
+
+
 def encode(value: Any, *, name: str, as_type: Any = None) -> str:
     """JSON text for an attrs instance or JSON-able value; :class:`PayloadError` if impossible.
 
@@ -278,7 +303,7 @@ def encode(value: Any, *, name: str, as_type: Any = None) -> str:
     """
     try:
         if as_type is None:
-            return _ENCODER.encode(converter.unstructure(value))
-        return _ENCODER.encode(converter.unstructure(value, unstructure_as=as_type))
+            return encode_json(converter.unstructure(value))
+        return encode_json(converter.unstructure(value, unstructure_as=as_type))
     except Exception as exc:  # unstructuring a value of the wrong shape raises anything
         raise PayloadError(name, {"$": f"cannot be stored as JSON: {exc}"}) from exc

@@ -79,7 +79,6 @@ def check_message(value: object) -> str | None:
 
 
 _PLAIN = (dict, list, str, int, float, bool, type(None))
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def encode_checkpoint(value: Any, task: str) -> str:
@@ -90,7 +89,7 @@ def encode_checkpoint(value: Any, task: str) -> str:
         # Plain JSON data (the usual checkpoint) encodes as the converter would, ~10x faster:
         # a report in a tight loop stays cheap. Anything else takes the converter's path.
         try:
-            text = _ENCODER.encode(value)
+            text = codec.encode_json(value)
         except (TypeError, ValueError):
             text = None
     if text is None:
