@@ -12,7 +12,6 @@ import logging
 from typing import TYPE_CHECKING, BinaryIO
 
 import attrs
-from pypdf import PdfReader
 
 from ..jobs import ServiceError
 from .sniff import NOT_TEXT, PDF_MAGIC
@@ -76,6 +75,8 @@ def _utf8_text(head: bytes, whole: bool) -> str:
 def _pdf_text(file: BinaryIO, max_chars: int) -> Extract:
     parts: list[str] = []
     found = 0
+    from pypdf import PdfReader  # here: only the text step pays for it (see thumbnails)
+
     try:
         reader = PdfReader(file)
         pages = len(reader.pages)

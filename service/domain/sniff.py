@@ -21,7 +21,6 @@ import re
 from typing import TYPE_CHECKING
 
 import attrs
-import filetype  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,6 +56,8 @@ def magic_type(head: bytes) -> str | None:
     """The content type whose magic number starts ``head`` (filetype's verdict), or None.
 
     Only for bytes known not to be text: see the module's docstring."""
+    import filetype  # type: ignore[import-untyped]  # here: only uploads pay for it
+
     found: str | None = filetype.guess_mime(head) if head else None
     return None if found == OCTET_STREAM else found
 

@@ -13,12 +13,13 @@ import warnings
 from typing import TYPE_CHECKING
 
 import attrs
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..jobs import ServiceError
 
 if TYPE_CHECKING:
     import os
+
+    from PIL import Image
 
 #: The longest side of a thumbnail, in pixels.
 MAX_SIDE = 256
@@ -57,6 +58,10 @@ def make_thumbnail(
     Raises :class:`NotAnImage` or :class:`BadImage` (see each); ``OSError`` when the file
     cannot be opened.
     """
+    # Imported here: Pillow costs every process that loads this module ~10 MiB (with pypdf),
+    # and only the thumbnail step uses it.
+    from PIL import Image, UnidentifiedImageError
+
     with open(path, "rb") as file:
         try:
             with warnings.catch_warnings():
@@ -82,6 +87,8 @@ def make_thumbnail(
 
 
 def _shrink(image: Image.Image, max_side: int) -> Thumbnail:
+    from PIL import ImageOps
+
     jpeg = image.format == "JPEG"
     if jpeg:
         image.draft("RGB", (max_side, max_side))  # decode at 1/2..1/8 scale: far less work

@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import attrs
 import trio
-import trio_parallel
 
 from . import _codec as codec
 from . import _log as log
@@ -215,6 +214,8 @@ class ProcessBody:
         if self._limiter is None:  # made in the worker's trio run, on first use
             self._limiter = trio.CapacityLimiter(self._concurrency)
         module, qualname = self._where
+        import trio_parallel  # here: a worker without process tasks never loads it
+
         with autojump_suspended():
             reply: _Reply = await trio_parallel.run_sync(
                 _run_in_child, module, qualname, self.name, args, view,
