@@ -15,6 +15,18 @@ import trio
 from . import _codec as codec
 from . import _log as log
 from . import _outcomes as outcomes
+from ._attempt import (
+    CANCELLED_FROM_OUTSIDE,
+    LEASE_LOST,
+    OPERATOR_CANCELLED,
+    Attempt,
+    CancelReason,
+    LeaseLost,
+    OperatorCancelled,
+    Shutdown,
+    stop_reason,
+    with_progress,
+)
 from ._batcher import OutcomeBatcher
 from ._clock import Clock, iso_time, to_datetime
 from ._config import WorkerConfig
@@ -25,6 +37,10 @@ from ._run_in import LoopBody, body_for
 from ._states import JobState
 from ._store import ClaimedJob, JobStore, SetStateIfRunning
 from ._task import JobContext, Task, TaskOptions, task_options
+
+__all__ = ["BACKLOG_SLOTS", "CANCELLED_FROM_OUTSIDE", "LEASE_LOST", "OPERATOR_CANCELLED",
+           "Attempt", "CancelReason", "LeaseLost", "OperatorCancelled", "QueueContext",
+           "Shutdown", "TaskQueue", "with_progress"]
 from ._tracing import traced_attempt
 from ._wakeup import Wakeup
 
@@ -33,41 +49,6 @@ from ._wakeup import Wakeup
 #: no-op jobs, quiet machine): 2 cost concurrency 10 a fifth of its throughput (4.3k vs 5.5k
 #: jobs/s) against 10 (concurrency 100: 15.6k vs 16.2k).
 BACKLOG_SLOTS = 10
-
-
-@attrs.frozen
-class Shutdown:
-    """The worker is shutting down and the attempt outlived the grace period it was given."""
-
-    grace: float
-
-    def message(self) -> str:
-        return f"interrupted by shutdown: still running after the {self.grace:g} s grace period"
-
-
-@attrs.frozen
-class LeaseLost:
-    """The attempt's lease could not be renewed: the job may already run elsewhere."""
-
-
-LEASE_LOST = LeaseLost()
-
-
-@attrs.frozen
-class OperatorCancelled:
-    """An operator cancelled the job while it ran: its row is ``cancelled`` already."""
-
-
-OPERATOR_CANCELLED = OperatorCancelled()
-
-#: Why the worker cancels an attempt.
-CancelReason = Shutdown | LeaseLost | OperatorCancelled
-
-#: Recorded on a job whose attempt was cancelled by a scope around the worker (the runtime's
-#: forced exit on a second signal), not by the worker's own shutdown.
-CANCELLED_FROM_OUTSIDE = (
-    "interrupted by a forced shutdown: the worker was cancelled from outside, with no grace period"
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -90,37 +71,6 @@ class QueueContext:
     #: Called with each claim's job ids once their attempts are in ``in_flight`` (a cancel
     #: heard between the claim's commit and then is acted on here).
     on_claimed: Callable[[list[int]], None] | None = None
-
-
-@attrs.define(eq=False)
-class Attempt:
-    """One run of one claimed job, from its claim until its outcome is written."""
-
-    row: ClaimedJob
-    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    #: Why the worker cancelled it (the first reason given wins); None while it was not.
-    cancel_reason: CancelReason | None = None
-    #: trio time at which the task started running, once it has.
-    started_at: float | None = None
-    #: Seconds the task ran, once it has returned (0 if it never ran).
-    duration: float = 0.0
-    #: What the task raised if it said a downstream service is rate limiting it.
-    rate_limited: RateLimited | None = None
-    #: Its progress reports not yet written (see ``JobContext.progress``), made at the claim.
-    progress: ProgressBuffer = attrs.field(factory=ProgressBuffer)
-
-    def cancel(self, reason: CancelReason) -> None:
-        if self.cancel_reason is None:
-            self.cancel_reason = reason
-        self.scope.cancel()
-
-
-def with_progress(outcome: SetStateIfRunning, attempt: Attempt) -> SetStateIfRunning:
-    """``outcome``, carrying what the attempt reported since the last lease renewal."""
-    if attempt.progress.last is None:  # the usual case, kept to one attribute read
-        return outcome
-    update = attempt.progress.pending()
-    return outcome if update is None else attrs.evolve(outcome, progress=update)
 
 
 class TaskQueue:
@@ -204,7 +154,7 @@ class TaskQueue:
                 self._idle_slots.unpark_all()
         except BaseException as exc:
             # Cancelled from outside (or worse) with attempts no slot took: return them.
-            await self._return_unstarted(_stop_reason(exc))
+            await self._return_unstarted(stop_reason(exc))
             raise
         while self.in_flight:
             self._slot_freed.clear()
@@ -344,7 +294,7 @@ class TaskQueue:
             outcome = await self._attempt(attempt)
         except BaseException as exc:
             # Cancelled from outside the worker (or worse): return the job, then propagate.
-            reason = _stop_reason(exc)
+            reason = stop_reason(exc)
             with trio.CancelScope(shield=True):
                 await self.context.store.job_set_state_if_running_many(
                     [with_progress(self._interrupted(row, reason), attempt)]
@@ -504,10 +454,3 @@ class TaskQueue:
         level = logging.INFO if outcome.error is None else logging.WARNING
         log.event(level, f"job.{outcome.state.value}", **fields)
 
-
-def _stop_reason(exc: BaseException) -> str:
-    """What a job interrupted by ``exc`` (raised into the worker from outside) records."""
-    if isinstance(exc, trio.Cancelled) or (
-            isinstance(exc, BaseExceptionGroup) and exc.split(trio.Cancelled)[1] is None):
-        return CANCELLED_FROM_OUTSIDE
-    return f"interrupted: the worker stopped on {type(exc).__qualname__}"

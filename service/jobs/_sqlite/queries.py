@@ -559,35 +559,33 @@ def _set_state_grouped(
                 (o.id, o.attempt, o.finished_at, *progress_values(o.progress)))
     matched: set[int] = set()
     for (state, owner, progress), each in groups.items():
-        sql = _SET_STATE_GROUPED_PROGRESS if progress else _SET_STATE_GROUPED
-        rows = conn.execute(sql, (state, json.dumps(each), owner)).fetchall()
+        rows = conn.execute(_SET_STATE_GROUPED[progress],
+                            (state, json.dumps(each), owner)).fetchall()
         matched.update(r[0] for r in rows)
     return matched
 
 
-_SET_STATE_GROUPED = (
-    "UPDATE jobs SET state = ?, finished_at = done.finished_at, result = NULL,"
-    " lease_owner = NULL, lease_expires_at = NULL"
-    " FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS finished_at"
-    "  FROM json_each(?)) AS done"
-    " WHERE jobs.id = done.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
-    "  AND jobs.attempt = done.attempt"
-    " RETURNING jobs.id"
-)
-#: :data:`_SET_STATE_GROUPED` for outcomes that also write what their attempt reported (the
-#: plain one, for the usual outcome without, reads and writes three fewer columns).
-_SET_STATE_GROUPED_PROGRESS = (
-    "UPDATE jobs SET state = ?, finished_at = done.finished_at, result = NULL,"
-    " lease_owner = NULL, lease_expires_at = NULL, "
-    + progress_sets("done.fraction", "done.message", "done.at", "done.checkpoint",
-                    table="jobs.")
-    + " FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS finished_at,"
-    "  value ->> 3 AS fraction, value ->> 4 AS message, value ->> 5 AS at,"
-    "  value ->> 6 AS checkpoint FROM json_each(?)) AS done"
-    " WHERE jobs.id = done.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
-    "  AND jobs.attempt = done.attempt"
-    " RETURNING jobs.id"
-)
+def _grouped_statement(progress: bool) -> str:
+    """The outcomes of one (state, owner) group from a JSON array of
+    ``[id, attempt, finished_at]`` -- with ``progress``, also ``fraction, message, at,
+    checkpoint``, written beside the state (the usual outcome reports none: three columns fewer
+    read and written)."""
+    reported = (", value ->> 3 AS fraction, value ->> 4 AS message, value ->> 5 AS at,"
+                " value ->> 6 AS checkpoint" if progress else "")
+    sets = (", " + progress_sets("done.fraction", "done.message", "done.at", "done.checkpoint",
+                                 table="jobs.") if progress else "")
+    return (
+        "UPDATE jobs SET state = ?, finished_at = done.finished_at, result = NULL,"
+        f" lease_owner = NULL, lease_expires_at = NULL{sets}"
+        " FROM (SELECT value ->> 0 AS id, value ->> 1 AS attempt, value ->> 2 AS finished_at"
+        f"{reported} FROM json_each(?)) AS done"
+        " WHERE jobs.id = done.id AND jobs.state = 'running' AND jobs.lease_owner = ?"
+        "  AND jobs.attempt = done.attempt"
+        " RETURNING jobs.id"
+    )
+
+
+_SET_STATE_GROUPED = {progress: _grouped_statement(progress) for progress in (False, True)}
 
 
 def set_state_if_running_many(
