@@ -5,9 +5,12 @@
 process holds 1,000 idle keep-alive connections and 50 slowloris connections (a header byte
 every 2 s; :mod:`bench.hostile`), every one reconnecting as soon as the server cuts it.
 Reported: the normal clients' p99 quiet and attacked (target: attacked <= 2x quiet), their
-statuses, how long the server let idle and slowloris connections live (its documented
-timeout: ``SERVICE_HTTP_KEEP_ALIVE``, 5 s), and the server's open file descriptors against
-its limit.
+statuses, how many idle and slowloris connections the server cut and how long it let them
+live (its documented timeouts: ``SERVICE_HTTP_HEAD_TIMEOUT``, 10 s, from a head's first byte;
+``SERVICE_HTTP_KEEP_ALIVE``, 75 s, for an idle connection), and the server's open file
+descriptors against its limit. A second run sets ``SERVICE_HTTP_KEEP_ALIVE=5``: the 1,000 idle
+clients, connected at once, are then cut at once and all reconnect at once, every 5 s -- what a
+short keep-alive costs the normal clients.
 
 **Overload** (7c). The capacity is measured first (closed loop, 16 connections), then requests
 arrive open-loop at 3x that rate over 300 connections for a while. Reported: statuses (201 or
@@ -120,43 +123,67 @@ def run(ctx: Context, results: Results) -> None:
             results.skip(f"http {name}", f"failed: {str(exc).strip()[:300]}")
 
 
+#: The slow-clients runs: the default timers, then a short keep-alive (the 5 s of hypercorn and
+#: of this service before 4 Dec) under which every idle client is cut, and reconnects, at once.
+SLOW_VARIANTS = {"": {}, "ka5.": {"http_keep_alive": "5"}}
+#: The attacked window starts past one head timeout (10 s): slowloris clients have been cut
+#: and are reconnecting.
+SETTLE = 11.0
+
+
 def _slow_clients(directory: Path, results: Results, seconds: float, quick: bool) -> None:
+    for key, settings in SLOW_VARIANTS.items():
+        if quick and key:
+            continue
+        where = directory / (key.rstrip(".") or "default")
+        where.mkdir()
+        _slow_clients_once(where, results, seconds, quick, key, settings)
+
+
+def _slow_clients_once(directory: Path, results: Results, seconds: float, quick: bool,
+                       key: str, settings: dict[str, str]) -> None:
     # --quick: a smoke run of the same steps, 10x fewer hostile connections, no settling.
     idle, slow = (IDLE // 10, SLOWLORIS // 10) if quick else (IDLE, SLOWLORIS)
-    with service(directory) as server, Sampler(server.pid) as sampler:
+    with service(directory, **settings) as server, Sampler(server.pid) as sampler:
         quiet = _open_loop(server.port, NORMAL_RATE, seconds, 4)
         with Child("bench.hostile:child_hostile", {
                 "host": "127.0.0.1", "port": server.port, "idle": idle, "slow": slow,
-                "drip": DRIP, "seconds": seconds + (2 if quick else 20)},
+                "drip": DRIP, "seconds": seconds + (2 if quick else SETTLE + 14)},
                 timeout=seconds + 120) as hostile:
             hostile.ready()
-            # Past one keep-alive period: cuts and reconnects are under way.
-            time.sleep(0 if quick else 6)
+            time.sleep(0 if quick else SETTLE)
             since = sampler.samples[-1][0] if sampler.samples else 0.0
             attacked = _open_loop(server.port, NORMAL_RATE, seconds, 4)
             peak_rss, peak_fds = sampler.peak(since)
             held = hostile.result()
         limit = open_files_limit(server.pid)
     label = "normal clients, 100 requests/s"
-    results.add("http.slow.quiet.p99", quiet["percentiles"][2] * 1000,
-                f"{label}, quiet: p99", "ms", higher_is_better=False)
-    results.add("http.slow.attacked.p99", attacked["percentiles"][2] * 1000,
-                f"{label}, beside {idle:,} idle + {slow} slowloris connections: p99", "ms",
-                higher_is_better=False)
-    results.add("http.slow.ratio", attacked["percentiles"][2] / quiet["percentiles"][2],
-                "p99 attacked / quiet (target <= 2x)", "x", higher_is_better=False)
-    results.add("http.slow.fds", peak_fds, f"server's open descriptors at peak (limit"
+    timers = ("SERVICE_HTTP_KEEP_ALIVE=5: " if key else "")
+    p = f"http.slow.{key}"
+    if not key:
+        results.add(f"{p}quiet.p99", quiet["percentiles"][2] * 1000,
+                    f"{label}, quiet: p99", "ms", higher_is_better=False)
+    results.add(f"{p}attacked.p99", attacked["percentiles"][2] * 1000,
+                f"{timers}{label}, beside {idle:,} idle + {slow} slowloris connections: p99",
+                "ms", higher_is_better=False)
+    results.add(f"{p}ratio", attacked["percentiles"][2] / quiet["percentiles"][2],
+                f"{timers}p99 attacked / quiet (target <= 2x)", "x", higher_is_better=False)
+    results.add(f"{p}fds", peak_fds, f"{timers}server's open descriptors at peak (limit"
                 f" {limit:,})", "", higher_is_better=False)
-    results.add("http.slow.rss", peak_rss, "server's RSS at peak while attacked", "MiB",
+    results.add(f"{p}rss", peak_rss, f"{timers}server's RSS at peak while attacked", "MiB",
                 higher_is_better=False)
     for kind in ("idle", "slowloris"):
+        results.add(f"{p}cut.{kind}", held["cut"].get(kind, 0),
+                    f"{timers}{kind} connections the server cut (each reconnected)", "",
+                    higher_is_better=False)
         if kind in held["held_max"]:
-            results.add(f"http.slow.held.{kind}", held["held_max"][kind],
-                        f"longest a {kind} connection was kept (s)", "s",
-                        higher_is_better=False)
-    results.notes["http_slow"] = {"quiet": quiet["statuses"], "attacked": attacked["statuses"],
-                                  "cut": held["cut"], "connect_errors": held["errors"],
-                                  "attacked_errors": attacked["errors"]}
+            results.add(f"{p}held.{kind}", held["held_max"][kind],
+                        f"{timers}longest a {kind} connection was kept before its cut (s)",
+                        "s", higher_is_better=False)
+    results.notes[f"http_slow{'_' + key.rstrip('.') if key else ''}"] = {
+        "quiet": quiet["statuses"], "attacked": attacked["statuses"],
+        "cut": held["cut"], "connect_errors": held["errors"],
+        "attacked_errors": attacked["errors"]}
 
 
 def _overload(directory: Path, results: Results, seconds: float, quick: bool) -> None:

@@ -273,10 +273,12 @@ def _http_limits(results: Results) -> list[str]:
                 if key.startswith(prefix) and m.values]
         if not rows:
             continue
-        facts = results.notes.get(note, {})
         lines += [title, "", *table(["what", "value"], rows)]
-        lines += [f"- {name}: `{value}`" for name, value in facts.items()
-                  if name != "timeline"] + [""]
+        for which, facts in results.notes.items():  # http_slow, http_slow_ka5...
+            if which == note or which.startswith(f"{note}_"):
+                lines += [f"- {which.removeprefix(note).strip('_') or 'default'} {name}:"
+                          f" `{value}`" for name, value in facts.items() if name != "timeline"]
+        lines.append("")
     return lines
 
 

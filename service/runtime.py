@@ -192,6 +192,7 @@ class WebService:
         settings = self.state.settings
         config = hypercorn_config(getattr(settings, self._setting), settings.shutdown_grace,
                                   keep_alive=settings.http_keep_alive,
+                                  head_timeout=settings.http_head_timeout,
                                   read_timeout=settings.http_read_timeout)
         app = create_app(self.state) if self._name == "web" else create_ops_app(self.state)
         started = False

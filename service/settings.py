@@ -58,8 +58,10 @@ class Settings:
     http_log_every: int = 100
     #: Seconds from which a request counts as slow (always logged).
     http_slow: float = 0.5
-    #: Seconds an idle keep-alive connection, or one still sending its request head, is kept.
-    http_keep_alive: float = 5.0
+    #: Seconds an idle keep-alive connection is kept (above a load balancer's idle timeout).
+    http_keep_alive: float = 75.0
+    #: Seconds a request head may take from its first byte to its end (slowloris clients).
+    http_head_timeout: float = 10.0
     #: Seconds a connection with a request in progress may send nothing before it is cut.
     http_read_timeout: float = 75.0
     #: Requests handled at once; more answer 503 with ``Retry-After`` at once.
@@ -279,8 +281,10 @@ OPTIONS = [
            " (errors and slow requests are always logged; 1 = every request)", "100", _count),
     Option("http_slow", "seconds from which a request is slow: its http.request line is always"
            " logged", "0.5", _positive_seconds),
-    Option("http_keep_alive", "seconds an idle keep-alive connection, or one still sending its"
-           " request head, stays open", "5", _positive_seconds),
+    Option("http_keep_alive", "seconds an idle keep-alive connection stays open (more than a"
+           " load balancer's idle timeout, 60 s for most)", "75", _positive_seconds),
+    Option("http_head_timeout", "seconds a request head may take from its first byte to its"
+           " end before the connection is closed (slowloris clients)", "10", _positive_seconds),
     Option("http_read_timeout", "seconds a connection with a request in progress may send"
            " nothing before it is closed (more than the longest long-poll, 60)", "75",
            _positive_seconds),

@@ -71,3 +71,44 @@ async def test_shutdown_closes_an_idle_keep_alive_connection_at_once(tmp_path: P
             with trio.fail_after(AT_ONCE_S):  # not the 30 s grace
                 await web.shutdown()
                 assert await _read_until_eof(stream) == b""
+
+
+async def _answer(stream: trio.SocketStream) -> bytes:
+    await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+    answer = b""
+    with trio.fail_after(10):
+        while not answer.endswith(b'{"status":"ok"}\n'):
+            chunk = await stream.receive_some(65536)
+            assert chunk, f"the server closed the connection; answer so far: {answer!r}"
+            answer += chunk
+    return answer
+
+
+async def test_a_slow_request_head_is_cut_while_an_idle_connection_stays(tmp_path: Path) -> None:
+    # SERVICE_HTTP_HEAD_TIMEOUT counts from a head's first byte and dribbling does not extend
+    # it; SERVICE_HTTP_KEEP_ALIVE (far longer) keeps an idle connection that sent nothing.
+    async with serve_app(tmp_path, http_head_timeout="0.5", http_keep_alive="60") as app:
+        host, port = app.url.removeprefix("http://").rsplit(":", 1)
+        idle = await trio.open_tcp_stream(host, int(port))
+        slow = await trio.open_tcp_stream(host, int(port))
+        async with idle, slow:
+            assert (await _answer(idle)).startswith(b"HTTP/1.1 200")
+
+            async def dribble() -> None:
+                # A byte of a never-ending header every 0.1 s: each read is well inside any
+                # per-read timeout, only a deadline from the first byte stops it.
+                await slow.send_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ")
+                while True:
+                    await trio.sleep(0.1)
+                    try:
+                        await slow.send_all(b"a")
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        return
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(dribble)
+                with trio.fail_after(10):  # the keep-alive alone would take 60 s
+                    assert await _read_until_eof(slow) == b""
+                nursery.cancel_scope.cancel()
+            # Idle for longer than the head timeout, yet still open: the keep-alive rules it.
+            assert (await _answer(idle)).startswith(b"HTTP/1.1 200")

@@ -29,6 +29,8 @@ from hypercorn.trio.run import worker_serve
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.utils import wrap_app
 
+from . import head_timer
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -72,16 +74,21 @@ def _install_close_fix() -> None:
 
 
 _install_close_fix()
+head_timer.install()  # after the version pin above: it replaces two more of TCPServer's methods
 
 
-def hypercorn_config(bind: str, graceful_timeout: float, *, keep_alive: float = 5.0,
-                     read_timeout: float = 75.0) -> Config:
-    """hypercorn's settings for ``bind``; the timeouts are ``SERVICE_HTTP_KEEP_ALIVE`` and
-    ``SERVICE_HTTP_READ_TIMEOUT``.
+def hypercorn_config(bind: str, graceful_timeout: float, *, keep_alive: float = 75.0,
+                     head_timeout: float = 10.0, read_timeout: float = 75.0) -> Config:
+    """hypercorn's settings for ``bind``; the timeouts are ``SERVICE_HTTP_KEEP_ALIVE``,
+    ``SERVICE_HTTP_HEAD_TIMEOUT`` and ``SERVICE_HTTP_READ_TIMEOUT``.
 
     ``keep_alive``: hypercorn's idle timer runs from the connection's start, and again from
-    each response's end, until a request head is complete -- so it closes an idle keep-alive
-    connection and also a slow client still sending its head (slowloris). ``read_timeout``
+    each response's end, until a request head is complete: an idle keep-alive connection is
+    closed after it. It is longer than a load balancer's idle timeout (60 s for most), so the
+    server never closes a pooled connection the balancer is about to reuse. ``head_timeout``:
+    once a request head's first bytes arrive, the rest must follow within this (see
+    :mod:`.head_timer`), so a slow client still sending its head (slowloris) is cut.
+    ``read_timeout``
     closes a connection that sends nothing for that long while its request is in progress (a
     body that stalls); it must exceed the longest long-poll (``?wait=``, 60 s), during which
     the client rightly sends nothing. A request head larger than h11's default 16 KiB is
@@ -92,6 +99,7 @@ def hypercorn_config(bind: str, graceful_timeout: float, *, keep_alive: float = 
     # An idle keep-alive client must not hold shutdown past the grace period.
     config.graceful_timeout = graceful_timeout
     config.keep_alive_timeout = keep_alive
+    config.head_timeout = head_timeout  # type: ignore[attr-defined]  # read by head_timer
     # hypercorn types it as an int but hands it to trio.fail_after: seconds as a float work.
     config.read_timeout = read_timeout  # type: ignore[assignment]
     # hypercorn's 100 overflows when hundreds of clients (re)connect at once: the kernel drops
