@@ -17,6 +17,9 @@ arrive open-loop at 3x that rate over 300 connections for a while. Reported: sta
 the documented 503 with ``Retry-After`` past ``SERVICE_HTTP_MAX_IN_FLIGHT``), the slowest
 answer (target: none past a documented timeout), the server's RSS before, at peak and after,
 and how long after the load stopped a single client saw normal answers again (target: 5 s).
+The same overload against the bare quart-trio app (no database, no middleware) gives the floor
+of the slowest answer: what the framework, the generator and the two shared cores make of 300
+connections opened at once.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .http_api import TOKEN, _body, load, service
+from .http_api import TOKEN, _body, bare, load, service
 from .proc import Child, ChildFailed, run_child
 
 if TYPE_CHECKING:
@@ -232,4 +235,31 @@ def _overload(directory: Path, results: Results, seconds: float, quick: bool) ->
         results.skip("http.over.recovered", "not back to normal within 15 s")
     results.notes["http_overload"] = {"statuses": statuses, "errors": over["errors"],
                                       "timeline": over["timeline"],
-                                      "queued_p99_s": over["queued_p99"]}
+                                      "queued_p99_s": over["queued_p99"],
+                                      "p99_by_second_ms": _p99_by_second(over)}
+    if not quick:
+        _overload_bare(directory, results, seconds)
+
+
+def _p99_by_second(over: dict[str, Any]) -> list[int]:
+    """The worst p99 of each second of an open-loop run, ms (any status)."""
+    return [round(max((p99 for _, p99 in second.values()), default=0.0) * 1000)
+            for second in over["timeline"]]
+
+
+def _overload_bare(directory: Path, results: Results, seconds: float) -> None:
+    """The same overload against the bare quart-trio app (:mod:`bench.bare_app`): what the
+    framework, the load generator and the machine make of 300 connections at 3x capacity
+    with no database and no middleware -- the floor of the slowest answer."""
+    where = directory / "bare"
+    where.mkdir()
+    with bare(where) as server:
+        capacity = load(server.port, 16, 10**6, seconds)
+        over = _open_loop(server.port, OVERLOAD * capacity["rate"], seconds * 2,
+                          OVERLOAD_CONNECTIONS)
+    results.add("http.over.bare.max", over["max"] * 1000, "bare quart-trio app at 3x its"
+                " capacity, same generator: slowest answer", "ms", higher_is_better=False)
+    results.add("http.over.bare.p99", over["percentiles"][2] * 1000, "bare quart-trio app at"
+                " 3x its capacity: p99", "ms", higher_is_better=False)
+    results.notes["http_overload_bare"] = {"statuses": over["statuses"],
+                                           "p99_by_second_ms": _p99_by_second(over)}
