@@ -71,6 +71,12 @@ def _strict_bool(value: Any, _type: type) -> bool:
     return value
 
 
+def _strict_none(value: Any, _type: type) -> None:
+    # A field annotated ``None``: cattrs has no hook for the bare type (``X | None`` has one).
+    if value is not None:
+        raise TypeError(f"expected null, got {json_kind(value)}")
+
+
 def _uuid(value: Any, _type: type) -> uuid.UUID:
     if not isinstance(value, str):
         raise TypeError(f"expected a UUID string, got {json_kind(value)}")
@@ -179,6 +185,7 @@ def _build() -> cattrs.Converter:
     conv.register_structure_hook_factory(_is_literal, _literal)
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(type(None), _strict_none)
     conv.register_structure_hook(uuid.UUID, _uuid)
     conv.register_unstructure_hook(uuid.UUID, str)
     conv.register_structure_hook(dt.datetime, _datetime)

@@ -370,3 +370,24 @@ def test_a_literal_field_names_the_values_it_accepts(
     assert info.value.fields == {field: words}
     assert codec.structure({"mode": "replace", "level": 2}, Choice, name="choice") == Choice(
         mode="replace", level=2)
+
+
+@attrs.frozen(kw_only=True)
+class Placeholder:
+    """A field typed exactly ``None`` (a placeholder kept for a later version of the task)."""
+
+    reserved: None = None
+    count: int = 0
+
+
+def test_a_field_typed_none_is_pushed_and_decoded_by_the_worker() -> None:
+    from service.jobs._payload_check import encode_task
+
+    text = encode_task(Placeholder(count=2), name=NAME)  # the push's check
+    assert codec.decode(text, Placeholder, name=NAME) == Placeholder(count=2)  # the worker's
+
+
+def test_a_field_typed_none_refuses_any_other_value_naming_it() -> None:
+    with pytest.raises(PayloadError) as caught:
+        codec.decode('{"reserved": 5, "count": 1}', Placeholder, name=NAME)
+    assert caught.value.fields == {"$.reserved": "expected null, got a number"}
