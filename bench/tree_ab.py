@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,11 +27,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from .engine_before_after import _tree
 from .run_all import FAMILIES
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+
+
+def _tree(directory: Path, service: Path) -> Path:
+    """A directory whose ``service`` is ``service`` and whose ``bench`` is a copy of this one.
+
+    A copy, not a link: the scenarios start their children with the working directory at the
+    root above their own (resolved) file, and ``python -m`` puts that directory first on the
+    path -- through a link, every child would import this checkout's ``service``.
+    """
+    directory.mkdir()
+    (directory / "service").symlink_to(service.resolve())
+    shutil.copytree(HERE, directory / "bench", ignore=shutil.ignore_patterns("__pycache__",
+                                                                             "*.png"))
+    return directory
 
 
 def child(family: str, jobs: int, pg_url: str | None, out: Path) -> None:
