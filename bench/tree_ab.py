@@ -47,7 +47,7 @@ def _tree(directory: Path, service: Path) -> Path:
     return directory
 
 
-def child(family: str, jobs: int, pg_url: str | None, out: Path) -> None:
+def child(family: str, jobs: int, pg_url: str | None, out: Path, quick: bool = False) -> None:
     """Run one family once in this process's ``service`` tree; its metrics as JSON in ``out``."""
     import importlib
 
@@ -55,7 +55,7 @@ def child(family: str, jobs: int, pg_url: str | None, out: Path) -> None:
 
     results = Results()
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
-        ctx = Context(jobs=jobs, runs=1, quick=False, workdir=Path(tmp), pg_url=pg_url,
+        ctx = Context(jobs=jobs, runs=1, quick=quick, workdir=Path(tmp), pg_url=pg_url,
                       peers=set(), log=lambda message: print(message, file=sys.stderr))
         try:
             importlib.import_module(f"bench.{family}").run(ctx, results)
@@ -74,6 +74,8 @@ def _measure(cwd: Path, family: str, args: argparse.Namespace) -> dict:
                    str(args.jobs), "--out-json", out.name]
         if args.pg_url:
             command += ["--pg-url", args.pg_url]
+        if args.quick:
+            command.append("--quick")
         env = {**os.environ, "PYTHONPATH": str(cwd)}
         done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=3600)
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--threshold", type=float, default=0.05)
+    parser.add_argument("--quick", action="store_true",
+                        help="the families' small sizes and fewer variants (a smoke run)")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out-json", type=Path, help=argparse.SUPPRESS)
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_postgres:
         args.pg_url = None
     if args.child:
-        child(args.child, args.jobs, args.pg_url, args.out_json)
+        child(args.child, args.jobs, args.pg_url, args.out_json, args.quick)
         return 0
     if args.before is None:
         parser.error("the older tree's directory is required")

@@ -124,3 +124,20 @@ def test_quick_benchmark_runs_the_postgresql_scenarios(quick_run: QuickRun) -> N
     assert quick_run.postgres, "the server answered only after the benchmark had started"
     for section in POSTGRES_SECTIONS:
         assert section in quick_run.text, f"{section!r} missing from RESULTS.md"
+
+
+def test_tree_ab_compares_two_service_trees_scenario_by_scenario(tmp_path: Path) -> None:
+    # The before/after driver, run on this tree against itself: one row per scenario with its
+    # two medians and a ratio, nothing skipped.
+    out = tmp_path / "ab.md"
+    command = [sys.executable, "-m", "bench.tree_ab", str(ROOT), "--quick", "--runs", "1",
+               "--jobs", "200", "--only", "pushes", "--no-postgres", "--out", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| push")]
+    assert rows, out.read_text()
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert re.fullmatch(r"\d+\.\d\d", cells[4]), row  # after/before of two real medians
+    assert "skipped" not in out.read_text()
