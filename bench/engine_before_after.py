@@ -24,19 +24,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .tree_ab import _tree
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 METRICS = {"push (1 per call)": "push_one", "burn-down": "burn_down",
            "push_many (500/call)": "push_many"}
 LINE = re.compile(r"^(push \(1 per call\)|burn-down|push_many \(500/call\))\s+([\d,]+)")
-
-
-def _tree(directory: Path, service: Path) -> Path:
-    """A directory whose ``service`` is ``service`` and whose ``bench`` is this one."""
-    directory.mkdir()
-    (directory / "service").symlink_to(service.resolve())
-    (directory / "bench").symlink_to(HERE)
-    return directory
 
 
 def _run(cwd: Path, jobs: int, concurrency: int, url: str | None) -> dict[str, float]:

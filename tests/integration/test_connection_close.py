@@ -51,29 +51,8 @@ async def test_the_server_closes_the_socket_after_answering(
         assert data.endswith(b'{"status":"ok"}\n')
 
 
-async def test_shutdown_closes_an_idle_keep_alive_connection_at_once(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, shutdown_grace="30")
-    async with open_state(settings) as state, trio.open_nursery() as nursery:
-        web = WebService(state)
-        [url] = await nursery.start(web.run)
-        host, port = url.removeprefix("http://").rsplit(":", 1)
-        stream = await trio.open_tcp_stream(host, int(port))
-        async with stream:
-            await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-            answer = b""
-            with trio.move_on_after(10):
-                while not answer.endswith(b'{"status":"ok"}\n'):
-                    chunk = await stream.receive_some(65536)
-                    assert chunk, f"the server closed the connection; answer so far: {answer!r}"
-                    answer += chunk
-            assert answer.endswith(b'{"status":"ok"}\n'), (
-                f"timed out after 10 s waiting for the /healthz answer; last seen: {answer!r}")
-            with trio.fail_after(AT_ONCE_S):  # not the 30 s grace
-                await web.shutdown()
-                assert await _read_until_eof(stream) == b""
-
-
 async def _answer(stream: trio.SocketStream) -> bytes:
+    """A ``GET /healthz`` on ``stream`` (kept open) and its whole answer, within 10 s."""
     await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
     answer = b""
     with trio.fail_after(10):
@@ -82,6 +61,21 @@ async def _answer(stream: trio.SocketStream) -> bytes:
             assert chunk, f"the server closed the connection; answer so far: {answer!r}"
             answer += chunk
     return answer
+
+
+async def test_shutdown_closes_an_idle_keep_alive_connection_at_once(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, shutdown_grace="30")
+    async with open_state(settings) as state, trio.open_nursery() as nursery:
+        web = WebService(state)
+        [url] = await nursery.start(web.run)
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            assert (await _answer(stream)).endswith(b'{"status":"ok"}\n')
+            with trio.fail_after(AT_ONCE_S):  # not the 30 s grace
+                await web.shutdown()
+                assert await _read_until_eof(stream) == b""
+
 
 
 async def test_a_slow_request_head_is_cut_while_an_idle_connection_stays(tmp_path: Path) -> None:
