@@ -394,7 +394,10 @@ def set_state_independent(conn: Conn, params: Sequence[dict[str, Any]]) -> set[i
     if len(set(ids)) != len(ids):
         return None
     progress, columns = _columns(params)
-    rows = conn.execute(_SET_STATE_INDEPENDENT[progress], columns, prepare=False).fetchall()
+    # Prepared (psycopg's default: from its fifth run): planning it each time cost the server
+    # a fifth more CPU in a burn-down at concurrency 10 (groups of ~10 outcomes, 2.2 vs 1.8 s
+    # for 20,000 jobs); at concurrency 100 (groups of ~100) neither is cheaper.
+    rows = conn.execute(_SET_STATE_INDEPENDENT[progress], columns).fetchall()
     return {r[0] for r in rows}
 
 
