@@ -17,7 +17,7 @@ import trio
 from service.jobs import JobContext, PayloadError, SQLiteStore, Task, TaskOptions, ThreadRunner
 from service.jobs._push import GC_PAUSE_ROWS, collector_paused
 from service.jobs._sqlite import store as sqlite_store
-from service.jobs._sqlite.queries import insert_many
+from service.jobs._sqlite.inserts import insert_many
 
 if TYPE_CHECKING:
     from collections.abc import Callable

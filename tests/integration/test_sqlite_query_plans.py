@@ -17,7 +17,7 @@ import pytest
 from service.jobs import JobState, RateLimit
 from service.jobs._limits import Limits
 from service.jobs._progress import JobProgress, ProgressUpdate
-from service.jobs._sqlite import limits, queries
+from service.jobs._sqlite import inserts, limits, queries
 from service.jobs._sqlite.connection import connect, in_transaction, migrate
 from service.jobs._sqlite.schema import MIGRATIONS
 from service.jobs._store import JobInsert, SetStateIfRunning
@@ -76,19 +76,19 @@ def full_scans(conn: sqlite3.Connection, statement: str, allowed: str = "") -> l
 
 
 OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
-    "push": (queries.insert_many, ([job()],)),
-    "push, unique key already held": (queries.insert_many, ([job(key="k")],)),
-    "push, replacing the key's holder": (queries.insert_many, ([job(key="k", replace=True)],)),
+    "push": (inserts.insert_many, ([job()],)),
+    "push, unique key already held": (inserts.insert_many, ([job(key="k")],)),
+    "push, replacing the key's holder": (inserts.insert_many, ([job(key="k", replace=True)],)),
     "push, unique_for over a finished holder": (
-        queries.insert_many, ([job(key="done", unique_for=60.0)],)),
-    "push for the future": (queries.insert_many, ([future()],)),
+        inserts.insert_many, ([job(key="done", unique_for=60.0)],)),
+    "push for the future": (inserts.insert_many, ([future()],)),
     "push for the future, unique key held by a future job": (
-        queries.insert_many, ([future(key="later")],)),
-    "push, unique key held by a future job": (queries.insert_many, ([job(key="later")],)),
+        inserts.insert_many, ([future(key="later")],)),
+    "push, unique key held by a future job": (inserts.insert_many, ([job(key="later")],)),
     "push, replacing a future holder": (
-        queries.insert_many, ([job(key="later", replace=True)],)),
+        inserts.insert_many, ([job(key="later", replace=True)],)),
     "push for the future, replacing a future holder": (
-        queries.insert_many, ([future(key="later", replace=True)],)),
+        inserts.insert_many, ([future(key="later", replace=True)],)),
     "operator cancel of a future job": (queries.cancel, (5, NOW, "no")),
     "operator retry of a future job": (queries.retry, (5, NOW)),
     "read a future job": (queries.get, (5,)),
@@ -130,7 +130,7 @@ OPERATIONS: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]] = {
 
 @pytest.mark.parametrize("name", list(OPERATIONS))
 def test_no_engine_operation_scans_the_jobs_table(conn: sqlite3.Connection, name: str) -> None:
-    in_transaction(conn, queries.insert_many, [job(key="k"), job(), job("other"),
+    in_transaction(conn, inserts.insert_many, [job(key="k"), job(), job("other"),
                                                job(key="done", expires_at=NOW + 30),
                                                future(key="later", expires_at=NOW + 90)])
     conn.execute("UPDATE jobs SET state = 'completed', finished_at = ? WHERE id = 4", (NOW,))
@@ -145,7 +145,7 @@ def test_no_engine_operation_scans_the_jobs_table(conn: sqlite3.Connection, name
 
 
 def test_a_renewal_that_writes_progress_is_still_one_statement(conn: sqlite3.Connection) -> None:
-    in_transaction(conn, queries.insert_many, [job(), job(), job()])
+    in_transaction(conn, inserts.insert_many, [job(), job(), job()])
     in_transaction(conn, queries.claim, "email", "w", 3, NOW, NOW + 15)
 
     statements = statements_of(conn, queries.renew_leases, "w", [1, 2, 3], NOW + 30,

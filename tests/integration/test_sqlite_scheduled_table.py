@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from service.jobs import JobFilter, JobState
-from service.jobs._sqlite import queries
+from service.jobs._sqlite import bulk, inserts, queries
 from service.jobs._sqlite.connection import connect, in_transaction, migrate
 from service.jobs._sqlite.schema import MIGRATIONS, SCHEDULED_JOBS
 from service.jobs._store import JobInsert
@@ -51,7 +51,7 @@ def test_future_pushes_wait_apart_and_promotion_moves_them_keeping_ids(
     assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchall() \
         == [(0,)], "a new database starts the shared sequence"
     ids = [r.id for r in in_transaction(
-        conn, queries.insert_many, [job(), job(FUTURE), job(FUTURE), job(), job(FUTURE)])]
+        conn, inserts.insert_many, [job(), job(FUTURE), job(FUTURE), job(), job(FUTURE)])]
     assert ids == [1, 2, 3, 4, 5]
     assert (ids_in(conn, "jobs"), ids_in(conn, "scheduled_jobs")) == ([1, 4], [2, 3, 5])
 
@@ -63,7 +63,7 @@ def test_future_pushes_wait_apart_and_promotion_moves_them_keeping_ids(
 
 def test_a_change_to_a_waiting_job_moves_it_to_jobs_first(conn: sqlite3.Connection) -> None:
     [first, second] = [r.id for r in in_transaction(
-        conn, queries.insert_many, [job(FUTURE), job(FUTURE)])]
+        conn, inserts.insert_many, [job(FUTURE), job(FUTURE)])]
 
     row = in_transaction(conn, queries.cancel, first, NOW, "no")
 
@@ -75,14 +75,14 @@ def test_a_change_to_a_waiting_job_moves_it_to_jobs_first(conn: sqlite3.Connecti
 def test_a_replacing_push_keeps_a_future_holder_apart_and_a_due_one_in_jobs(
     conn: sqlite3.Connection,
 ) -> None:
-    [first] = in_transaction(conn, queries.insert_many, [job(FUTURE, key="a")])
-    [later] = in_transaction(conn, queries.insert_many, [
+    [first] = in_transaction(conn, inserts.insert_many, [job(FUTURE, key="a")])
+    [later] = in_transaction(conn, inserts.insert_many, [
         job(FUTURE, key="a", run_at=NOW + 120, replace=True)])
     assert (later.id, later.replaced) == (first.id, True)
     assert (ids_in(conn, "jobs"), ids_in(conn, "scheduled_jobs")) == ([], [first.id])
     assert queries.get(conn, first.id).run_at == NOW + 120
 
-    [due] = in_transaction(conn, queries.insert_many, [job(key="a", replace=True)])
+    [due] = in_transaction(conn, inserts.insert_many, [job(key="a", replace=True)])
 
     assert due.id == first.id
     assert (ids_in(conn, "jobs"), ids_in(conn, "scheduled_jobs")) == ([first.id], [])
@@ -92,14 +92,14 @@ def test_a_replacing_push_keeps_a_future_holder_apart_and_a_due_one_in_jobs(
 def test_listings_of_other_states_never_walk_the_future_jobs(
     conn: sqlite3.Connection,
 ) -> None:
-    in_transaction(conn, queries.insert_many, [job(), job(FUTURE)])
+    in_transaction(conn, inserts.insert_many, [job(), job(FUTURE)])
     seen: list[str] = []
     conn.set_trace_callback(seen.append)
     try:
         queries.list_jobs(conn, JobFilter(state=JobState.AVAILABLE))
-        queries.count(conn, JobFilter(states=frozenset({JobState.DISCARDED,
+        bulk.count(conn, JobFilter(states=frozenset({JobState.DISCARDED,
                                                         JobState.RETRYABLE})))
-        in_transaction(conn, queries.cancel_many, JobFilter(state=JobState.AVAILABLE), NOW, "no")
+        in_transaction(conn, bulk.cancel_many, JobFilter(state=JobState.AVAILABLE), NOW, "no")
     finally:
         conn.set_trace_callback(None)
 
@@ -109,11 +109,11 @@ def test_listings_of_other_states_never_walk_the_future_jobs(
 
 
 def test_ids_are_never_reused_across_the_tables(conn: sqlite3.Connection) -> None:
-    [waiting] = in_transaction(conn, queries.insert_many, [job(FUTURE)])
-    in_transaction(conn, queries.delete_many, JobFilter(state=FUTURE))
-    [due] = in_transaction(conn, queries.insert_many, [job()])
-    [later] = in_transaction(conn, queries.insert_many, [job(FUTURE, key="k")])
-    [returned] = in_transaction(conn, queries.insert_returning_many, [job(FUTURE)])
+    [waiting] = in_transaction(conn, inserts.insert_many, [job(FUTURE)])
+    in_transaction(conn, bulk.delete_many, JobFilter(state=FUTURE))
+    [due] = in_transaction(conn, inserts.insert_many, [job()])
+    [later] = in_transaction(conn, inserts.insert_many, [job(FUTURE, key="k")])
+    [returned] = in_transaction(conn, inserts.insert_returning_many, [job(FUTURE)])
 
     assert [waiting.id, due.id, later.id, returned.row.id] == [1, 2, 3, 4]
     assert returned.row.state is FUTURE
@@ -123,11 +123,11 @@ def test_a_failed_transaction_takes_back_the_future_job_and_its_id(
     conn: sqlite3.Connection,
 ) -> None:
     conn.execute("BEGIN IMMEDIATE")
-    queries.insert_many(conn, [job(FUTURE)])
+    inserts.insert_many(conn, [job(FUTURE)])
     conn.execute("ROLLBACK")
 
     assert ids_in(conn, "scheduled_jobs") == []
-    [again] = in_transaction(conn, queries.insert_many, [job(FUTURE)])
+    [again] = in_transaction(conn, inserts.insert_many, [job(FUTURE)])
     assert again.id == 1
 
 
@@ -141,7 +141,7 @@ def test_an_existing_database_keeps_its_jobs_and_continues_their_ids(tmp_path: P
         in_transaction(conn, migrate, MIGRATIONS, NOW)
 
         [later, due] = [r.id for r in in_transaction(
-            conn, queries.insert_many, [job(FUTURE), job()])]
+            conn, inserts.insert_many, [job(FUTURE), job()])]
 
         assert old == [1, 2, 3]
         assert [later, due] == [4, 5]

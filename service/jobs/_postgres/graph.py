@@ -18,7 +18,7 @@ from .._rows import error_json, state_list
 from .._states import CANCEL_SOURCES, FINISHED, JobState
 from .._store import BulkBatch, JobFilter, JobRow, Rescued, Wake, WorkflowInsert, WorkflowInserted
 from .._workflow import dependency_failed
-from . import queries
+from . import bulk, queries
 from .inserts import insert_rows
 from .notify import DUE, notify_cancelled, notify_tasks
 
@@ -290,7 +290,7 @@ def cancel_many_and_settle(
     conn: Conn, where: JobFilter, now: float, reason: str, channel: str, origin: str
 ) -> tuple[BulkBatch, set[str]]:
     with conn.transaction():
-        batch = queries.cancel_many(conn, where, now, reason)
+        batch = bulk.cancel_many(conn, where, now, reason)
         notify_cancelled(conn, channel, origin, batch.ids)
         cancelled = [(i, JobState.CANCELLED) for i in batch.ids]
         return batch, settle(conn, cancelled, now, channel, origin)
@@ -299,10 +299,10 @@ def cancel_many_and_settle(
 def delete_many_and_settle(
     conn: Conn, where: JobFilter, now: float, channel: str, origin: str
 ) -> tuple[BulkBatch, set[str]]:
-    """:func:`.queries.delete_many`; a deleted job never completes, so its dependents settle as
+    """:func:`.bulk.delete_many`; a deleted job never completes, so its dependents settle as
     for a cancelled one, and its own edges go with it."""
     with conn.transaction():
-        batch = queries.delete_many(conn, where)
+        batch = bulk.delete_many(conn, where)
         if not batch.ids:
             return batch, set()
         conn.execute("DELETE FROM job_deps WHERE job_id = ANY(%s::bigint[])", (list(batch.ids),))

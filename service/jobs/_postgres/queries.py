@@ -20,16 +20,12 @@ from .._rows import (
     COLUMNS,
     FRESH_CHECKPOINT,
     WORKER_COLUMNS,
-    batch_of,
-    batch_query,
     claim_order,
-    count_query,
     error_json,
     list_query,
     progress_sets,
     progress_values,
     release_for_retry,
-    release_for_retry_many,
     rescue_step,
     state_list,
     to_claimed,
@@ -39,7 +35,6 @@ from .._rows import (
 from .._rows import to_row as row_from_columns
 from .._states import (
     CANCEL_SOURCES,
-    DELETE_SOURCES,
     EXPIRABLE,
     FINISHED,
     RETRY_SOURCES,
@@ -49,7 +44,6 @@ from .._states import (
 from .._store import (
     REPEAT_RESCUE_SPREAD_MAX_S,
     REPEAT_RESCUE_SPREAD_S,
-    BulkBatch,
     ClaimedJob,
     JobFilter,
     JobRow,
@@ -533,86 +527,7 @@ def queue_set_paused(
             notify_tasks(conn, channel, origin, {task: DUE})
 
 
-# -- operators' bulk actions: one batch each, picked (locked) then changed in one transaction --
-
-def count(conn: Conn, where: JobFilter) -> int:
-    """How many jobs ``where`` selects."""
-    sql, params = count_query(where, "%s")
-    row = conn.execute(sql, params).fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _pick(conn: Conn, where: JobFilter, allowed: frozenset[JobState]) -> list[tuple[Any, ...]]:
-    # SKIP LOCKED: a job a worker is changing at this instant is left out of the batch.
-    sql, params = batch_query(where, "%s", allowed, " FOR UPDATE SKIP LOCKED")
-    return [tuple(r) for r in conn.execute(sql, params)]
-
-
-_RELEASE_FOR_RETRY_MANY = release_for_retry_many("= ANY(%s::bigint[])",
-                                                 "<> ALL(%s::bigint[])")
-_RETRY_MANY = (
-    "UPDATE jobs SET state = 'available', run_at = %s, finished_at = NULL, result = NULL,"
-    " rescues = 0, max_attempts = greatest(max_attempts, attempt + 1),"
-    " expires_at = NULL, unique_held = (unique_key IS NOT NULL), " + FRESH_CHECKPOINT
-    + f" WHERE id = ANY(%s::bigint[]) AND state IN {state_list(RETRY_SOURCES)} RETURNING id, task"
-)
-
-
-def _retry_each(conn: Conn, ids: list[int], now: float) -> list[tuple[Any, ...]]:
-    """One by one, each in a savepoint: a job whose unique key another unfinished job holds
-    stays as it is."""
-    changed: list[tuple[Any, ...]] = []
-    for job_id in ids:
-        try:
-            with conn.transaction():
-                changed += conn.execute(_RETRY_MANY, (now, [job_id])).fetchall()
-        except psycopg.errors.UniqueViolation:
-            continue
-    return changed
-
-
-def retry_many(conn: Conn, where: JobFilter, now: float, channel: str, origin: str) -> BulkBatch:
-    """Operator retry of one batch, and a NOTIFY for the tasks it made available."""
-    with conn.transaction():
-        picked = _pick(conn, where, RETRY_SOURCES)
-        ids = [r[0] for r in picked]
-        conn.execute(_RELEASE_FOR_RETRY_MANY, (ids, ids))
-        try:
-            with conn.transaction():
-                changed = conn.execute(_RETRY_MANY, (now, ids)).fetchall()
-        except psycopg.errors.UniqueViolation:
-            changed = _retry_each(conn, ids, now)
-        batch = batch_of(picked, changed, retried=True)
-        notify_tasks(conn, channel, origin, dict.fromkeys(batch.tasks, DUE))
-    return batch
-
-
-def cancel_many(conn: Conn, where: JobFilter, now: float, reason: str) -> BulkBatch:
-    """Operator cancel of one batch, recording ``reason`` on each job."""
-    error = error_json(operator_cancelled(now, reason))
-    with conn.transaction():
-        picked = _pick(conn, where, CANCEL_SOURCES)
-        changed = conn.execute(
-            "UPDATE jobs SET state = 'cancelled', finished_at = %s, lease_owner = NULL,"
-            " lease_expires_at = NULL, errors = errors || jsonb_build_array(%s::jsonb)"
-            f" WHERE id = ANY(%s::bigint[]) AND state IN {state_list(CANCEL_SOURCES)}"
-            " RETURNING id, task",
-            (now, error, [r[0] for r in picked]),
-        ).fetchall()
-    return batch_of(picked, changed)
-
-
-def delete_many(conn: Conn, where: JobFilter) -> BulkBatch:
-    """Delete one batch of jobs, running ones excepted."""
-    with conn.transaction():
-        picked = _pick(conn, where, DELETE_SOURCES)
-        changed = conn.execute(
-            "DELETE FROM jobs WHERE id = ANY(%s::bigint[])"
-            f" AND state IN {state_list(DELETE_SOURCES)} RETURNING id, task",
-            ([r[0] for r in picked],),
-        ).fetchall()
-    return batch_of(picked, changed)
-
+# -- finished jobs per minute (operators' bulk actions are in :mod:`.bulk`) -----------------
 
 def finished_per_minute(
     conn: Conn, since: float, until: float

@@ -44,7 +44,7 @@ from .._store import (
     wake_of_jobs,
 )
 from .._waiting import OutcomeSignal, wait_final
-from . import graph, inserts, queries, schedules
+from . import bulk, graph, inserts, queries, schedules
 from . import limits as flow
 from .connection import channel_name, check_schema, conninfo, migrate
 from .copy import CopyStream
@@ -532,10 +532,10 @@ class PostgresStore(Pusher):
         return await self._call(schedules.set_paused, name, paused, now)
 
     async def job_count(self, where: JobFilter) -> int:
-        return await self._call(queries.count, where)
+        return await self._call(bulk.count, where)
 
     async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
-        batch = await self._call(queries.retry_many, where, now, self.channel, self.origin)
+        batch = await self._call(bulk.retry_many, where, now, self.channel, self.origin)
         for task in batch.tasks:
             self._notify_task(task, now)
         return batch

@@ -26,7 +26,7 @@ from .._store import (
     WorkflowInserted,
 )
 from .._workflow import dependency_failed
-from . import queries
+from . import bulk, inserts, queries
 
 if TYPE_CHECKING:
     import sqlite3
@@ -54,7 +54,7 @@ def insert_workflow(
         (plan.name, plan.created_at),
     ).fetchall()
     rows = [m.row for m in plan.members]
-    results = queries.insert_many(conn, rows, hot=True)  # the UPDATE below finds them
+    results = inserts.insert_many(conn, rows, hot=True)  # the UPDATE below finds them
     ids = [r.id for r in results]
     conn.execute(
         "UPDATE jobs SET workflow_id = ?, workflow_name = ?, on_failure = m.value ->> 1,"
@@ -221,16 +221,16 @@ def promote_due_and_settle(conn: sqlite3.Connection, now: float) -> list[str]:
 def cancel_many_and_settle(
     conn: sqlite3.Connection, where: JobFilter, now: float, reason: str
 ) -> tuple[BulkBatch, set[str]]:
-    batch = queries.cancel_many(conn, where, now, reason)
+    batch = bulk.cancel_many(conn, where, now, reason)
     return batch, settle(conn, [(i, JobState.CANCELLED) for i in batch.ids], now)
 
 
 def delete_many_and_settle(
     conn: sqlite3.Connection, where: JobFilter, now: float
 ) -> tuple[BulkBatch, set[str]]:
-    """:func:`.queries.delete_many`; a deleted job never completes, so its dependents settle as
+    """:func:`.bulk.delete_many`; a deleted job never completes, so its dependents settle as
     for a cancelled one, and its own edges go with it."""
-    batch = queries.delete_many(conn, where)
+    batch = bulk.delete_many(conn, where)
     if not batch.ids:
         return batch, set()
     conn.execute("DELETE FROM job_deps WHERE job_id IN (SELECT value FROM json_each(?))",

@@ -277,7 +277,7 @@ SCHEDULED_JOBS = Migration(
             "INSERT INTO sqlite_sequence (name, seq)"
             " SELECT 'jobs', (SELECT coalesce(max(id), 0) FROM jobs)"
             " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs')",
-            # An insert takes ``seq + 1`` as its id (queries.SCHEDULED_ID); this moves the
+            # An insert takes ``seq + 1`` as its id (inserts.SCHEDULED_ID); this moves the
             # sequence past it, so jobs' next AUTOINCREMENT id comes after it.
             "CREATE TRIGGER scheduled_jobs_id AFTER INSERT ON scheduled_jobs BEGIN"
             " UPDATE sqlite_sequence SET seq = NEW.id WHERE name = 'jobs' AND seq < NEW.id;"

@@ -38,7 +38,6 @@ from .._store import (
     ScheduleRow,
     SetStateIfRunning,
     TickInsert,
-    Transaction,
     Wake,
     WorkerBeat,
     WorkerRow,
@@ -47,7 +46,7 @@ from .._store import (
     wake_of_jobs,
 )
 from .._waiting import CHANNEL_POLL_DELAYS, POLL_DELAYS, OutcomeSignal, wait_final
-from . import graph, queries, schedules
+from . import bulk, graph, inserts, queries, schedules
 from . import limits as flow
 from .checkpointer import BACKSTOP_PAGES, CHECKPOINT_ROWS, Checkpointer
 from .connection import (
@@ -66,6 +65,7 @@ from .connection import (
 from .peers import News, PeerChannel
 from .reader import ReadConnection
 from .schema import MIGRATIONS
+from .transaction import SQLiteTransaction, app_query, execute
 
 if TYPE_CHECKING:
     import sqlite3
@@ -84,14 +84,6 @@ T = TypeVar("T")
 INLINE_ROWS = 256
 
 
-def _query(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in conn.execute(sql, params).fetchall()]
-
-
-def _execute(conn: sqlite3.Connection, sql: str) -> None:
-    conn.execute(sql)
-
-
 WAIT_MS = int(BUSY_TIMEOUT_S * 1000)
 
 
@@ -100,13 +92,6 @@ def _waiting(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
     process's write lock (on the store's thread, where waiting blocks no one)."""
     set_busy_timeout(conn, WAIT_MS)
     return fn(conn, *args)
-
-
-def _insert_and_wake(
-    conn: sqlite3.Connection, jobs: Sequence[JobInsert]
-) -> tuple[list[InsertResult], Wake | None]:
-    results = queries.insert_many(conn, jobs)
-    return results, wake_of(jobs, results)
 
 
 class _InsertStream:
@@ -125,7 +110,7 @@ class _InsertStream:
     async def send(self, rows: list[JobInsert]) -> None:
         await self.settle()
         store = self._store
-        self._pending = store._runner.start(store._guarded, queries.insert_ids, self._conn,
+        self._pending = store._runner.start(store._guarded, inserts.insert_ids, self._conn,
                                             rows)
 
     async def settle(self) -> None:
@@ -139,53 +124,9 @@ class _InsertStream:
 
     async def commit(self) -> list[int]:
         await self.settle()
-        await self._store._call(_execute, "COMMIT")
+        await self._store._call(execute, "COMMIT")
         self.committed = True
         return self.ids
-
-
-class SQLiteTransaction(Pusher):
-    """A ``BEGIN IMMEDIATE`` transaction on the store's connection (``SQLiteStore.transaction``)."""
-
-    def __init__(self, store: SQLiteStore) -> None:
-        self._store = store
-        self.clock = store.clock
-        self.wake: Wake | None = None  # whom the pushes wake once committed
-        self.open = True
-
-    def _check_open(self) -> None:
-        if not self.open:
-            raise StoreError("this transaction is already committed or rolled back")
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement of the app's own SQL inside the transaction."""
-        self._check_open()
-        return await self._store._call(_query, sql, params)
-
-    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one read statement inside the transaction; it sees the transaction's writes."""
-        return await self.execute(sql, params)
-
-    async def job_insert_many(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
-        self._check_open()
-        results, wake = await self._store._call(_insert_and_wake, jobs)
-        if wake is not None:
-            self.wake = wake.merged(self.wake)
-        return results
-
-    async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
-        self._check_open()
-        inserted, wake = await self._store._call(graph.insert_workflow, plan)
-        if wake is not None:
-            self.wake = wake.merged(self.wake)
-        return inserted
-
-    async def job_insert_returning(self, job: JobInsert) -> PushResult:
-        self._check_open()
-        result = await self._store._call(queries.insert_returning, job)
-        if result.inserted or result.replaced:
-            self.wake = wake_for(job).merged(self.wake)
-        return result
 
 
 class SQLiteStore(Pusher):
@@ -476,7 +417,7 @@ class SQLiteStore(Pusher):
         """
         self._check_not_in_own_transaction()
         async with self._lock:
-            await self._call(_execute, "BEGIN IMMEDIATE")
+            await self._call(execute, "BEGIN IMMEDIATE")
             tx = SQLiteTransaction(self)
             try:
                 yield tx
@@ -488,7 +429,7 @@ class SQLiteStore(Pusher):
             tx.open = False
             with trio.CancelScope(shield=True):
                 try:
-                    await self._call(_execute, "COMMIT")
+                    await self._call(execute, "COMMIT")
                 except BaseException:
                     await self._call(_rollback_if_open)
                     raise
@@ -497,7 +438,7 @@ class SQLiteStore(Pusher):
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only statement of the app's own SQL outside any transaction."""
-        return await self._read(_query, sql, params)
+        return await self._read(app_query, sql, params)
 
     # -- JobStore ---------------------------------------------------------------------------
 
@@ -528,7 +469,7 @@ class SQLiteStore(Pusher):
             if self._conn is None:
                 raise StoreError("the store is not open")
             conn = self._conn
-            await self._call(_execute, "BEGIN IMMEDIATE")
+            await self._call(execute, "BEGIN IMMEDIATE")
             stream = _InsertStream(self, conn)
             try:
                 yield stream
@@ -545,8 +486,8 @@ class SQLiteStore(Pusher):
 
     async def _insert_group(self, jobs: Sequence[JobInsert]) -> list[InsertResult]:
         if len(jobs) > INLINE_ROWS:  # a big batch would hold the event loop: the thread writes
-            return await self._write(queries.insert_many, jobs)
-        return await self._short_write(queries.insert_many, jobs)
+            return await self._write(inserts.insert_many, jobs)
+        return await self._short_write(inserts.insert_many, jobs)
 
     async def job_insert_returning(self, job: JobInsert) -> PushResult:
         self._check_not_in_own_transaction()
@@ -557,7 +498,7 @@ class SQLiteStore(Pusher):
 
     async def _insert_returning_group(self, jobs: Sequence[JobInsert]) -> list[PushResult]:
         write = self._write if len(jobs) > INLINE_ROWS else self._short_write
-        return await write(queries.insert_returning_many, jobs)
+        return await write(inserts.insert_returning_many, jobs)
 
     async def workflow_insert(self, plan: WorkflowInsert) -> WorkflowInserted:
         write = self._write if len(plan.members) > INLINE_ROWS else self._short_write
@@ -728,10 +669,10 @@ class SQLiteStore(Pusher):
         return await self._write(schedules.set_paused, name, paused, now)
 
     async def job_count(self, where: JobFilter) -> int:
-        return await self._long_read(queries.count, where)
+        return await self._long_read(bulk.count, where)
 
     async def job_retry_many(self, where: JobFilter, now: float) -> BulkBatch:
-        batch = await self._write(queries.retry_many, where, now)
+        batch = await self._write(bulk.retry_many, where, now)
         self._notify_tasks(batch.tasks)
         return batch
 
@@ -777,8 +718,3 @@ def _rollback_if_open(conn: sqlite3.Connection) -> None:
 def _is_a_job_store(store: SQLiteStore) -> JobStore:
     """Never called: mypy checks here that the store and its transaction fit the protocol."""
     return store
-
-
-def _is_a_transaction(tx: SQLiteTransaction) -> Transaction:
-    """Never called: see :func:`_is_a_job_store`."""
-    return tx
