@@ -418,7 +418,7 @@ class SQLiteStore(Pusher):
         self._check_not_in_own_transaction()
         async with self._lock:
             await self._call(execute, "BEGIN IMMEDIATE")
-            tx = SQLiteTransaction(self)
+            tx = SQLiteTransaction(self.clock, self._call)
             try:
                 yield tx
             except BaseException:
