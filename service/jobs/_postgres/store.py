@@ -82,6 +82,7 @@ class _InsertStream:
         self._driver = driver
         self._conn = conn
         self._copy = copy
+        self._announced = inserts.Announcement()
         self._pending: Pending[None] | None = None
         #: Set once the connection is given back (committed, or failed and rolled back).
         self.released = False
@@ -91,7 +92,7 @@ class _InsertStream:
     async def send(self, rows: list[JobInsert]) -> None:
         await self.settle()
         self._pending = self._driver.start_on(self._conn, inserts.stream_write, self._copy,
-                                              rows)
+                                              self._announced, rows)
 
     async def settle(self) -> None:
         """Wait for the chunk being copied, if any (its error is raised here)."""
@@ -114,8 +115,8 @@ class _InsertStream:
 
     def _finish_and_commit(self, conn: Conn) -> None:  # in the worker thread
         store = self._store
-        self.ids, self.wake = inserts.stream_finish(conn, self._copy, store.channel,
-                                                    store.origin)
+        self.ids, self.wake = inserts.stream_finish(conn, self._copy, self._announced,
+                                                    store.channel, store.origin)
         commit(conn)
 
 

@@ -158,6 +158,25 @@ async def test_a_streamed_push_many_wakes_listeners_once_after_the_commit_with_i
     assert listener.calls == [(frozenset({EMAIL, REPORT}), now + 30)]
 
 
+async def test_a_streamed_push_many_that_keeps_no_holder_wakes_listeners_with_its_earliest(
+    backend: JobStore, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Every row is inserted (a keyed one too, its key free): the announcement gathered chunk
+    # by chunk is the batch's, with the earliest row in a late chunk.
+    listener = Listener()
+    backend.add_push_listener(listener)
+    now = backend.clock.now()
+    plan: list[Email | Push] = [Push(task=Email(to=f"{n}@example.com"), delay=60 + n)
+                                for n in range(STREAMED)]
+    plan[700] = Push(task=Report(month=1), delay=30)
+    plan[STREAMED - 2] = Push(task=Email(to="late@example.com"), delay=5, unique_key="free")
+
+    ids = await backend.push_many(iter(plan))
+
+    assert len(set(ids)) == STREAMED
+    assert listener.calls == [(frozenset({EMAIL, REPORT}), now + 5)]
+
+
 @pytest.mark.parametrize("refused_at", [STREAMED // 2, STREAMED - 1])
 async def test_a_streamed_push_many_refused_midway_leaves_nothing_and_wakes_no_one(
     backend: JobStore, refused_at: int

@@ -28,6 +28,7 @@ from service.jobs import (
     JobState,
     Migration,
     PostgresStore,
+    Push,
     SetStateIfRunning,
     StoreError,
     StoreUnavailable,
@@ -413,3 +414,21 @@ async def test_a_streamed_batch_of_known_length_reserves_just_its_ids() -> None:
     assert generated == sorted(generated)
     assert after_listed < generated[0]
     assert generated[-1] < after_generated
+
+
+@needs_server
+async def test_a_streamed_batch_tells_other_processes_its_tasks_and_earliest_run_at() -> None:
+    # The NOTIFY of a streamed batch comes from what its chunks gathered as they were copied:
+    # here the earliest row is in its last chunk.
+    async with schema_store() as store, PostgresStore(URL, schema=store.schema) as other:
+        heard = Heard()
+        other.add_push_listener(heard)
+        now = store.clock.now()
+        plan = [Push(task=Mark(n=n), delay=600 + n) for n in range(STREAM_FROM + 300)]
+        plan[-2] = Push(task=Mark(n=-1), delay=60)
+        await store.push_many(iter(plan))
+        await heard.wait()
+
+    [(tasks, earliest)] = heard.calls
+    assert tasks == {MARK}
+    assert now + 60 <= earliest < now + 70
