@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .report import number
 from .run_all import FAMILIES
 
 HERE = Path(__file__).resolve().parent
@@ -91,23 +92,25 @@ def _table(samples: dict, labels: dict, threshold: float) -> list[str]:
         before, after = samples["before"].get(key), samples["after"].get(key)
         if not before or not after:
             missing = "before" if not before else "after"
-            lines.append(f"| {label} | {unit} | {_fmt(before)} | {_fmt(after)} | "
+            lines.append(f"| {label} | {unit} | {_fmt(before, unit)} | {_fmt(after, unit)} | "
                          f"n/a ({missing} has no value) | |")
             continue
         b, a = statistics.median(before), statistics.median(after)
         ratio = (a / b if higher else b / a) if a and b else float("nan")
         mark = "**worse**" if ratio < 1 - threshold else ""
-        lines.append(f"| {label} | {unit} | {_fmt(before)} | {_fmt(after)} | {ratio:.2f} | "
-                     f"{mark} |")
+        lines.append(f"| {label} | {unit} | {_fmt(before, unit)} | {_fmt(after, unit)} |"
+                     f" {ratio:.2f} | {mark} |")
     return lines
 
 
-def _fmt(values: list[float] | None) -> str:
+def _fmt(values: list[float] | None, unit: str) -> str:
+    """The median, and the range when there are several values, as RESULTS.md writes them."""
     if not values:
         return "-"
-    median = statistics.median(values)
-    spread = f" [{min(values):,.4g}-{max(values):,.4g}]" if len(values) > 1 else ""
-    return f"{median:,.4g}{spread}"
+    median = number(statistics.median(values), unit)
+    spread = (f" [{number(min(values), unit)}-{number(max(values), unit)}]" if len(values) > 1
+              else "")
+    return f"{median}{spread}"
 
 
 def main(argv: list[str] | None = None) -> int:
