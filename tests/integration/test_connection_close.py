@@ -106,3 +106,23 @@ async def test_a_slow_request_head_is_cut_while_an_idle_connection_stays(tmp_pat
                 nursery.cancel_scope.cancel()
             # Idle for longer than the head timeout, yet still open: the keep-alive rules it.
             assert (await _answer(idle)).startswith(b"HTTP/1.1 200")
+
+
+async def test_an_answer_sent_before_the_request_body_arrived_says_the_connection_closes(
+    tmp_path: Path,
+) -> None:
+    # An app may answer a request from its head alone (here 401: no credentials) before its
+    # body has arrived. The server then closes the connection (it cannot tell where the next
+    # request would start) and must say so in the answer, or a client reusing the connection
+    # has its next request cut off ("Server disconnected without sending a response").
+    async with serve_app(tmp_path) as app:
+        host, port = app.url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(b"POST /api/jobs HTTP/1.1\r\nHost: test\r\n"
+                                  b"Content-Type: application/json\r\nContent-Length: 20\r\n\r\n")
+            with trio.fail_after(AT_ONCE_S):
+                data = await _read_until_eof(stream)
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 401")
+    assert b"\r\nconnection: close" in head
