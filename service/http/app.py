@@ -108,11 +108,6 @@ def _app(state: AppState, modules: tuple[ModuleType, ...]) -> QuartTrio:
         headers = response.headers
         headers[REQUEST_ID_HEADER] = chosen
         headers.setdefault("X-Content-Type-Options", "nosniff")
-        if status >= 400 and (bool(req.content_length) or "chunked" in req.headers.get(
-                "Transfer-Encoding", "").lower()):
-            # The body may be unread (an early error): tell the client this connection ends,
-            # rather than leave it to find out on its next request.
-            headers["Connection"] = "close"
         return response
 
     return app

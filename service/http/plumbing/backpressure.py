@@ -14,6 +14,12 @@ control stops the client.
 :data:`BODY_BUFFER_BYTES` the handler has not taken. Once the response starts, whatever the
 client still sends is dropped instead, so the receive loop keeps draining hypercorn's queue:
 hypercorn queues ``http.disconnect`` there after the response and blocks until it fits.
+
+An answer that starts before the request's body has all arrived -- an early error, or a
+handler that never reads the body (a form post it answers from its path and credentials) --
+carries ``Connection: close``: hypercorn closes such a connection once the answer is sent (it
+cannot tell where the next request would start), and a client that was not told reuses it
+and loses its next request ("Server disconnected without sending a response").
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
         ASGIReceiveEvent,
         ASGISendCallable,
         ASGISendEvent,
+        HTTPResponseStartEvent,
     )
     from quart.wrappers import Request
     from quart_trio import QuartTrio
@@ -56,6 +63,8 @@ class BoundedBody(TrioBody):
         self._bounded = True
         self._dropping = False
         self._room = trio.Event()
+        #: The client's last body message has arrived (hypercorn has read the whole request).
+        self.received_all = False
 
     def _wake(self) -> None:
         self._room.set()
@@ -108,7 +117,11 @@ class BackpressureHTTPConnection(TrioASGIHTTPConnection):
         async def receive_when_room() -> ASGIReceiveEvent:
             if isinstance(body, BoundedBody):
                 await body.wait_for_room()
-            return await receive()
+            event = await receive()
+            if (isinstance(body, BoundedBody) and event["type"] == "http.request"
+                    and not event.get("more_body", False)):
+                body.received_all = True
+            return event
 
         await super().handle_messages(nursery, request, receive_when_room)
 
@@ -116,13 +129,26 @@ class BackpressureHTTPConnection(TrioASGIHTTPConnection):
         self, nursery: trio.Nursery, request: Request, send: ASGISendCallable
     ) -> None:
         body = request.body
+        sends_body = bool(request.content_length) or "chunked" in request.headers.get(
+            "Transfer-Encoding", "").lower()
 
         async def send_dropping_rest(message: ASGISendEvent) -> None:
             if isinstance(body, BoundedBody):
+                if (message["type"] == "http.response.start" and sends_body
+                        and not body.received_all):
+                    message = _closing(message)
                 body.drop_rest()
             await send(message)
 
         await super().handle_request(nursery, request, send_dropping_rest)
+
+
+def _closing(start: HTTPResponseStartEvent) -> HTTPResponseStartEvent:
+    """``start`` saying ``Connection: close``."""
+    headers = list(start["headers"])
+    if not any(name.lower() == b"connection" for name, _ in headers):
+        headers.append((b"connection", b"close"))
+    return {**start, "headers": headers}
 
 
 def install_backpressure(app: QuartTrio) -> None:
