@@ -129,6 +129,8 @@ class BackpressureHTTPConnection(TrioASGIHTTPConnection):
         self, nursery: trio.Nursery, request: Request, send: ASGISendCallable
     ) -> None:
         body = request.body
+        # A request without a body leaves nothing unread, even when a quick handler answers
+        # before the receive loop has taken its one (empty) message.
         sends_body = bool(request.content_length) or "chunked" in request.headers.get(
             "Transfer-Encoding", "").lower()
 
